@@ -1,0 +1,1 @@
+//! Workloads and binding styles for `ffikit compare`.
