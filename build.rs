@@ -50,7 +50,9 @@ fn try_main() -> Result<(), ffikit_api::Error> {
         .shared_library(true)
         .generate()?;
 
-    let shared = generated.shared_library().expect("asked for a shared object");
+    let shared = generated
+        .shared_library()
+        .expect("asked for a shared object");
     println!("cargo:rustc-env=FFIKIT_FIXTURES_SO={}", shared.display());
     println!(
         "cargo:rustc-env=FFIKIT_FIXTURES_BINDINGS={}",

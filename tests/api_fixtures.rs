@@ -80,22 +80,44 @@ fn limits_h_agrees_with_rust() {
         assert_eq!(sys::min_ssize_t(), isize::MIN);
         assert_eq!(sys::max_ssize_t(), isize::MAX);
         assert_eq!(sys::max_float().to_bits(), f32::MAX.to_bits());
-        assert_eq!(sys::min_positive_float().to_bits(), f32::MIN_POSITIVE.to_bits());
+        assert_eq!(
+            sys::min_positive_float().to_bits(),
+            f32::MIN_POSITIVE.to_bits()
+        );
         assert_eq!(sys::max_double().to_bits(), f64::MAX.to_bits());
-        assert_eq!(sys::min_positive_double().to_bits(), f64::MIN_POSITIVE.to_bits());
+        assert_eq!(
+            sys::min_positive_double().to_bits(),
+            f64::MIN_POSITIVE.to_bits()
+        );
     }
 }
 
 #[test]
 fn floats_and_bools_round_trip_bit_for_bit() {
-    let doubles = [0.0, -0.0, 1.5, f64::MAX, f64::MIN_POSITIVE, 5e-324, f64::INFINITY];
+    let doubles = [
+        0.0,
+        -0.0,
+        1.5,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        5e-324,
+        f64::INFINITY,
+    ];
     let nan_with_payload = f64::from_bits(0x7ff8_0000_dead_beef);
     for value in doubles.into_iter().chain([nan_with_payload]) {
         // SAFETY: takes and returns a double.
         let got = unsafe { sys::echo_double(value) };
         assert_eq!(got.to_bits(), value.to_bits(), "echo_double({value})");
     }
-    for value in [0.0f32, -0.0, 1.25, f32::MAX, f32::MIN_POSITIVE, 1e-45, f32::NEG_INFINITY] {
+    for value in [
+        0.0f32,
+        -0.0,
+        1.25,
+        f32::MAX,
+        f32::MIN_POSITIVE,
+        1e-45,
+        f32::NEG_INFINITY,
+    ] {
         // SAFETY: takes and returns a float.
         let got = unsafe { sys::echo_float(value) };
         assert_eq!(got.to_bits(), value.to_bits(), "echo_float({value})");
@@ -179,8 +201,8 @@ fn many_arguments_spill_onto_the_stack_in_order() {
     let got = unsafe {
         sys::many_args(
             ints[0], doubles[0], ints[1], doubles[1], ints[2], doubles[2], ints[3], doubles[3],
-            ints[4], doubles[4], ints[5], doubles[5], ints[6], doubles[6], ints[7], doubles[7],
-            a9, doubles[8], c, f, s,
+            ints[4], doubles[4], ints[5], doubles[5], ints[6], doubles[6], ints[7], doubles[7], a9,
+            doubles[8], c, f, s,
         )
     };
     assert_eq!(got, expected);
@@ -300,7 +322,10 @@ fn enums_keep_their_explicit_values() {
     );
     let name = |c| {
         // SAFETY: color_name returns a static string for every value.
-        unsafe { CStr::from_ptr(sys::color_name(c)) }.to_str().unwrap().to_owned()
+        unsafe { CStr::from_ptr(sys::color_name(c)) }
+            .to_str()
+            .unwrap()
+            .to_owned()
     };
     // SAFETY: enums pass as ints.
     let next = |c| unsafe { sys::next_color(c) };
@@ -384,7 +409,10 @@ fn bitfields_written_by_c_read_by_bindgen_and_back() {
     // SAFETY: returns a bitfield struct by value (4 bytes, one INTEGER eightbyte).
     let value = unsafe { sys::make_flags_value(1, 2, -16, 1) };
     let level = sign_extend(value.level(), 5);
-    assert_eq!((value.ready(), value.mode(), level, value.count()), (1, 2, -16, 1));
+    assert_eq!(
+        (value.ready(), value.mode(), level, value.count()),
+        (1, 2, -16, 1)
+    );
 }
 
 /// Two's-complement sign extension of the low `bits` bits.
@@ -437,7 +465,10 @@ fn strings_in_place_and_malloced() {
     let mut buffer = b"mixed Case 123\0".to_vec();
     // SAFETY: a writable NUL-terminated buffer.
     unsafe { sys::string_to_upper(buffer.as_mut_ptr().cast()) };
-    assert_eq!(&buffer[..buffer.len() - 1], b"mixed Case 123".to_ascii_uppercase());
+    assert_eq!(
+        &buffer[..buffer.len() - 1],
+        b"mixed Case 123".to_ascii_uppercase()
+    );
 
     let unit = CString::new("ab-").unwrap();
     // SAFETY: string_repeat returns a malloc'd string (or NULL), freed by string_free.
@@ -454,7 +485,10 @@ fn strings_in_place_and_malloced() {
 
     // SAFETY: returns a static string or NULL.
     unsafe {
-        assert_eq!(CStr::from_ptr(sys::string_or_null(true)).to_bytes(), b"here");
+        assert_eq!(
+            CStr::from_ptr(sys::string_or_null(true)).to_bytes(),
+            b"here"
+        );
         assert!(sys::string_or_null(false).is_null());
     }
 }
@@ -464,8 +498,14 @@ fn variadic_functions_get_promoted_arguments() {
     // SAFETY: count matches the number of variadic ints/doubles passed.
     unsafe {
         assert_eq!(sys::sum_ints(0), 0);
-        assert_eq!(sys::sum_ints(5, 1, -2, 3, -4, i32::MAX), 1 - 2 + 3 - 4 + i32::MAX);
-        assert_eq!(sys::sum_doubles(3, 0.5f64, 0.25f64, -4.0f64), 0.5 + 0.25 - 4.0);
+        assert_eq!(
+            sys::sum_ints(5, 1, -2, 3, -4, i32::MAX),
+            1 - 2 + 3 - 4 + i32::MAX
+        );
+        assert_eq!(
+            sys::sum_doubles(3, 0.5f64, 0.25f64, -4.0f64),
+            0.5 + 0.25 - 4.0
+        );
         let many: f64 = (1..=10).map(|k| k as f64 / 8.0).sum();
         let got = sys::sum_doubles(
             10, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0, 1.125, 1.25,
@@ -484,12 +524,12 @@ fn variadic_functions_get_promoted_arguments() {
             format.as_ptr(),
             -42 as c_int,
             word.as_ptr(),
-            3.14159f64,
+            9.87654f64,
             12345.0f64,
             'Z' as c_int,
         )
     };
-    let expected = format!("{}|{}|{:.3}|{}|{}", -42, "word", 3.14159, "1.2e+04", 'Z');
+    let expected = format!("{}|{}|{:.3}|{}|{}", -42, "word", 9.87654, "1.2e+04", 'Z');
     // SAFETY: vsnprintf NUL-terminates within the capacity.
     let text = unsafe { CStr::from_ptr(buffer.as_ptr()) }.to_str().unwrap();
     assert_eq!(text, expected);
@@ -572,7 +612,11 @@ fn callback_runs_on_a_thread_the_library_started() {
     // SAFETY: the callback matches thread_fn and user_data lives until the thread is joined.
     let result = unsafe { sys::call_on_new_thread(Some(record_thread), 14, user_data) };
     assert_eq!(result, 42);
-    let seen = observation.thread.lock().unwrap().expect("the callback ran");
+    let seen = observation
+        .thread
+        .lock()
+        .unwrap()
+        .expect("the callback ran");
     assert_ne!(seen, std::thread::current().id());
 }
 
@@ -638,7 +682,10 @@ fn converter_failures_set_errno() {
     assert_eq!(convert("SHIFT_JIS", &[b'a', 0x82], 16), Err(libc::EILSEQ));
     // "é" is two bytes in UTF-8: three of them need six.
     assert_eq!(convert("LATIN1", &[0xE9; 3], 5), Err(libc::E2BIG));
-    assert_eq!(convert("LATIN1", &[0xE9; 3], 6), Ok("ééé".as_bytes().to_vec()));
+    assert_eq!(
+        convert("LATIN1", &[0xE9; 3], 6),
+        Ok("ééé".as_bytes().to_vec())
+    );
     assert_eq!(convert("LATIN1", b"", 0), Ok(Vec::new()));
 }
 

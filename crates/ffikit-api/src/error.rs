@@ -11,7 +11,9 @@ pub enum Error {
         name: String,
     },
     /// No output directory: not run from a build script and no `Builder::out_dir`.
-    #[error("no output directory: OUT_DIR is not set (not a build script?) and no out_dir was given")]
+    #[error(
+        "no output directory: OUT_DIR is not set (not a build script?) and no out_dir was given"
+    )]
     NoOutDir,
     /// The compile step failed (cc's own message is the source).
     #[error("compile step failed for `{name}`")]

@@ -39,7 +39,6 @@
 
 mod error;
 
-use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -91,7 +90,7 @@ pub struct Generated {
     bindings: PathBuf,
     origin: BindingsOrigin,
     objects: Vec<PathBuf>,
-    static_library: PathBuf,
+    static_library: Option<PathBuf>,
     shared_library: Option<PathBuf>,
 }
 
@@ -111,9 +110,10 @@ impl Generated {
         &self.objects
     }
 
-    /// The static library `lib<name>.a` archived from [`objects`](Self::objects).
-    pub fn static_library(&self) -> &Path {
-        &self.static_library
+    /// The static library `lib<name>.a` archived from [`objects`](Self::objects) (none for a
+    /// header-only build).
+    pub fn static_library(&self) -> Option<&Path> {
+        self.static_library.as_deref()
     }
 
     /// The shared object `lib<name>.so` linked from the same objects, when asked for.
@@ -208,6 +208,7 @@ impl Builder {
     }
 
     /// Also link the objects into a shared object `lib<name>.so`, for ABI mode (`dlopen`).
+    /// Needs at least one source.
     pub fn shared_library(mut self, yes: bool) -> Self {
         self.shared_library = yes;
         self
@@ -254,27 +255,32 @@ impl Builder {
         })?;
 
         let build = self.cc_build(&out_dir);
-        let objects = build
-            .try_compile_intermediates()
-            .map_err(|source| Error::Compile {
-                name: self.name.clone(),
-                source,
-            })?;
-        let static_library = build
-            .try_create_archive(&self.name, &objects)
-            .map_err(|source| Error::Archive {
-                name: self.name.clone(),
-                source,
-            })?;
-        let shared_library = if self.shared_library {
-            Some(self.link_shared(&build, &objects, &out_dir)?)
+        let (objects, static_library, shared_library) = if self.sources.is_empty() {
+            (Vec::new(), None, None) // header-only: bindings to a library linked elsewhere
         } else {
-            None
+            let objects = build
+                .try_compile_intermediates()
+                .map_err(|source| Error::Compile {
+                    name: self.name.clone(),
+                    source,
+                })?;
+            let archive = build
+                .try_create_archive(&self.name, &objects)
+                .map_err(|source| Error::Archive {
+                    name: self.name.clone(),
+                    source,
+                })?;
+            let shared = if self.shared_library {
+                Some(self.link_shared(&build, &objects, &out_dir)?)
+            } else {
+                None
+            };
+            (objects, Some(archive), shared)
         };
         let (bindings, origin) = self.bindings(&out_dir)?;
 
         if self.cargo_metadata {
-            self.emit_cargo_directives(&build, &static_library, &origin)?;
+            self.emit_cargo_directives(&build, static_library.as_deref(), &origin)?;
         }
         Ok(Generated {
             bindings,
@@ -392,12 +398,12 @@ impl Builder {
                 if bless {
                     return Err(Error::NoLibclang { reason });
                 }
-                let committed = self
-                    .committed_bindings
-                    .as_ref()
-                    .ok_or_else(|| Error::NoCommitted {
-                        reason: reason.clone(),
-                    })?;
+                let committed =
+                    self.committed_bindings
+                        .as_ref()
+                        .ok_or_else(|| Error::NoCommitted {
+                            reason: reason.clone(),
+                        })?;
                 let text = fs::read_to_string(committed).map_err(|source| Error::Io {
                     path: committed.clone(),
                     source,
@@ -451,13 +457,15 @@ impl Builder {
     fn emit_cargo_directives(
         &self,
         build: &cc::Build,
-        static_library: &Path,
+        static_library: Option<&Path>,
         origin: &BindingsOrigin,
     ) -> Result<(), Error> {
-        cc::try_emit_link_directives(build, static_library).map_err(|source| Error::Archive {
-            name: self.name.clone(),
-            source,
-        })?;
+        if let Some(archive) = static_library {
+            cc::try_emit_link_directives(build, archive).map_err(|source| Error::Archive {
+                name: self.name.clone(),
+                source,
+            })?;
+        }
         for lib in &self.links {
             println!("cargo:rustc-link-lib={lib}");
         }
@@ -490,8 +498,7 @@ impl Builder {
 }
 
 fn env_flag(name: &str) -> bool {
-    std::env::var_os(name)
-        .is_some_and(|value| !value.is_empty() && value != OsString::from("0"))
+    std::env::var_os(name).is_some_and(|value| !value.is_empty() && value != "0")
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Error> {
