@@ -44,25 +44,31 @@ fn gcc_facts() -> Vec<Fact> {
 /// The facts bindgen's types give, in the same shape as gcc's.
 macro_rules! rust_facts {
     ($out:ident; $($c_name:literal => $ty:ty { $($field:ident: $field_ty:ty),* $(,)? })*) => {$(
-        $out.push(Fact {
-            type_name: $c_name.to_owned(),
-            field_name: None,
-            size: size_of::<$ty>() as u64,
-            align: align_of::<$ty>() as u64,
-            bit_offset: 0,
-            bit_width: 8 * size_of::<$ty>() as u64,
-        });
+        $out.push(type_fact::<$ty>($c_name));
         $(
-            $out.push(Fact {
-                type_name: $c_name.to_owned(),
-                field_name: Some(stringify!($field).to_owned()),
-                size: size_of::<$field_ty>() as u64,
-                align: align_of::<$field_ty>() as u64,
-                bit_offset: 8 * offset_of!($ty, $field) as u64,
-                bit_width: 8 * size_of::<$field_ty>() as u64,
-            });
+            $out.push(field_fact::<$field_ty>($c_name, stringify!($field), offset_of!($ty, $field)));
         )*
     )*};
+}
+
+fn type_fact<T>(type_name: &str) -> Fact {
+    Fact {
+        type_name: type_name.into(),
+        field_name: None,
+        size: size_of::<T>() as u64,
+        align: align_of::<T>() as u64,
+        bit_offset: 0,
+        bit_width: 8 * size_of::<T>() as u64,
+    }
+}
+
+/// A field of type `F` at byte `offset`.
+fn field_fact<F>(type_name: &str, field: &str, offset: usize) -> Fact {
+    Fact {
+        field_name: Some(field.into()),
+        bit_offset: 8 * offset as u64,
+        ..type_fact::<F>(type_name)
+    }
 }
 
 /// Where a bindgen setter puts an all-ones value: (first bit, width).
@@ -113,77 +119,40 @@ fn bindgen_facts() -> Vec<Fact> {
     }
     // Packed: bindgen's fields are unaligned, so offset_of! is all it can say; the table
     // records the alignment of each field's type, which packing does not change.
-    facts.push(Fact {
-        type_name: "struct packed_record".into(),
-        field_name: None,
-        size: size_of::<sys::packed_record>() as u64,
-        align: align_of::<sys::packed_record>() as u64,
-        bit_offset: 0,
-        bit_width: 8 * size_of::<sys::packed_record>() as u64,
-    });
-    for (name, offset, size, align) in [
-        (
-            "tag",
-            offset_of!(sys::packed_record, tag),
-            1,
-            align_of::<u8>(),
-        ),
-        (
-            "value",
-            offset_of!(sys::packed_record, value),
-            4,
-            align_of::<u32>(),
-        ),
-        (
-            "extra",
-            offset_of!(sys::packed_record, extra),
-            2,
-            align_of::<u16>(),
-        ),
-    ] {
-        facts.push(Fact {
-            type_name: "struct packed_record".into(),
-            field_name: Some(name.into()),
-            size: size as u64,
-            align: align as u64,
-            bit_offset: 8 * offset as u64,
-            bit_width: 8 * size as u64,
-        });
-    }
+    facts.push(type_fact::<sys::packed_record>("struct packed_record"));
+    let packed = "struct packed_record";
+    facts.push(field_fact::<u8>(
+        packed,
+        "tag",
+        offset_of!(sys::packed_record, tag),
+    ));
+    facts.push(field_fact::<u32>(
+        packed,
+        "value",
+        offset_of!(sys::packed_record, value),
+    ));
+    facts.push(field_fact::<u16>(
+        packed,
+        "extra",
+        offset_of!(sys::packed_record, extra),
+    ));
+
     // A flexible array member: no size, the element's alignment, its offset.
+    let flexible = "struct byte_string";
+    facts.push(type_fact::<sys::byte_string>(flexible));
+    facts.push(field_fact::<u32>(
+        flexible,
+        "length",
+        offset_of!(sys::byte_string, length),
+    ));
     facts.push(Fact {
-        type_name: "struct byte_string".into(),
-        field_name: None,
-        size: size_of::<sys::byte_string>() as u64,
-        align: align_of::<sys::byte_string>() as u64,
-        bit_offset: 0,
-        bit_width: 8 * size_of::<sys::byte_string>() as u64,
-    });
-    facts.push(Fact {
-        type_name: "struct byte_string".into(),
-        field_name: Some("length".into()),
-        size: 4,
-        align: 4,
-        bit_offset: 8 * offset_of!(sys::byte_string, length) as u64,
-        bit_width: 32,
-    });
-    facts.push(Fact {
-        type_name: "struct byte_string".into(),
-        field_name: Some("bytes".into()),
         size: 0,
-        align: align_of::<u8>() as u64,
-        bit_offset: 8 * offset_of!(sys::byte_string, bytes) as u64,
         bit_width: 0,
+        ..field_fact::<u8>(flexible, "bytes", offset_of!(sys::byte_string, bytes))
     });
+
     // Bitfields: where bindgen's setters put the bits.
-    facts.push(Fact {
-        type_name: "struct flags".into(),
-        field_name: None,
-        size: size_of::<sys::flags>() as u64,
-        align: align_of::<sys::flags>() as u64,
-        bit_offset: 0,
-        bit_width: 8 * size_of::<sys::flags>() as u64,
-    });
+    facts.push(type_fact::<sys::flags>("struct flags"));
     let places = [
         ("ready", bitfield_place(|f| f.set_ready(1))),
         ("mode", bitfield_place(|f| f.set_mode(7))),
@@ -200,14 +169,11 @@ fn bindgen_facts() -> Vec<Fact> {
             bit_width,
         });
     }
-    facts.push(Fact {
-        type_name: "struct flags".into(),
-        field_name: Some("tail".into()),
-        size: 1,
-        align: 1,
-        bit_offset: 8 * offset_of!(sys::flags, tail) as u64,
-        bit_width: 8,
-    });
+    facts.push(field_fact::<u8>(
+        "struct flags",
+        "tail",
+        offset_of!(sys::flags, tail),
+    ));
     facts
 }
 
