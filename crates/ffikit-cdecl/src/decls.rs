@@ -1,0 +1,311 @@
+//! [`Declarations`]: what a set of C declarations declares — types, typedefs, functions,
+//! variables, constants — and the entry points that parse text into it.
+
+use std::collections::HashMap;
+
+use crate::ctype::{
+    FunctionDecl, QualType, Record, RecordKind, Scalar, Type, TypeId, TypeTable, VariableDecl,
+};
+use crate::error::{Error, Span};
+use crate::layout::{self, LayoutError, RecordLayout};
+use crate::parse::Parser;
+
+/// The namespace of a struct, union or enum tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TagKind {
+    /// `struct tag`.
+    Struct,
+    /// `union tag`.
+    Union,
+    /// `enum tag`.
+    Enum,
+}
+
+impl From<RecordKind> for TagKind {
+    fn from(kind: RecordKind) -> TagKind {
+        match kind {
+            RecordKind::Struct => TagKind::Struct,
+            RecordKind::Union => TagKind::Union,
+        }
+    }
+}
+
+/// A named integer constant: an enumerator or an integer `#define`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Constant {
+    /// The value.
+    pub value: i128,
+    /// Its type: the enum for an enumerator, the literal's type for a `#define`.
+    pub ty: TypeId,
+}
+
+/// One name a [`Declarations::cdef`] call declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Declared {
+    /// A function.
+    Function(String),
+    /// A global variable.
+    Variable(String),
+    /// A typedef.
+    Typedef(String),
+    /// An enumerator or `#define` constant.
+    Constant(String),
+    /// A struct, union or enum defined or declared by tag.
+    Tag(TagKind, String),
+}
+
+/// A declaration left out because the model cannot express it (or it has no symbol, such as a
+/// `static inline` function): reported, not fatal to the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Why, with the source line and a caret.
+    pub reason: Error,
+}
+
+/// What one [`Declarations::cdef`] call did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The names declared, in order.
+    pub declared: Vec<Declared>,
+    /// The declarations left out, and why.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A set of C declarations, built by [`cdef`](Self::cdef) like CFFI's `ffi.cdef` and LuaJIT's
+/// `ffi.cdef`. Starts with the standard typedefs (`size_t`, `int32_t`, `FILE`, ...) declared.
+#[derive(Debug, Clone)]
+pub struct Declarations {
+    pub(crate) types: TypeTable,
+    pub(crate) typedefs: HashMap<String, QualType>,
+    pub(crate) tags: HashMap<(TagKind, String), TypeId>,
+    pub(crate) functions: HashMap<String, FunctionDecl>,
+    pub(crate) function_order: Vec<String>,
+    pub(crate) variables: HashMap<String, VariableDecl>,
+    pub(crate) constants: HashMap<String, Constant>,
+}
+
+impl Default for Declarations {
+    fn default() -> Self {
+        Declarations::new()
+    }
+}
+
+/// The typedefs every C program on LP64 Linux gets from the standard headers.
+const STANDARD_TYPEDEFS: &[(&str, Scalar)] = &[
+    ("size_t", Scalar::ULong),
+    ("ssize_t", Scalar::Long),
+    ("ptrdiff_t", Scalar::Long),
+    ("intptr_t", Scalar::Long),
+    ("uintptr_t", Scalar::ULong),
+    ("intmax_t", Scalar::Long),
+    ("uintmax_t", Scalar::ULong),
+    ("int8_t", Scalar::SChar),
+    ("uint8_t", Scalar::UChar),
+    ("int16_t", Scalar::Short),
+    ("uint16_t", Scalar::UShort),
+    ("int32_t", Scalar::Int),
+    ("uint32_t", Scalar::UInt),
+    ("int64_t", Scalar::Long),
+    ("uint64_t", Scalar::ULong),
+    ("int_least8_t", Scalar::SChar),
+    ("uint_least8_t", Scalar::UChar),
+    ("int_least16_t", Scalar::Short),
+    ("uint_least16_t", Scalar::UShort),
+    ("int_least32_t", Scalar::Int),
+    ("uint_least32_t", Scalar::UInt),
+    ("int_least64_t", Scalar::Long),
+    ("uint_least64_t", Scalar::ULong),
+    ("int_fast8_t", Scalar::SChar),
+    ("uint_fast8_t", Scalar::UChar),
+    ("int_fast16_t", Scalar::Long),
+    ("uint_fast16_t", Scalar::ULong),
+    ("int_fast32_t", Scalar::Long),
+    ("uint_fast32_t", Scalar::ULong),
+    ("int_fast64_t", Scalar::Long),
+    ("uint_fast64_t", Scalar::ULong),
+    ("__int128_t", Scalar::Int128),
+    ("__uint128_t", Scalar::UInt128),
+    ("off_t", Scalar::Long),
+    ("off64_t", Scalar::Long),
+    ("loff_t", Scalar::Long),
+    ("pid_t", Scalar::Int),
+    ("uid_t", Scalar::UInt),
+    ("gid_t", Scalar::UInt),
+    ("mode_t", Scalar::UInt),
+    ("dev_t", Scalar::ULong),
+    ("ino_t", Scalar::ULong),
+    ("nlink_t", Scalar::ULong),
+    ("time_t", Scalar::Long),
+    ("clock_t", Scalar::Long),
+    ("suseconds_t", Scalar::Long),
+    ("useconds_t", Scalar::UInt),
+    ("socklen_t", Scalar::UInt),
+    ("sig_atomic_t", Scalar::Int),
+    ("wchar_t", Scalar::Int),
+    ("wint_t", Scalar::UInt),
+    ("char16_t", Scalar::UShort),
+    ("char32_t", Scalar::UInt),
+];
+
+impl Declarations {
+    /// Declarations holding only the standard typedefs.
+    pub fn new() -> Self {
+        let mut decls = Declarations {
+            types: TypeTable::new(),
+            typedefs: HashMap::new(),
+            tags: HashMap::new(),
+            functions: HashMap::new(),
+            function_order: Vec::new(),
+            variables: HashMap::new(),
+            constants: HashMap::new(),
+        };
+        for &(name, scalar) in STANDARD_TYPEDEFS {
+            let ty = decls.types.scalar(scalar);
+            decls.typedefs.insert(name.into(), ty.into());
+        }
+        let va_list = decls.types.intern(Type::VaList);
+        decls.typedefs.insert("va_list".into(), va_list.into());
+        // glibc's FILE is an incomplete struct _IO_FILE to its users.
+        let file = decls
+            .types
+            .declare_record(RecordKind::Struct, Some("_IO_FILE".into()));
+        decls
+            .tags
+            .insert((TagKind::Struct, "_IO_FILE".into()), file);
+        decls.typedefs.insert("FILE".into(), file.into());
+        decls
+    }
+
+    /// Parses and declares C declarations: functions, global variables, typedefs,
+    /// struct/union/enum definitions and forward declarations, integer `#define`s. The text
+    /// may be the preprocessor's output for real headers (GNU extensions, line markers,
+    /// `static inline` bodies): what the model cannot express is reported in
+    /// [`Report::skipped`], not fatal.
+    ///
+    /// Transactional: when it fails, nothing of `text` is declared.
+    ///
+    /// ```
+    /// let mut decls = ffikit_cdecl::Declarations::new();
+    /// decls.cdef("struct point { int x, y; }; double cos(double);").unwrap();
+    /// let cos = decls.function("cos").unwrap();
+    /// assert_eq!(decls.types().display(cos.ty), "double (double)");
+    /// let point = decls.struct_tag("point").unwrap();
+    /// assert_eq!(decls.size_align(point).unwrap(), (8, 4));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The first syntax error, unknown type, conflicting redefinition and so on, with its
+    /// location (see [`Error`]).
+    pub fn cdef(&mut self, text: &str) -> Result<Report, Error> {
+        let mut scratch = self.clone();
+        let report = Parser::new(text, &mut scratch)?.declarations()?;
+        *self = scratch;
+        Ok(report)
+    }
+
+    /// Parses a type name, such as `int (*)(const void *, const void *)` or `struct point *`,
+    /// in the context of these declarations.
+    ///
+    /// # Errors
+    ///
+    /// As [`cdef`](Self::cdef). A struct defined inside the type name is not kept on error.
+    pub fn parse_type(&mut self, text: &str) -> Result<QualType, Error> {
+        let mut scratch = self.clone();
+        let ty = Parser::new(text, &mut scratch)?.type_name_only()?;
+        *self = scratch;
+        Ok(ty)
+    }
+
+    /// The type table.
+    pub fn types(&self) -> &TypeTable {
+        &self.types
+    }
+
+    /// Mutable access to the type table, to build types by hand (the builder style).
+    pub fn types_mut(&mut self) -> &mut TypeTable {
+        &mut self.types
+    }
+
+    /// A declared function.
+    pub fn function(&self, name: &str) -> Option<&FunctionDecl> {
+        self.functions.get(name)
+    }
+
+    /// Every declared function, in declaration order.
+    pub fn functions(&self) -> impl Iterator<Item = &FunctionDecl> {
+        self.function_order.iter().map(|name| &self.functions[name])
+    }
+
+    /// A declared global variable.
+    pub fn variable(&self, name: &str) -> Option<&VariableDecl> {
+        self.variables.get(name)
+    }
+
+    /// Every declared global variable (in no particular order).
+    pub fn variables(&self) -> impl Iterator<Item = &VariableDecl> {
+        self.variables.values()
+    }
+
+    /// The type a typedef names.
+    pub fn typedef(&self, name: &str) -> Option<QualType> {
+        self.typedefs.get(name).copied()
+    }
+
+    /// An enumerator or integer `#define`.
+    pub fn constant(&self, name: &str) -> Option<Constant> {
+        self.constants.get(name).copied()
+    }
+
+    /// `struct tag`.
+    pub fn struct_tag(&self, tag: &str) -> Option<TypeId> {
+        self.tags.get(&(TagKind::Struct, tag.to_owned())).copied()
+    }
+
+    /// `union tag`.
+    pub fn union_tag(&self, tag: &str) -> Option<TypeId> {
+        self.tags.get(&(TagKind::Union, tag.to_owned())).copied()
+    }
+
+    /// `enum tag`.
+    pub fn enum_tag(&self, tag: &str) -> Option<TypeId> {
+        self.tags.get(&(TagKind::Enum, tag.to_owned())).copied()
+    }
+
+    /// `sizeof` and `_Alignof` of a complete type.
+    ///
+    /// # Errors
+    ///
+    /// [`LayoutError::Incomplete`] for void, functions, incomplete records and `[]` arrays.
+    pub fn size_align(&self, ty: TypeId) -> Result<(u64, u64), LayoutError> {
+        layout::size_align(&self.types, ty)
+    }
+
+    /// The member offsets of a complete struct or union (`None` for other types).
+    pub fn record_layout(&self, ty: TypeId) -> Option<(&Record, &RecordLayout)> {
+        match self.types.get(ty) {
+            Type::Record(r) => {
+                let record = self.types.record(*r);
+                record.layout.as_ref().map(|layout| (record, layout))
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn record_function(&mut self, decl: FunctionDecl) {
+        if !self.functions.contains_key(&decl.name) {
+            self.function_order.push(decl.name.clone());
+        }
+        self.functions.insert(decl.name.clone(), decl);
+    }
+}
+
+/// Used by the parser to report a layout problem at a span.
+pub(crate) fn layout_error(error: LayoutError, span: Span, text: &str) -> Error {
+    let kind = match error {
+        LayoutError::Incomplete(_) => crate::ErrorKind::Incomplete,
+        _ => crate::ErrorKind::InvalidLayout,
+    };
+    Error::new(kind, error.to_string(), span, text)
+}

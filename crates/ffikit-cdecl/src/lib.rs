@@ -1,0 +1,61 @@
+//! C declarations for ffikit: the type model, gcc-compatible layouts, and a parser for C
+//! declaration text — what CFFI's `ffi.cdef` and LuaJIT's `ffi.cdef` read, including the
+//! preprocessor's output for real system headers.
+//!
+//! Pure data: no `unsafe`, no libffi, no dynamic loading. The ABI-mode runtime
+//! (`ffikit-abi`) lowers these types to call frames.
+//!
+//! ```
+//! use ffikit_cdecl::Declarations;
+//!
+//! let mut decls = Declarations::new();
+//! decls.cdef("
+//!     #define NAME_MAX 16
+//!     struct entry { char name[NAME_MAX]; unsigned flags : 3; struct entry *next; };
+//!     int visit(struct entry *list, int (*callback)(const struct entry *, void *), void *data);
+//! ").unwrap();
+//!
+//! let entry = decls.struct_tag("entry").unwrap();
+//! let (_, layout) = decls.record_layout(entry).unwrap();
+//! assert_eq!((layout.size, layout.align), (32, 8));
+//! assert_eq!(layout.fields[2].offset(), 24);
+//!
+//! let visit = decls.function("visit").unwrap();
+//! assert_eq!(
+//!     decls.types().declaration(visit.ty, "visit"),
+//!     "int visit(struct entry *, int (*)(const struct entry *, void *), void *)"
+//! );
+//!
+//! let error = decls.cdef("int (*f)(int x;").unwrap_err();
+//! assert_eq!(error.column(), 15); // the `;`
+//! ```
+//!
+//! # Organization
+//!
+//! - [`ctype`]: the type model — [`TypeTable`] interns every type as a [`TypeId`] (structural
+//!   types by structure, structs/unions/enums by identity, created then completed), and prints
+//!   types back as C.
+//! - [`layout`]: sizes, alignments and member offsets exactly as gcc lays them out on LP64
+//!   Linux (bitfields, packing, alignment attributes).
+//! - `parse`: the lexer (tokens with spans), the recursive-descent declaration parser, and
+//!   integer constant expressions.
+//! - [`Declarations`]: what the parsed text declares (functions, variables, typedefs, tags,
+//!   constants); [`Declarations::cdef`] is transactional.
+//! - [`Error`]: the kind, the span, and the source line with a caret under the bad token.
+
+#![forbid(unsafe_code)]
+
+pub mod ctype;
+mod decls;
+mod error;
+pub mod layout;
+mod parse;
+
+pub use ctype::{
+    Enumeration, Field, FunctionDecl, FunctionType, QualType, Qualifiers, Record, RecordKind,
+    Scalar, Type, TypeId, TypeTable, VariableDecl,
+};
+pub use decls::{Constant, Declarations, Declared, Report, Skipped, TagKind};
+pub use error::{Error, ErrorKind, Span};
+pub use layout::{FieldLayout, LayoutError, RecordLayout};
+pub use parse::MAX_DEPTH;

@@ -1,0 +1,1901 @@
+//! The C declaration parser: recursive descent over the tokens of [`lexer`], declaring into a
+//! [`Declarations`].
+//!
+//! It reads what headers hold after the preprocessor: declarations, typedefs, struct/union/enum
+//! definitions, GNU extensions (`__attribute__`, `__extension__`, `__asm__` labels,
+//! `__restrict`, `__inline`), `static inline` bodies (skipped), line markers, and the
+//! directives that survive preprocessing (`#pragma pack`), plus integer `#define`s for
+//! hand-written declarations. Nesting is capped at [`MAX_DEPTH`] so hostile input cannot
+//! overflow the stack.
+
+mod expr;
+pub(crate) mod lexer;
+
+use crate::ctype::{
+    Field, FunctionDecl, FunctionType, QualType, Qualifiers, RecordKind, Scalar, Type, TypeId,
+    VariableDecl,
+};
+use crate::decls::{Constant, Declarations, Declared, Report, Skipped, TagKind, layout_error};
+use crate::error::{Error, ErrorKind, Span};
+use lexer::{Token, TokenKind};
+
+/// How deeply declarators, parameter lists, struct bodies and expressions may nest.
+pub const MAX_DEPTH: usize = 64;
+
+/// What `__attribute__((...))` and friends said about a declaration.
+#[derive(Debug, Clone, Default)]
+struct Attributes {
+    packed: bool,
+    aligned: Option<u64>,
+    /// `mode(QI)` and friends: the size in bytes, and whether it is a floating mode.
+    mode: Option<(u64, bool)>,
+}
+
+impl Attributes {
+    fn merge(&mut self, other: Attributes) {
+        self.packed |= other.packed;
+        self.aligned = self.aligned.max(other.aligned);
+        self.mode = other.mode.or(self.mode);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Storage {
+    None,
+    Typedef,
+    Extern,
+    Static,
+    Other,
+}
+
+/// The declaration specifiers: `static const unsigned long`, `struct point`, ...
+#[derive(Debug, Clone)]
+struct Specifiers {
+    base: QualType,
+    storage: Storage,
+    inline: bool,
+    attributes: Attributes,
+    /// The struct/union defined without a tag in these specifiers (an anonymous member).
+    anonymous_record: bool,
+    span: Span,
+}
+
+#[derive(Debug, Clone)]
+enum Suffix {
+    Array(Option<u64>, Span),
+    Function {
+        params: Vec<(Option<String>, QualType)>,
+        variadic: bool,
+        span: Span,
+    },
+}
+
+/// A declarator before it is applied to its base type (C declarators read inside out).
+#[derive(Debug, Clone, Default)]
+struct Declarator {
+    name: Option<(String, Span)>,
+    pointers: Vec<Qualifiers>,
+    suffixes: Vec<Suffix>,
+    inner: Option<Box<Declarator>>,
+    span: Span,
+}
+
+impl Declarator {
+    fn name(&self) -> Option<&(String, Span)> {
+        self.name
+            .as_ref()
+            .or_else(|| self.inner.as_ref().and_then(|d| d.name()))
+    }
+
+    fn is_abstract_plain(&self) -> bool {
+        self.pointers.is_empty() && self.suffixes.is_empty() && self.inner.is_none()
+    }
+}
+
+pub(crate) struct Parser<'a> {
+    text: &'a str,
+    tokens: Vec<Token>,
+    pos: usize,
+    decls: &'a mut Declarations,
+    report: Report,
+    pack: Option<u64>,
+    pack_stack: Vec<Option<u64>>,
+    depth: usize,
+}
+
+fn is_type_keyword(word: &str) -> bool {
+    matches!(
+        word,
+        "void"
+            | "char"
+            | "short"
+            | "int"
+            | "long"
+            | "signed"
+            | "__signed"
+            | "__signed__"
+            | "unsigned"
+            | "float"
+            | "double"
+            | "_Bool"
+            | "bool"
+            | "_Complex"
+            | "__complex__"
+            | "__int128"
+            | "_Float32"
+            | "_Float64"
+            | "_Float32x"
+            | "_Float64x"
+            | "_Float128"
+            | "__float128"
+            | "_Float16"
+            | "__bf16"
+            | "__builtin_va_list"
+            | "struct"
+            | "union"
+            | "enum"
+            | "typeof"
+            | "__typeof__"
+            | "__typeof"
+    )
+}
+
+fn is_qualifier_or_storage(word: &str) -> bool {
+    matches!(
+        word,
+        "const"
+            | "__const"
+            | "__const__"
+            | "volatile"
+            | "__volatile"
+            | "__volatile__"
+            | "restrict"
+            | "__restrict"
+            | "__restrict__"
+            | "_Atomic"
+            | "typedef"
+            | "extern"
+            | "static"
+            | "auto"
+            | "register"
+            | "_Thread_local"
+            | "__thread"
+            | "inline"
+            | "__inline"
+            | "__inline__"
+            | "_Noreturn"
+            | "__extension__"
+            | "_Alignas"
+            | "_Nonnull"
+            | "_Nullable"
+            | "_Null_unspecified"
+    )
+}
+
+fn is_attribute_keyword(word: &str) -> bool {
+    matches!(word, "__attribute__" | "__attribute")
+}
+
+impl<'a> Parser<'a> {
+    pub(crate) fn new(text: &'a str, decls: &'a mut Declarations) -> Result<Self, Error> {
+        Ok(Parser {
+            text,
+            tokens: lexer::tokenize(text, 0, text)?,
+            pos: 0,
+            decls,
+            report: Report::default(),
+            pack: None,
+            pack_stack: Vec::new(),
+            depth: 0,
+        })
+    }
+
+    // ---- token helpers ----------------------------------------------------------------------
+
+    fn peek(&self) -> Token {
+        self.tokens[self.pos]
+    }
+
+    fn peek_at(&self, ahead: usize) -> Token {
+        self.tokens[(self.pos + ahead).min(self.tokens.len() - 1)]
+    }
+
+    fn bump(&mut self) -> Token {
+        let token = self.tokens[self.pos];
+        if token.kind != TokenKind::Eof {
+            self.pos += 1;
+        }
+        token
+    }
+
+    fn text_of(&self, token: Token) -> &'a str {
+        &self.text[token.span.start..token.span.end]
+    }
+
+    fn word(&self) -> Option<&'a str> {
+        let token = self.peek();
+        (token.kind == TokenKind::Ident).then(|| self.text_of(token))
+    }
+
+    fn word_at(&self, ahead: usize) -> Option<&'a str> {
+        let token = self.peek_at(ahead);
+        (token.kind == TokenKind::Ident).then(|| self.text_of(token))
+    }
+
+    fn is_punct(&self, punct: &str) -> bool {
+        matches!(self.peek().kind, TokenKind::Punct(p) if p == punct)
+    }
+
+    fn is_punct_at(&self, ahead: usize, punct: &str) -> bool {
+        matches!(self.peek_at(ahead).kind, TokenKind::Punct(p) if p == punct)
+    }
+
+    fn eat_punct(&mut self, punct: &str) -> bool {
+        if self.is_punct(punct) {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect_punct(&mut self, punct: &str) -> Result<Token, Error> {
+        if self.is_punct(punct) {
+            Ok(self.bump())
+        } else {
+            Err(self.unexpected(&format!("`{punct}`")))
+        }
+    }
+
+    fn describe(&self, token: Token) -> String {
+        match token.kind {
+            TokenKind::Eof => "the end of the input".into(),
+            TokenKind::Directive => "a preprocessor line".into(),
+            _ => format!("`{}`", self.text_of(token)),
+        }
+    }
+
+    fn unexpected(&self, expected: &str) -> Error {
+        let token = self.peek();
+        self.error(
+            ErrorKind::Syntax,
+            format!("expected {expected}, found {}", self.describe(token)),
+            token.span,
+        )
+    }
+
+    fn error(&self, kind: ErrorKind, message: impl Into<String>, span: Span) -> Error {
+        Error::new(kind, message, span, self.text)
+    }
+
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, Error>) -> Result<T, Error> {
+        if self.depth >= MAX_DEPTH {
+            let span = self.peek().span;
+            return Err(self.error(
+                ErrorKind::TooDeep,
+                format!("declaration nested more than {MAX_DEPTH} levels deep"),
+                span,
+            ));
+        }
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        result
+    }
+
+    fn is_typedef_name(&self, word: &str) -> bool {
+        self.decls.typedefs.contains_key(word)
+    }
+
+    /// Whether the next tokens start a type name (for casts and `sizeof`).
+    fn starts_type_name(&self, ahead: usize) -> bool {
+        match self.word_at(ahead) {
+            Some(word) => {
+                is_type_keyword(word)
+                    || is_qualifier_or_storage(word)
+                    || is_attribute_keyword(word)
+                    || self.is_typedef_name(word)
+            }
+            None => false,
+        }
+    }
+
+    // ---- entry points -----------------------------------------------------------------------
+
+    pub(crate) fn declarations(mut self) -> Result<Report, Error> {
+        while self.peek().kind != TokenKind::Eof {
+            let start = self.pos;
+            match self.external_declaration() {
+                Ok(()) => {}
+                Err(error) if error.kind() == ErrorKind::Unsupported => {
+                    self.pos = start;
+                    self.skip_declaration();
+                    self.report.skipped.push(Skipped { reason: error });
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(self.report)
+    }
+
+    pub(crate) fn type_name_only(mut self) -> Result<QualType, Error> {
+        let ty = self.type_name()?;
+        if self.peek().kind != TokenKind::Eof {
+            return Err(self.unexpected("the end of the type"));
+        }
+        Ok(ty)
+    }
+
+    // ---- declarations -----------------------------------------------------------------------
+
+    fn external_declaration(&mut self) -> Result<(), Error> {
+        let token = self.peek();
+        if token.kind == TokenKind::Directive {
+            self.bump();
+            return self.directive(token);
+        }
+        if self.eat_punct(";") {
+            return Ok(());
+        }
+        match self.word() {
+            Some("_Static_assert" | "static_assert") => return self.static_assert(),
+            Some("__asm__" | "__asm" | "asm") => {
+                self.bump();
+                self.skip_balanced("(", ")")?;
+                self.expect_punct(";")?;
+                return Ok(());
+            }
+            _ => {}
+        }
+
+        let specs = self.specifiers()?;
+        if self.eat_punct(";") {
+            return Ok(());
+        }
+        loop {
+            let declarator = self.declarator(true)?;
+            let Some((name, name_span)) = declarator.name().cloned() else {
+                return Err(self.error(
+                    ErrorKind::Syntax,
+                    "expected a name in this declaration",
+                    declarator.span,
+                ));
+            };
+            let mut param_names = None;
+            let mut ty = self.apply(specs.base, &declarator, &mut param_names)?;
+            let (attributes, asm_name) = self.after_declarator()?;
+            let mut all = specs.attributes.clone();
+            all.merge(attributes);
+            ty = self.apply_mode(ty, &all, name_span)?;
+            let is_function = matches!(self.decls.types.get(ty.ty), Type::Function(_));
+
+            if self.is_punct("{") {
+                if !is_function {
+                    return Err(self.unexpected("`;` or `,`"));
+                }
+                self.skip_balanced("{", "}")?;
+                if specs.storage == Storage::Static
+                    || specs.inline && specs.storage != Storage::Extern
+                {
+                    self.skip_note(
+                        format!(
+                            "`{name}` is an inline or static function: it has no symbol to call"
+                        ),
+                        name_span,
+                    );
+                } else {
+                    self.declare_function(name, name_span, ty, param_names, asm_name)?;
+                }
+                return Ok(());
+            }
+            if self.eat_punct("=") {
+                self.skip_initializer()?;
+            }
+            match specs.storage {
+                Storage::Typedef => self.declare_typedef(name, name_span, ty)?,
+                _ if is_function => {
+                    if specs.storage == Storage::Static {
+                        self.skip_note(
+                            format!("`{name}` is a static function: it has no symbol to call"),
+                            name_span,
+                        );
+                    } else {
+                        self.declare_function(name, name_span, ty, param_names, asm_name)?;
+                    }
+                }
+                Storage::Static => self.skip_note(
+                    format!("`{name}` is a static variable: it has no symbol"),
+                    name_span,
+                ),
+                _ => self.declare_variable(name, name_span, ty, asm_name)?,
+            }
+            if self.eat_punct(",") {
+                continue;
+            }
+            self.expect_punct(";")?;
+            return Ok(());
+        }
+    }
+
+    fn skip_note(&mut self, message: String, span: Span) {
+        let reason = self.error(ErrorKind::Unsupported, message, span);
+        self.report.skipped.push(Skipped { reason });
+    }
+
+    fn declare_typedef(&mut self, name: String, span: Span, ty: QualType) -> Result<(), Error> {
+        if let Some(existing) = self.decls.typedefs.get(&name) {
+            if *existing != ty {
+                let message = format!(
+                    "typedef `{name}` redefined as `{}`; it was `{}`",
+                    self.decls.types.display(ty),
+                    self.decls.types.display(*existing)
+                );
+                return Err(self.error(ErrorKind::Redefinition, message, span));
+            }
+        }
+        self.decls.typedefs.insert(name.clone(), ty);
+        self.report.declared.push(Declared::Typedef(name));
+        Ok(())
+    }
+
+    fn declare_function(
+        &mut self,
+        name: String,
+        span: Span,
+        ty: QualType,
+        param_names: Option<Vec<Option<String>>>,
+        asm_name: Option<String>,
+    ) -> Result<(), Error> {
+        if let Some(existing) = self.decls.functions.get(&name) {
+            if existing.ty != ty.ty {
+                let message = format!(
+                    "function `{name}` redeclared as `{}`; it was `{}`",
+                    self.decls.types.declaration(ty, &name),
+                    self.decls.types.declaration(existing.ty, &name)
+                );
+                return Err(self.error(ErrorKind::Redefinition, message, span));
+            }
+        }
+        let Type::Function(function) = self.decls.types.get(ty.ty) else {
+            unreachable!("declare_function takes function types")
+        };
+        let param_names = param_names.unwrap_or_else(|| vec![None; function.params.len()]);
+        self.decls.record_function(FunctionDecl {
+            name: name.clone(),
+            ty: ty.ty,
+            param_names,
+            asm_name,
+        });
+        self.report.declared.push(Declared::Function(name));
+        Ok(())
+    }
+
+    fn declare_variable(
+        &mut self,
+        name: String,
+        span: Span,
+        ty: QualType,
+        asm_name: Option<String>,
+    ) -> Result<(), Error> {
+        if matches!(self.decls.types.get(ty.ty), Type::Void) {
+            return Err(self.error(
+                ErrorKind::Incomplete,
+                format!("variable `{name}` has type void"),
+                span,
+            ));
+        }
+        if let Some(existing) = self.decls.variables.get(&name) {
+            if existing.ty != ty {
+                let message = format!(
+                    "variable `{name}` redeclared as `{}`; it was `{}`",
+                    self.decls.types.display(ty),
+                    self.decls.types.display(existing.ty)
+                );
+                return Err(self.error(ErrorKind::Redefinition, message, span));
+            }
+        }
+        self.decls.variables.insert(
+            name.clone(),
+            VariableDecl {
+                name: name.clone(),
+                ty,
+                asm_name,
+            },
+        );
+        self.report.declared.push(Declared::Variable(name));
+        Ok(())
+    }
+
+    /// Attributes and an `__asm__("symbol")` label after a declarator.
+    fn after_declarator(&mut self) -> Result<(Attributes, Option<String>), Error> {
+        let mut attributes = Attributes::default();
+        let mut asm_name = None;
+        loop {
+            match self.word() {
+                Some(w) if is_attribute_keyword(w) => self.attributes(&mut attributes)?,
+                Some("__asm__" | "__asm" | "asm") => {
+                    self.bump();
+                    self.expect_punct("(")?;
+                    let mut label = String::new();
+                    while self.peek().kind == TokenKind::Str {
+                        let token = self.bump();
+                        let literal = self.text_of(token);
+                        label.push_str(&literal[1..literal.len() - 1]);
+                    }
+                    self.expect_punct(")")?;
+                    asm_name = Some(label);
+                }
+                _ => return Ok((attributes, asm_name)),
+            }
+        }
+    }
+
+    fn apply_mode(
+        &mut self,
+        ty: QualType,
+        attributes: &Attributes,
+        span: Span,
+    ) -> Result<QualType, Error> {
+        let Some((bytes, floating)) = attributes.mode else {
+            return Ok(ty);
+        };
+        let Type::Scalar(scalar) = *self.decls.types.get(ty.ty) else {
+            return Ok(ty);
+        };
+        let signed = scalar.is_signed();
+        let new = match (bytes, floating) {
+            (1, false) if signed => Scalar::SChar,
+            (1, false) => Scalar::UChar,
+            (2, false) if signed => Scalar::Short,
+            (2, false) => Scalar::UShort,
+            (4, false) if signed => Scalar::Int,
+            (4, false) => Scalar::UInt,
+            (8, false) if signed => Scalar::Long,
+            (8, false) => Scalar::ULong,
+            (16, false) if signed => Scalar::Int128,
+            (16, false) => Scalar::UInt128,
+            (4, true) => Scalar::Float,
+            (8, true) => Scalar::Double,
+            (12, true) => Scalar::LongDouble,
+            _ => {
+                return Err(self.error(
+                    ErrorKind::Unsupported,
+                    format!("`__attribute__((mode))` of {bytes} bytes is not supported"),
+                    span,
+                ));
+            }
+        };
+        Ok(QualType {
+            ty: self.decls.types.scalar(new),
+            quals: ty.quals,
+        })
+    }
+
+    fn static_assert(&mut self) -> Result<(), Error> {
+        let keyword = self.bump();
+        self.expect_punct("(")?;
+        let value = self.constant_expression()?;
+        if self.eat_punct(",") {
+            while self.peek().kind == TokenKind::Str {
+                self.bump();
+            }
+        }
+        let close = self.expect_punct(")")?;
+        self.expect_punct(";")?;
+        if value.value == 0 {
+            return Err(self.error(
+                ErrorKind::InvalidConstant,
+                "static assertion failed",
+                Span::new(keyword.span.start, close.span.end),
+            ));
+        }
+        Ok(())
+    }
+
+    // ---- specifiers -------------------------------------------------------------------------
+
+    fn specifiers(&mut self) -> Result<Specifiers, Error> {
+        let start = self.peek().span;
+        let mut storage = Storage::None;
+        let mut inline = false;
+        let mut quals = Qualifiers::NONE;
+        let mut attributes = Attributes::default();
+        let mut named: Option<QualType> = None;
+        let mut anonymous_record = false;
+        // Counts of the arithmetic keywords.
+        let (mut signed, mut unsigned, mut short, mut long) = (0, 0, 0, 0);
+        let (mut char_, mut int, mut float, mut double, mut bool_, mut void, mut complex) =
+            (0, 0, 0, 0, 0, 0, 0);
+        let mut int128 = 0;
+        let mut float_alias: Option<Scalar> = None;
+        let mut any_type = false;
+
+        loop {
+            let token = self.peek();
+            if token.kind != TokenKind::Ident {
+                break;
+            }
+            let word = self.text_of(token);
+            match word {
+                "typedef" => storage = Storage::Typedef,
+                "extern" => storage = Storage::Extern,
+                "static" => storage = Storage::Static,
+                "auto" | "register" | "_Thread_local" | "__thread" => {
+                    if storage == Storage::None {
+                        storage = Storage::Other;
+                    }
+                }
+                "inline" | "__inline" | "__inline__" | "_Noreturn" => inline |= word != "_Noreturn",
+                "__extension__" | "_Nonnull" | "_Nullable" | "_Null_unspecified" => {}
+                "const" | "__const" | "__const__" => quals = quals.union(Qualifiers::CONST),
+                "volatile" | "__volatile" | "__volatile__" => {
+                    quals = quals.union(Qualifiers::VOLATILE)
+                }
+                "restrict" | "__restrict" | "__restrict__" => {
+                    quals = quals.union(Qualifiers::RESTRICT)
+                }
+                "_Atomic" => {
+                    return Err(self.error(
+                        ErrorKind::Unsupported,
+                        "`_Atomic` types are not supported",
+                        token.span,
+                    ));
+                }
+                "__attribute__" | "__attribute" => {
+                    self.attributes(&mut attributes)?;
+                    continue;
+                }
+                "_Alignas" => {
+                    self.bump();
+                    self.expect_punct("(")?;
+                    let align = if self.starts_type_name(0) {
+                        let ty = self.type_name()?;
+                        self.size_align_at(ty.ty, token.span)?.1
+                    } else {
+                        self.constant_expression()?.value as u64
+                    };
+                    self.expect_punct(")")?;
+                    attributes.aligned = attributes.aligned.max(Some(align));
+                    continue;
+                }
+                "void" => void += 1,
+                "char" => char_ += 1,
+                "short" => short += 1,
+                "int" => int += 1,
+                "long" => long += 1,
+                "signed" | "__signed" | "__signed__" => signed += 1,
+                "unsigned" => unsigned += 1,
+                "float" => float += 1,
+                "double" => double += 1,
+                "_Bool" | "bool" => bool_ += 1,
+                "_Complex" | "__complex__" => complex += 1,
+                "__int128" => int128 += 1,
+                "_Float32" => float_alias = Some(Scalar::Float),
+                "_Float64" | "_Float32x" => float_alias = Some(Scalar::Double),
+                "_Float64x" => float_alias = Some(Scalar::LongDouble),
+                "_Float128" | "__float128" | "_Float16" | "__bf16" | "_Decimal32"
+                | "_Decimal64" | "_Decimal128" => {
+                    return Err(self.error(
+                        ErrorKind::Unsupported,
+                        format!("`{word}` has no supported representation"),
+                        token.span,
+                    ));
+                }
+                "typeof" | "__typeof__" | "__typeof" => {
+                    return Err(self.error(
+                        ErrorKind::Unsupported,
+                        "`typeof` is not supported",
+                        token.span,
+                    ));
+                }
+                "__builtin_va_list" => {
+                    named = Some(self.decls.types.intern(Type::VaList).into());
+                }
+                "struct" | "union" => {
+                    let kind = if word == "struct" {
+                        RecordKind::Struct
+                    } else {
+                        RecordKind::Union
+                    };
+                    let (ty, anonymous) = self.record_specifier(kind)?;
+                    named = Some(ty.into());
+                    anonymous_record = anonymous;
+                    any_type = true;
+                    continue;
+                }
+                "enum" => {
+                    named = Some(self.enum_specifier()?.into());
+                    any_type = true;
+                    continue;
+                }
+                _ => {
+                    let typed_already = any_type || named.is_some();
+                    if !typed_already {
+                        if let Some(&ty) = self.decls.typedefs.get(word) {
+                            named = Some(ty);
+                            any_type = true;
+                            self.bump();
+                            continue;
+                        }
+                    }
+                    break;
+                }
+            }
+            if !matches!(
+                word,
+                "typedef"
+                    | "extern"
+                    | "static"
+                    | "auto"
+                    | "register"
+                    | "_Thread_local"
+                    | "__thread"
+                    | "inline"
+                    | "__inline"
+                    | "__inline__"
+                    | "_Noreturn"
+                    | "__extension__"
+                    | "_Nonnull"
+                    | "_Nullable"
+                    | "_Null_unspecified"
+                    | "const"
+                    | "__const"
+                    | "__const__"
+                    | "volatile"
+                    | "__volatile"
+                    | "__volatile__"
+                    | "restrict"
+                    | "__restrict"
+                    | "__restrict__"
+            ) {
+                any_type = true;
+            }
+            self.bump();
+        }
+
+        let end = self.tokens[self.pos.saturating_sub(1)]
+            .span
+            .end
+            .max(start.start);
+        let span = Span::new(start.start, end);
+        let arithmetic = signed
+            + unsigned
+            + short
+            + long
+            + char_
+            + int
+            + float
+            + double
+            + bool_
+            + void
+            + complex
+            + int128
+            + usize::from(float_alias.is_some());
+        let base: QualType = match named {
+            Some(ty) => {
+                if arithmetic > 0 {
+                    return Err(self.error(
+                        ErrorKind::Syntax,
+                        "a type name combined with other type specifiers",
+                        span,
+                    ));
+                }
+                QualType {
+                    ty: ty.ty,
+                    quals: ty.quals.union(quals),
+                }
+            }
+            None if arithmetic == 0 => {
+                let token = self.peek();
+                return Err(if token.kind == TokenKind::Ident {
+                    self.error(
+                        ErrorKind::UnknownType,
+                        format!("unknown type name `{}`", self.text_of(token)),
+                        token.span,
+                    )
+                } else {
+                    self.unexpected("a type")
+                });
+            }
+            None => {
+                let counts = Counts {
+                    signed,
+                    unsigned,
+                    short,
+                    long,
+                    char_,
+                    int,
+                    float,
+                    double,
+                    bool_,
+                    void,
+                    complex,
+                    int128,
+                };
+                let ty = match float_alias {
+                    Some(alias) if arithmetic == 1 => self.decls.types.scalar(alias),
+                    Some(_) => return Err(self.invalid_combination(span)),
+                    None => match counts.resolve() {
+                        Some(None) => self.decls.types.void(),
+                        Some(Some(scalar)) => self.decls.types.scalar(scalar),
+                        None => return Err(self.invalid_combination(span)),
+                    },
+                };
+                QualType { ty, quals }
+            }
+        };
+        Ok(Specifiers {
+            base,
+            storage,
+            inline,
+            attributes,
+            anonymous_record,
+            span,
+        })
+    }
+
+    fn invalid_combination(&self, span: Span) -> Error {
+        self.error(
+            ErrorKind::Syntax,
+            format!(
+                "`{}` is not a valid combination of type specifiers",
+                &self.text[span.start..span.end]
+            ),
+            span,
+        )
+    }
+
+    /// `__attribute__((a, b(args), ...))`, recording the ones that change layout.
+    fn attributes(&mut self, attributes: &mut Attributes) -> Result<(), Error> {
+        self.bump();
+        self.expect_punct("(")?;
+        self.expect_punct("(")?;
+        while !self.is_punct(")") {
+            if self.eat_punct(",") {
+                continue;
+            }
+            let token = self.peek();
+            if token.kind != TokenKind::Ident {
+                return Err(self.unexpected("an attribute name"));
+            }
+            self.bump();
+            let raw = self.text_of(token);
+            let name = raw.trim_start_matches("__").trim_end_matches("__");
+            match name {
+                "packed" => attributes.packed = true,
+                "aligned" => {
+                    let align = if self.eat_punct("(") {
+                        let value = self.constant_expression()?;
+                        self.expect_punct(")")?;
+                        u64::try_from(value.value)
+                            .ok()
+                            .filter(|a| a.is_power_of_two())
+                            .ok_or_else(|| {
+                                self.error(
+                                    ErrorKind::InvalidConstant,
+                                    format!("alignment {} is not a power of two", value.value),
+                                    token.span,
+                                )
+                            })?
+                    } else {
+                        16 // the largest alignment of any type on x86-64
+                    };
+                    attributes.aligned = attributes.aligned.max(Some(align));
+                }
+                "mode" => {
+                    self.expect_punct("(")?;
+                    let mode_token = self.bump();
+                    let mode = self
+                        .text_of(mode_token)
+                        .trim_start_matches("__")
+                        .trim_end_matches("__");
+                    attributes.mode = Some(match mode {
+                        "QI" | "byte" => (1, false),
+                        "HI" => (2, false),
+                        "SI" => (4, false),
+                        "DI" | "word" | "pointer" => (8, false),
+                        "TI" => (16, false),
+                        "SF" => (4, true),
+                        "DF" => (8, true),
+                        "XF" => (12, true),
+                        _ => (0, false),
+                    });
+                    self.expect_punct(")")?;
+                }
+                "vector_size" | "ext_vector_type" => {
+                    return Err(self.error(
+                        ErrorKind::Unsupported,
+                        "vector types are not supported",
+                        token.span,
+                    ));
+                }
+                _ => {
+                    if self.is_punct("(") {
+                        self.skip_balanced("(", ")")?;
+                    }
+                }
+            }
+        }
+        self.expect_punct(")")?;
+        self.expect_punct(")")?;
+        Ok(())
+    }
+
+    fn size_align_at(&self, ty: TypeId, span: Span) -> Result<(u64, u64), Error> {
+        self.decls
+            .size_align(ty)
+            .map_err(|e| layout_error(e, span, self.text))
+    }
+
+    // ---- struct, union, enum ----------------------------------------------------------------
+
+    /// Returns the record's type and whether it was defined here without a tag.
+    fn record_specifier(&mut self, kind: RecordKind) -> Result<(TypeId, bool), Error> {
+        self.bump();
+        let mut attributes = Attributes::default();
+        while self.word().is_some_and(is_attribute_keyword) {
+            self.attributes(&mut attributes)?;
+        }
+        let tag = match self.word() {
+            Some(word) if !is_type_keyword(word) && !is_qualifier_or_storage(word) => {
+                let token = self.bump();
+                Some((word.to_owned(), token.span))
+            }
+            _ => None,
+        };
+        while self.word().is_some_and(is_attribute_keyword) {
+            self.attributes(&mut attributes)?;
+        }
+        let tag_kind = TagKind::from(kind);
+        if !self.is_punct("{") {
+            let Some((tag, _)) = tag else {
+                return Err(self.unexpected(&format!("a tag or `{{` after `{}`", kind.keyword())));
+            };
+            let key = (tag_kind, tag.clone());
+            if let Some(&id) = self.decls.tags.get(&key) {
+                return Ok((id, false));
+            }
+            let id = self.decls.types.declare_record(kind, Some(tag.clone()));
+            self.decls.tags.insert(key, id);
+            self.report.declared.push(Declared::Tag(tag_kind, tag));
+            return Ok((id, false));
+        }
+
+        let open = self.peek().span;
+        let fields = self.nested(|p| p.record_body(kind))?;
+        while self.word().is_some_and(is_attribute_keyword) {
+            self.attributes(&mut attributes)?;
+        }
+        let pack = if attributes.packed {
+            Some(1)
+        } else {
+            self.pack
+        };
+        let span = tag.as_ref().map_or(open, |t| t.1);
+        let complete = |parser: &mut Self, id: TypeId, fields: Vec<Field>| {
+            parser
+                .decls
+                .types
+                .complete_record(id, fields, pack, attributes.aligned)
+                .map_err(|e| layout_error(e, span, parser.text))
+        };
+        let Some((tag, tag_span)) = tag else {
+            let id = self.decls.types.declare_record(kind, None);
+            complete(self, id, fields)?;
+            return Ok((id, true));
+        };
+        let key = (tag_kind, tag.clone());
+        match self.decls.tags.get(&key).copied() {
+            Some(id) if self.decls.types.is_complete(id) => {
+                // Defined before: fine only if this definition is the same.
+                let candidate = self.decls.types.declare_record(kind, Some(tag.clone()));
+                complete(self, candidate, fields)?;
+                if !self.same_record(id, candidate) {
+                    return Err(self.error(
+                        ErrorKind::Redefinition,
+                        format!(
+                            "`{} {tag}` redefined with different members",
+                            kind.keyword()
+                        ),
+                        tag_span,
+                    ));
+                }
+                Ok((id, false))
+            }
+            Some(id) => {
+                complete(self, id, fields)?;
+                self.report.declared.push(Declared::Tag(tag_kind, tag));
+                Ok((id, false))
+            }
+            None => {
+                let id = self.decls.types.declare_record(kind, Some(tag.clone()));
+                self.decls.tags.insert(key, id);
+                complete(self, id, fields)?;
+                self.report.declared.push(Declared::Tag(tag_kind, tag));
+                Ok((id, false))
+            }
+        }
+    }
+
+    /// Two definitions agree: same members (names, types as C text, bit widths) and layout.
+    fn same_record(&self, a: TypeId, b: TypeId) -> bool {
+        let (Type::Record(ra), Type::Record(rb)) =
+            (self.decls.types.get(a), self.decls.types.get(b))
+        else {
+            return false;
+        };
+        let (ra, rb) = (self.decls.types.record(*ra), self.decls.types.record(*rb));
+        let fields = |r: &crate::ctype::Record| -> Vec<(Option<String>, String, Option<u32>)> {
+            r.fields
+                .iter()
+                .flatten()
+                .map(|f| (f.name.clone(), self.decls.types.display(f.ty), f.bit_width))
+                .collect()
+        };
+        fields(ra) == fields(rb) && ra.layout == rb.layout
+    }
+
+    fn record_body(&mut self, kind: RecordKind) -> Result<Vec<Field>, Error> {
+        self.expect_punct("{")?;
+        let mut fields: Vec<Field> = Vec::new();
+        let mut names: Vec<(String, Span)> = Vec::new();
+        while !self.is_punct("}") {
+            let token = self.peek();
+            if token.kind == TokenKind::Eof {
+                return Err(self.unexpected("`}`"));
+            }
+            if token.kind == TokenKind::Directive {
+                self.bump();
+                self.directive(token)?;
+                continue;
+            }
+            if self.eat_punct(";") {
+                continue;
+            }
+            if matches!(self.word(), Some("_Static_assert" | "static_assert")) {
+                self.static_assert()?;
+                continue;
+            }
+            let specs = self.specifiers()?;
+            if self.eat_punct(";") {
+                if specs.anonymous_record {
+                    fields.push(Field {
+                        name: None,
+                        ty: specs.base,
+                        bit_width: None,
+                        aligned: None,
+                    });
+                }
+                continue;
+            }
+            loop {
+                let (name, ty, span) = if self.is_punct(":") {
+                    (None, specs.base, self.peek().span)
+                } else {
+                    let declarator = self.declarator(true)?;
+                    let mut unused = None;
+                    let ty = self.apply(specs.base, &declarator, &mut unused)?;
+                    let name = declarator.name().cloned();
+                    (name, ty, declarator.span)
+                };
+                let (mut attributes, _) = self.after_declarator()?;
+                let bit_width = if self.eat_punct(":") {
+                    let value = self.constant_expression()?;
+                    let width = u32::try_from(value.value).map_err(|_| {
+                        self.error(
+                            ErrorKind::InvalidLayout,
+                            format!("bitfield width {} is negative or too large", value.value),
+                            span,
+                        )
+                    })?;
+                    Some(width)
+                } else {
+                    None
+                };
+                let (more, _) = self.after_declarator()?;
+                attributes.merge(more);
+                let ty = self.apply_mode(ty, &attributes, span)?;
+                if name.is_none() && bit_width.is_none() {
+                    return Err(self.error(ErrorKind::Syntax, "expected a member name", span));
+                }
+                if matches!(self.decls.types.get(ty.ty), Type::Function(_)) {
+                    return Err(self.error(
+                        ErrorKind::Syntax,
+                        "a member cannot have a function type (did you mean a pointer?)",
+                        span,
+                    ));
+                }
+                let flexible = matches!(self.decls.types.get(ty.ty), Type::Array { len: None, .. });
+                if !flexible && !self.decls.types.is_complete(ty.ty) {
+                    return Err(self.error(
+                        ErrorKind::Incomplete,
+                        format!(
+                            "member `{}` has incomplete type `{}`",
+                            name.as_ref().map_or("<unnamed>", |n| n.0.as_str()),
+                            self.decls.types.display(ty)
+                        ),
+                        span,
+                    ));
+                }
+                if let Some((name, name_span)) = &name {
+                    if names.iter().any(|(n, _)| n == name) {
+                        return Err(self.error(
+                            ErrorKind::Redefinition,
+                            format!("duplicate member `{name}` in {}", kind.keyword()),
+                            *name_span,
+                        ));
+                    }
+                    names.push((name.clone(), *name_span));
+                }
+                let aligned = match attributes.packed {
+                    // A packed member: alignment 1, unless aligned() raises it.
+                    true => Some(attributes.aligned.unwrap_or(1)),
+                    false => attributes.aligned,
+                };
+                fields.push(Field {
+                    name: name.map(|n| n.0),
+                    ty,
+                    bit_width,
+                    aligned,
+                });
+                if self.eat_punct(",") {
+                    continue;
+                }
+                self.expect_punct(";")?;
+                break;
+            }
+        }
+        self.expect_punct("}")?;
+        Ok(fields)
+    }
+
+    fn enum_specifier(&mut self) -> Result<TypeId, Error> {
+        self.bump();
+        let mut attributes = Attributes::default();
+        while self.word().is_some_and(is_attribute_keyword) {
+            self.attributes(&mut attributes)?;
+        }
+        let tag = match self.word() {
+            Some(word) if !is_type_keyword(word) => {
+                let token = self.bump();
+                Some((word.to_owned(), token.span))
+            }
+            _ => None,
+        };
+        while self.word().is_some_and(is_attribute_keyword) {
+            self.attributes(&mut attributes)?;
+        }
+        let existing = tag
+            .as_ref()
+            .and_then(|(t, _)| self.decls.tags.get(&(TagKind::Enum, t.clone())).copied());
+        if !self.is_punct("{") {
+            let Some((tag, _)) = tag else {
+                return Err(self.unexpected("a tag or `{` after `enum`"));
+            };
+            if let Some(id) = existing {
+                return Ok(id);
+            }
+            let id = self.decls.types.declare_enum(Some(tag.clone()));
+            self.decls.tags.insert((TagKind::Enum, tag.clone()), id);
+            self.report.declared.push(Declared::Tag(TagKind::Enum, tag));
+            return Ok(id);
+        }
+
+        let redefining = existing.filter(|&id| self.decls.types.is_complete(id));
+        let id = match existing {
+            Some(id) if redefining.is_none() => id,
+            _ => self
+                .decls
+                .types
+                .declare_enum(tag.as_ref().map(|t| t.0.clone())),
+        };
+        self.bump(); // {
+        let mut values: Vec<(String, i128)> = Vec::new();
+        let mut next: i128 = 0;
+        while !self.is_punct("}") {
+            let token = self.peek();
+            if token.kind != TokenKind::Ident {
+                return Err(self.unexpected("an enumerator name"));
+            }
+            self.bump();
+            let name = self.text_of(token).to_owned();
+            let mut ignored = Attributes::default();
+            while self.word().is_some_and(is_attribute_keyword) {
+                self.attributes(&mut ignored)?;
+            }
+            let value = if self.eat_punct("=") {
+                self.constant_expression()?.value
+            } else {
+                next
+            };
+            next = value + 1;
+            if redefining.is_none() {
+                self.declare_constant(&name, value, id, token.span)?;
+            }
+            values.push((name, value));
+            if !self.eat_punct(",") {
+                break;
+            }
+        }
+        self.expect_punct("}")?;
+        while self.word().is_some_and(is_attribute_keyword) {
+            self.attributes(&mut attributes)?;
+        }
+        if let Some(old) = redefining {
+            let Type::Enum(e) = *self.decls.types.get(old) else {
+                unreachable!()
+            };
+            if self.decls.types.enumeration(e).values.as_ref() != Some(&values) {
+                let (tag, span) = tag.expect("only tagged enums are redefined");
+                return Err(self.error(
+                    ErrorKind::Redefinition,
+                    format!("`enum {tag}` redefined with different enumerators"),
+                    span,
+                ));
+            }
+            return Ok(old);
+        }
+        self.decls
+            .types
+            .complete_enum(id, values, attributes.packed);
+        if let Some((tag, _)) = tag {
+            if existing.is_none() {
+                self.decls.tags.insert((TagKind::Enum, tag.clone()), id);
+            }
+            self.report.declared.push(Declared::Tag(TagKind::Enum, tag));
+        }
+        Ok(id)
+    }
+
+    fn declare_constant(
+        &mut self,
+        name: &str,
+        value: i128,
+        ty: TypeId,
+        span: Span,
+    ) -> Result<(), Error> {
+        if let Some(existing) = self.decls.constants.get(name) {
+            if existing.value != value {
+                return Err(self.error(
+                    ErrorKind::Redefinition,
+                    format!(
+                        "constant `{name}` redefined as {value}; it was {}",
+                        existing.value
+                    ),
+                    span,
+                ));
+            }
+        }
+        self.decls
+            .constants
+            .insert(name.to_owned(), Constant { value, ty });
+        self.report
+            .declared
+            .push(Declared::Constant(name.to_owned()));
+        Ok(())
+    }
+
+    // ---- declarators ------------------------------------------------------------------------
+
+    /// A declarator, named or abstract (`allow_name: false` in type names).
+    fn declarator(&mut self, allow_name: bool) -> Result<Declarator, Error> {
+        self.nested(|p| p.declarator_inner(allow_name))
+    }
+
+    fn declarator_inner(&mut self, allow_name: bool) -> Result<Declarator, Error> {
+        let start = self.peek().span.start;
+        let mut declarator = Declarator::default();
+        while self.is_punct("*") || self.is_punct("^") {
+            let star = self.bump();
+            if self.text_of(star) == "^" {
+                return Err(self.error(
+                    ErrorKind::Unsupported,
+                    "block pointers (`^`) are not supported",
+                    star.span,
+                ));
+            }
+            let mut quals = Qualifiers::NONE;
+            loop {
+                match self.word() {
+                    Some("const" | "__const" | "__const__") => {
+                        quals = quals.union(Qualifiers::CONST)
+                    }
+                    Some("volatile" | "__volatile" | "__volatile__") => {
+                        quals = quals.union(Qualifiers::VOLATILE)
+                    }
+                    Some("restrict" | "__restrict" | "__restrict__") => {
+                        quals = quals.union(Qualifiers::RESTRICT)
+                    }
+                    Some("_Nonnull" | "_Nullable" | "_Null_unspecified" | "__extension__") => {}
+                    Some(w) if is_attribute_keyword(w) => {
+                        let mut ignored = Attributes::default();
+                        self.attributes(&mut ignored)?;
+                        continue;
+                    }
+                    _ => break,
+                }
+                self.bump();
+            }
+            declarator.pointers.push(quals);
+        }
+        while self.word().is_some_and(is_attribute_keyword) {
+            let mut ignored = Attributes::default();
+            self.attributes(&mut ignored)?;
+        }
+        if self.is_punct("(") && self.paren_opens_declarator(allow_name) {
+            self.bump();
+            declarator.inner = Some(Box::new(self.declarator(allow_name)?));
+            self.expect_punct(")")?;
+        } else if let Some(word) = self.word() {
+            if allow_name && !is_type_keyword(word) && !is_qualifier_or_storage(word) {
+                let token = self.bump();
+                declarator.name = Some((word.to_owned(), token.span));
+            }
+        }
+        loop {
+            if self.is_punct("[") {
+                let suffix = self.array_suffix()?;
+                declarator.suffixes.push(suffix);
+            } else if self.is_punct("(") {
+                let open = self.peek().span;
+                let (params, variadic) = self.nested(|p| p.parameters())?;
+                let close = self.tokens[self.pos - 1].span;
+                declarator.suffixes.push(Suffix::Function {
+                    params,
+                    variadic,
+                    span: Span::new(open.start, close.end),
+                });
+            } else {
+                break;
+            }
+        }
+        let end = self.tokens[self.pos.saturating_sub(1)].span.end.max(start);
+        declarator.span = Span::new(start, end);
+        if declarator.span.start == declarator.span.end {
+            declarator.span = self.peek().span;
+        }
+        Ok(declarator)
+    }
+
+    /// After `(` in a declarator: a nested declarator `(*f)` rather than a parameter list?
+    fn paren_opens_declarator(&self, allow_name: bool) -> bool {
+        let mut ahead = 1;
+        // Skip attributes: `(__attribute__((x)) *p)`.
+        while self.word_at(ahead).is_some_and(is_attribute_keyword) {
+            ahead += 1;
+            let mut depth = 0;
+            loop {
+                let token = self.peek_at(ahead);
+                match token.kind {
+                    TokenKind::Punct("(") => depth += 1,
+                    TokenKind::Punct(")") => depth -= 1,
+                    TokenKind::Eof => return false,
+                    _ => {}
+                }
+                ahead += 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+        }
+        if self.is_punct_at(ahead, "*")
+            || self.is_punct_at(ahead, "^")
+            || self.is_punct_at(ahead, "(")
+            || self.is_punct_at(ahead, "[")
+        {
+            return true;
+        }
+        match self.word_at(ahead) {
+            Some(word) => {
+                allow_name
+                    && !is_type_keyword(word)
+                    && !is_qualifier_or_storage(word)
+                    && !self.is_typedef_name(word)
+            }
+            None => false,
+        }
+    }
+
+    fn array_suffix(&mut self) -> Result<Suffix, Error> {
+        let open = self.bump();
+        while matches!(
+            self.word(),
+            Some("static" | "const" | "volatile" | "restrict" | "__restrict" | "__restrict__")
+        ) {
+            self.bump();
+        }
+        let len = if self.is_punct("]") || (self.is_punct("*") && self.is_punct_at(1, "]")) {
+            self.eat_punct("*");
+            None
+        } else {
+            let expr_start = self.peek().span;
+            let value = self.constant_expression()?;
+            let len = u64::try_from(value.value).map_err(|_| {
+                self.error(
+                    ErrorKind::InvalidConstant,
+                    format!("array size {} is negative", value.value),
+                    expr_start,
+                )
+            })?;
+            Some(len)
+        };
+        let close = self.expect_punct("]")?;
+        Ok(Suffix::Array(
+            len,
+            Span::new(open.span.start, close.span.end),
+        ))
+    }
+
+    /// `( parameter-list )`: the parameters (name, adjusted type) and whether it ends in `...`.
+    #[allow(clippy::type_complexity)]
+    fn parameters(&mut self) -> Result<(Vec<(Option<String>, QualType)>, bool), Error> {
+        self.expect_punct("(")?;
+        let mut params: Vec<(Option<String>, QualType, Span, bool)> = Vec::new();
+        let mut variadic = false;
+        if !self.eat_punct(")") {
+            loop {
+                if self.eat_punct("...") {
+                    variadic = true;
+                    self.expect_punct(")")?;
+                    break;
+                }
+                let specs = self.specifiers()?;
+                let declarator = self.declarator(true)?;
+                let mut unused = None;
+                let ty = self.apply(specs.base, &declarator, &mut unused)?;
+                let (attributes, _) = self.after_declarator()?;
+                let span = Span::new(specs.span.start, declarator.span.end.max(specs.span.end));
+                let ty = self.apply_mode(ty, &attributes, span)?;
+                let plain = declarator.is_abstract_plain();
+                params.push((declarator.name().map(|n| n.0.clone()), ty, span, plain));
+                if self.eat_punct(",") {
+                    continue;
+                }
+                self.expect_punct(")")?;
+                break;
+            }
+        }
+        // `(void)`: no parameters. `void` anywhere else is an error.
+        let is_void = |p: &Self, ty: QualType| matches!(p.decls.types.get(ty.ty), Type::Void);
+        if params.len() == 1
+            && !variadic
+            && is_void(self, params[0].1)
+            && params[0].3
+            && params[0].0.is_none()
+        {
+            return Ok((Vec::new(), false));
+        }
+        let mut adjusted = Vec::with_capacity(params.len());
+        for (name, ty, span, _) in params {
+            if is_void(self, ty) {
+                let message = match &name {
+                    Some(name) => format!("parameter `{name}` has type void"),
+                    None => "`void` must be the only parameter".to_owned(),
+                };
+                return Err(self.error(ErrorKind::VoidParameter, message, span));
+            }
+            adjusted.push((name, self.adjust_parameter(ty)));
+        }
+        Ok((adjusted, variadic))
+    }
+
+    /// Arrays and functions as parameters are pointers.
+    fn adjust_parameter(&mut self, ty: QualType) -> QualType {
+        match self.decls.types.get(ty.ty).clone() {
+            Type::Array { element, .. } => self.decls.types.pointer(element).into(),
+            Type::Function(_) => self.decls.types.pointer(ty).into(),
+            _ => ty,
+        }
+    }
+
+    /// Builds the declared type: pointers bind to the base first, then suffixes right to left,
+    /// then the parenthesized inner declarator. `param_names` gets the names of the last
+    /// function suffix applied: the declared function's own parameters.
+    fn apply(
+        &mut self,
+        base: QualType,
+        declarator: &Declarator,
+        param_names: &mut Option<Vec<Option<String>>>,
+    ) -> Result<QualType, Error> {
+        let mut ty = base;
+        for &quals in &declarator.pointers {
+            ty = QualType {
+                ty: self.decls.types.pointer(ty),
+                quals,
+            };
+        }
+        for suffix in declarator.suffixes.iter().rev() {
+            match suffix {
+                Suffix::Array(len, span) => {
+                    match self.decls.types.get(ty.ty) {
+                        Type::Function(_) => {
+                            return Err(self.error(ErrorKind::Syntax, "array of functions", *span));
+                        }
+                        _ if !self.decls.types.is_complete(ty.ty) => {
+                            let message = format!(
+                                "array of incomplete type `{}`",
+                                self.decls.types.display(ty)
+                            );
+                            return Err(self.error(ErrorKind::Incomplete, message, *span));
+                        }
+                        _ => {}
+                    }
+                    ty = self.decls.types.array(ty, *len).into();
+                }
+                Suffix::Function {
+                    params,
+                    variadic,
+                    span,
+                } => {
+                    if matches!(
+                        self.decls.types.get(ty.ty),
+                        Type::Function(_) | Type::Array { .. }
+                    ) {
+                        return Err(self.error(
+                            ErrorKind::Syntax,
+                            "a function cannot return a function or an array",
+                            *span,
+                        ));
+                    }
+                    let function = FunctionType {
+                        result: ty,
+                        params: params.iter().map(|p| p.1).collect(),
+                        variadic: *variadic,
+                    };
+                    *param_names = Some(params.iter().map(|p| p.0.clone()).collect());
+                    ty = self.decls.types.function(function).into();
+                }
+            }
+        }
+        if let Some(inner) = &declarator.inner {
+            ty = self.apply(ty, inner, param_names)?;
+        }
+        Ok(ty)
+    }
+
+    /// A type name: specifiers and an abstract declarator (`const char *`, `int (*)(void)`).
+    fn type_name(&mut self) -> Result<QualType, Error> {
+        let specs = self.specifiers()?;
+        if specs.storage != Storage::None {
+            return Err(self.error(
+                ErrorKind::Syntax,
+                "a storage class in a type name",
+                specs.span,
+            ));
+        }
+        let declarator = self.declarator(false)?;
+        let mut unused = None;
+        self.apply(specs.base, &declarator, &mut unused)
+    }
+
+    // ---- skipping ---------------------------------------------------------------------------
+
+    /// From an opening token, past its matching close.
+    fn skip_balanced(&mut self, open: &str, close: &str) -> Result<(), Error> {
+        let start = self.expect_punct(open)?;
+        let mut depth = 1usize;
+        while depth > 0 {
+            let token = self.bump();
+            match token.kind {
+                TokenKind::Punct(p) if p == open => depth += 1,
+                TokenKind::Punct(p) if p == close => depth -= 1,
+                TokenKind::Eof => {
+                    return Err(self.error(
+                        ErrorKind::Syntax,
+                        format!("`{open}` is never closed"),
+                        start.span,
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// An initializer, up to the `,` or `;` that ends it.
+    fn skip_initializer(&mut self) -> Result<(), Error> {
+        let mut depth = 0usize;
+        loop {
+            let token = self.peek();
+            match token.kind {
+                TokenKind::Punct("(" | "[" | "{") => depth += 1,
+                TokenKind::Punct(")" | "]" | "}") => {
+                    if depth == 0 {
+                        return Err(self.unexpected("`;`"));
+                    }
+                    depth -= 1;
+                }
+                TokenKind::Punct("," | ";") if depth == 0 => return Ok(()),
+                TokenKind::Eof => return Err(self.unexpected("`;`")),
+                _ => {}
+            }
+            self.bump();
+        }
+    }
+
+    /// Past the end of the declaration starting here: its `;` at depth 0, or the `}` of a
+    /// function body.
+    fn skip_declaration(&mut self) {
+        let mut depth = 0usize;
+        let mut previous: Option<&str> = None;
+        let mut in_body = false;
+        loop {
+            let token = self.bump();
+            match token.kind {
+                TokenKind::Eof => return,
+                TokenKind::Punct("{") => {
+                    if depth == 0 && previous == Some(")") {
+                        in_body = true;
+                    }
+                    depth += 1;
+                }
+                TokenKind::Punct("(" | "[") => depth += 1,
+                TokenKind::Punct(")" | "]") => depth = depth.saturating_sub(1),
+                TokenKind::Punct("}") => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 && in_body {
+                        return;
+                    }
+                }
+                TokenKind::Punct(";") if depth == 0 => return,
+                _ => {}
+            }
+            previous = match token.kind {
+                TokenKind::Punct(p) => Some(p),
+                _ => None,
+            };
+        }
+    }
+
+    // ---- preprocessor lines -----------------------------------------------------------------
+
+    fn directive(&mut self, token: Token) -> Result<(), Error> {
+        let line = self.text_of(token);
+        let body = line[1..].trim_start();
+        let body_offset = token.span.start + (line.len() - body.len());
+        if body.is_empty() || body.starts_with(|c: char| c.is_ascii_digit()) {
+            return Ok(()); // a line marker from the preprocessor
+        }
+        let name_len = body
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(body.len());
+        let (name, rest) = body.split_at(name_len);
+        let rest_offset = body_offset + name_len;
+        match name {
+            "define" => self.define(rest, rest_offset),
+            "undef" => {
+                self.decls.constants.remove(rest.trim());
+                Ok(())
+            }
+            "pragma" => self.pragma(rest, rest_offset),
+            _ => {
+                self.skip_note(
+                    format!("`#{name}` ignored: run the C preprocessor on headers first"),
+                    token.span,
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs `f` over the tokens of `text` (a part of a directive) instead of the main ones.
+    fn with_tokens<T>(
+        &mut self,
+        text: &str,
+        offset: usize,
+        f: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let tokens = lexer::tokenize(text, offset, self.text)?;
+        let saved_tokens = std::mem::replace(&mut self.tokens, tokens);
+        let saved_pos = std::mem::replace(&mut self.pos, 0);
+        let result = f(self);
+        self.tokens = saved_tokens;
+        self.pos = saved_pos;
+        result
+    }
+
+    fn define(&mut self, rest: &str, offset: usize) -> Result<(), Error> {
+        let trimmed = rest.trim_start();
+        let offset = offset + (rest.len() - trimmed.len());
+        let name_len = trimmed
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(trimmed.len());
+        let name = &trimmed[..name_len];
+        let name_span = Span::new(offset, offset + name_len);
+        if name.is_empty() {
+            return Err(self.error(ErrorKind::Syntax, "expected a macro name", name_span));
+        }
+        let body = &trimmed[name_len..];
+        if body.starts_with('(') {
+            self.skip_note(format!("function-like macro `{name}` ignored"), name_span);
+            return Ok(());
+        }
+        if body.trim().is_empty() {
+            return Ok(()); // `#define GUARD`: nothing to declare
+        }
+        let body_offset = offset + name_len;
+        let evaluated = self.with_tokens(body, body_offset, |p| {
+            let value = p.constant_expression()?;
+            if p.peek().kind != TokenKind::Eof {
+                return Err(p.unexpected("the end of the constant"));
+            }
+            Ok(value)
+        });
+        match evaluated {
+            Ok(value) => {
+                let ty = self.decls.types.scalar(value.scalar());
+                self.declare_constant(name, value.value, ty, name_span)
+            }
+            Err(error) => {
+                let message = format!(
+                    "`#define {name}` is not an integer constant: {}",
+                    error.message()
+                );
+                self.skip_note(message, name_span);
+                Ok(())
+            }
+        }
+    }
+
+    fn pragma(&mut self, rest: &str, offset: usize) -> Result<(), Error> {
+        let trimmed = rest.trim_start();
+        if !trimmed.starts_with("pack") {
+            return Ok(()); // other pragmas do not change declarations
+        }
+        let offset = offset + (rest.len() - trimmed.len());
+        let args = self.with_tokens(&trimmed[4..], offset + 4, |p| {
+            p.expect_punct("(")?;
+            let mut args: Vec<(Option<String>, Option<u64>, Span)> = Vec::new();
+            while !p.is_punct(")") {
+                let token = p.bump();
+                match token.kind {
+                    TokenKind::Ident => {
+                        args.push((Some(p.text_of(token).to_owned()), None, token.span))
+                    }
+                    TokenKind::Int { value, .. } => {
+                        args.push((None, Some(value as u64), token.span))
+                    }
+                    TokenKind::Punct(",") => {}
+                    _ => return Err(p.unexpected("`push`, `pop` or an alignment")),
+                }
+            }
+            p.expect_punct(")")?;
+            Ok(args)
+        })?;
+        let number = args.iter().find_map(|a| a.1.map(|n| (n, a.2)));
+        if let Some((n, span)) = number {
+            if !n.is_power_of_two() || n > 16 {
+                return Err(self.error(
+                    ErrorKind::InvalidConstant,
+                    format!("`#pragma pack({n})`: the alignment must be 1, 2, 4, 8 or 16"),
+                    span,
+                ));
+            }
+        }
+        let value = number.map(|(n, _)| n);
+        match args.first().and_then(|a| a.0.as_deref()) {
+            Some("push") => {
+                self.pack_stack.push(self.pack);
+                if value.is_some() {
+                    self.pack = value;
+                }
+            }
+            Some("pop") => self.pack = self.pack_stack.pop().unwrap_or(None),
+            _ => self.pack = value,
+        }
+        Ok(())
+    }
+}
+
+/// The arithmetic keywords seen in one set of specifiers.
+struct Counts {
+    signed: usize,
+    unsigned: usize,
+    short: usize,
+    long: usize,
+    char_: usize,
+    int: usize,
+    float: usize,
+    double: usize,
+    bool_: usize,
+    void: usize,
+    complex: usize,
+    int128: usize,
+}
+
+impl Counts {
+    /// `Some(None)` for void, `Some(Some(scalar))`, or `None` for an invalid combination.
+    fn resolve(&self) -> Option<Option<Scalar>> {
+        let Counts {
+            signed,
+            unsigned,
+            short,
+            long,
+            char_,
+            int,
+            float,
+            double,
+            bool_,
+            void,
+            complex,
+            int128,
+        } = *self;
+        let sign = signed + unsigned;
+        if sign > 1 || int > 1 || char_ > 1 || short > 1 || long > 2 || complex > 1 {
+            return None;
+        }
+        if void == 1 {
+            return (signed
+                + unsigned
+                + short
+                + long
+                + char_
+                + int
+                + float
+                + double
+                + bool_
+                + complex
+                + int128
+                == 0)
+                .then_some(None);
+        }
+        if void > 1 {
+            return None;
+        }
+        let floating = float + double;
+        if floating > 0 || complex > 0 {
+            if sign + short + char_ + int + bool_ + int128 > 0 || floating > 1 {
+                return None;
+            }
+            let scalar = match (float, double, long, complex) {
+                (1, 0, 0, 0) => Scalar::Float,
+                (0, 1, 0, 0) => Scalar::Double,
+                (0, 1, 1, 0) => Scalar::LongDouble,
+                (1, 0, 0, 1) => Scalar::ComplexFloat,
+                (0, 1, 0, 1) | (0, 0, 0, 1) => Scalar::ComplexDouble,
+                (0, 1, 1, 1) => Scalar::ComplexLongDouble,
+                _ => return None,
+            };
+            return Some(Some(scalar));
+        }
+        if bool_ > 0 {
+            return (bool_ == 1 && sign + short + long + char_ + int + int128 == 0)
+                .then_some(Some(Scalar::Bool));
+        }
+        if int128 > 0 {
+            if int128 > 1 || short + long + char_ + int > 0 {
+                return None;
+            }
+            return Some(Some(if unsigned == 1 {
+                Scalar::UInt128
+            } else {
+                Scalar::Int128
+            }));
+        }
+        if char_ == 1 {
+            if short + long + int > 0 {
+                return None;
+            }
+            return Some(Some(match (signed, unsigned) {
+                (1, _) => Scalar::SChar,
+                (_, 1) => Scalar::UChar,
+                _ => Scalar::Char,
+            }));
+        }
+        let scalar = match (short, long, unsigned == 1) {
+            (1, 0, false) => Scalar::Short,
+            (1, 0, true) => Scalar::UShort,
+            (0, 0, false) => Scalar::Int,
+            (0, 0, true) => Scalar::UInt,
+            (0, 1, false) => Scalar::Long,
+            (0, 1, true) => Scalar::ULong,
+            (0, 2, false) => Scalar::LongLong,
+            (0, 2, true) => Scalar::ULongLong,
+            _ => return None,
+        };
+        if sign + short + long + int == 0 {
+            return None;
+        }
+        Some(Some(scalar))
+    }
+}
