@@ -267,8 +267,10 @@ pub struct Field {
     pub ty: QualType,
     /// The width in bits, for a bitfield.
     pub bit_width: Option<u32>,
-    /// `__attribute__((aligned(n)))` on the member.
+    /// `__attribute__((aligned(n)))` (or `_Alignas(n)`) on the member.
     pub aligned: Option<u64>,
+    /// `__attribute__((packed))` on the member: alignment 1 unless `aligned` raises it.
+    pub packed: bool,
 }
 
 /// A struct or union definition.

@@ -131,6 +131,7 @@ pub(crate) fn layout_record(
         };
         // Alignment after packing: pack caps it, a member's own aligned(n) raises it again.
         let mut field_align = match pack {
+            _ if field.packed => 1,
             Some(p) => natural_align.min(p),
             None => natural_align,
         };
@@ -175,14 +176,18 @@ pub(crate) fn layout_record(
             let width = u64::from(width);
             let offset = match kind {
                 RecordKind::Union => 0,
-                RecordKind::Struct if pack == Some(1) && field.aligned.is_none() => bit_cursor,
+                // Packed (by attribute or by any #pragma pack): bit after bit, straddling.
+                RecordKind::Struct
+                    if (pack.is_some() || field.packed) && field.aligned.is_none() =>
+                {
+                    bit_cursor
+                }
                 RecordKind::Struct => {
-                    // A bitfield may not straddle a boundary of its (capped) alignment unit
-                    // of its type's size; if it would, it starts at the next one.
+                    // A bitfield may not straddle a boundary of its type's alignment unit; if
+                    // it would, it starts at the next one.
                     let unit = field_align * 8;
-                    let span = size * 8;
                     let start = bit_cursor - bit_cursor % unit;
-                    if bit_cursor + width > start + span.max(unit) {
+                    if bit_cursor + width > start + (size * 8).max(unit) {
                         align_up(bit_cursor, unit)
                     } else {
                         bit_cursor

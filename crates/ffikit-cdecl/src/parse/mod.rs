@@ -1063,7 +1063,8 @@ impl<'a> Parser<'a> {
                         name: None,
                         ty: specs.base,
                         bit_width: None,
-                        aligned: None,
+                        aligned: specs.attributes.aligned,
+                        packed: specs.attributes.packed,
                     });
                 }
                 continue;
@@ -1078,7 +1079,8 @@ impl<'a> Parser<'a> {
                     let name = declarator.name().cloned();
                     (name, ty, declarator.span)
                 };
-                let (mut attributes, _) = self.after_declarator()?;
+                let mut attributes = specs.attributes.clone();
+                attributes.merge(self.after_declarator()?.0);
                 let bit_width = if self.eat_punct(":") {
                     let value = self.constant_expression()?;
                     let width = u32::try_from(value.value).map_err(|_| {
@@ -1127,16 +1129,12 @@ impl<'a> Parser<'a> {
                     }
                     names.push((name.clone(), *name_span));
                 }
-                let aligned = match attributes.packed {
-                    // A packed member: alignment 1, unless aligned() raises it.
-                    true => Some(attributes.aligned.unwrap_or(1)),
-                    false => attributes.aligned,
-                };
                 fields.push(Field {
                     name: name.map(|n| n.0),
                     ty,
                     bit_width,
-                    aligned,
+                    aligned: attributes.aligned,
+                    packed: attributes.packed,
                 });
                 if self.eat_punct(",") {
                     continue;
