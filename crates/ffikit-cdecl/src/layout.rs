@@ -84,6 +84,7 @@ pub fn size_align(table: &TypeTable, ty: TypeId) -> Result<(u64, u64), LayoutErr
             let (size, align) = size_align(table, element.ty)?;
             let total = size
                 .checked_mul(len)
+                .filter(|&total| total < 1 << 60)
                 .ok_or_else(|| LayoutError::TooLarge(table.display(ty)))?;
             Ok((total, align))
         }
@@ -98,7 +99,16 @@ pub fn size_align(table: &TypeTable, ty: TypeId) -> Result<(u64, u64), LayoutErr
 }
 
 fn align_up(value: u64, align: u64) -> u64 {
+    // Sizes are kept below 2^60 bytes (see `to_bits`), so this cannot overflow.
     value.div_ceil(align) * align
+}
+
+/// Bytes to bits, refusing sizes so large that bit offsets would overflow.
+fn to_bits(bytes: u64, what: impl FnOnce() -> String) -> Result<u64, LayoutError> {
+    if bytes >= 1 << 60 {
+        return Err(LayoutError::TooLarge(what()));
+    }
+    Ok(bytes * 8)
 }
 
 /// Lays out a struct or union's members (gcc, System V psABI).
@@ -129,6 +139,7 @@ pub(crate) fn layout_record(
         } else {
             size_align(table, field.ty.ty)?
         };
+        let size_bits = to_bits(size, || name_of(field))?;
         // Alignment after packing: pack caps it, a member's own aligned(n) raises it again.
         let mut field_align = match pack {
             _ if field.packed => 1,
@@ -151,11 +162,11 @@ pub(crate) fn layout_record(
                     ty: table.display(field.ty),
                 });
             }
-            if u64::from(width) > size * 8 {
+            if u64::from(width) > size_bits {
                 return Err(LayoutError::BitfieldTooWide {
                     field: name_of(field),
                     width,
-                    bits: size * 8,
+                    bits: size_bits,
                 });
             }
             if width == 0 {
@@ -187,7 +198,7 @@ pub(crate) fn layout_record(
                     // it would, it starts at the next one.
                     let unit = field_align * 8;
                     let start = bit_cursor - bit_cursor % unit;
-                    if bit_cursor + width > start + (size * 8).max(unit) {
+                    if bit_cursor + width > start + size_bits.max(unit) {
                         align_up(bit_cursor, unit)
                     } else {
                         bit_cursor
@@ -211,10 +222,9 @@ pub(crate) fn layout_record(
             RecordKind::Union => 0,
             RecordKind::Struct => align_up(bit_cursor, field_align * 8),
         };
-        bit_cursor = offset
-            .checked_add(size * 8)
-            .ok_or_else(|| LayoutError::TooLarge(name_of(field)))?;
-        union_size_bits = union_size_bits.max(size * 8);
+        bit_cursor = offset + size_bits;
+        to_bits(bit_cursor / 8, || name_of(field))?;
+        union_size_bits = union_size_bits.max(size_bits);
         layouts.push(FieldLayout {
             bit_offset: offset,
             bit_width: None,

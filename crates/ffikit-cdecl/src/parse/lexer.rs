@@ -244,9 +244,7 @@ fn number(text: &str, start: usize) -> Result<(TokenKind, usize), &'static str> 
     if is_float {
         return Ok((TokenKind::Float, i));
     }
-    let digits_end = lower
-        .find(|c: char| matches!(c, 'u' | 'l'))
-        .unwrap_or(lower.len());
+    let digits_end = lower.find(['u', 'l']).unwrap_or(lower.len());
     let (digits, suffix) = lower.split_at(digits_end);
     let unsigned = suffix.contains('u');
     let longs = suffix.matches('l').count() as u8;

@@ -652,7 +652,8 @@ impl<'a> Parser<'a> {
                         let ty = self.type_name()?;
                         self.size_align_at(ty.ty, token.span)?.1
                     } else {
-                        self.constant_expression()?.value as u64
+                        let value = self.constant_expression()?.value;
+                        self.alignment(value, token.span)?
                     };
                     self.expect_punct(")")?;
                     attributes.aligned = attributes.aligned.max(Some(align));
@@ -867,16 +868,7 @@ impl<'a> Parser<'a> {
                     let align = if self.eat_punct("(") {
                         let value = self.constant_expression()?;
                         self.expect_punct(")")?;
-                        u64::try_from(value.value)
-                            .ok()
-                            .filter(|a| a.is_power_of_two())
-                            .ok_or_else(|| {
-                                self.error(
-                                    ErrorKind::InvalidConstant,
-                                    format!("alignment {} is not a power of two", value.value),
-                                    token.span,
-                                )
-                            })?
+                        self.alignment(value.value, token.span)?
                     } else {
                         16 // the largest alignment of any type on x86-64
                     };
@@ -919,6 +911,20 @@ impl<'a> Parser<'a> {
         self.expect_punct(")")?;
         self.expect_punct(")")?;
         Ok(())
+    }
+
+    /// An alignment from an attribute: a power of two gcc accepts (at most 2^28).
+    fn alignment(&self, value: i128, span: Span) -> Result<u64, Error> {
+        u64::try_from(value)
+            .ok()
+            .filter(|a| a.is_power_of_two() && *a <= 1 << 28)
+            .ok_or_else(|| {
+                self.error(
+                    ErrorKind::InvalidConstant,
+                    format!("alignment {value} is not a power of two up to 2^28"),
+                    span,
+                )
+            })
     }
 
     fn size_align_at(&self, ty: TypeId, span: Span) -> Result<(u64, u64), Error> {
@@ -1119,6 +1125,9 @@ impl<'a> Parser<'a> {
                         span,
                     ));
                 }
+                if let Some(width) = bit_width {
+                    self.check_bitfield(name.as_ref(), ty, width, span)?;
+                }
                 if let Some((name, name_span)) = &name {
                     if names.iter().any(|(n, _)| n == name) {
                         return Err(self.error(
@@ -1145,6 +1154,41 @@ impl<'a> Parser<'a> {
         }
         self.expect_punct("}")?;
         Ok(fields)
+    }
+
+    /// The layout rules for a bitfield, checked where the member's span is known.
+    fn check_bitfield(
+        &self,
+        name: Option<&(String, Span)>,
+        ty: QualType,
+        width: u32,
+        span: Span,
+    ) -> Result<(), Error> {
+        let span = name.map_or(span, |n| n.1);
+        let label = name.map_or("<unnamed>", |n| n.0.as_str());
+        let scalar = match self.decls.types.get(ty.ty) {
+            Type::Scalar(s) if s.is_integer() => *s,
+            Type::Enum(e) => self.decls.types.enumeration(*e).underlying,
+            _ => {
+                let message = format!(
+                    "bitfield `{label}` has type `{}`, which is not an integer type",
+                    self.decls.types.display(ty)
+                );
+                return Err(self.error(ErrorKind::InvalidLayout, message, span));
+            }
+        };
+        let bits = scalar.size_align().0 * 8;
+        if u64::from(width) > bits {
+            let message = format!(
+                "bitfield `{label}` is {width} bits wide, wider than its type ({bits} bits)"
+            );
+            return Err(self.error(ErrorKind::InvalidLayout, message, span));
+        }
+        if width == 0 && name.is_some() {
+            let message = format!("bitfield `{label}` has zero width: only unnamed bitfields may");
+            return Err(self.error(ErrorKind::InvalidLayout, message, span));
+        }
+        Ok(())
     }
 
     fn enum_specifier(&mut self) -> Result<TypeId, Error> {
@@ -1189,7 +1233,7 @@ impl<'a> Parser<'a> {
         };
         self.bump(); // {
         let mut values: Vec<(String, i128)> = Vec::new();
-        let mut next: i128 = 0;
+        let mut next = Some(0i128);
         while !self.is_punct("}") {
             let token = self.peek();
             if token.kind != TokenKind::Ident {
@@ -1204,9 +1248,15 @@ impl<'a> Parser<'a> {
             let value = if self.eat_punct("=") {
                 self.constant_expression()?.value
             } else {
-                next
+                next.ok_or_else(|| {
+                    self.error(
+                        ErrorKind::InvalidConstant,
+                        "enumerator value overflows",
+                        token.span,
+                    )
+                })?
             };
-            next = value + 1;
+            next = value.checked_add(1);
             if redefining.is_none() {
                 self.declare_constant(&name, value, id, token.span)?;
             }
@@ -1347,11 +1397,13 @@ impl<'a> Parser<'a> {
                 break;
             }
         }
-        let end = self.tokens[self.pos.saturating_sub(1)].span.end.max(start);
+        // An empty (abstract) declarator is a zero-width span where it would be.
+        let end = if self.pos > 0 && self.tokens[self.pos - 1].span.end > start {
+            self.tokens[self.pos - 1].span.end
+        } else {
+            start
+        };
         declarator.span = Span::new(start, end);
-        if declarator.span.start == declarator.span.end {
-            declarator.span = self.peek().span;
-        }
         Ok(declarator)
     }
 
@@ -1519,6 +1571,9 @@ impl<'a> Parser<'a> {
                         _ => {}
                     }
                     ty = self.decls.types.array(ty, *len).into();
+                    if len.is_some() {
+                        self.size_align_at(ty.ty, *span)?; // too large?
+                    }
                 }
                 Suffix::Function {
                     params,
