@@ -5,7 +5,7 @@
 //! each definition is its own id, compared by identity, created incomplete and completed later
 //! (two phases, so `struct node { struct node *next; }` works).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::fmt;
 
 /// A type in a [`TypeTable`]. Cheap to copy and compare.
@@ -346,7 +346,7 @@ impl TypeTable {
     pub fn new() -> Self {
         TypeTable {
             types: Vec::new(),
-            interned: HashMap::new(),
+            interned: HashMap::default(),
             records: Vec::new(),
             enums: Vec::new(),
         }

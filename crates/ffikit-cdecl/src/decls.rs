@@ -1,7 +1,7 @@
 //! [`Declarations`]: what a set of C declarations declares — types, typedefs, functions,
 //! variables, constants — and the entry points that parse text into it.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::ctype::{
     FunctionDecl, QualType, Record, RecordKind, Scalar, Type, TypeId, TypeTable, VariableDecl,
@@ -153,12 +153,12 @@ impl Declarations {
     pub fn new() -> Self {
         let mut decls = Declarations {
             types: TypeTable::new(),
-            typedefs: HashMap::new(),
-            tags: HashMap::new(),
-            functions: HashMap::new(),
+            typedefs: HashMap::default(),
+            tags: HashMap::default(),
+            functions: HashMap::default(),
             function_order: Vec::new(),
-            variables: HashMap::new(),
-            constants: HashMap::new(),
+            variables: HashMap::default(),
+            constants: HashMap::default(),
         };
         for &(name, scalar) in STANDARD_TYPEDEFS {
             let ty = decls.types.scalar(scalar);

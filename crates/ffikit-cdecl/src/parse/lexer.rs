@@ -35,6 +35,17 @@ const PUNCTUATORS: &[&str] = &[
     "=", "*", "&", "+", "-", "~", "!", "/", "%", "<", ">", "^", "|", "?", ".", "#",
 ];
 
+/// How many of PUNCTUATORS (at its end) are one character long.
+const SINGLE: usize = {
+    let mut first_single = 0;
+    while PUNCTUATORS[first_single].len() > 1 {
+        first_single += 1;
+    }
+    PUNCTUATORS.len() - first_single
+};
+/// The first bytes of the multi-character punctuators.
+const MULTI_STARTS: &[u8] = b".<>-+=!&|*/%^#";
+
 /// Splits `text` into tokens, from byte `base` of the whole source (so that spans of a
 /// `#define`'s body point into the original text).
 pub(crate) fn tokenize(text: &str, base: usize, source: &str) -> Result<Vec<Token>, Error> {
@@ -145,7 +156,19 @@ pub(crate) fn tokenize(text: &str, base: usize, source: &str) -> Result<Vec<Toke
             }
         } else {
             let rest = &text[i..];
-            match PUNCTUATORS.iter().find(|p| rest.starts_with(**p)) {
+            // Longest match first; most punctuation is one character, so check that last.
+            let single = PUNCTUATORS[PUNCTUATORS.len() - SINGLE..]
+                .iter()
+                .find(|p| p.as_bytes()[0] == c);
+            let found = if rest.len() > 1 && MULTI_STARTS.contains(&c) {
+                PUNCTUATORS[..PUNCTUATORS.len() - SINGLE]
+                    .iter()
+                    .find(|p| rest.starts_with(**p))
+                    .or(single)
+            } else {
+                single
+            };
+            match found {
                 Some(p) => {
                     i += p.len();
                     TokenKind::Punct(p)
