@@ -1,0 +1,577 @@
+//! Prepared functions and the dynamic call path: check every argument against the signature,
+//! lay the arguments out in a frame (on the stack for the common case), call through the
+//! prepared libffi interface, read the result back.
+
+use std::cell::Cell;
+use std::ffi::{CStr, c_void};
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::convert::{self, Inline, Scratch, WriteOptions};
+use crate::error::Error;
+use crate::library::Library;
+use crate::lower::CallInterface;
+use crate::shape::{Pointee, Shape, Typed};
+use crate::value::Value;
+
+/// Arguments laid out inline, without a heap allocation, up to this many bytes.
+const INLINE_FRAME: usize = 512;
+/// Arguments whose pointer array lives on the stack.
+const INLINE_ARGS: usize = 16;
+
+thread_local! {
+    static LAST_ERRNO: Cell<i32> = const { Cell::new(0) };
+}
+
+/// The `errno` the last call of an errno-capturing function left on this thread (see
+/// [`Function::capture_errno`]), like ctypes' `get_errno()`.
+pub fn last_errno() -> i32 {
+    LAST_ERRNO.with(Cell::get)
+}
+
+/// A declared parameter: its name, its type, and whether NULL is accepted for a string.
+#[derive(Debug, Clone)]
+pub(crate) struct Param {
+    name: Option<String>,
+    typed: Typed,
+    nullable: bool,
+}
+
+/// A function's C signature, resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct Signature {
+    name: String,
+    result: Typed,
+    params: Vec<Param>,
+    variadic: bool,
+}
+
+impl Signature {
+    pub(crate) fn new(
+        name: String,
+        result: Typed,
+        params: Vec<(Option<String>, Typed)>,
+        variadic: bool,
+    ) -> Signature {
+        Signature {
+            name,
+            result,
+            params: params
+                .into_iter()
+                .map(|(name, typed)| Param {
+                    name,
+                    typed,
+                    nullable: false,
+                })
+                .collect(),
+            variadic,
+        }
+    }
+}
+
+/// What a variadic argument is declared as, and what C's default promotions make of it.
+#[derive(Debug, Clone)]
+struct VariadicArg {
+    declared: Typed,
+    promoted: Typed,
+}
+
+/// Everything a call needs, prepared once when the function is bound.
+#[derive(Debug)]
+struct Prepared {
+    signature: Arc<Signature>,
+    variadic: Vec<VariadicArg>,
+    interface: CallInterface,
+    code: usize,
+    capture_errno: bool,
+    /// Where each argument goes in the frame.
+    offsets: Vec<usize>,
+    frame_size: usize,
+    result_size: usize,
+}
+
+fn align16(n: usize) -> usize {
+    n.div_ceil(16) * 16
+}
+
+impl Prepared {
+    fn new(
+        signature: Arc<Signature>,
+        variadic: Vec<VariadicArg>,
+        code: usize,
+        capture_errno: bool,
+    ) -> Result<Prepared, Error> {
+        let shapes: Vec<&Shape> = signature
+            .params
+            .iter()
+            .map(|p| &p.typed.shape)
+            .chain(variadic.iter().map(|v| &v.promoted.shape))
+            .collect();
+        for param in &signature.params {
+            if matches!(param.typed.shape, Shape::Void) {
+                return Err(Error::UnsupportedType {
+                    ty: "void".into(),
+                    reason: "a parameter cannot be void".into(),
+                });
+            }
+        }
+        let fixed = signature.variadic.then_some(signature.params.len());
+        let interface =
+            CallInterface::new(&signature.name, &shapes, &signature.result.shape, fixed)?;
+        let mut offsets = Vec::with_capacity(shapes.len());
+        let mut frame_size = 0;
+        for shape in &shapes {
+            offsets.push(frame_size);
+            frame_size += align16(shape.size_align().0 as usize);
+        }
+        // libffi writes a whole register for integer results narrower than one.
+        let result_size = align16((signature.result.shape.size_align().0 as usize).max(8));
+        Ok(Prepared {
+            signature,
+            variadic,
+            interface,
+            code,
+            capture_errno,
+            offsets,
+            frame_size,
+            result_size,
+        })
+    }
+
+    fn arity(&self) -> usize {
+        self.signature.params.len() + self.variadic.len()
+    }
+
+    fn call(&self, args: &[Value]) -> Result<Value, Error> {
+        if args.len() != self.arity() {
+            if self.signature.variadic && self.variadic.is_empty() && args.len() > self.arity() {
+                // Variadic arguments without declared types: infer them (ctypes' way), at the
+                // cost of preparing an interface for this call.
+                let types = infer_variadic_types(&args[self.arity()..])?;
+                let specialized = self.specialize(&types)?;
+                return specialized.call(args);
+            }
+            let expected = if self.signature.variadic && self.variadic.is_empty() {
+                format!("at least {}", self.arity())
+            } else {
+                self.arity().to_string()
+            };
+            return Err(Error::ArityMismatch {
+                function: self.signature.name.clone(),
+                expected,
+                given: args.len(),
+            });
+        }
+
+        let mut inline_frame = Inline([0u8; INLINE_FRAME]);
+        let mut heap_frame;
+        let frame: &mut [u8] = if self.frame_size <= INLINE_FRAME {
+            &mut inline_frame.0[..self.frame_size]
+        } else {
+            heap_frame = vec![0u8; self.frame_size + 15];
+            let skip = heap_frame.as_ptr().align_offset(16);
+            &mut heap_frame[skip..skip + self.frame_size]
+        };
+        let mut scratch = Scratch::new();
+        for (index, value) in args.iter().enumerate() {
+            self.write_argument(index, value, frame, &mut scratch)?;
+        }
+
+        let mut inline_pointers = [std::ptr::null_mut::<c_void>(); INLINE_ARGS];
+        let mut heap_pointers;
+        let pointers: &mut [*mut c_void] = if args.len() <= INLINE_ARGS {
+            &mut inline_pointers[..args.len()]
+        } else {
+            heap_pointers = vec![std::ptr::null_mut(); args.len()];
+            &mut heap_pointers
+        };
+        let base = frame.as_mut_ptr();
+        for (pointer, &offset) in pointers.iter_mut().zip(&self.offsets) {
+            *pointer = base.wrapping_add(offset).cast();
+        }
+
+        let mut inline_result = Inline([0u8; 64]);
+        let mut heap_result;
+        let result: &mut [u8] = if self.result_size <= 64 {
+            &mut inline_result.0[..self.result_size]
+        } else {
+            heap_result = vec![0u8; self.result_size + 15];
+            let skip = heap_result.as_ptr().align_offset(16);
+            &mut heap_result[skip..skip + self.result_size]
+        };
+
+        if self.capture_errno {
+            // SAFETY: __errno_location returns this thread's errno, always valid to write.
+            unsafe { *libc::__errno_location() = 0 };
+        }
+        // SAFETY: the interface was prepared from the declaration of the function at `code`
+        // (the caller of `Library::function` vouches that it is right); every argument was
+        // checked and written at its offset with its type's size and alignment; the strings
+        // and buffers pointed to live in `scratch` until after the call; `result` is 16-byte
+        // aligned and at least 8 bytes, covering libffi's widened small-integer results.
+        unsafe {
+            self.interface.call(
+                self.code as *const c_void,
+                pointers.as_mut_ptr(),
+                result.as_mut_ptr().cast(),
+            )
+        };
+        if self.capture_errno {
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            LAST_ERRNO.with(|cell| cell.set(errno));
+        }
+        drop(scratch);
+        Ok(read_result(&self.signature.result.shape, result))
+    }
+
+    fn write_argument(
+        &self,
+        index: usize,
+        value: &Value,
+        frame: &mut [u8],
+        scratch: &mut Scratch,
+    ) -> Result<(), Error> {
+        let fixed = self.signature.params.len();
+        let place = match self
+            .signature
+            .params
+            .get(index)
+            .and_then(|p| p.name.as_deref())
+        {
+            Some(name) => format!(
+                "argument {} (`{name}`) of `{}`",
+                index + 1,
+                self.signature.name
+            ),
+            None => format!("argument {} of `{}`", index + 1, self.signature.name),
+        };
+        let start = self.offsets[index];
+        if index < fixed {
+            let param = &self.signature.params[index];
+            let size = param.typed.shape.size_align().0 as usize;
+            let options = WriteOptions {
+                nullable_string: param.nullable,
+            };
+            return convert::write(
+                &param.typed.shape,
+                &param.typed.c_name,
+                value,
+                &mut frame[start..start + size],
+                &place,
+                scratch,
+                options,
+            );
+        }
+        // A variadic argument: checked as its declared type, passed promoted.
+        let arg = &self.variadic[index - fixed];
+        let options = WriteOptions {
+            nullable_string: true,
+        };
+        let mut declared = Inline([0u8; 32]);
+        let declared_size = arg.declared.shape.size_align().0 as usize;
+        let value = if arg.declared.shape != arg.promoted.shape && declared_size <= 32 {
+            convert::write(
+                &arg.declared.shape,
+                &arg.declared.c_name,
+                value,
+                &mut declared.0[..declared_size],
+                &place,
+                scratch,
+                options,
+            )?;
+            &convert::read(&arg.declared.shape, &declared.0)
+        } else {
+            value
+        };
+        let size = arg.promoted.shape.size_align().0 as usize;
+        convert::write(
+            &arg.promoted.shape,
+            &arg.promoted.c_name,
+            value,
+            &mut frame[start..start + size],
+            &place,
+            scratch,
+            options,
+        )
+    }
+
+    fn specialize(&self, types: &[Typed]) -> Result<Prepared, Error> {
+        if !self.signature.variadic {
+            return Err(Error::NotDeclared(format!(
+                "`{}` is not variadic",
+                self.signature.name
+            )));
+        }
+        let variadic = types
+            .iter()
+            .map(|declared| {
+                Ok(VariadicArg {
+                    declared: declared.clone(),
+                    promoted: promote(declared)?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Prepared::new(
+            Arc::clone(&self.signature),
+            variadic,
+            self.code,
+            self.capture_errno,
+        )
+    }
+}
+
+/// C's default argument promotions for a variadic argument.
+fn promote(declared: &Typed) -> Result<Typed, Error> {
+    let promoted = |shape, c_name: &str| Typed {
+        shape,
+        c_name: c_name.to_owned(),
+    };
+    Ok(match declared.shape {
+        Shape::Float => promoted(Shape::Double, "double"),
+        Shape::Bool | Shape::Int { size: 1 | 2, .. } => promoted(
+            Shape::Int {
+                size: 4,
+                signed: true,
+            },
+            "int",
+        ),
+        Shape::Void | Shape::Array { .. } | Shape::Opaque { .. } => {
+            return Err(Error::UnsupportedType {
+                ty: declared.c_name.clone(),
+                reason: "cannot be a variadic argument".into(),
+            });
+        }
+        _ => declared.clone(),
+    })
+}
+
+fn infer_variadic_types(values: &[Value]) -> Result<Vec<Typed>, Error> {
+    let typed = |shape, c_name: &str| Typed {
+        shape,
+        c_name: c_name.to_owned(),
+    };
+    values
+        .iter()
+        .map(|value| {
+            Ok(match value {
+                Value::Int(i) if i32::try_from(*i).is_ok() => typed(
+                    Shape::Int {
+                        size: 4,
+                        signed: true,
+                    },
+                    "int",
+                ),
+                Value::Int(_) => typed(
+                    Shape::Int {
+                        size: 8,
+                        signed: true,
+                    },
+                    "long long",
+                ),
+                Value::UInt(u) if u32::try_from(*u).is_ok() => typed(
+                    Shape::Int {
+                        size: 4,
+                        signed: false,
+                    },
+                    "unsigned int",
+                ),
+                Value::UInt(_) => typed(
+                    Shape::Int {
+                        size: 8,
+                        signed: false,
+                    },
+                    "unsigned long long",
+                ),
+                Value::Bool(_) => typed(
+                    Shape::Int {
+                        size: 4,
+                        signed: true,
+                    },
+                    "int",
+                ),
+                Value::Float(_) => typed(Shape::Double, "double"),
+                Value::Str(_) => typed(Shape::Pointer(Pointee::Char), "char *"),
+                Value::Null | Value::Pointer(_) | Value::Bytes(_) | Value::Text { .. } => {
+                    typed(Shape::Pointer(Pointee::Void), "void *")
+                }
+                other => {
+                    return Err(Error::TypeMismatch {
+                        place: "variadic argument".into(),
+                        expected:
+                            "a value whose C type can be inferred (declare the variadic types)"
+                                .into(),
+                        given: other.describe(),
+                    });
+                }
+            })
+        })
+        .collect()
+}
+
+fn read_result(shape: &Shape, bytes: &[u8]) -> Value {
+    match (shape, convert::read(shape, bytes)) {
+        (Shape::Pointer(Pointee::Char), Value::Pointer(address)) => {
+            // SAFETY: the function's declaration says it returns a `char *`: a non-NULL
+            // result points to a NUL-terminated string, as for ctypes' c_char_p results.
+            let text = unsafe { CStr::from_ptr(address as *const std::ffi::c_char) };
+            Value::Text {
+                address,
+                bytes: Some(text.to_bytes().to_vec()),
+            }
+        }
+        (_, value) => value,
+    }
+}
+
+/// A C function bound from a [`Library`], callable with dynamic [`Value`]s. It cannot
+/// outlive its library (see [`OwnedFunction`] for one that keeps the library alive).
+///
+/// Functions are `Send + Sync`: any number of threads may call one at once.
+#[derive(Debug)]
+pub struct Function<'lib> {
+    prepared: Prepared,
+    _library: PhantomData<&'lib Library>,
+}
+
+/// A [`Function`] that holds its library by reference count, for callers who must store
+/// both together (libloading's most-asked-for feature).
+#[derive(Debug)]
+pub struct OwnedFunction {
+    prepared: Prepared,
+    library: Arc<Library>,
+}
+
+impl<'lib> Function<'lib> {
+    pub(crate) fn new(signature: Signature, code: usize) -> Result<Function<'lib>, Error> {
+        Ok(Function {
+            prepared: Prepared::new(Arc::new(signature), Vec::new(), code, false)?,
+            _library: PhantomData,
+        })
+    }
+
+    /// Calls the function. Every argument is checked against the declaration first.
+    ///
+    /// For a variadic function bound without [`variadic`](Self::variadic) types, the
+    /// variadic arguments' C types are inferred (int, long long, double, char *, void *).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ArityMismatch`], [`Error::TypeMismatch`], [`Error::OutOfRange`],
+    /// [`Error::NullPointer`], [`Error::InteriorNul`]: the function is not called.
+    pub fn call(&self, args: &[Value]) -> Result<Value, Error> {
+        self.prepared.call(args)
+    }
+
+    /// The same variadic function with these C types for its variadic arguments (before
+    /// promotion: `float` is passed as `double`, `char` and `short` as `int`), prepared once.
+    ///
+    /// # Errors
+    ///
+    /// A type that does not parse or cannot be passed, or a function that is not variadic.
+    pub fn variadic(
+        &self,
+        library: &'lib Library,
+        types: &[&str],
+    ) -> Result<Function<'lib>, Error> {
+        let typed = library_types(library, types)?;
+        Ok(Function {
+            prepared: self.prepared.specialize(&typed)?,
+            _library: PhantomData,
+        })
+    }
+
+    /// Clear `errno` before each call and save it right after, for [`last_errno`].
+    pub fn capture_errno(mut self) -> Self {
+        self.prepared.capture_errno = true;
+        self
+    }
+
+    /// Accept NULL for the string parameter at `index` (0-based), which is refused by
+    /// default because `char *` parameters are strings C will read.
+    pub fn allow_null(mut self, index: usize) -> Self {
+        let mut signature = (*self.prepared.signature).clone();
+        if let Some(param) = signature.params.get_mut(index) {
+            param.nullable = true;
+        }
+        self.prepared.signature = Arc::new(signature);
+        self
+    }
+
+    /// The declared name.
+    pub fn name(&self) -> &str {
+        &self.prepared.signature.name
+    }
+
+    /// The address of the function's code.
+    pub fn address(&self) -> usize {
+        self.prepared.code
+    }
+
+    /// A typed handle: checks the Rust function-pointer type `F` against the declaration
+    /// once, then calls directly (see [`Typed`](crate::TypedFunction)).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TypeMismatch`] when `F`'s parameters or result differ from the declaration.
+    pub fn typed<F: crate::typed::CFunctionPointer>(
+        &self,
+    ) -> Result<crate::typed::TypedFunction<'lib, F>, Error> {
+        crate::typed::TypedFunction::check(
+            &self.prepared.signature.name,
+            &self
+                .prepared
+                .signature
+                .params
+                .iter()
+                .map(|p| &p.typed)
+                .collect::<Vec<_>>(),
+            &self.prepared.signature.result,
+            self.prepared.signature.variadic,
+            self.prepared.code,
+        )
+    }
+
+    /// Keeps the library alive alongside the function.
+    pub fn into_owned(self, library: Arc<Library>) -> OwnedFunction {
+        OwnedFunction {
+            prepared: self.prepared,
+            library,
+        }
+    }
+}
+
+fn library_types(library: &Library, types: &[&str]) -> Result<Vec<Typed>, Error> {
+    types
+        .iter()
+        .map(|text| library.resolve_type(text))
+        .collect()
+}
+
+impl OwnedFunction {
+    /// Binds `declaration` from a shared library handle.
+    ///
+    /// # Errors
+    ///
+    /// As [`Library::function`].
+    pub fn new(library: &Arc<Library>, declaration: &str) -> Result<OwnedFunction, Error> {
+        let function = library.function(declaration)?;
+        Ok(OwnedFunction {
+            prepared: function.prepared,
+            library: Arc::clone(library),
+        })
+    }
+
+    /// As [`Function::call`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Function::call`].
+    pub fn call(&self, args: &[Value]) -> Result<Value, Error> {
+        self.prepared.call(args)
+    }
+
+    /// The library this function keeps alive.
+    pub fn library(&self) -> &Arc<Library> {
+        &self.library
+    }
+}

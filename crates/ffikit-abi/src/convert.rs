@@ -1,0 +1,594 @@
+//! Conversions between [`Value`]s and C memory, in both directions, by [`Shape`]. Everything
+//! here works on byte slices: the only addresses it makes are those of the scratch copies of
+//! strings, which live until the call returns.
+
+use crate::error::Error;
+use crate::shape::{Pointee, Shape};
+use crate::value::Value;
+
+/// Where a call's temporary copies of strings and byte buffers go: inline for the common
+/// small case, on the heap beyond it. Addresses handed out stay valid while it lives, unmoved.
+pub(crate) struct Scratch {
+    inline: Inline<256>,
+    used: usize,
+    overflow: Vec<Vec<u8>>,
+}
+
+/// A 16-byte aligned byte buffer.
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+pub(crate) struct Inline<const N: usize>(pub [u8; N]);
+
+impl Scratch {
+    pub fn new() -> Self {
+        Scratch {
+            inline: Inline([0; 256]),
+            used: 0,
+            overflow: Vec::new(),
+        }
+    }
+
+    /// Whether nothing was copied (no pointer into this scratch was handed out).
+    pub fn is_empty(&self) -> bool {
+        self.used == 0 && self.overflow.is_empty()
+    }
+
+    /// Copies `bytes` (plus a NUL when asked) and returns the copy's address.
+    fn stash(&mut self, bytes: &[u8], nul: bool) -> usize {
+        let needed = bytes.len() + usize::from(nul);
+        if self.used + needed <= self.inline.0.len() {
+            let at = self.used;
+            self.inline.0[at..at + bytes.len()].copy_from_slice(bytes);
+            if nul {
+                self.inline.0[at + bytes.len()] = 0;
+            }
+            self.used += needed.max(1);
+            return self.inline.0[at..].as_ptr() as usize;
+        }
+        let mut copy = Vec::with_capacity(needed.max(1));
+        copy.extend_from_slice(bytes);
+        if nul {
+            copy.push(0);
+        }
+        let address = copy.as_ptr() as usize;
+        self.overflow.push(copy); // moving the Vec does not move its heap buffer
+        address
+    }
+}
+
+fn mismatch(place: &str, expected: &str, value: &Value) -> Error {
+    Error::TypeMismatch {
+        place: place.to_owned(),
+        expected: expected.to_owned(),
+        given: value.describe(),
+    }
+}
+
+/// The integer range of a C integer type.
+pub(crate) fn int_range(size: u8, signed: bool) -> (i128, i128) {
+    let bits = u32::from(size) * 8;
+    if signed {
+        (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+    } else {
+        (0, (1i128 << bits) - 1)
+    }
+}
+
+fn checked_int(
+    value: &Value,
+    min: i128,
+    max: i128,
+    place: &str,
+    c_name: &str,
+) -> Result<i128, Error> {
+    let Some(v) = value.as_i128() else {
+        return Err(mismatch(
+            place,
+            &format!("an integer for `{c_name}`"),
+            value,
+        ));
+    };
+    if v < min || v > max {
+        return Err(Error::OutOfRange {
+            place: place.to_owned(),
+            value: v.to_string(),
+            ty: c_name.to_owned(),
+            min: min.to_string(),
+            max: max.to_string(),
+        });
+    }
+    Ok(v)
+}
+
+/// Options for writing a value: whether NULL is accepted for a `char *`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct WriteOptions {
+    pub nullable_string: bool,
+}
+
+/// Writes `value` as a C value of `shape` into `dst` (exactly the shape's size).
+pub(crate) fn write(
+    shape: &Shape,
+    c_name: &str,
+    value: &Value,
+    dst: &mut [u8],
+    place: &str,
+    scratch: &mut Scratch,
+    options: WriteOptions,
+) -> Result<(), Error> {
+    match shape {
+        Shape::Void | Shape::Opaque { .. } => {
+            return Err(Error::UnsupportedType {
+                ty: c_name.to_owned(),
+                reason: "has no value to pass".into(),
+            });
+        }
+        Shape::Bool => {
+            let v = match value {
+                Value::Bool(b) => *b,
+                other => checked_int(other, 0, 1, place, c_name)? == 1,
+            };
+            dst[0] = u8::from(v);
+        }
+        Shape::Int { size, signed } => {
+            let (min, max) = int_range(*size, *signed);
+            let v = checked_int(value, min, max, place, c_name)?;
+            let bytes = (v as i64).to_ne_bytes();
+            dst.copy_from_slice(&bytes[..usize::from(*size)]);
+        }
+        Shape::Float => {
+            let v = value
+                .as_f64()
+                .ok_or_else(|| mismatch(place, "a number for `float`", value))?;
+            dst.copy_from_slice(&(v as f32).to_ne_bytes());
+        }
+        Shape::Double => {
+            let v = value
+                .as_f64()
+                .ok_or_else(|| mismatch(place, "a number for `double`", value))?;
+            dst.copy_from_slice(&v.to_ne_bytes());
+        }
+        Shape::LongDouble => {
+            let v = value
+                .as_f64()
+                .ok_or_else(|| mismatch(place, "a number for `long double`", value))?;
+            dst.fill(0);
+            dst[..10].copy_from_slice(&x87::from_f64(v));
+        }
+        Shape::Complex { part } => {
+            let Value::Complex(re, im) = *value else {
+                return Err(mismatch(
+                    place,
+                    &format!("a complex number for `{c_name}`"),
+                    value,
+                ));
+            };
+            let part = usize::from(*part);
+            let (re_dst, im_dst) = dst.split_at_mut(part);
+            for (x, slot) in [(re, re_dst), (im, im_dst)] {
+                match part {
+                    4 => slot.copy_from_slice(&(x as f32).to_ne_bytes()),
+                    8 => slot.copy_from_slice(&x.to_ne_bytes()),
+                    _ => {
+                        slot.fill(0);
+                        slot[..10].copy_from_slice(&x87::from_f64(x));
+                    }
+                }
+            }
+        }
+        Shape::Pointer(pointee) => {
+            let address = match value {
+                Value::Null | Value::Pointer(0)
+                    if *pointee == Pointee::Char && !options.nullable_string =>
+                {
+                    return Err(Error::NullPointer {
+                        place: place.to_owned(),
+                        ty: c_name.to_owned(),
+                    });
+                }
+                Value::Null => 0,
+                Value::Pointer(p) => *p,
+                Value::Text { address, .. } => *address,
+                Value::Str(s) if matches!(pointee, Pointee::Char | Pointee::Void) => {
+                    if let Some(offset) = s.bytes().position(|b| b == 0) {
+                        return Err(Error::InteriorNul {
+                            place: place.to_owned(),
+                            offset,
+                        });
+                    }
+                    scratch.stash(s.as_bytes(), true)
+                }
+                Value::Bytes(bytes) => scratch.stash(bytes, false),
+                other => {
+                    let expected = match pointee {
+                        Pointee::Char => {
+                            format!("a string, bytes, a pointer or null for `{c_name}`")
+                        }
+                        _ => format!("a pointer, bytes or null for `{c_name}`"),
+                    };
+                    return Err(mismatch(place, &expected, other));
+                }
+            };
+            dst.copy_from_slice(&address.to_ne_bytes());
+        }
+        Shape::Record { union, members, .. } => {
+            let Value::Struct(given) = value else {
+                return Err(mismatch(
+                    place,
+                    &format!("a struct value for `{c_name}`"),
+                    value,
+                ));
+            };
+            dst.fill(0);
+            for (name, _) in given {
+                if !members
+                    .iter()
+                    .any(|m| m.name.as_deref() == Some(name.as_str()))
+                {
+                    return Err(mismatch(
+                        &format!("{place}.{name}"),
+                        &format!("a member of `{c_name}`"),
+                        &Value::Void,
+                    )
+                    .with_given(format!("no member named `{name}`")));
+                }
+            }
+            if *union && given.len() != 1 {
+                return Err(mismatch(
+                    place,
+                    &format!("exactly one member of `{c_name}`"),
+                    value,
+                ));
+            }
+            for member in members {
+                let Some(name) = &member.name else { continue };
+                let member_value = given.iter().find(|(n, _)| n == name).map(|(_, v)| v);
+                let Some(member_value) = member_value else {
+                    if *union {
+                        continue;
+                    }
+                    return Err(Error::TypeMismatch {
+                        place: place.to_owned(),
+                        expected: format!("every member of `{c_name}`"),
+                        given: format!("no value for `{name}`"),
+                    });
+                };
+                let member_place = format!("{place}.{name}");
+                let (size, _) = member.shape.size_align();
+                let start = member.offset as usize;
+                match member.bits {
+                    Some((bit, width)) => write_bits(
+                        &member.shape,
+                        member_value,
+                        dst,
+                        start,
+                        bit,
+                        width,
+                        &member_place,
+                    )?,
+                    None => write(
+                        &member.shape,
+                        name,
+                        member_value,
+                        &mut dst[start..start + size as usize],
+                        &member_place,
+                        scratch,
+                        options,
+                    )?,
+                }
+            }
+        }
+        Shape::Array { element, len } => {
+            let (size, _) = element.size_align();
+            dst.fill(0);
+            match value {
+                Value::Array(items) if items.len() as u64 <= *len => {
+                    for (k, item) in items.iter().enumerate() {
+                        let start = k * size as usize;
+                        write(
+                            element,
+                            c_name,
+                            item,
+                            &mut dst[start..start + size as usize],
+                            &format!("{place}[{k}]"),
+                            scratch,
+                            options,
+                        )?;
+                    }
+                }
+                Value::Str(s) if size == 1 && s.len() as u64 <= *len => {
+                    dst[..s.len()].copy_from_slice(s.as_bytes());
+                }
+                Value::Bytes(b) if size == 1 && b.len() as u64 <= *len => {
+                    dst[..b.len()].copy_from_slice(b);
+                }
+                other => {
+                    return Err(mismatch(
+                        place,
+                        &format!("at most {len} elements for `{c_name}`"),
+                        other,
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+trait WithGiven {
+    fn with_given(self, given: String) -> Self;
+}
+
+impl WithGiven for Error {
+    fn with_given(self, new: String) -> Self {
+        match self {
+            Error::TypeMismatch {
+                place, expected, ..
+            } => Error::TypeMismatch {
+                place,
+                expected,
+                given: new,
+            },
+            other => other,
+        }
+    }
+}
+
+pub(crate) fn write_bits(
+    shape: &Shape,
+    value: &Value,
+    dst: &mut [u8],
+    start: usize,
+    bit: u32,
+    width: u32,
+    place: &str,
+) -> Result<(), Error> {
+    let signed = matches!(shape, Shape::Int { signed: true, .. });
+    let (min, max) = if signed {
+        (-(1i128 << (width - 1)), (1i128 << (width - 1)) - 1)
+    } else {
+        (0, (1i128 << width) - 1)
+    };
+    let v = checked_int(value, min, max, place, &format!("{width}-bit bitfield"))?;
+    let bytes = (bit + width).div_ceil(8) as usize;
+    let mut word = 0u128;
+    for k in 0..bytes {
+        word |= u128::from(dst[start + k]) << (8 * k);
+    }
+    let mask = ((1u128 << width) - 1) << bit;
+    word = (word & !mask) | (((v as u128) << bit) & mask);
+    for k in 0..bytes {
+        dst[start + k] = (word >> (8 * k)) as u8;
+    }
+    Ok(())
+}
+
+/// Reads a C value of `shape` from `src`. Pointers come back as addresses (`char *` results
+/// are read as text by the caller, which knows the memory is valid).
+pub(crate) fn read(shape: &Shape, src: &[u8]) -> Value {
+    match shape {
+        Shape::Void | Shape::Opaque { .. } => Value::Void,
+        Shape::Bool => Value::Bool(src[0] != 0),
+        Shape::Int { size, signed } => {
+            let mut bytes = [0u8; 8];
+            let size = usize::from(*size);
+            bytes[..size].copy_from_slice(&src[..size]);
+            let raw = u64::from_ne_bytes(bytes);
+            if *signed {
+                let shift = 64 - 8 * size as u32;
+                Value::Int(((raw << shift) as i64) >> shift)
+            } else {
+                Value::UInt(raw)
+            }
+        }
+        Shape::Float => {
+            Value::Float(f32::from_ne_bytes(src[..4].try_into().expect("4 bytes")).into())
+        }
+        Shape::Double => Value::Float(f64::from_ne_bytes(src[..8].try_into().expect("8 bytes"))),
+        Shape::LongDouble => Value::Float(x87::to_f64(src[..10].try_into().expect("10 bytes"))),
+        Shape::Complex { part } => {
+            let part = usize::from(*part);
+            let one = |bytes: &[u8]| match part {
+                4 => f32::from_ne_bytes(bytes[..4].try_into().expect("4 bytes")).into(),
+                8 => f64::from_ne_bytes(bytes[..8].try_into().expect("8 bytes")),
+                _ => x87::to_f64(bytes[..10].try_into().expect("10 bytes")),
+            };
+            Value::Complex(one(&src[..part]), one(&src[part..]))
+        }
+        Shape::Pointer(_) => match usize::from_ne_bytes(src[..8].try_into().expect("8 bytes")) {
+            0 => Value::Null,
+            address => Value::Pointer(address),
+        },
+        Shape::Record { members, .. } => {
+            let mut fields = Vec::with_capacity(members.len());
+            read_members(members, src, &mut fields);
+            Value::Struct(fields)
+        }
+        Shape::Array { element, len } => {
+            let (size, _) = element.size_align();
+            Value::Array(
+                (0..*len as usize)
+                    .map(|k| read(element, &src[k * size as usize..]))
+                    .collect(),
+            )
+        }
+    }
+}
+
+fn read_members(members: &[crate::shape::Member], src: &[u8], out: &mut Vec<(String, Value)>) {
+    for member in members {
+        let start = member.offset as usize;
+        let value = match member.bits {
+            Some((bit, width)) => {
+                let bytes = (bit + width).div_ceil(8) as usize;
+                let mut word = 0u128;
+                for k in 0..bytes {
+                    word |= u128::from(src[start + k]) << (8 * k);
+                }
+                let raw = (word >> bit) & ((1u128 << width) - 1);
+                match member.shape {
+                    // Signed bitfields sign-extend (bindgen's getters do not: rust-bindgen#1160).
+                    Shape::Int { signed: true, .. } => {
+                        let shift = 128 - width;
+                        Value::Int((((raw << shift) as i128) >> shift) as i64)
+                    }
+                    Shape::Bool => Value::Bool(raw != 0),
+                    _ => Value::UInt(raw as u64),
+                }
+            }
+            None => read(&member.shape, &src[start..]),
+        };
+        match (&member.name, value) {
+            (Some(name), value) => out.push((name.clone(), value)),
+            // Anonymous struct/union members: their members are the outer one's.
+            (None, Value::Struct(inner)) => out.extend(inner),
+            (None, _) => {}
+        }
+    }
+}
+
+/// The x87 80-bit extended format (`long double` on x86-64), to and from f64.
+pub(crate) mod x87 {
+    /// Encodes exactly: every f64 is representable.
+    pub fn from_f64(value: f64) -> [u8; 10] {
+        let bits = value.to_bits();
+        let sign = ((bits >> 63) as u16) << 15;
+        let exponent = ((bits >> 52) & 0x7ff) as i32;
+        let fraction = bits & ((1 << 52) - 1);
+        let (exponent, mantissa) = match exponent {
+            0 if fraction == 0 => (0u16, 0u64),
+            0 => {
+                // Subnormal f64: normal in x87's wider exponent range.
+                let shift = fraction.leading_zeros() - 11; // bring the top bit to bit 52
+                let mantissa = (fraction << shift) << 11;
+                ((1 - 1023 - shift as i32 + 16383) as u16, mantissa)
+            }
+            0x7ff => (0x7fff, (1 << 63) | (fraction << 11)),
+            e => ((e - 1023 + 16383) as u16, (1 << 63) | (fraction << 11)),
+        };
+        let mut out = [0u8; 10];
+        out[..8].copy_from_slice(&mantissa.to_le_bytes());
+        out[8..].copy_from_slice(&(sign | exponent).to_le_bytes());
+        out
+    }
+
+    /// Decodes, rounding to the nearest f64 (ties to even).
+    pub fn to_f64(bytes: [u8; 10]) -> f64 {
+        let mantissa = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
+        let sign_exponent = u16::from_le_bytes([bytes[8], bytes[9]]);
+        let sign = u64::from(sign_exponent >> 15) << 63;
+        let exponent = i32::from(sign_exponent & 0x7fff);
+        if exponent == 0x7fff {
+            return if mantissa << 1 == 0 {
+                f64::from_bits(sign | 0x7ff0_0000_0000_0000)
+            } else {
+                f64::NAN
+            };
+        }
+        if mantissa == 0 {
+            return f64::from_bits(sign);
+        }
+        // value = mantissa / 2^63 * 2^(exponent - 16383); x87 denormals use exponent 1.
+        let leading = mantissa.leading_zeros();
+        let normalized = mantissa << leading;
+        let unbiased = exponent.max(1) - 16383 - leading as i32;
+        let biased = unbiased + 1023;
+        if biased >= 0x7ff {
+            return f64::from_bits(sign | 0x7ff0_0000_0000_0000);
+        }
+        if biased >= 1 {
+            let mut kept = round_shift(normalized, 11); // 53 significant bits
+            let mut biased = biased as u64;
+            if kept >> 53 != 0 {
+                kept >>= 1; // rounding carried into a new bit
+                biased += 1;
+                if biased >= 0x7ff {
+                    return f64::from_bits(sign | 0x7ff0_0000_0000_0000);
+                }
+            }
+            return f64::from_bits(sign | biased << 52 | (kept & ((1 << 52) - 1)));
+        }
+        // Subnormal result: fewer significant bits. A carry into bit 52 makes the smallest
+        // normal, which the same bits encode.
+        let shift = 11 + (1 - biased) as u32;
+        f64::from_bits(sign | round_shift(normalized, shift))
+    }
+
+    /// `value >> shift`, rounded to nearest, ties to even.
+    fn round_shift(value: u64, shift: u32) -> u64 {
+        if shift == 0 {
+            return value;
+        }
+        if shift > 64 {
+            return 0;
+        }
+        let kept = if shift == 64 { 0 } else { value >> shift };
+        let rest = if shift == 64 {
+            value
+        } else {
+            value & ((1u64 << shift) - 1)
+        };
+        let half = 1u64 << (shift - 1);
+        if rest > half || (rest == half && kept & 1 == 1) {
+            kept + 1
+        } else {
+            kept
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn every_kind_of_f64_round_trips() {
+            let values = [
+                0.0,
+                -0.0,
+                1.0,
+                -2.5,
+                std::f64::consts::PI,
+                f64::MAX,
+                f64::MIN_POSITIVE,
+                5e-324,
+                -1.5e-310,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                123456789.125,
+            ];
+            for value in values {
+                assert_eq!(
+                    to_f64(from_f64(value)).to_bits(),
+                    value.to_bits(),
+                    "{value}"
+                );
+            }
+            assert!(to_f64(from_f64(f64::NAN)).is_nan());
+        }
+
+        #[test]
+        fn encodes_as_the_intel_manual_says() {
+            // 1.0: exponent 16383, integer bit set.
+            assert_eq!(from_f64(1.0), [0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x3f]);
+            // -2.0: sign set, exponent 16384.
+            assert_eq!(from_f64(-2.0), [0, 0, 0, 0, 0, 0, 0, 0x80, 0x00, 0xc0]);
+        }
+
+        #[test]
+        fn rounds_extended_precision_to_nearest() {
+            // 1 + 2^-60 rounds to 1; 1 + 2^-52 + 2^-53 (a tie) rounds to even 1 + 2^-51.
+            let mut bytes = from_f64(1.0);
+            bytes[0] = 0b1000; // 2^-60 in the 64-bit mantissa
+            assert_eq!(to_f64(bytes), 1.0);
+            let tie = (1u64 << 63) | (1 << 11) | (1 << 10);
+            let mut bytes = from_f64(1.0);
+            bytes[..8].copy_from_slice(&tie.to_le_bytes());
+            assert_eq!(to_f64(bytes), 1.0 + 2f64.powi(-51));
+            // LDBL_MAX is beyond f64: infinity.
+            let mut max = [0xffu8; 10];
+            max[8] = 0xfe;
+            max[9] = 0x7f;
+            assert_eq!(to_f64(max), f64::INFINITY);
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! C memory owned by Rust ([`CData`], like CFFI's `ffi.new`) and global variables of a
+//! library ([`Global`]).
+
+use std::marker::PhantomData;
+
+use crate::convert::{self, Scratch, WriteOptions};
+use crate::error::Error;
+use crate::library::Library;
+use crate::shape::{Shape, Typed};
+use crate::value::Value;
+
+/// A zero-initialized C object of a declared type, owned by Rust: pass its
+/// [`address`](Self::address) as a pointer argument (an out-parameter, a buffer, a struct
+/// C fills in), then read what C wrote.
+#[derive(Debug)]
+pub struct CData {
+    typed: Typed,
+    /// 16-byte units, so the object is aligned for any C type.
+    storage: Vec<u128>,
+}
+
+/// One step into a C object: a member by name or an element by index.
+#[derive(Debug, Clone, Copy)]
+pub enum Path<'a> {
+    /// A struct or union member.
+    Field(&'a str),
+    /// An array element.
+    Index(usize),
+}
+
+impl CData {
+    pub(crate) fn new(typed: Typed) -> Result<CData, Error> {
+        let (size, align) = typed.shape.size_align();
+        if matches!(typed.shape, Shape::Void) || align > 16 {
+            return Err(Error::UnsupportedType {
+                ty: typed.c_name,
+                reason: "cannot allocate a value of it".into(),
+            });
+        }
+        let units = (size as usize).div_ceil(16).max(1);
+        Ok(CData {
+            typed,
+            storage: vec![0; units],
+        })
+    }
+
+    /// The object's address, to pass as a pointer argument.
+    pub fn address(&self) -> Value {
+        Value::Pointer(self.storage.as_ptr() as usize)
+    }
+
+    /// The C type's size in bytes.
+    pub fn size(&self) -> usize {
+        self.typed.shape.size_align().0 as usize
+    }
+
+    /// The C type, as C.
+    pub fn type_name(&self) -> &str {
+        &self.typed.c_name
+    }
+
+    /// The object's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        let size = self.size();
+        // SAFETY: the storage is `size` bytes or more of initialized u128s; u8 has no
+        // alignment or validity requirements.
+        unsafe { std::slice::from_raw_parts(self.storage.as_ptr().cast::<u8>(), size) }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        let size = self.size();
+        // SAFETY: as in `bytes`, and `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.storage.as_mut_ptr().cast::<u8>(), size) }
+    }
+
+    /// The whole value.
+    pub fn get(&self) -> Value {
+        convert::read(&self.typed.shape, self.bytes())
+    }
+
+    /// Overwrites the whole value (a struct needs every member).
+    ///
+    /// # Errors
+    ///
+    /// A value that does not fit the type. Strings and bytes for pointer members are refused:
+    /// their temporary copies would dangle once this call returns.
+    pub fn set(&mut self, value: &Value) -> Result<(), Error> {
+        let staged = stage(
+            &self.typed.shape,
+            &self.typed.c_name,
+            value,
+            &self.typed.c_name,
+        )?;
+        self.bytes_mut().copy_from_slice(&staged);
+        Ok(())
+    }
+
+    /// The member or element at `path` (`[Path::Field("tl"), Path::Field("x")]`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TypeMismatch`] for a member that does not exist or an index out of bounds.
+    pub fn get_at(&self, path: &[Path<'_>]) -> Result<Value, Error> {
+        let (shape, offset, bits) = locate(&self.typed, path)?;
+        let bytes = &self.bytes()[offset..];
+        Ok(match bits {
+            None => convert::read(shape, bytes),
+            Some(_) => {
+                // A bitfield: read through a one-member view of it.
+                let member = crate::shape::Member {
+                    name: Some("v".into()),
+                    offset: 0,
+                    shape: shape.clone(),
+                    bits,
+                };
+                let view = Shape::Record {
+                    union: false,
+                    size: 0,
+                    align: 1,
+                    members: vec![member],
+                    not_by_value: None,
+                };
+                convert::read(&view, bytes)
+                    .field("v")
+                    .cloned()
+                    .unwrap_or(Value::Void)
+            }
+        })
+    }
+
+    /// Writes the member or element at `path`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_at`](Self::get_at), or a value that does not fit.
+    pub fn set_at(&mut self, path: &[Path<'_>], value: &Value) -> Result<(), Error> {
+        let place = describe_path(&self.typed.c_name, path);
+        let (shape, offset, bits) = locate(&self.typed, path)?;
+        match bits {
+            None => {
+                let staged = stage(shape, &place, value, &place)?;
+                let end = offset + staged.len();
+                self.bytes_mut()[offset..end].copy_from_slice(&staged);
+                Ok(())
+            }
+            Some((bit, width)) => {
+                let shape = shape.clone();
+                convert::write_bits(&shape, value, self.bytes_mut(), offset, bit, width, &place)
+            }
+        }
+    }
+}
+
+/// The bytes of `value` as a `shape`, refusing values that point into temporary copies.
+fn stage(shape: &Shape, c_name: &str, value: &Value, place: &str) -> Result<Vec<u8>, Error> {
+    let mut staged = vec![0u8; shape.size_align().0 as usize];
+    let mut scratch = Scratch::new();
+    convert::write(
+        shape,
+        c_name,
+        value,
+        &mut staged,
+        place,
+        &mut scratch,
+        WriteOptions {
+            nullable_string: true,
+        },
+    )?;
+    if !scratch.is_empty() {
+        return Err(Error::TypeMismatch {
+            place: place.to_owned(),
+            expected: "pointers to memory that outlives this call (not a temporary string copy)"
+                .into(),
+            given: value.describe(),
+        });
+    }
+    Ok(staged)
+}
+
+fn describe_path(c_name: &str, path: &[Path<'_>]) -> String {
+    let mut text = c_name.to_owned();
+    for step in path {
+        match step {
+            Path::Field(name) => text.push_str(&format!(".{name}")),
+            Path::Index(index) => text.push_str(&format!("[{index}]")),
+        }
+    }
+    text
+}
+
+/// A bitfield's (bit offset, width), for bitfield members.
+type Bits = Option<(u32, u32)>;
+
+/// The shape, byte offset and bitfield place of the member at `path`.
+fn locate<'t>(typed: &'t Typed, path: &[Path<'_>]) -> Result<(&'t Shape, usize, Bits), Error> {
+    let mut shape = &typed.shape;
+    let mut offset = 0usize;
+    let mut bits = None;
+    for (depth, step) in path.iter().enumerate() {
+        let missing = |what: String| Error::TypeMismatch {
+            place: describe_path(&typed.c_name, &path[..=depth]),
+            expected: what,
+            given: "nothing there".into(),
+        };
+        match (step, shape) {
+            (Path::Field(name), Shape::Record { members, .. }) => {
+                let member = find_member(members, name)
+                    .ok_or_else(|| missing(format!("a member named `{name}`")))?;
+                offset += member.0;
+                shape = member.1;
+                bits = member.2;
+            }
+            (Path::Index(index), Shape::Array { element, len }) => {
+                if *index as u64 >= *len {
+                    return Err(missing(format!("an index below {len}")));
+                }
+                offset += index * element.size_align().0 as usize;
+                shape = element;
+            }
+            _ => return Err(missing("a struct member or array element".into())),
+        }
+    }
+    Ok((shape, offset, bits))
+}
+
+/// A member by name, looking inside anonymous members: (offset, shape, bits).
+fn find_member<'s>(
+    members: &'s [crate::shape::Member],
+    name: &str,
+) -> Option<(usize, &'s Shape, Bits)> {
+    for member in members {
+        match &member.name {
+            Some(n) if n == name => {
+                return Some((member.offset as usize, &member.shape, member.bits));
+            }
+            None => {
+                if let Shape::Record { members: inner, .. } = &member.shape {
+                    if let Some((offset, shape, bits)) = find_member(inner, name) {
+                        return Some((member.offset as usize + offset, shape, bits));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A global variable of a library, read and written through its declaration.
+#[derive(Debug)]
+pub struct Global<'lib> {
+    name: String,
+    typed: Typed,
+    address: usize,
+    _library: PhantomData<&'lib Library>,
+}
+
+impl Global<'_> {
+    pub(crate) fn new(name: String, typed: Typed, address: usize) -> Self {
+        Global {
+            name,
+            typed,
+            address,
+            _library: PhantomData,
+        }
+    }
+
+    /// The variable's address.
+    pub fn address(&self) -> Value {
+        Value::Pointer(self.address)
+    }
+
+    /// Reads the variable.
+    ///
+    /// For a `char *` variable the pointer is returned, not the text (the variable may
+    /// point anywhere).
+    pub fn get(&self) -> Value {
+        let size = self.typed.shape.size_align().0 as usize;
+        // SAFETY: the symbol is a data object of the library declared with this type, and
+        // the library is alive for 'lib. Reading may race with C code writing it, as any
+        // unsynchronized global access in C does.
+        let bytes = unsafe { std::slice::from_raw_parts(self.address as *const u8, size) };
+        convert::read(&self.typed.shape, bytes)
+    }
+
+    /// Writes the variable.
+    ///
+    /// # Errors
+    ///
+    /// A value that does not fit the type, or a temporary string (it would dangle).
+    pub fn set(&self, value: &Value) -> Result<(), Error> {
+        let staged = stage(&self.typed.shape, &self.typed.c_name, value, &self.name)?;
+        let size = staged.len();
+        // SAFETY: as in `get`: a live, writable data object of this size (const globals are
+        // in read-only memory; declaring one without `const` is the caller's claim).
+        let target = unsafe { std::slice::from_raw_parts_mut(self.address as *mut u8, size) };
+        target.copy_from_slice(&staged);
+        Ok(())
+    }
+}

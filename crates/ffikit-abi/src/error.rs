@@ -1,0 +1,169 @@
+//! The one error type of ABI mode.
+
+use std::path::PathBuf;
+
+/// What went wrong loading, declaring or calling. Match on [`Error::kind`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No file for the library was found.
+    #[error("library `{name}` not found; looked in: {}", tried.join(", "))]
+    LibraryNotFound {
+        /// The name asked for.
+        name: String,
+        /// Every place tried, in order.
+        tried: Vec<String>,
+    },
+    /// The file exists but the dynamic loader refused it.
+    #[error("failed to load library `{}`", path.display())]
+    LibraryLoad {
+        /// The file.
+        path: PathBuf,
+        /// `dlerror`'s text.
+        #[source]
+        source: libloading::Error,
+    },
+    /// The library has no such symbol.
+    #[error("symbol `{symbol}` not found in `{library}`")]
+    SymbolNotFound {
+        /// The symbol.
+        symbol: String,
+        /// The library.
+        library: String,
+        /// `dlerror`'s text.
+        #[source]
+        source: libloading::Error,
+    },
+    /// A data symbol declared as a function, or a function declared as data.
+    #[error("`{symbol}` in `{library}` is {actual}, but was declared as {declared}")]
+    NotAFunction {
+        /// The symbol.
+        symbol: String,
+        /// The library.
+        library: String,
+        /// What the ELF symbol table says it is.
+        actual: &'static str,
+        /// What the declaration says.
+        declared: &'static str,
+    },
+    /// The declaration text is not valid C (the source has the span and a caret).
+    #[error("invalid declaration")]
+    Declaration(#[source] ffikit_cdecl::Error),
+    /// The declaration is valid but declares something else than asked for.
+    #[error("{0}")]
+    NotDeclared(String),
+    /// Wrong number of arguments.
+    #[error("`{function}` takes {expected} argument{}, {given} given", if expected == "1" { "" } else { "s" })]
+    ArityMismatch {
+        /// The function.
+        function: String,
+        /// How many it takes (the fixed ones, for a variadic function: "at least").
+        expected: String,
+        /// How many were passed.
+        given: usize,
+    },
+    /// An argument or value of the wrong kind for its C type.
+    #[error("{place}: expected {expected}, got {given}")]
+    TypeMismatch {
+        /// Which argument or field.
+        place: String,
+        /// The C type.
+        expected: String,
+        /// What was given.
+        given: String,
+    },
+    /// An integer that does not fit its C type.
+    #[error("{place}: {value} is out of range for `{ty}` ({min}..={max})")]
+    OutOfRange {
+        /// Which argument or field.
+        place: String,
+        /// The value.
+        value: String,
+        /// The C type.
+        ty: String,
+        /// The smallest value the type holds.
+        min: String,
+        /// The largest.
+        max: String,
+    },
+    /// NULL where the parameter needs a string.
+    #[error("{place}: NULL passed for a `{ty}` string parameter")]
+    NullPointer {
+        /// Which argument.
+        place: String,
+        /// The C type.
+        ty: String,
+    },
+    /// A string with a NUL byte inside, for a C string parameter.
+    #[error("{place}: the string has a NUL byte at offset {offset}, so C would see it cut short")]
+    InteriorNul {
+        /// Which argument.
+        place: String,
+        /// Where the NUL is.
+        offset: usize,
+    },
+    /// A type ABI mode cannot pass or return.
+    #[error("unsupported type `{ty}`: {reason}")]
+    UnsupportedType {
+        /// The C type.
+        ty: String,
+        /// Why.
+        reason: String,
+    },
+    /// libffi refused the call interface.
+    #[error("libffi could not prepare the call interface for `{0}`")]
+    Prepare(String),
+}
+
+/// The kind of an [`Error`], for matching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`Error::LibraryNotFound`].
+    LibraryNotFound,
+    /// [`Error::LibraryLoad`].
+    LibraryLoadError,
+    /// [`Error::SymbolNotFound`].
+    SymbolNotFound,
+    /// [`Error::NotAFunction`].
+    NotAFunction,
+    /// [`Error::Declaration`] and [`Error::NotDeclared`].
+    DeclarationSyntax,
+    /// [`Error::ArityMismatch`].
+    ArityMismatch,
+    /// [`Error::TypeMismatch`].
+    TypeMismatch,
+    /// [`Error::OutOfRange`].
+    OutOfRange,
+    /// [`Error::NullPointer`].
+    NullPointer,
+    /// [`Error::InteriorNul`].
+    InteriorNul,
+    /// [`Error::UnsupportedType`] and [`Error::Prepare`].
+    UnsupportedType,
+}
+
+impl Error {
+    /// The kind of error, for matching.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::LibraryNotFound { .. } => ErrorKind::LibraryNotFound,
+            Error::LibraryLoad { .. } => ErrorKind::LibraryLoadError,
+            Error::SymbolNotFound { .. } => ErrorKind::SymbolNotFound,
+            Error::NotAFunction { .. } => ErrorKind::NotAFunction,
+            Error::Declaration(_) | Error::NotDeclared(_) => ErrorKind::DeclarationSyntax,
+            Error::ArityMismatch { .. } => ErrorKind::ArityMismatch,
+            Error::TypeMismatch { .. } => ErrorKind::TypeMismatch,
+            Error::OutOfRange { .. } => ErrorKind::OutOfRange,
+            Error::NullPointer { .. } => ErrorKind::NullPointer,
+            Error::InteriorNul { .. } => ErrorKind::InteriorNul,
+            Error::UnsupportedType { .. } | Error::Prepare(_) => ErrorKind::UnsupportedType,
+        }
+    }
+}
+
+impl From<ffikit_cdecl::Error> for Error {
+    fn from(error: ffikit_cdecl::Error) -> Self {
+        Error::Declaration(error)
+    }
+}

@@ -1,0 +1,58 @@
+//! ABI mode for ffikit: open a shared object at run time, describe C functions from
+//! declaration text, and call them through call frames built by libffi — what Python's ctypes
+//! and CFFI's ABI mode do, with every argument checked before the call.
+//!
+//! ```
+//! use ffikit_abi::{Library, Value};
+//!
+//! let libm = Library::open("libm.so.6")?;
+//! let pow = libm.function("double pow(double x, double y)")?;
+//! assert_eq!(pow.call(&[Value::Float(2.5), Value::Float(5.0)])?, Value::Float(97.65625));
+//!
+//! let libc = Library::open("libc.so.6")?;
+//! let toupper = libc.function("int toupper(unsigned char c)")?;
+//! // 300 does not fit an unsigned char: an error, not a silent toupper(44).
+//! let error = toupper.call(&[Value::Int(300)]).unwrap_err();
+//! assert_eq!(error.kind(), ffikit_abi::ErrorKind::OutOfRange);
+//! # Ok::<(), ffikit_abi::Error>(())
+//! ```
+//!
+//! # Organization
+//!
+//! - [`Library`] (`library`, `locate`): loading by path or name (LD_LIBRARY_PATH, the loader
+//!   cache, the standard directories), symbols checked against the ELF dynamic symbol table
+//!   (function or data), declarations kept per library.
+//! - `shape`: declared types (from `ffikit-cdecl`) resolved into sizes, offsets and kinds.
+//! - `lower`: the only module that knows libffi: types, prepared call interfaces, `ffi_call`.
+//! - [`Function`] (`call`): prepared once per signature; each call checks arity, types and
+//!   ranges, lays the arguments out on the stack (no heap allocation for up to 16 arguments),
+//!   calls, reads the result. Variadic specializations, errno capture.
+//! - `convert`: [`Value`]s to C memory and back, by shape (x87 `long double` included).
+//! - [`CData`] and [`Global`] (`data`): C objects owned by Rust, and a library's globals.
+//! - [`TypedFunction`] (`typed`): a Rust function-pointer type checked once, then called
+//!   directly.
+//!
+//! # Safety
+//!
+//! Loading a library runs its initializers, and calling a function through a wrong
+//! declaration is undefined behaviour no check can catch: the declarations are the caller's
+//! word. Within that, ffikit checks everything it can know: argument counts, kinds, integer
+//! ranges, NULL and interior NUL for strings, struct shapes, and that a symbol is a function.
+
+mod call;
+mod convert;
+mod data;
+mod error;
+mod library;
+mod locate;
+mod lower;
+mod shape;
+mod typed;
+mod value;
+
+pub use call::{Function, OwnedFunction, last_errno};
+pub use data::{CData, Global, Path};
+pub use error::{Error, ErrorKind};
+pub use library::{Library, LoadFlags};
+pub use typed::{CFunctionPointer, CType, TypedFunction};
+pub use value::Value;

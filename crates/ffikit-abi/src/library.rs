@@ -1,0 +1,374 @@
+//! [`Library`]: a loaded shared object, its declarations, and symbol lookup (with the ELF
+//! dynamic symbol table telling functions from data).
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use ffikit_cdecl::{Declarations, Declared, Report, Type};
+
+use crate::call::{Function, Signature};
+use crate::data::{CData, Global};
+use crate::error::Error;
+use crate::locate;
+use crate::shape;
+
+/// How to load a library (`dlopen`'s flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadFlags {
+    /// Resolve every symbol at load time (`RTLD_NOW`) rather than at first use (`RTLD_LAZY`).
+    pub now: bool,
+    /// Make the library's symbols available to libraries loaded later (`RTLD_GLOBAL`).
+    pub global: bool,
+    /// Never unload the library, even after the last handle closes (`RTLD_NODELETE`).
+    pub no_delete: bool,
+}
+
+impl Default for LoadFlags {
+    fn default() -> Self {
+        LoadFlags {
+            now: true,
+            global: false,
+            no_delete: false,
+        }
+    }
+}
+
+impl LoadFlags {
+    fn bits(self) -> std::ffi::c_int {
+        use libloading::os::unix::{RTLD_GLOBAL, RTLD_LAZY, RTLD_LOCAL, RTLD_NOW};
+        let mut bits = if self.now { RTLD_NOW } else { RTLD_LAZY };
+        bits |= if self.global { RTLD_GLOBAL } else { RTLD_LOCAL };
+        if self.no_delete {
+            bits |= libc::RTLD_NODELETE;
+        }
+        bits
+    }
+}
+
+/// What the ELF dynamic symbol table says a symbol is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SymbolKind {
+    Function,
+    Data,
+}
+
+/// A loaded shared object and the C declarations made for it.
+///
+/// ```
+/// let libm = ffikit_abi::Library::open("m").unwrap();
+/// let cos = libm.function("double cos(double)").unwrap();
+/// assert_eq!(cos.call(&[0.0.into()]).unwrap().as_f64(), Some(1.0));
+/// ```
+#[derive(Debug)]
+pub struct Library {
+    handle: libloading::os::unix::Library,
+    name: String,
+    path: Option<PathBuf>,
+    decls: Mutex<Declarations>,
+    exports: OnceLock<HashMap<String, SymbolKind>>,
+}
+
+impl Library {
+    /// Opens a library by path (`/usr/lib/x86_64-linux-gnu/libz.so.1`, `./libfoo.so`) or by
+    /// name (`libm.so.6`, `m`, `z`, `sqlite3`), found as ctypes' `find_library` would.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LibraryNotFound`] listing every place tried, or [`Error::LibraryLoad`] with
+    /// `dlerror`'s text as the source.
+    pub fn open(name: &str) -> Result<Library, Error> {
+        Library::open_with(name, LoadFlags::default())
+    }
+
+    /// [`open`](Self::open) with explicit load flags.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn open_with(name: &str, flags: LoadFlags) -> Result<Library, Error> {
+        let path = locate::find_library(name).map_err(|tried| Error::LibraryNotFound {
+            name: name.to_owned(),
+            tried,
+        })?;
+        // SAFETY: loading a library runs its initializers; choosing to load it is the
+        // caller's trust decision, as with any dlopen (see the crate docs).
+        let handle = unsafe { libloading::os::unix::Library::open(Some(&path), flags.bits()) }
+            .map_err(|source| Error::LibraryLoad {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Library {
+            handle,
+            name: name.to_owned(),
+            path: Some(path),
+            decls: Mutex::new(Declarations::new()),
+            exports: OnceLock::new(),
+        })
+    }
+
+    /// The running program itself (and the libraries it loaded), like `dlopen(NULL)`.
+    pub fn this() -> Library {
+        Library {
+            handle: libloading::os::unix::Library::this(),
+            name: "<this process>".into(),
+            path: None,
+            decls: Mutex::new(Declarations::new()),
+            exports: OnceLock::new(),
+        }
+    }
+
+    /// Opens a library that describes itself: it exports `const char *ffikit_manifest(void)`
+    /// returning its C declarations, which are declared here, so its functions can be bound
+    /// by name with no declarations from the caller.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open), or if the manifest is missing or does not parse.
+    pub fn open_described(name: &str) -> Result<Library, Error> {
+        let library = Library::open(name)?;
+        let manifest = library.function("const char *ffikit_manifest(void)")?;
+        let text = manifest
+            .call(&[])?
+            .as_text()
+            .ok_or_else(|| Error::NotDeclared("ffikit_manifest() returned NULL".into()))?;
+        library.cdef(&text)?;
+        Ok(library)
+    }
+
+    /// The name the library was opened with.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file loaded (`None` for [`Library::this`]).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Declares C types, functions and variables for this library (transactional: on error
+    /// nothing is declared).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Declaration`] with the location of the problem.
+    pub fn cdef(&self, text: &str) -> Result<Report, Error> {
+        Ok(self.declarations().cdef(text)?)
+    }
+
+    fn declarations(&self) -> std::sync::MutexGuard<'_, Declarations> {
+        // A panic while holding the lock cannot leave the declarations half-changed (cdef is
+        // transactional), so a poisoned lock is still usable.
+        self.decls
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Binds a function from its C declaration, e.g. `"double cos(double)"`. The types it
+    /// uses may be declared in the same text or by [`cdef`](Self::cdef) before.
+    ///
+    /// # Errors
+    ///
+    /// A declaration error, a missing symbol, a data symbol, or a type ABI mode cannot call.
+    pub fn function(&self, declaration: &str) -> Result<Function<'_>, Error> {
+        let mut scratch = self.declarations().clone();
+        let report = scratch.cdef(&terminated(declaration))?;
+        let name = declared_function(&report, declaration)?;
+        self.bind(&scratch, &name)
+    }
+
+    /// Binds a function declared earlier with [`cdef`](Self::cdef) (or by the library's
+    /// manifest), by name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotDeclared`] if no such function was declared, else as
+    /// [`function`](Self::function).
+    pub fn get(&self, name: &str) -> Result<Function<'_>, Error> {
+        let decls = self.declarations().clone();
+        self.bind(&decls, name)
+    }
+
+    /// Like [`function`](Self::function), but `Ok(None)` when the library lacks the symbol:
+    /// for optional features of a library version.
+    ///
+    /// # Errors
+    ///
+    /// As [`function`](Self::function), except for a missing symbol.
+    pub fn optional(&self, declaration: &str) -> Result<Option<Function<'_>>, Error> {
+        match self.function(declaration) {
+            Err(Error::SymbolNotFound { .. }) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    fn bind(&self, decls: &Declarations, name: &str) -> Result<Function<'_>, Error> {
+        let decl = decls
+            .function(name)
+            .ok_or_else(|| Error::NotDeclared(format!("no function `{name}` is declared")))?;
+        let Type::Function(function) = decls.types().get(decl.ty) else {
+            unreachable!("function declarations have function types")
+        };
+        let symbol = decl.asm_name.clone().unwrap_or_else(|| name.to_owned());
+        let params = function
+            .params
+            .iter()
+            .zip(&decl.param_names)
+            .map(|(ty, name)| Ok((name.clone(), shape::resolve(decls, *ty)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let result = shape::resolve(decls, function.result)?;
+        let address = self.symbol_address(&symbol, SymbolKind::Function)?;
+        let signature = Signature::new(name.to_owned(), result, params, function.variadic);
+        Function::new(signature, address)
+    }
+
+    /// A global variable from its declaration (`"extern int counter"`, or just a declared
+    /// name), to read and write.
+    ///
+    /// # Errors
+    ///
+    /// A declaration error, a missing symbol, or a function symbol.
+    pub fn global(&self, declaration: &str) -> Result<Global<'_>, Error> {
+        let mut scratch = self.declarations().clone();
+        let name = if scratch.variable(declaration.trim()).is_some() {
+            declaration.trim().to_owned()
+        } else {
+            let report = scratch.cdef(&terminated(&format!("extern {declaration}")))?;
+            report
+                .declared
+                .iter()
+                .find_map(|d| match d {
+                    Declared::Variable(name) => Some(name.clone()),
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    Error::NotDeclared(format!("`{declaration}` declares no variable"))
+                })?
+        };
+        let variable = scratch.variable(&name).expect("just declared");
+        let symbol = variable.asm_name.clone().unwrap_or_else(|| name.clone());
+        let typed = shape::resolve(&scratch, variable.ty)?;
+        let address = self.symbol_address(&symbol, SymbolKind::Data)?;
+        Ok(Global::new(name, typed, address))
+    }
+
+    /// Zeroed C memory for a value of the named type (`"struct point"`, `"int[16]"`), owned
+    /// by Rust, like CFFI's `ffi.new`.
+    ///
+    /// # Errors
+    ///
+    /// A type that does not parse, is incomplete, or cannot be represented.
+    pub fn new_value(&self, type_name: &str) -> Result<CData, Error> {
+        let mut scratch = self.declarations().clone();
+        let ty = scratch.parse_type(type_name)?;
+        CData::new(shape::resolve(&scratch, ty)?)
+    }
+
+    /// A type name resolved in this library's declarations.
+    pub(crate) fn resolve_type(&self, text: &str) -> Result<shape::Typed, Error> {
+        let mut scratch = self.declarations().clone();
+        let ty = scratch.parse_type(text)?;
+        shape::resolve(&scratch, ty)
+    }
+
+    /// Whether the library (or one it depends on) has this symbol.
+    pub fn has_symbol(&self, symbol: &str) -> bool {
+        // SAFETY: looking a symbol up runs no code; the pointer is not used.
+        unsafe { self.handle.get::<*mut c_void>(symbol.as_bytes()) }.is_ok()
+    }
+
+    fn symbol_address(&self, symbol: &str, expected: SymbolKind) -> Result<usize, Error> {
+        // SAFETY: looking a symbol up runs no code. The address is only used through a
+        // declaration the caller vouched for, and only while `self` lives (the lifetime of
+        // Function<'_> and Global<'_>).
+        let found =
+            unsafe { self.handle.get::<*mut c_void>(symbol.as_bytes()) }.map_err(|source| {
+                Error::SymbolNotFound {
+                    symbol: symbol.to_owned(),
+                    library: self.name.clone(),
+                    source,
+                }
+            })?;
+        let address = *found as usize;
+        if let Some(&actual) = self.exports().get(symbol) {
+            if actual != expected {
+                let word = |kind| match kind {
+                    SymbolKind::Function => "a function",
+                    SymbolKind::Data => "data (a variable)",
+                };
+                return Err(Error::NotAFunction {
+                    symbol: symbol.to_owned(),
+                    library: self.name.clone(),
+                    actual: word(actual),
+                    declared: word(expected),
+                });
+            }
+        }
+        Ok(address)
+    }
+
+    /// The library's own exported symbols and their kinds, read once from its ELF file.
+    fn exports(&self) -> &HashMap<String, SymbolKind> {
+        self.exports.get_or_init(|| {
+            self.path
+                .as_deref()
+                .and_then(|path| read_exports(path).ok())
+                .unwrap_or_default()
+        })
+    }
+}
+
+fn read_exports(path: &Path) -> Result<HashMap<String, SymbolKind>, Box<dyn std::error::Error>> {
+    use object::{Object, ObjectSymbol, SymbolKind as Kind};
+    let data = std::fs::read(path)?;
+    let file = object::File::parse(&*data)?;
+    let mut exports = HashMap::new();
+    for symbol in file.dynamic_symbols() {
+        if symbol.is_undefined() {
+            continue;
+        }
+        let kind = match symbol.kind() {
+            Kind::Text => SymbolKind::Function,
+            Kind::Data | Kind::Tls => SymbolKind::Data,
+            _ => continue,
+        };
+        if let Ok(name) = symbol.name() {
+            exports.insert(name.to_owned(), kind);
+        }
+    }
+    Ok(exports)
+}
+
+/// A single declaration may omit its final `;`.
+fn terminated(declaration: &str) -> String {
+    let trimmed = declaration.trim_end();
+    if trimmed.ends_with(';') || trimmed.ends_with('}') {
+        trimmed.to_owned()
+    } else {
+        format!("{trimmed};")
+    }
+}
+
+fn declared_function(report: &Report, declaration: &str) -> Result<String, Error> {
+    if let Some(skipped) = report.skipped.first() {
+        return Err(Error::Declaration(skipped.reason.clone()));
+    }
+    let functions: Vec<&String> = report
+        .declared
+        .iter()
+        .filter_map(|d| match d {
+            Declared::Function(name) => Some(name),
+            _ => None,
+        })
+        .collect();
+    match functions.as_slice() {
+        [name] => Ok((*name).clone()),
+        [] => Err(Error::NotDeclared(format!(
+            "`{declaration}` declares no function"
+        ))),
+        _ => Err(Error::NotDeclared(format!(
+            "`{declaration}` declares several functions; bind them one at a time"
+        ))),
+    }
+}

@@ -1,0 +1,209 @@
+//! [`Value`]: a C value as a language runtime sees it — checked against the declared C type
+//! before any call.
+
+use std::fmt;
+
+/// A dynamic C value: an argument to pass, a result, a field.
+///
+/// Arguments are checked against the declared parameter type before the call: an integer must
+/// fit (300 for `unsigned char` is an error, not 44), a string parameter rejects NULL and
+/// interior NUL bytes, a struct must give every field.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Value {
+    /// No value: the result of a `void` function.
+    Void,
+    /// `_Bool`.
+    Bool(bool),
+    /// A signed integer (any integer type accepts it when it fits).
+    Int(i64),
+    /// An unsigned integer (any integer type accepts it when it fits).
+    UInt(u64),
+    /// A real floating value (`float`, `double`, `long double`). Integers are accepted for
+    /// floating parameters too.
+    Float(f64),
+    /// A `_Complex` value: real and imaginary parts.
+    Complex(f64, f64),
+    /// A NULL pointer.
+    Null,
+    /// A pointer, as an address.
+    Pointer(usize),
+    /// For a `char *` parameter: a NUL-terminated copy made for the duration of the call.
+    Str(String),
+    /// For a pointer parameter: a read-only copy of these bytes for the duration of the call
+    /// (no terminator added).
+    Bytes(Vec<u8>),
+    /// A struct or union by value: its members by name (every member for a struct; one for
+    /// a union).
+    Struct(Vec<(String, Value)>),
+    /// An array member of a struct.
+    Array(Vec<Value>),
+    /// A `char *` result: its address, and the bytes up to the NUL (`None` for NULL).
+    Text {
+        /// The pointer C returned.
+        address: usize,
+        /// The bytes it points to, up to the first NUL.
+        bytes: Option<Vec<u8>>,
+    },
+}
+
+impl Value {
+    /// A short description for error messages: `integer 300`, `string "abc"`.
+    pub fn describe(&self) -> String {
+        match self {
+            Value::Void => "void".into(),
+            Value::Bool(b) => format!("bool {b}"),
+            Value::Int(i) => format!("integer {i}"),
+            Value::UInt(u) => format!("integer {u}"),
+            Value::Float(f) => format!("number {f}"),
+            Value::Complex(re, im) => format!("complex {re}{im:+}i"),
+            Value::Null => "null".into(),
+            Value::Pointer(p) => format!("pointer {p:#x}"),
+            Value::Str(s) if s.chars().count() > 20 => {
+                format!("string {:?}...", s.chars().take(20).collect::<String>())
+            }
+            Value::Str(s) => format!("string {s:?}"),
+            Value::Bytes(b) => format!("{} bytes", b.len()),
+            Value::Struct(_) => "struct".into(),
+            Value::Array(items) => format!("array of {}", items.len()),
+            Value::Text { address, .. } => format!("string at {address:#x}"),
+        }
+    }
+
+    /// The integer, if this is one (a `Bool` counts as 0 or 1).
+    pub fn as_i128(&self) -> Option<i128> {
+        match *self {
+            Value::Int(i) => Some(i.into()),
+            Value::UInt(u) => Some(u.into()),
+            Value::Bool(b) => Some(b.into()),
+            _ => None,
+        }
+    }
+
+    /// The number as f64 (integers converted), if this is one.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Value::Float(f) => Some(f),
+            Value::Int(i) => Some(i as f64),
+            Value::UInt(u) => Some(u as f64),
+            _ => None,
+        }
+    }
+
+    /// The address, for pointers, NULL and `Text` results.
+    pub fn as_address(&self) -> Option<usize> {
+        match *self {
+            Value::Pointer(p) => Some(p),
+            Value::Null => Some(0),
+            Value::Text { address, .. } => Some(address),
+            _ => None,
+        }
+    }
+
+    /// The text of a `char *` result, as UTF-8 (lossy).
+    pub fn as_text(&self) -> Option<String> {
+        match self {
+            Value::Text {
+                bytes: Some(bytes), ..
+            } => Some(String::from_utf8_lossy(bytes).into_owned()),
+            Value::Str(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// A member of a `Struct` value.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        match self {
+            Value::Struct(fields) => fields.iter().find(|(n, _)| n == name).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Void => f.write_str("void"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::UInt(u) => write!(f, "{u}"),
+            Value::Float(x) => write!(f, "{x:?}"),
+            Value::Complex(re, im) => write!(f, "{re:?}{im:+?}i"),
+            Value::Null => f.write_str("NULL"),
+            Value::Pointer(p) => write!(f, "{p:#x}"),
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Bytes(b) => {
+                for byte in b {
+                    write!(f, "{byte:02x}")?;
+                }
+                Ok(())
+            }
+            Value::Struct(fields) => {
+                f.write_str("{ ")?;
+                for (k, (name, value)) in fields.iter().enumerate() {
+                    if k > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{name} = {value}")?;
+                }
+                f.write_str(" }")
+            }
+            Value::Array(items) => {
+                f.write_str("[")?;
+                for (k, item) in items.iter().enumerate() {
+                    if k > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            Value::Text { bytes: None, .. } => f.write_str("NULL"),
+            Value::Text {
+                bytes: Some(bytes), ..
+            } => write!(f, "{:?}", String::from_utf8_lossy(bytes)),
+        }
+    }
+}
+
+impl From<i32> for Value {
+    fn from(v: i32) -> Self {
+        Value::Int(v.into())
+    }
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        Value::UInt(v)
+    }
+}
+
+impl From<usize> for Value {
+    fn from(v: usize) -> Self {
+        Value::UInt(v as u64)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Str(v.to_owned())
+    }
+}
