@@ -220,8 +220,10 @@ impl Prepared {
             let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
             LAST_ERRNO.with(|cell| cell.set(errno));
         }
+        // Read before the scratch copies go: a `char *` result may point into one of them.
+        let value = read_result(&self.signature.result.shape, result);
         drop(scratch);
-        Ok(read_result(&self.signature.result.shape, result))
+        Ok(value)
     }
 
     fn write_argument(
