@@ -233,12 +233,8 @@ pub(crate) fn write(
                     .with_given(format!("no member named `{name}`")));
                 }
             }
-            if *union && given.len() != 1 {
-                return Err(mismatch(
-                    place,
-                    &format!("exactly one member of `{c_name}`"),
-                    value,
-                ));
+            if *union && given.is_empty() {
+                return Err(mismatch(place, &format!("a member of `{c_name}`"), value));
             }
             for member in members {
                 let Some(name) = &member.name else { continue };
@@ -275,6 +271,25 @@ pub(crate) fn write(
                         scratch,
                         options,
                     )?,
+                }
+            }
+            if *union && given.len() > 1 {
+                // Several members of a union (a value read back from C has them all): they
+                // must describe the same bytes.
+                let written = read(shape, dst);
+                for (name, given_value) in given {
+                    let same = match (written.field(name), given_value) {
+                        (Some(Value::Float(a)), Value::Float(b)) => a.to_bits() == b.to_bits(),
+                        (Some(a), b) => a == b || (a.as_i128().is_some() && a.as_i128() == b.as_i128()),
+                        (None, _) => false,
+                    };
+                    if !same {
+                        return Err(mismatch(
+                            &format!("{place}.{name}"),
+                            &format!("members of `{c_name}` that agree (they share their bytes)"),
+                            given_value,
+                        ));
+                    }
                 }
             }
         }

@@ -56,3 +56,15 @@ pub use error::{Error, ErrorKind};
 pub use library::{Library, LoadFlags};
 pub use typed::{CFunctionPointer, CType, TypedFunction};
 pub use value::Value;
+
+/// The bytes of the NUL-terminated C string at `address` (without the NUL).
+///
+/// # Safety
+///
+/// `address` must point to a readable NUL-terminated string that stays valid during the call.
+pub unsafe fn read_c_string(address: usize) -> Vec<u8> {
+    // SAFETY: the caller guarantees a valid NUL-terminated string.
+    unsafe { std::ffi::CStr::from_ptr(address as *const std::ffi::c_char) }
+        .to_bytes()
+        .to_vec()
+}
