@@ -234,18 +234,10 @@ impl Prepared {
         scratch: &mut Scratch,
     ) -> Result<(), Error> {
         let fixed = self.signature.params.len();
-        let place = match self
-            .signature
-            .params
-            .get(index)
-            .and_then(|p| p.name.as_deref())
-        {
-            Some(name) => format!(
-                "argument {} (`{name}`) of `{}`",
-                index + 1,
-                self.signature.name
-            ),
-            None => format!("argument {} of `{}`", index + 1, self.signature.name),
+        let place = convert::Place::Argument {
+            index,
+            name: self.signature.params.get(index).and_then(|p| p.name.as_deref()),
+            function: &self.signature.name,
         };
         let start = self.offsets[index];
         if index < fixed {

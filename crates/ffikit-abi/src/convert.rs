@@ -56,9 +56,41 @@ impl Scratch {
     }
 }
 
-fn mismatch(place: &str, expected: &str, value: &Value) -> Error {
+/// Where a value goes, for error messages; formatted only when there is an error, so the call
+/// path allocates nothing for it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Place<'a> {
+    Text(&'a str),
+    Argument {
+        index: usize,
+        name: Option<&'a str>,
+        function: &'a str,
+    },
+    Member(&'a Place<'a>, &'a str),
+    Element(&'a Place<'a>, usize),
+}
+
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::Text(text) => f.write_str(text),
+            Place::Argument {
+                index,
+                name: Some(name),
+                function,
+            } => write!(f, "argument {} (`{name}`) of `{function}`", index + 1),
+            Place::Argument {
+                index, function, ..
+            } => write!(f, "argument {} of `{function}`", index + 1),
+            Place::Member(parent, name) => write!(f, "{parent}.{name}"),
+            Place::Element(parent, index) => write!(f, "{parent}[{index}]"),
+        }
+    }
+}
+
+fn mismatch(place: &Place<'_>, expected: &str, value: &Value) -> Error {
     Error::TypeMismatch {
-        place: place.to_owned(),
+        place: place.to_string(),
         expected: expected.to_owned(),
         given: value.describe(),
     }
@@ -78,8 +110,8 @@ fn checked_int(
     value: &Value,
     min: i128,
     max: i128,
-    place: &str,
-    c_name: &str,
+    place: &Place<'_>,
+    c_name: &dyn std::fmt::Display,
 ) -> Result<i128, Error> {
     let Some(v) = value.as_i128() else {
         return Err(mismatch(
@@ -90,9 +122,9 @@ fn checked_int(
     };
     if v < min || v > max {
         return Err(Error::OutOfRange {
-            place: place.to_owned(),
+            place: place.to_string(),
             value: v.to_string(),
-            ty: c_name.to_owned(),
+            ty: c_name.to_string(),
             min: min.to_string(),
             max: max.to_string(),
         });
@@ -112,27 +144,27 @@ pub(crate) fn write(
     c_name: &str,
     value: &Value,
     dst: &mut [u8],
-    place: &str,
+    place: &Place<'_>,
     scratch: &mut Scratch,
     options: WriteOptions,
 ) -> Result<(), Error> {
     match shape {
         Shape::Void | Shape::Opaque { .. } => {
             return Err(Error::UnsupportedType {
-                ty: c_name.to_owned(),
+                ty: c_name.to_string(),
                 reason: "has no value to pass".into(),
             });
         }
         Shape::Bool => {
             let v = match value {
                 Value::Bool(b) => *b,
-                other => checked_int(other, 0, 1, place, c_name)? == 1,
+                other => checked_int(other, 0, 1, place, &c_name)? == 1,
             };
             dst[0] = u8::from(v);
         }
         Shape::Int { size, signed } => {
             let (min, max) = int_range(*size, *signed);
-            let v = checked_int(value, min, max, place, c_name)?;
+            let v = checked_int(value, min, max, place, &c_name)?;
             let bytes = (v as i64).to_ne_bytes();
             dst.copy_from_slice(&bytes[..usize::from(*size)]);
         }
@@ -182,7 +214,7 @@ pub(crate) fn write(
                     if *pointee == Pointee::Char && !options.nullable_string =>
                 {
                     return Err(Error::NullPointer {
-                        place: place.to_owned(),
+                        place: place.to_string(),
                         ty: c_name.to_owned(),
                     });
                 }
@@ -192,7 +224,7 @@ pub(crate) fn write(
                 Value::Str(s) if matches!(pointee, Pointee::Char | Pointee::Void) => {
                     if let Some(offset) = s.bytes().position(|b| b == 0) {
                         return Err(Error::InteriorNul {
-                            place: place.to_owned(),
+                            place: place.to_string(),
                             offset,
                         });
                     }
@@ -226,7 +258,7 @@ pub(crate) fn write(
                     .any(|m| m.name.as_deref() == Some(name.as_str()))
                 {
                     return Err(mismatch(
-                        &format!("{place}.{name}"),
+                        &Place::Member(place, name),
                         &format!("a member of `{c_name}`"),
                         &Value::Void,
                     )
@@ -244,12 +276,12 @@ pub(crate) fn write(
                         continue;
                     }
                     return Err(Error::TypeMismatch {
-                        place: place.to_owned(),
+                        place: place.to_string(),
                         expected: format!("every member of `{c_name}`"),
                         given: format!("no value for `{name}`"),
                     });
                 };
-                let member_place = format!("{place}.{name}");
+                let member_place = Place::Member(place, name);
                 let (size, _) = member.shape.size_align();
                 let start = member.offset as usize;
                 match member.bits {
@@ -285,7 +317,7 @@ pub(crate) fn write(
                     };
                     if !same {
                         return Err(mismatch(
-                            &format!("{place}.{name}"),
+                            &Place::Member(place, name),
                             &format!("members of `{c_name}` that agree (they share their bytes)"),
                             given_value,
                         ));
@@ -305,7 +337,7 @@ pub(crate) fn write(
                             c_name,
                             item,
                             &mut dst[start..start + size as usize],
-                            &format!("{place}[{k}]"),
+                            &Place::Element(place, k),
                             scratch,
                             options,
                         )?;
@@ -356,7 +388,7 @@ pub(crate) fn write_bits(
     start: usize,
     bit: u32,
     width: u32,
-    place: &str,
+    place: &Place<'_>,
 ) -> Result<(), Error> {
     let signed = matches!(shape, Shape::Int { signed: true, .. });
     let (min, max) = if signed {
@@ -364,7 +396,13 @@ pub(crate) fn write_bits(
     } else {
         (0, (1i128 << width) - 1)
     };
-    let v = checked_int(value, min, max, place, &format!("{width}-bit bitfield"))?;
+    struct Bitfield(u32);
+    impl std::fmt::Display for Bitfield {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}-bit bitfield", self.0)
+        }
+    }
+    let v = checked_int(value, min, max, place, &Bitfield(width))?;
     let bytes = (bit + width).div_ceil(8) as usize;
     let mut word = 0u128;
     for k in 0..bytes {

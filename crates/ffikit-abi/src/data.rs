@@ -145,6 +145,7 @@ impl CData {
             }
             Some((bit, width)) => {
                 let shape = shape.clone();
+                let place = convert::Place::Text(&place);
                 convert::write_bits(&shape, value, self.bytes_mut(), offset, bit, width, &place)
             }
         }
@@ -153,6 +154,7 @@ impl CData {
 
 /// The bytes of `value` as a `shape`, refusing values that point into temporary copies.
 fn stage(shape: &Shape, c_name: &str, value: &Value, place: &str) -> Result<Vec<u8>, Error> {
+    let place = &convert::Place::Text(place);
     let mut staged = vec![0u8; shape.size_align().0 as usize];
     let mut scratch = Scratch::new();
     convert::write(
@@ -168,7 +170,7 @@ fn stage(shape: &Shape, c_name: &str, value: &Value, place: &str) -> Result<Vec<
     )?;
     if !scratch.is_empty() {
         return Err(Error::TypeMismatch {
-            place: place.to_owned(),
+            place: place.to_string(),
             expected: "pointers to memory that outlives this call (not a temporary string copy)"
                 .into(),
             given: value.describe(),

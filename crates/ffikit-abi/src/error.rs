@@ -127,7 +127,7 @@ pub enum ErrorKind {
     SymbolNotFound,
     /// [`Error::NotAFunction`].
     NotAFunction,
-    /// [`Error::Declaration`] and [`Error::NotDeclared`].
+    /// [`Error::Declaration`] (but for unsupported types) and [`Error::NotDeclared`].
     DeclarationSyntax,
     /// [`Error::ArityMismatch`].
     ArityMismatch,
@@ -139,7 +139,8 @@ pub enum ErrorKind {
     NullPointer,
     /// [`Error::InteriorNul`].
     InteriorNul,
-    /// [`Error::UnsupportedType`] and [`Error::Prepare`].
+    /// [`Error::UnsupportedType`], [`Error::Prepare`], and declarations of types the model
+    /// cannot express.
     UnsupportedType,
 }
 
@@ -151,6 +152,9 @@ impl Error {
             Error::LibraryLoad { .. } => ErrorKind::LibraryLoadError,
             Error::SymbolNotFound { .. } => ErrorKind::SymbolNotFound,
             Error::NotAFunction { .. } => ErrorKind::NotAFunction,
+            Error::Declaration(e) if e.kind() == ffikit_cdecl::ErrorKind::Unsupported => {
+                ErrorKind::UnsupportedType
+            }
             Error::Declaration(_) | Error::NotDeclared(_) => ErrorKind::DeclarationSyntax,
             Error::ArityMismatch { .. } => ErrorKind::ArityMismatch,
             Error::TypeMismatch { .. } => ErrorKind::TypeMismatch,
