@@ -73,7 +73,13 @@ fn integer_extremes_agree_with_api_mode() {
         echo_int64: i64, echo_uint64: u64,
     );
     // SAFETY: constants from <limits.h>.
-    let api = unsafe { [sys::min_llong() as i128, sys::max_ullong() as i128, sys::min_schar() as i128] };
+    let api = unsafe {
+        [
+            sys::min_llong() as i128,
+            sys::max_ullong() as i128,
+            sys::min_schar() as i128,
+        ]
+    };
     let abi = ["min_llong", "max_ullong", "min_schar"].map(|f| call(f, &[]).as_i128().unwrap());
     assert_eq!(abi, api);
 }
@@ -81,15 +87,30 @@ fn integer_extremes_agree_with_api_mode() {
 #[test]
 fn out_of_range_integers_are_refused_before_the_call() {
     let echo_uchar = fixtures().get("echo_uchar").unwrap();
-    for bad in [Value::Int(256), Value::Int(-1), Value::Float(1.0), Value::Str("1".into())] {
-        let error = echo_uchar.call(&[bad.clone()]).unwrap_err();
+    for bad in [
+        Value::Int(256),
+        Value::Int(-1),
+        Value::Float(1.0),
+        Value::Str("1".into()),
+    ] {
+        let error = echo_uchar.call(std::slice::from_ref(&bad)).unwrap_err();
         assert!(
-            matches!(error.kind(), ErrorKind::OutOfRange | ErrorKind::TypeMismatch),
+            matches!(
+                error.kind(),
+                ErrorKind::OutOfRange | ErrorKind::TypeMismatch
+            ),
             "{bad:?}: {error}"
         );
     }
-    let error = fixtures().get("echo_int8").unwrap().call(&[Value::Int(-129)]).unwrap_err();
-    assert_eq!(error.to_string(), "argument 1 (`x`) of `echo_int8`: -129 is out of range for `signed char` (-128..=127)");
+    let error = fixtures()
+        .get("echo_int8")
+        .unwrap()
+        .call(&[Value::Int(-129)])
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "argument 1 (`x`) of `echo_int8`: -129 is out of range for `signed char` (-128..=127)"
+    );
 }
 
 #[test]
@@ -97,12 +118,18 @@ fn floats_long_double_and_bools() {
     for value in [0.0, -0.0, 1.5, f64::MAX, 5e-324, f64::INFINITY] {
         assert_eq!(call("echo_double", &[value.into()]), Value::Float(value));
         // SAFETY: takes and returns a double.
-        assert_eq!(unsafe { sys::echo_double(value) }.to_bits(), value.to_bits());
+        let api = unsafe { sys::echo_double(value) };
+        assert_eq!(api.to_bits(), value.to_bits());
     }
-    let Value::Float(f) = call("echo_float", &[Value::Float(0.1)]) else { panic!() };
+    let Value::Float(f) = call("echo_float", &[Value::Float(0.1)]) else {
+        panic!()
+    };
     assert_eq!(f, 0.1f32 as f64, "float parameters round to float");
     // long double by value: only ABI mode can (bindgen has no faithful type for it).
-    assert_eq!(call("echo_long_double", &[Value::Float(-1024.25)]), Value::Float(-1024.25));
+    assert_eq!(
+        call("echo_long_double", &[Value::Float(-1024.25)]),
+        Value::Float(-1024.25)
+    );
     assert_eq!(call("max_long_double", &[]), Value::Float(f64::INFINITY)); // beyond f64
     // Through memory, the exact bytes agree with API mode's.
     let abi = fixtures().new_value("long double").unwrap();
@@ -117,12 +144,38 @@ fn floats_long_double_and_bools() {
 #[test]
 fn mixed_and_many_arguments_agree_bit_for_bit() {
     let args: Vec<Value> = vec![
-        Value::Int(-7), Value::Int(200), Value::Int(-30000), Value::Int(60000),
-        Value::Int(-2_000_000_000), Value::UInt(4_000_000_000), Value::Int(-5), Value::UInt(7),
-        Value::Int(-9), Value::UInt(11), Value::Float(0.5), Value::Float(0.25), Value::Bool(true),
+        Value::Int(-7),
+        Value::Int(200),
+        Value::Int(-30000),
+        Value::Int(60000),
+        Value::Int(-2_000_000_000),
+        Value::UInt(4_000_000_000),
+        Value::Int(-5),
+        Value::UInt(7),
+        Value::Int(-9),
+        Value::UInt(11),
+        Value::Float(0.5),
+        Value::Float(0.25),
+        Value::Bool(true),
     ];
     // SAFETY: thirteen scalars by value.
-    let api = unsafe { sys::mix_scalars(-7, 200, -30000, 60000, -2_000_000_000, 4_000_000_000, -5, 7, -9, 11, 0.5, 0.25, true) };
+    let api = unsafe {
+        sys::mix_scalars(
+            -7,
+            200,
+            -30000,
+            60000,
+            -2_000_000_000,
+            4_000_000_000,
+            -5,
+            7,
+            -9,
+            11,
+            0.5,
+            0.25,
+            true,
+        )
+    };
     assert_eq!(call("mix_scalars", &args), Value::Float(api));
 
     let mut args = Vec::new();
@@ -130,10 +183,19 @@ fn mixed_and_many_arguments_agree_bit_for_bit() {
         args.push(Value::Int(if k % 2 == 0 { k + 1 } else { -(k + 1) }));
         args.push(Value::Float(k as f64 + 0.5));
     }
-    args.extend([Value::Int(-9), Value::Float(8.5), Value::Int(10), Value::Float(0.75), Value::Int(-12)]);
+    args.extend([
+        Value::Int(-9),
+        Value::Float(8.5),
+        Value::Int(10),
+        Value::Float(0.75),
+        Value::Int(-12),
+    ]);
     // SAFETY: 21 scalars by value.
     let api = unsafe {
-        sys::many_args(1, 0.5, -2, 1.5, 3, 2.5, -4, 3.5, 5, 4.5, -6, 5.5, 7, 6.5, -8, 7.5, -9, 8.5, 10, 0.75, -12)
+        sys::many_args(
+            1, 0.5, -2, 1.5, 3, 2.5, -4, 3.5, 5, 4.5, -6, 5.5, 7, 6.5, -8, 7.5, -9, 8.5, 10, 0.75,
+            -12,
+        )
     };
     assert_eq!(call("many_args", &args), Value::Float(api));
 }
@@ -152,8 +214,8 @@ macro_rules! struct_both {
         let sum_name = concat!("sum_", stringify!($name));
         let bump_name = concat!("bump_", stringify!($name));
         let expected_sum = 0.0 $(+ api.$field as f64)+;
-        assert_eq!(call(sum_name, &[made.clone()]), Value::Float(expected_sum), "{sum_name}");
-        let bumped = call(bump_name, &[made.clone()]);
+        assert_eq!(call(sum_name, std::slice::from_ref(&made)), Value::Float(expected_sum), "{sum_name}");
+        let bumped = call(bump_name, std::slice::from_ref(&made));
         $(
             assert_eq!(
                 bumped.field(stringify!($field)).and_then(Value::as_f64),
@@ -181,13 +243,20 @@ fn structs_of_1_to_64_bytes_by_value_agree_with_api_mode() {
     struct_both!(s_double_int, make_s_double_int, [a, b]);
     struct_both!(s_char_double_short, make_s_char_double_short, [a, b, c]);
     struct_both!(s_float_int64, make_s_float_int64, [a, b]);
-    struct_both!(s_mixed64, make_s_mixed64, [a, b, c, d, e, f, g, h, i, j, k, l]);
+    struct_both!(
+        s_mixed64,
+        make_s_mixed64,
+        [a, b, c, d, e, f, g, h, i, j, k, l]
+    );
 }
 
 #[test]
 fn nested_structs_arrays_unions_and_enums() {
     let rect = call("make_rect", &[(-3).into(), 4.into(), 10.into(), 7.into()]);
-    assert_eq!(rect.to_string(), "{ top_left = { x = -3, y = 4 }, bottom_right = { x = 7, y = 11 } }");
+    assert_eq!(
+        rect.to_string(),
+        "{ top_left = { x = -3, y = 4 }, bottom_right = { x = 7, y = 11 } }"
+    );
     assert_eq!(call("rect_area", &[rect]), Value::Int(70));
 
     let sample = call("make_sample", &[9.into(), Value::Float(1.5)]);
@@ -198,26 +267,50 @@ fn nested_structs_arrays_unions_and_enums() {
     };
     assert_eq!(
         sample.field("values"),
-        Some(&Value::Array(api_sample.values.iter().map(|&v| Value::Float(v.into())).collect()))
+        Some(&Value::Array(
+            api_sample
+                .values
+                .iter()
+                .map(|&v| Value::Float(v.into()))
+                .collect()
+        ))
     );
     assert_eq!(call("sample_total", &[sample]), Value::Float(api_total));
 
     let number = call("number_from_double", &[Value::Float(2.5)]);
     assert_eq!(number.field("d"), Some(&Value::Float(2.5)));
-    assert_eq!(number.field("i"), Some(&Value::Int(2.5f64.to_bits() as i64)));
-    assert_eq!(call("number_as_double", &[number.clone()]), Value::Float(2.5));
+    assert_eq!(
+        number.field("i"),
+        Some(&Value::Int(2.5f64.to_bits() as i64))
+    );
+    assert_eq!(
+        call("number_as_double", std::slice::from_ref(&number)),
+        Value::Float(2.5)
+    );
     let by_int = Value::Struct(vec![("i".into(), Value::Int(i64::MIN))]);
     assert_eq!(call("number_as_int", &[by_int]), Value::Int(i64::MIN));
 
-    assert_eq!(fixtures().get("next_color").unwrap().call(&[Value::Int(1)]).unwrap(), Value::Int(2));
+    assert_eq!(
+        fixtures()
+            .get("next_color")
+            .unwrap()
+            .call(&[Value::Int(1)])
+            .unwrap(),
+        Value::Int(2)
+    );
     let red = ffikit_cdecl_constant("COLOR_ULTRAVIOLET");
-    assert_eq!(call("color_name", &[Value::Int(red)]).as_text().as_deref(), Some("ultraviolet"));
+    assert_eq!(
+        call("color_name", &[Value::Int(red)]).as_text().as_deref(),
+        Some("ultraviolet")
+    );
 }
 
 fn ffikit_cdecl_constant(name: &str) -> i64 {
     let mut decls = ffikit_cdecl::Declarations::new();
     // SAFETY: the manifest is a static string.
-    let manifest = unsafe { CStr::from_ptr(sys::ffikit_manifest()) }.to_str().unwrap();
+    let manifest = unsafe { CStr::from_ptr(sys::ffikit_manifest()) }
+        .to_str()
+        .unwrap();
     decls.cdef(manifest).unwrap();
     decls.constant(name).unwrap().value as i64
 }
@@ -225,81 +318,174 @@ fn ffikit_cdecl_constant(name: &str) -> i64 {
 #[test]
 fn structs_libffi_cannot_describe_are_refused_not_guessed() {
     for (function, args) in [
-        ("make_packed_record", vec![Value::Int(1), Value::Int(2), Value::Int(3)]),
-        ("make_flags_value", vec![Value::Int(1), Value::Int(2), Value::Int(3), Value::Int(4)]),
+        (
+            "make_packed_record",
+            vec![Value::Int(1), Value::Int(2), Value::Int(3)],
+        ),
+        (
+            "make_flags_value",
+            vec![Value::Int(1), Value::Int(2), Value::Int(3), Value::Int(4)],
+        ),
     ] {
         let error = fixtures().get(function).unwrap_err();
-        assert_eq!(error.kind(), ErrorKind::UnsupportedType, "{function}: {error}");
+        assert_eq!(
+            error.kind(),
+            ErrorKind::UnsupportedType,
+            "{function}: {error}"
+        );
         assert!(error.to_string().contains("by value"), "{error}");
         let _ = args;
     }
     // By pointer they work, bitfields included, with signed bitfields sign-extended.
     let mut flags = fixtures().new_value("struct flags").unwrap();
-    call("set_flags", &[flags.address(), 1.into(), 5.into(), (-9).into(), 4000.into()]);
-    assert_eq!(flags.get_at(&[Path::Field("level")]).unwrap(), Value::Int(-9));
-    assert_eq!(flags.get_at(&[Path::Field("count")]).unwrap(), Value::UInt(4000));
-    flags.set_at(&[Path::Field("level")], &Value::Int(15)).unwrap();
-    flags.set_at(&[Path::Field("ready")], &Value::Int(0)).unwrap();
-    // SAFETY: reads a struct flags; the CData bytes are a valid one.
+    call(
+        "set_flags",
+        &[
+            flags.address(),
+            1.into(),
+            5.into(),
+            (-9).into(),
+            4000.into(),
+        ],
+    );
+    assert_eq!(
+        flags.get_at(&[Path::Field("level")]).unwrap(),
+        Value::Int(-9)
+    );
+    assert_eq!(
+        flags.get_at(&[Path::Field("count")]).unwrap(),
+        Value::UInt(4000)
+    );
+    flags
+        .set_at(&[Path::Field("level")], &Value::Int(15))
+        .unwrap();
+    flags
+        .set_at(&[Path::Field("ready")], &Value::Int(0))
+        .unwrap();
     let mut api = sys::flags::default();
+    // SAFETY: writes a struct flags through a valid pointer.
     unsafe { sys::set_flags(&mut api, 0, 5, 15, 4000) };
     // SAFETY: as above.
     let expected = unsafe { sys::flags_checksum(&api) };
-    assert_eq!(call("flags_checksum", &[flags.address()]), Value::Int(expected));
-    assert_eq!(flags.set_at(&[Path::Field("mode")], &Value::Int(8)).unwrap_err().kind(), ErrorKind::OutOfRange);
+    assert_eq!(
+        call("flags_checksum", &[flags.address()]),
+        Value::Int(expected)
+    );
+    assert_eq!(
+        flags
+            .set_at(&[Path::Field("mode")], &Value::Int(8))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::OutOfRange
+    );
 
     let mut record = fixtures().new_value("struct pack2_record").unwrap();
     record
-        .set(&Value::Struct(vec![("tag".into(), 1.into()), ("value".into(), Value::Int(1 << 40)), ("tail".into(), 2.into())]))
+        .set(&Value::Struct(vec![
+            ("tag".into(), 1.into()),
+            ("value".into(), Value::Int(1 << 40)),
+            ("tail".into(), 2.into()),
+        ]))
         .unwrap();
-    assert_eq!(call("pack2_record_sum", &[record.address()]), Value::UInt((1 << 40) + 3));
+    assert_eq!(
+        call("pack2_record_sum", &[record.address()]),
+        Value::UInt((1 << 40) + 3)
+    );
 }
 
 #[test]
 fn pointers_out_parameters_and_arrays() {
     let quotient = fixtures().new_value("int").unwrap();
     let remainder = fixtures().new_value("int").unwrap();
-    call("divmod", &[(-17).into(), 5.into(), quotient.address(), remainder.address()]);
-    assert_eq!((quotient.get(), remainder.get()), (Value::Int(-17 / 5), Value::Int(-17 % 5)));
+    call(
+        "divmod",
+        &[
+            (-17).into(),
+            5.into(),
+            quotient.address(),
+            remainder.address(),
+        ],
+    );
+    assert_eq!(
+        (quotient.get(), remainder.get()),
+        (Value::Int(-17 / 5), Value::Int(-17 % 5))
+    );
 
     let mut values = fixtures().new_value("int32_t[250]").unwrap();
-    values.set(&Value::Array((-50..200).map(Value::Int).collect())).unwrap();
-    assert_eq!(call("sum_int32_array", &[values.address(), 250.into()]), Value::Int((-50..200).sum()));
+    values
+        .set(&Value::Array((-50..200).map(Value::Int).collect()))
+        .unwrap();
+    assert_eq!(
+        call("sum_int32_array", &[values.address(), 250.into()]),
+        Value::Int((-50..200).sum())
+    );
 
     let out = fixtures().new_value("int32_t[10]").unwrap();
-    call("fill_sequence", &[out.address(), 10.into(), 100.into(), (-7).into()]);
-    assert_eq!(out.get(), Value::Array((0..10).map(|k| Value::Int(100 - 7 * k)).collect()));
+    call(
+        "fill_sequence",
+        &[out.address(), 10.into(), 100.into(), (-7).into()],
+    );
+    assert_eq!(
+        out.get(),
+        Value::Array((0..10).map(|k| Value::Int(100 - 7 * k)).collect())
+    );
 
     let mut point = fixtures().new_value("struct point").unwrap();
-    point.set(&Value::Struct(vec![("x".into(), 3.into()), ("y".into(), (-4).into())])).unwrap();
+    point
+        .set(&Value::Struct(vec![
+            ("x".into(), 3.into()),
+            ("y".into(), (-4).into()),
+        ]))
+        .unwrap();
     call("point_scale", &[point.address(), (-3).into()]);
     assert_eq!(point.get_at(&[Path::Field("y")]).unwrap(), Value::Int(12));
 
     assert_eq!(call("is_null", &[Value::Null]), Value::Bool(true));
     assert_eq!(call("is_null", &[point.address()]), Value::Bool(false));
     // Numbers are not pointers.
-    let error = fixtures().get("is_null").unwrap().call(&[Value::Int(0)]).unwrap_err();
+    let error = fixtures()
+        .get("is_null")
+        .unwrap()
+        .call(&[Value::Int(0)])
+        .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::TypeMismatch);
 }
 
 #[test]
 fn strings_in_place_and_malloced() {
-    assert_eq!(call("string_length", &["Hello, ffikit! äöü".into()]), Value::UInt("Hello, ffikit! äöü".len() as u64));
+    assert_eq!(
+        call("string_length", &["Hello, ffikit! äöü".into()]),
+        Value::UInt("Hello, ffikit! äöü".len() as u64)
+    );
     let mut buffer = fixtures().new_value("char[32]").unwrap();
-    buffer.set(&Value::Bytes(b"mixed Case 123".to_vec())).unwrap();
+    buffer
+        .set(&Value::Bytes(b"mixed Case 123".to_vec()))
+        .unwrap();
     call("string_to_upper", &[buffer.address()]);
     assert_eq!(&buffer.bytes()[..14], b"MIXED CASE 123");
 
     let repeated = call("string_repeat", &["ab-".into(), 4.into()]);
     assert_eq!(repeated.as_text().as_deref(), Some("ab-ab-ab-ab-"));
-    call("string_free", &[Value::Pointer(repeated.as_address().unwrap())]);
+    call(
+        "string_free",
+        &[Value::Pointer(repeated.as_address().unwrap())],
+    );
 
-    assert_eq!(call("string_or_null", &[true.into()]).as_text().as_deref(), Some("here"));
+    assert_eq!(
+        call("string_or_null", &[true.into()]).as_text().as_deref(),
+        Some("here")
+    );
     assert_eq!(call("string_or_null", &[false.into()]), Value::Null);
 
     let length = fixtures().get("string_length").unwrap();
-    assert_eq!(length.call(&[Value::Null]).unwrap_err().kind(), ErrorKind::NullPointer);
-    assert_eq!(length.call(&["a\0b".into()]).unwrap_err().kind(), ErrorKind::InteriorNul);
+    assert_eq!(
+        length.call(&[Value::Null]).unwrap_err().kind(),
+        ErrorKind::NullPointer
+    );
+    assert_eq!(
+        length.call(&["a\0b".into()]).unwrap_err().kind(),
+        ErrorKind::InteriorNul
+    );
 }
 
 #[test]
@@ -307,24 +493,64 @@ fn variadic_calls_with_declared_and_inferred_types() {
     let library = fixtures();
     let sum_ints = library.get("sum_ints").unwrap();
     // Inferred: five ints.
-    let args: Vec<Value> = [5, 1, -2, 3, -4, i32::MAX].into_iter().map(Value::from).collect();
+    let args: Vec<Value> = [5, 1, -2, 3, -4, i32::MAX]
+        .into_iter()
+        .map(Value::from)
+        .collect();
     // SAFETY: count matches the ints passed.
     let api = unsafe { sys::sum_ints(5, 1, -2, 3, -4, i32::MAX) };
     assert_eq!(sum_ints.call(&args).unwrap(), Value::Int(api.into()));
     // Declared as char and short: promoted to int.
     let typed = sum_ints.variadic(library, &["char", "short"]).unwrap();
-    assert_eq!(typed.call(&[2.into(), 100.into(), (-300).into()]).unwrap(), Value::Int(-200));
-    assert_eq!(typed.call(&[2.into(), 200.into(), 1.into()]).unwrap_err().kind(), ErrorKind::OutOfRange);
+    assert_eq!(
+        typed.call(&[2.into(), 100.into(), (-300).into()]).unwrap(),
+        Value::Int(-200)
+    );
+    assert_eq!(
+        typed
+            .call(&[2.into(), 200.into(), 1.into()])
+            .unwrap_err()
+            .kind(),
+        ErrorKind::OutOfRange
+    );
 
-    let sum_doubles = library.get("sum_doubles").unwrap().variadic(library, &["float", "double"]).unwrap();
-    assert_eq!(sum_doubles.call(&[2.into(), Value::Float(0.5), Value::Float(0.25)]).unwrap(), Value::Float(0.75));
+    let sum_doubles = library
+        .get("sum_doubles")
+        .unwrap()
+        .variadic(library, &["float", "double"])
+        .unwrap();
+    assert_eq!(
+        sum_doubles
+            .call(&[2.into(), Value::Float(0.5), Value::Float(0.25)])
+            .unwrap(),
+        Value::Float(0.75)
+    );
 
     let buffer = library.new_value("char[64]").unwrap();
-    let format = library.get("format_into").unwrap().variadic(library, &["int", "char *", "double"]).unwrap();
-    let written = format
-        .call(&[buffer.address(), 64.into(), "%d|%s|%.3f".into(), (-42).into(), "word".into(), Value::Float(9.87654)])
+    let format = library
+        .get("format_into")
+        .unwrap()
+        .variadic(library, &["int", "char *", "double"])
         .unwrap();
-    let text = String::from_utf8(buffer.bytes().iter().take_while(|&&b| b != 0).copied().collect()).unwrap();
+    let written = format
+        .call(&[
+            buffer.address(),
+            64.into(),
+            "%d|%s|%.3f".into(),
+            (-42).into(),
+            "word".into(),
+            Value::Float(9.87654),
+        ])
+        .unwrap();
+    let text = String::from_utf8(
+        buffer
+            .bytes()
+            .iter()
+            .take_while(|&&b| b != 0)
+            .copied()
+            .collect(),
+    )
+    .unwrap();
     assert_eq!(text, "-42|word|9.877");
     assert_eq!(written, Value::Int(text.len() as i64));
 }
@@ -332,14 +558,26 @@ fn variadic_calls_with_declared_and_inferred_types() {
 #[test]
 fn errno_and_the_converter() {
     let fail = fixtures().get("fail_with_errno").unwrap().capture_errno();
-    assert_eq!(fail.call(&[Value::Int(libc::EDOM.into())]).unwrap(), Value::Int(-1));
+    assert_eq!(
+        fail.call(&[Value::Int(libc::EDOM.into())]).unwrap(),
+        Value::Int(-1)
+    );
     assert_eq!(last_errno(), libc::EDOM);
 
-    let convert = fixtures().get("ffikit_convert_to_utf8").unwrap().capture_errno();
+    let convert = fixtures()
+        .get("ffikit_convert_to_utf8")
+        .unwrap()
+        .capture_errno();
     let input: Vec<u8> = (0..=255u8).collect();
     let out = fixtures().new_value("char[1024]").unwrap();
     let written = convert
-        .call(&["LATIN1".into(), Value::Bytes(input.clone()), 256.into(), out.address(), 1024.into()])
+        .call(&[
+            "LATIN1".into(),
+            Value::Bytes(input.clone()),
+            256.into(),
+            out.address(),
+            1024.into(),
+        ])
         .unwrap();
     let expected: String = input.iter().map(|&b| char::from(b)).collect();
     assert_eq!(written, Value::Int(expected.len() as i64));
@@ -350,9 +588,19 @@ fn errno_and_the_converter() {
         ("LATIN1", vec![0xE9; 3], 5, libc::E2BIG),
     ] {
         let result = convert
-            .call(&[encoding.into(), Value::Bytes(input), 3.into(), out.address(), capacity.into()])
+            .call(&[
+                encoding.into(),
+                Value::Bytes(input),
+                3.into(),
+                out.address(),
+                capacity.into(),
+            ])
             .unwrap();
-        assert_eq!((result, last_errno()), (Value::Int(-1), errno), "{encoding}");
+        assert_eq!(
+            (result, last_errno()),
+            (Value::Int(-1), errno),
+            "{encoding}"
+        );
     }
 }
 
@@ -365,10 +613,14 @@ fn globals_read_and_written() {
     let version = fixtures().global("fixture_version").unwrap();
     let address = version.get().as_address().unwrap();
     // SAFETY: fixture_version points to a static string literal.
-    assert_eq!(unsafe { ffikit_abi::read_c_string(address) }, b"ffikit-fixtures 1.0");
+    let text = unsafe { ffikit_abi::read_c_string(address) };
+    assert_eq!(text, b"ffikit-fixtures 1.0");
     let origin = fixtures().global("fixture_origin").unwrap();
     assert_eq!(origin.get().to_string(), "{ x = 3, y = -4 }");
-    assert_eq!(counter.set(&Value::Int(1 << 40)).unwrap_err().kind(), ErrorKind::OutOfRange);
+    assert_eq!(
+        counter.set(&Value::Int(1 << 40)).unwrap_err().kind(),
+        ErrorKind::OutOfRange
+    );
 }
 
 #[test]

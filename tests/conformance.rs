@@ -146,8 +146,14 @@ impl CaseState {
             }
             (data, Role::Out)
         } else if let Some(ty) = map.get("array") {
-            let values: Vec<Value> = map["values"].as_array().unwrap().iter().map(number).collect();
-            let mut data = library.new_value(&format!("{}[{}]", ty.as_str().unwrap(), values.len()))?;
+            let values: Vec<Value> = map["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(number)
+                .collect();
+            let mut data =
+                library.new_value(&format!("{}[{}]", ty.as_str().unwrap(), values.len()))?;
             data.set(&Value::Array(values))?;
             (data, Role::Array)
         } else {
@@ -221,7 +227,9 @@ impl CaseState {
                     .map(|(k, v)| (k.clone(), self.to_json(v, objects)))
                     .collect(),
             ),
-            Value::Array(items) => Json::Array(items.iter().map(|v| self.to_json(v, objects)).collect()),
+            Value::Array(items) => {
+                Json::Array(items.iter().map(|v| self.to_json(v, objects)).collect())
+            }
             other => json!(other.to_string()),
         }
     }
@@ -255,13 +263,16 @@ fn matches(expected: &Json, got: &Json) -> bool {
             map.iter()
                 .all(|(k, v)| got.get(k).is_some_and(|g| matches(v, g)))
         }
-        Json::Array(items) => got
-            .as_array()
-            .is_some_and(|g| g.len() == items.len() && items.iter().zip(g).all(|(e, g)| matches(e, g))),
+        Json::Array(items) => got.as_array().is_some_and(|g| {
+            g.len() == items.len() && items.iter().zip(g).all(|(e, g)| matches(e, g))
+        }),
         Json::Number(n) if n.is_f64() => {
             got.as_f64().map(f64::to_bits) == n.as_f64().map(f64::to_bits)
         }
-        other => other == got || (other.as_f64().is_some() && other.as_f64() == got.as_f64() && got.is_f64()),
+        other => {
+            other == got
+                || (other.as_f64().is_some() && other.as_f64() == got.as_f64() && got.is_f64())
+        }
     }
 }
 
@@ -356,7 +367,12 @@ fn every_non_callback_case_passes() {
             failures.push(format!("{id}: expected {expected}, got {got}"));
         }
     }
-    assert!(failures.is_empty(), "{} failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(passed >= 26, "only {passed} cases ran");
 }
 
@@ -375,7 +391,10 @@ fn bad_input_errors_name_what_was_wrong() {
     let message = |id: &str| run_case(&case(id)).unwrap_err().to_string();
     assert!(message("bad.load.nonexistent_library").contains("libdoesnotexist.so.99"));
     assert!(message("bad.symbol.missing").contains("no_such_function_xyz"));
-    assert!(message("bad.range.300_for_unsigned_char").contains("300 is out of range for `unsigned char`"));
+    assert!(
+        message("bad.range.300_for_unsigned_char")
+            .contains("300 is out of range for `unsigned char`")
+    );
     assert!(message("bad.arity.too_few").contains("`abs` takes 1 argument, 0 given"));
     let load = run_case(&case("bad.load.nonexistent_library")).unwrap_err();
     assert_eq!(load.kind(), ffikit_abi::ErrorKind::LibraryNotFound);
@@ -387,5 +406,10 @@ fn bad_input_errors_name_what_was_wrong() {
         chain.push(cause.to_string());
         source = cause.source();
     }
-    assert!(chain.iter().any(|c| c.contains("undefined symbol: no_such_function_xyz")), "{chain:?}");
+    assert!(
+        chain
+            .iter()
+            .any(|c| c.contains("undefined symbol: no_such_function_xyz")),
+        "{chain:?}"
+    );
 }

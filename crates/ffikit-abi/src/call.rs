@@ -236,7 +236,11 @@ impl Prepared {
         let fixed = self.signature.params.len();
         let place = convert::Place::Argument {
             index,
-            name: self.signature.params.get(index).and_then(|p| p.name.as_deref()),
+            name: self
+                .signature
+                .params
+                .get(index)
+                .and_then(|p| p.name.as_deref()),
             function: &self.signature.name,
         };
         let start = self.offsets[index];

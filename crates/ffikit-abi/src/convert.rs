@@ -312,7 +312,9 @@ pub(crate) fn write(
                 for (name, given_value) in given {
                     let same = match (written.field(name), given_value) {
                         (Some(Value::Float(a)), Value::Float(b)) => a.to_bits() == b.to_bits(),
-                        (Some(a), b) => a == b || (a.as_i128().is_some() && a.as_i128() == b.as_i128()),
+                        (Some(a), b) => {
+                            a == b || (a.as_i128().is_some() && a.as_i128() == b.as_i128())
+                        }
                         (None, _) => false,
                     };
                     if !same {

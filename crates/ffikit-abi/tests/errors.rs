@@ -1,0 +1,201 @@
+//! Every kind of bad input gets its own typed error, before any call, on real libraries.
+
+use ffikit_abi::{Error, ErrorKind, Library, Value};
+
+fn libc() -> Library {
+    Library::open("libc.so.6").unwrap()
+}
+
+#[test]
+fn a_missing_library_lists_every_place_tried() {
+    let error = Library::open("ffikit-no-such-library").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::LibraryNotFound);
+    let message = error.to_string();
+    assert!(
+        message.contains("ldconfig") && message.contains("/usr/lib"),
+        "{message}"
+    );
+    let error = Library::open("/nonexistent/libx.so").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::LibraryNotFound);
+}
+
+#[test]
+fn a_file_the_loader_refuses_keeps_dlerror_as_the_source() {
+    let dir = std::env::temp_dir().join(format!("ffikit-abi-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("libnotelf.so");
+    std::fs::write(&path, "this is not an ELF file").unwrap();
+    let error = Library::open(path.to_str().unwrap()).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::LibraryLoadError);
+    let mut chain = String::new();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    assert!(chain.contains("libnotelf.so"), "{chain}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn symbols_must_exist_and_be_what_they_are_declared_as() {
+    let libc = libc();
+    let missing = libc
+        .function("int ffikit_no_such_symbol(void)")
+        .unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::SymbolNotFound);
+    // stdin is data in libc's ELF symbol table; printf is a function.
+    let data = libc.function("int stdin(void)").unwrap_err();
+    assert_eq!(data.kind(), ErrorKind::NotAFunction, "{data}");
+    let function = libc.global("int printf").unwrap_err();
+    assert_eq!(function.kind(), ErrorKind::NotAFunction, "{function}");
+    assert!(
+        libc.optional("int ffikit_no_such_symbol(void)")
+            .unwrap()
+            .is_none()
+    );
+    assert!(libc.optional("int abs(int)").unwrap().is_some());
+}
+
+#[test]
+fn malformed_declarations_point_at_the_problem() {
+    let libc = libc();
+    let error = libc.function("int (").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::DeclarationSyntax);
+    let Error::Declaration(inner) = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(inner.column(), 6);
+    let variable = libc.function("int errno_like").unwrap_err();
+    assert_eq!(variable.kind(), ErrorKind::DeclarationSyntax);
+    let unknown = libc.function("mystery_t abs(int)").unwrap_err();
+    assert_eq!(unknown.kind(), ErrorKind::DeclarationSyntax);
+    assert!(
+        std::error::Error::source(&unknown)
+            .unwrap()
+            .to_string()
+            .contains("^^^^^^^^^")
+    );
+}
+
+#[test]
+fn arguments_are_checked_before_the_call() {
+    let libc = libc();
+    let abs = libc.function("int abs(int j)").unwrap();
+    let kind = |args: &[Value]| abs.call(args).unwrap_err().kind();
+    assert_eq!(kind(&[]), ErrorKind::ArityMismatch);
+    assert_eq!(kind(&[1.into(), 2.into()]), ErrorKind::ArityMismatch);
+    assert_eq!(kind(&["hello".into()]), ErrorKind::TypeMismatch);
+    assert_eq!(kind(&[Value::Float(1.5)]), ErrorKind::TypeMismatch);
+    assert_eq!(kind(&[Value::Int(1 << 31)]), ErrorKind::OutOfRange);
+    assert_eq!(kind(&[Value::UInt(u64::MAX)]), ErrorKind::OutOfRange);
+    assert_eq!(
+        abs.call(&[Value::Int(-(1 << 31))]).unwrap(),
+        Value::Int(-(1 << 31))
+    );
+
+    let toupper = libc.function("int toupper(unsigned char c)").unwrap();
+    let error = toupper.call(&[300.into()]).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::OutOfRange);
+    assert_eq!(
+        toupper.call(&[Value::Int(b'q'.into())]).unwrap(),
+        Value::Int(b'Q'.into())
+    );
+
+    let strlen = libc.function("size_t strlen(const char *s)").unwrap();
+    assert_eq!(
+        strlen.call(&[Value::Null]).unwrap_err().kind(),
+        ErrorKind::NullPointer
+    );
+    assert_eq!(
+        strlen.call(&["a\0b".into()]).unwrap_err().kind(),
+        ErrorKind::InteriorNul
+    );
+    assert_eq!(
+        strlen.call(&[Value::Int(0)]).unwrap_err().kind(),
+        ErrorKind::TypeMismatch
+    );
+    assert_eq!(strlen.call(&["four".into()]).unwrap(), Value::UInt(4));
+    // A binding may declare NULL acceptable.
+    let puts_like = libc.function("char *strerror(int)").unwrap();
+    assert!(
+        puts_like
+            .call(&[2.into()])
+            .unwrap()
+            .as_text()
+            .unwrap()
+            .contains("No such file")
+    );
+}
+
+#[test]
+fn structs_must_have_the_right_shape() {
+    let libc = libc();
+    libc.cdef("struct in_addr { in_addr_t s_addr; };").unwrap();
+    let ntoa = libc.function("char *inet_ntoa(struct in_addr in)").unwrap();
+    let ok = Value::Struct(vec![("s_addr".into(), Value::UInt(0x0100_007f))]);
+    assert_eq!(
+        ntoa.call(&[ok]).unwrap().as_text().as_deref(),
+        Some("127.0.0.1")
+    );
+    for bad in [
+        Value::Struct(vec![]),
+        Value::Struct(vec![
+            ("s_addr".into(), 1.into()),
+            ("extra".into(), 2.into()),
+        ]),
+        Value::Struct(vec![("address".into(), 1.into())]),
+        Value::Int(1),
+    ] {
+        assert_eq!(
+            ntoa.call(std::slice::from_ref(&bad)).unwrap_err().kind(),
+            ErrorKind::TypeMismatch,
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn types_abi_mode_cannot_call_are_refused() {
+    let libc = libc();
+    for declaration in [
+        "__int128 abs(__int128 x)",
+        "_Atomic int abs(int x)",
+        "int abs(__builtin_va_list x)",
+    ] {
+        let error = libc.function(declaration).unwrap_err();
+        assert_eq!(
+            error.kind(),
+            ErrorKind::UnsupportedType,
+            "{declaration}: {error}"
+        );
+    }
+    let typed = libc.function("int abs(int)").unwrap();
+    assert!(
+        typed
+            .typed::<unsafe extern "C" fn(i32, i32) -> i32>()
+            .is_err()
+    );
+    assert!(typed.typed::<unsafe extern "C" fn(u32) -> i32>().is_err());
+    assert!(typed.typed::<unsafe extern "C" fn(i32) -> i32>().is_ok());
+}
+
+#[test]
+fn union_members_given_together_must_agree() {
+    let libc = libc();
+    libc.cdef("union word { unsigned int u; int i; float f; };")
+        .unwrap();
+    let mut word = libc.new_value("union word").unwrap();
+    word.set(&Value::Struct(vec![
+        ("u".into(), Value::UInt(1)),
+        ("i".into(), Value::Int(1)),
+    ]))
+    .unwrap();
+    let error = word
+        .set(&Value::Struct(vec![
+            ("u".into(), Value::UInt(1)),
+            ("i".into(), Value::Int(2)),
+        ]))
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TypeMismatch);
+}
