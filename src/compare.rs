@@ -14,6 +14,8 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ffikit_abi::Value;
+
 use crate::fixtures::{self, sys};
 
 /// How to measure.
@@ -51,6 +53,9 @@ pub enum CompareError {
         /// What differed.
         detail: String,
     },
+    /// ABI mode could not bind the fixtures.
+    #[error("ABI mode could not bind the fixtures")]
+    Abi(#[from] ffikit_abi::Error),
     /// A C call failed.
     #[error("workload `{workload}`: style `{style}` failed")]
     CallFailed {
@@ -118,6 +123,8 @@ pub struct Report {
 }
 
 const API: &str = "API mode (bindgen, static)";
+const TYPED: &str = "ABI typed handle (.so)";
+const DYNAMIC: &str = "ABI dynamic, libffi (.so)";
 const SUBPROCESS: &str = "subprocess (iconv command)";
 
 type Call<'a> = Box<dyn FnMut() -> Result<(), std::io::Error> + 'a>;
@@ -130,6 +137,8 @@ type Call<'a> = Box<dyn FnMut() -> Result<(), std::io::Error> + 'a>;
 pub fn run(options: &Options) -> Result<Report, CompareError> {
     let wanted = |name: &str| options.filter.as_deref().is_none_or(|f| name.contains(f));
     let mut report = Report::default();
+    // ABI mode binds the same fixtures, built as a shared object, from their own manifest.
+    let library = ffikit_abi::Library::open_described(fixtures::SHARED_OBJECT)?;
 
     if wanted("gcd") {
         let check = gcd_reference(1071, 462);
@@ -146,6 +155,39 @@ pub fn run(options: &Options) -> Result<Report, CompareError> {
         report
             .measurements
             .push(measure("gcd", API, call, options)?);
+
+        let dynamic = library.get("gcd")?;
+        let typed = dynamic.typed::<unsafe extern "C" fn(i32, i32) -> i32>()?;
+        // SAFETY: the typed handle was checked against gcd's declaration.
+        let got = unsafe { (*typed)(1071, 462) };
+        expect("gcd", TYPED, got == check, || {
+            format!("{got}, expected {check}")
+        })?;
+        let call: Call = Box::new(|| {
+            // SAFETY: as above.
+            black_box(unsafe { (*typed)(black_box(1071), black_box(462)) });
+            Ok(())
+        });
+        report
+            .measurements
+            .push(measure("gcd", TYPED, call, options)?);
+
+        let args = [Value::Int(1071), Value::Int(462)];
+        let got = dynamic.call(&args)?;
+        expect("gcd", DYNAMIC, got == Value::Int(check.into()), || {
+            format!("{got}")
+        })?;
+        let call: Call = Box::new(|| {
+            black_box(
+                dynamic
+                    .call(black_box(&args))
+                    .map_err(std::io::Error::other)?,
+            );
+            Ok(())
+        });
+        report
+            .measurements
+            .push(measure("gcd", DYNAMIC, call, options)?);
     }
 
     if wanted("get_pi") {
@@ -161,11 +203,33 @@ pub fn run(options: &Options) -> Result<Report, CompareError> {
         report
             .measurements
             .push(measure("get_pi", API, call, options)?);
+
+        let dynamic = library.get("get_pi")?;
+        let typed = dynamic.typed::<unsafe extern "C" fn() -> f64>()?;
+        let call: Call = Box::new(|| {
+            // SAFETY: the typed handle was checked against get_pi's declaration.
+            black_box(unsafe { (*typed)() });
+            Ok(())
+        });
+        report
+            .measurements
+            .push(measure("get_pi", TYPED, call, options)?);
+        let got = dynamic.call(&[])?;
+        expect("get_pi", DYNAMIC, got == Value::Float(pi), || {
+            format!("{got}")
+        })?;
+        let call: Call = Box::new(|| {
+            black_box(dynamic.call(&[]).map_err(std::io::Error::other)?);
+            Ok(())
+        });
+        report
+            .measurements
+            .push(measure("get_pi", DYNAMIC, call, options)?);
     }
 
     for (name, size) in [("utf8-100B", 100), ("utf8-10MiB", 10 << 20)] {
         if wanted(name) {
-            compare_conversion(name, size, options, &mut report)?;
+            compare_conversion(name, size, &library, options, &mut report)?;
         }
     }
 
@@ -180,6 +244,7 @@ pub fn run(options: &Options) -> Result<Report, CompareError> {
 fn compare_conversion(
     name: &str,
     size: usize,
+    library: &ffikit_abi::Library,
     options: &Options,
     report: &mut Report,
 ) -> Result<(), CompareError> {
@@ -199,6 +264,37 @@ fn compare_conversion(
     })?;
     let call: Call = Box::new(|| convert_in_process(black_box(&input), &mut out).map(drop));
     report.measurements.push(measure(name, API, call, options)?);
+
+    // ABI mode: the same buffers, passed by address (no copies).
+    let convert = library.get("ffikit_convert_to_utf8")?.capture_errno();
+    let mut abi_out = vec![0u8; 2 * size];
+    let args = [
+        Value::Str("LATIN1".into()),
+        Value::Pointer(input.as_ptr() as usize),
+        Value::UInt(input.len() as u64),
+        Value::Pointer(abi_out.as_mut_ptr() as usize),
+        Value::UInt(abi_out.len() as u64),
+    ];
+    let abi_call = || match convert.call(&args) {
+        Ok(Value::Int(written)) if written >= 0 => Ok(written as usize),
+        Ok(_) => Err(std::io::Error::from_raw_os_error(ffikit_abi::last_errno())),
+        Err(error) => Err(std::io::Error::other(error)),
+    };
+    let written = abi_call().map_err(|source| CompareError::CallFailed {
+        workload: name.into(),
+        style: DYNAMIC,
+        source,
+    })?;
+    expect(
+        name,
+        DYNAMIC,
+        abi_out[..written] == *expected.as_bytes(),
+        || "output differs from Rust's Latin-1 decoding".into(),
+    )?;
+    let call: Call = Box::new(|| abi_call().map(drop));
+    report
+        .measurements
+        .push(measure(name, DYNAMIC, call, options)?);
 
     match convert_in_subprocess(&input) {
         Ok(output) => {

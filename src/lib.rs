@@ -6,6 +6,8 @@
 //!   through ffikit-api in `build.rs` and linked statically (API mode), and the path of the same
 //!   library built as a shared object for ABI mode.
 //! - [`compare`]: the workloads and binding styles behind `ffikit compare`.
+//! - [`call`]: `ffikit call`, any C function from the shell through ABI mode.
 
+pub mod call;
 pub mod compare;
 pub mod fixtures;

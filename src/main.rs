@@ -18,6 +18,32 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Commands {
+    /// Call a C function: `ffikit call libm.so.6 'double cos(double)' 1`.
+    ///
+    /// Arguments follow the parameter types: numbers, strings for `char *`, `null`,
+    /// `out:TYPE`, `buf:N`, `hex:BYTES`, `[1,2,3]`, `{x=1,y=2}`, `str:TEXT`, and
+    /// `TYPE:VALUE` for variadic arguments.
+    Call {
+        /// The library: a path, or a name (`libm.so.6`, `m`, `z`).
+        library: String,
+        /// The function's C declaration.
+        declaration: String,
+        /// The arguments.
+        #[arg(allow_negative_numbers = true)]
+        args: Vec<String>,
+        /// C declarations of the types the call uses.
+        #[arg(long)]
+        cdef: Option<String>,
+        /// A header file of such declarations (preprocessed or plain).
+        #[arg(long)]
+        header: Option<std::path::PathBuf>,
+        /// Report errno after the call.
+        #[arg(long)]
+        errno: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Time the fixture workloads through each binding style, side by side.
     Compare {
         /// Timed batches per workload and style (the median is reported).
@@ -36,22 +62,61 @@ fn main() -> ExitCode {
     match try_main(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
-            let mut source = error.source();
-            if source.is_some() {
-                eprintln!("\nCaused by:");
-            }
-            while let Some(cause) = source {
-                eprintln!("    {cause}");
-                source = cause.source();
-            }
+            report(error.as_ref());
             ExitCode::FAILURE
         }
     }
 }
 
+/// The error and its whole `source()` chain, as cxx's CLI prints them.
+fn report(error: &dyn std::error::Error) {
+    eprintln!("error: {error}");
+    let mut source = error.source();
+    if source.is_some() {
+        eprintln!("\nCaused by:");
+    }
+    while let Some(cause) = source {
+        for line in cause.to_string().lines() {
+            eprintln!("    {line}");
+        }
+        source = cause.source();
+    }
+}
+
 fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
+        Commands::Call {
+            library,
+            declaration,
+            args,
+            cdef,
+            header,
+            errno,
+            json,
+        } => {
+            let mut declarations = cdef.unwrap_or_default();
+            if let Some(header) = header {
+                let text = std::fs::read_to_string(&header)
+                    .map_err(|e| format!("cannot read {}: {e}", header.display()))?;
+                declarations.push('\n');
+                declarations.push_str(&text);
+            }
+            let request = ffikit::call::Request {
+                library,
+                declaration,
+                args,
+                cdef: (!declarations.trim().is_empty()).then_some(declarations),
+                errno,
+            };
+            match ffikit::call::run(&request) {
+                Ok(outcome) if json => println!("{}", outcome.to_json()),
+                Ok(outcome) => print!("{}", outcome.to_text()),
+                Err(error) => {
+                    report(&error);
+                    std::process::exit(2);
+                }
+            }
+        }
         Commands::Compare {
             samples,
             sample_ms,

@@ -72,3 +72,129 @@ fn compare_rejects_zero_samples() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--samples"));
 }
+
+fn call_json(args: &[&str]) -> serde_json::Value {
+    let mut full = vec!["call"];
+    full.extend_from_slice(args);
+    full.push("--json");
+    let output = ffikit(&full);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn call_reads_arguments_by_parameter_type() {
+    let cos = call_json(&["libm.so.6", "double cos(double)", "1"]);
+    assert_eq!(
+        cos["return"].as_f64().unwrap().to_bits(),
+        1f64.cos().to_bits()
+    );
+
+    let frexp = call_json(&["m", "double frexp(double, int *)", "8", "out:int"]);
+    assert_eq!(frexp, serde_json::json!({"return": 0.5, "out": {"1": 4}}));
+
+    let snprintf = call_json(&[
+        "libc.so.6",
+        "int snprintf(char *, size_t, const char *, ...)",
+        "buf:32",
+        "32",
+        "%d|%s|%.1f",
+        "int:-42",
+        "char*:ab",
+        "float:2.5",
+    ]);
+    assert_eq!(snprintf["return"], 10);
+    assert_eq!(snprintf["buffers"]["0"]["utf8"], "-42|ab|2.5");
+
+    let strtol = call_json(&[
+        "libc.so.6",
+        "long strtol(const char *, char **, int)",
+        "99999999999999999999",
+        "null",
+        "10",
+        "--errno",
+    ]);
+    assert_eq!(
+        strtol,
+        serde_json::json!({"return": i64::MAX, "errno": libc::ERANGE})
+    );
+
+    let div = call_json(&[
+        "libc.so.6",
+        "div_t div(int, int)",
+        "17",
+        "5",
+        "--cdef",
+        "typedef struct { int quot; int rem; } div_t;",
+    ]);
+    assert_eq!(div["return"], serde_json::json!({"quot": 3, "rem": 2}));
+
+    let memcpy = call_json(&[
+        "libc.so.6",
+        "void *memcpy(void *, const void *, size_t)",
+        "buf:4",
+        "hex:00ff7f80",
+        "4",
+    ]);
+    assert_eq!(memcpy["buffers"]["0"]["hex"], "00ff7f80");
+
+    let sum = call_json(&[
+        "z",
+        "unsigned long crc32(unsigned long, const unsigned char *, unsigned int)",
+        "0",
+        "123456789",
+        "9",
+    ]);
+    assert_eq!(sum["return"], 0xCBF4_3926u64);
+}
+
+#[test]
+fn call_bad_input_names_the_argument_and_exits_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["libc.so.6", "int toupper(unsigned char c)", "300"],
+            "argument 1 (`c`) of `toupper`: 300 is out of range",
+        ),
+        (
+            &["libc.so.6", "int abs(int j)", "hello"],
+            "argument 1 (`hello`): not a number",
+        ),
+        (
+            &["libc.so.6", "int abs(int j)"],
+            "`abs` takes 1 argument, 0 given",
+        ),
+        (
+            &["libc.so.6", "size_t strlen(const char *s)", "null"],
+            "NULL passed",
+        ),
+        (&["libc.so.6", "int (*f)(int x;"], "expected `)`, found `;`"),
+        (
+            &["libdoesnotexist.so.99", "int abs(int)", "1"],
+            "library `libdoesnotexist.so.99` not found",
+        ),
+        (
+            &["libc.so.6", "int no_such_function_xyz(int)", "1"],
+            "symbol `no_such_function_xyz` not found",
+        ),
+        (
+            &["libc.so.6", "int printf(const char *, ...)", "%d", "5"],
+            "argument 2 (`5`): a variadic argument needs its C type",
+        ),
+        (
+            &["libc.so.6", "double frexp(double, int *)", "8", "4"],
+            "a number for pointer parameter `int *`",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut full = vec!["call"];
+        full.extend_from_slice(args);
+        let output = ffikit(&full);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}

@@ -1,0 +1,448 @@
+//! `ffikit call`: call any C function from the shell through ABI mode.
+//!
+//! Arguments are read by the declared parameter type:
+//!
+//! | form | meaning |
+//! |---|---|
+//! | `42`, `-1`, `0x1f`, `2.5` | a number, for integer and floating parameters |
+//! | `text` | a string, for `char *` parameters (a NUL-terminated copy) |
+//! | `null` | a NULL pointer |
+//! | `str:TEXT` | a string even where it looks like another form (`str:null`) |
+//! | `out:TYPE` | a zeroed `TYPE`, its address passed, its value reported after the call |
+//! | `buf:N` | a zeroed writable buffer of N bytes, reported after the call |
+//! | `hex:00ff..` | read-only bytes |
+//! | `[1,2,3]` | an array of the pointed-to type, reported after the call |
+//! | `{x=1,y=2}` | a struct by value (members by name), or its address for a struct pointer |
+//! | `TYPE:VALUE` | a variadic argument of that C type (`int:5`, `double:2.5`, `char*:hi`) |
+
+use std::fmt::Write as _;
+
+use ffikit_abi::{CData, Library, Value};
+use ffikit_cdecl::{Declarations, QualType, Scalar, Type};
+use serde_json::{Value as Json, json};
+
+/// What `ffikit call` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Library name or path.
+    pub library: String,
+    /// The function's C declaration.
+    pub declaration: String,
+    /// The arguments, as typed on the command line.
+    pub args: Vec<String>,
+    /// Declarations of the types used (`--cdef`, `--header`).
+    pub cdef: Option<String>,
+    /// Report errno.
+    pub errno: bool,
+}
+
+/// A bad request: what was wrong and where. Exit status 2.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// ABI mode refused (load, declaration, argument check).
+    #[error(transparent)]
+    Abi(#[from] ffikit_abi::Error),
+    /// The declaration is not valid C.
+    #[error("invalid declaration:\n{0}")]
+    Declaration(ffikit_cdecl::Error),
+    /// An argument could not be read for its parameter.
+    #[error("argument {index} (`{text}`): {reason}")]
+    Argument {
+        /// 1-based position.
+        index: usize,
+        /// As typed.
+        text: String,
+        /// Why it could not be used.
+        reason: String,
+    },
+}
+
+/// What a call produced, for printing.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The result.
+    pub value: Value,
+    /// Reported objects: (section, argument index, value).
+    pub reports: Vec<(&'static str, usize, Json)>,
+    /// errno after the call, when asked for.
+    pub errno: Option<i32>,
+}
+
+enum Reported {
+    Out(CData),
+    Buffer(CData),
+    Array(CData),
+}
+
+fn bad(index: usize, text: &str, reason: impl Into<String>) -> CallError {
+    CallError::Argument {
+        index: index + 1,
+        text: text.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn number(text: &str) -> Option<Value> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let parsed = if let Some(hex) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        u64::from_str_radix(hex, 16).ok()
+    } else {
+        digits.parse::<u64>().ok()
+    };
+    match parsed {
+        Some(magnitude) if negative => i64::try_from(magnitude)
+            .ok()
+            .map(|m| Value::Int(-m))
+            .or_else(|| (magnitude == 1 << 63).then_some(Value::Int(i64::MIN))),
+        Some(magnitude) => {
+            Some(i64::try_from(magnitude).map_or(Value::UInt(magnitude), Value::Int))
+        }
+        None => text.parse::<f64>().ok().map(Value::Float),
+    }
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Runs the call.
+///
+/// # Errors
+///
+/// [`CallError`] naming the argument or the step that failed.
+pub fn run(request: &Request) -> Result<Outcome, CallError> {
+    let library = Library::open(&request.library)?;
+    let mut decls = Declarations::new();
+    if let Some(cdef) = &request.cdef {
+        decls.cdef(cdef).map_err(CallError::Declaration)?;
+        library.cdef(cdef)?;
+    }
+    let declaration = request.declaration.trim().trim_end_matches(';');
+    let report = decls
+        .cdef(&format!("{declaration};"))
+        .map_err(CallError::Declaration)?;
+    let name = report
+        .declared
+        .iter()
+        .find_map(|d| match d {
+            ffikit_cdecl::Declared::Function(name) => Some(name.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            ffikit_abi::Error::NotDeclared(format!("`{declaration}` declares no function"))
+        })?;
+    let decl = decls.function(&name).expect("declared").clone();
+    let Type::Function(signature) = decls.types().get(decl.ty).clone() else {
+        unreachable!("a function")
+    };
+
+    let mut function = library.function(declaration)?;
+    let fixed = signature.params.len();
+    let mut variadic_types = Vec::new();
+    let mut variadic_texts = Vec::new();
+    if signature.variadic {
+        for (index, text) in request.args.iter().enumerate().skip(fixed) {
+            let (ty, value) = text
+                .split_once(':')
+                .filter(|(ty, _)| !matches!(*ty, "str" | "out" | "buf" | "hex"))
+                .ok_or_else(|| bad(index, text, "a variadic argument needs its C type: TYPE:VALUE (int:5, double:2.5, char*:text)"))?;
+            variadic_types.push(ty.replace('*', " *"));
+            variadic_texts.push(value.to_owned());
+        }
+        let types: Vec<&str> = variadic_types.iter().map(String::as_str).collect();
+        function = function.variadic(&library, &types)?;
+    }
+    if request.errno {
+        function = function.capture_errno();
+    }
+
+    let mut kept: Vec<(usize, Reported)> = Vec::new();
+    let mut args = Vec::new();
+    for (index, text) in request.args.iter().enumerate() {
+        let value = if index < fixed {
+            argument(
+                &library,
+                &decls,
+                signature.params[index],
+                index,
+                text,
+                &mut kept,
+            )?
+        } else {
+            let ty = decls_type(&mut decls, &variadic_types[index - fixed], index, text)?;
+            argument(
+                &library,
+                &decls,
+                ty,
+                index,
+                &variadic_texts[index - fixed],
+                &mut kept,
+            )?
+        };
+        args.push(value);
+    }
+    let value = function.call(&args)?;
+    let errno = request.errno.then(ffikit_abi::last_errno);
+    let reports = kept
+        .iter()
+        .map(|(index, reported)| match reported {
+            Reported::Out(data) => ("out", *index, to_json(&data.get())),
+            Reported::Array(data) => ("arrays", *index, to_json(&data.get())),
+            Reported::Buffer(data) => {
+                let bytes = data.bytes();
+                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                let text = String::from_utf8_lossy(&bytes[..end]);
+                ("buffers", *index, json!({ "utf8": text, "hex": hex }))
+            }
+        })
+        .collect();
+    Ok(Outcome {
+        value,
+        reports,
+        errno,
+    })
+}
+
+fn decls_type(
+    decls: &mut Declarations,
+    text: &str,
+    index: usize,
+    arg: &str,
+) -> Result<QualType, CallError> {
+    decls.parse_type(text).map_err(|e| {
+        bad(
+            index,
+            arg,
+            format!("`{text}` is not a C type: {}", e.message()),
+        )
+    })
+}
+
+/// Reads one command-line argument for a parameter of type `ty`.
+fn argument(
+    library: &Library,
+    decls: &Declarations,
+    ty: QualType,
+    index: usize,
+    text: &str,
+    kept: &mut Vec<(usize, Reported)>,
+) -> Result<Value, CallError> {
+    let types = decls.types();
+    if let Some(string) = text.strip_prefix("str:") {
+        return Ok(Value::Str(string.to_owned()));
+    }
+    if text == "null" {
+        return Ok(Value::Null);
+    }
+    if let Some(hex) = text.strip_prefix("hex:") {
+        return unhex(hex)
+            .map(Value::Bytes)
+            .ok_or_else(|| bad(index, text, "not an even number of hex digits"));
+    }
+    if let Some(size) = text.strip_prefix("buf:") {
+        let size: usize = size
+            .parse()
+            .map_err(|_| bad(index, text, "buf:N needs a byte count"))?;
+        let data = library.new_value(&format!("unsigned char[{}]", size.max(1)))?;
+        let address = data.address();
+        kept.push((index, Reported::Buffer(data)));
+        return Ok(address);
+    }
+    if let Some(type_name) = text.strip_prefix("out:") {
+        let data = library.new_value(type_name)?;
+        let address = data.address();
+        kept.push((index, Reported::Out(data)));
+        return Ok(address);
+    }
+    match types.get(ty.ty) {
+        Type::Pointer(pointee) => {
+            let pointee_name = types.display(QualType::plain(pointee.ty));
+            if text.starts_with('[') {
+                let items = split_list(text, '[', ']')
+                    .ok_or_else(|| bad(index, text, "an array is [v1,v2,...]"))?;
+                let values = items
+                    .iter()
+                    .map(|item| {
+                        number(item)
+                            .ok_or_else(|| bad(index, text, format!("`{item}` is not a number")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                // For `void *`, the elements' type follows the values: int, or double.
+                let element = match types.get(pointee.ty) {
+                    Type::Void if values.iter().any(|v| matches!(v, Value::Float(_))) => {
+                        "double".to_owned()
+                    }
+                    Type::Void => "int".to_owned(),
+                    _ => pointee_name.clone(),
+                };
+                let mut data = library.new_value(&format!("{element}[{}]", values.len().max(1)))?;
+                data.set(&Value::Array(values))?;
+                let address = data.address();
+                kept.push((index, Reported::Array(data)));
+                return Ok(address);
+            }
+            if text.starts_with('{') {
+                let value = struct_value(decls, pointee.ty, index, text)?;
+                let mut data = library.new_value(&pointee_name)?;
+                data.set(&value)?;
+                let address = data.address();
+                kept.push((index, Reported::Out(data)));
+                return Ok(address);
+            }
+            let is_string = matches!(
+                types.get(pointee.ty),
+                Type::Scalar(Scalar::Char | Scalar::SChar | Scalar::UChar)
+            );
+            if !is_string && number(text).is_some() {
+                return Err(bad(
+                    index,
+                    text,
+                    format!(
+                        "a number for pointer parameter `{}` (pointers are null, out:, buf:, hex:, [..] or {{..}})",
+                        types.display(ty)
+                    ),
+                ));
+            }
+            Ok(Value::Str(text.to_owned()))
+        }
+        Type::Record(_) => struct_value(decls, ty.ty, index, text),
+        Type::Scalar(Scalar::ComplexFloat | Scalar::ComplexDouble | Scalar::ComplexLongDouble) => {
+            let parts = split_list(text, '(', ')')
+                .ok_or_else(|| bad(index, text, "a complex number is (re,im)"))?;
+            match parts.as_slice() {
+                [re, im] => Ok(Value::Complex(
+                    re.parse().map_err(|_| bad(index, text, "not a number"))?,
+                    im.parse().map_err(|_| bad(index, text, "not a number"))?,
+                )),
+                _ => Err(bad(index, text, "a complex number is (re,im)")),
+            }
+        }
+        Type::Scalar(Scalar::Bool) if matches!(text, "true" | "false") => {
+            Ok(Value::Bool(text == "true"))
+        }
+        _ => number(text).ok_or_else(|| {
+            bad(
+                index,
+                text,
+                format!("not a number, for `{}`", types.display(ty)),
+            )
+        }),
+    }
+}
+
+fn split_list(text: &str, open: char, close: char) -> Option<Vec<String>> {
+    let inner = text.strip_prefix(open)?.strip_suffix(close)?;
+    if inner.trim().is_empty() {
+        return Some(Vec::new());
+    }
+    Some(inner.split(',').map(|s| s.trim().to_owned()).collect())
+}
+
+/// `{x=1,y=2.5}` for the struct type `ty`.
+fn struct_value(
+    decls: &Declarations,
+    ty: ffikit_cdecl::TypeId,
+    index: usize,
+    text: &str,
+) -> Result<Value, CallError> {
+    let items = split_list(text, '{', '}')
+        .ok_or_else(|| bad(index, text, "a struct is {member=value,...}"))?;
+    if decls.record_layout(ty).is_none() {
+        return Err(bad(
+            index,
+            text,
+            "the struct's members are not declared (use --cdef)",
+        ));
+    }
+    let fields = items
+        .iter()
+        .map(|item| {
+            let (name, value) = item
+                .split_once('=')
+                .ok_or_else(|| bad(index, text, format!("`{item}` is not member=value")))?;
+            let value = number(value.trim())
+                .ok_or_else(|| bad(index, text, format!("`{value}` is not a number")))?;
+            Ok((name.trim().to_owned(), value))
+        })
+        .collect::<Result<Vec<_>, CallError>>()?;
+    Ok(Value::Struct(fields))
+}
+
+/// A value as JSON.
+pub fn to_json(value: &Value) -> Json {
+    match value {
+        Value::Void | Value::Null => Json::Null,
+        Value::Bool(b) => json!(b),
+        Value::Int(i) => json!(i),
+        Value::UInt(u) => json!(u),
+        Value::Float(f) if f.is_finite() => json!(f),
+        Value::Float(f) => json!(f.to_string()),
+        Value::Complex(re, im) => json!([re, im]),
+        Value::Pointer(address) => json!(format!("{address:#x}")),
+        Value::Text {
+            bytes: Some(bytes), ..
+        } => json!(String::from_utf8_lossy(bytes)),
+        Value::Text { bytes: None, .. } => Json::Null,
+        Value::Struct(fields) => Json::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), to_json(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Json::Array(items.iter().map(to_json).collect()),
+        other => json!(other.to_string()),
+    }
+}
+
+impl Outcome {
+    /// `{"return": ..., "out": {...}, "buffers": {...}, "arrays": {...}, "errno": N}`.
+    pub fn to_json(&self) -> Json {
+        let mut object = serde_json::Map::new();
+        object.insert("return".into(), to_json(&self.value));
+        for section in ["out", "buffers", "arrays"] {
+            let entries: serde_json::Map<String, Json> = self
+                .reports
+                .iter()
+                .filter(|(s, _, _)| *s == section)
+                .map(|(_, index, value)| (index.to_string(), value.clone()))
+                .collect();
+            if !entries.is_empty() {
+                object.insert(section.into(), Json::Object(entries));
+            }
+        }
+        if let Some(errno) = self.errno {
+            object.insert("errno".into(), json!(errno));
+        }
+        Json::Object(object)
+    }
+
+    /// Lines for a person.
+    pub fn to_text(&self) -> String {
+        let mut text = format!("return: {}\n", self.value);
+        for (section, index, value) in &self.reports {
+            let _ = writeln!(text, "{section} (argument {}): {value}", index + 1);
+        }
+        if let Some(errno) = self.errno {
+            let _ = writeln!(
+                text,
+                "errno: {errno} ({})",
+                std::io::Error::from_raw_os_error(errno)
+            );
+        }
+        text
+    }
+}

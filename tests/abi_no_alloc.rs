@@ -1,0 +1,97 @@
+//! The dynamic call path allocates nothing for calls of up to 16 arguments: scalars, pointers,
+//! short strings, structs by value. Counted by a global allocator that counts this thread's
+//! allocations while a flag is set.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ffikit::fixtures::SHARED_OBJECT;
+use ffikit_abi::{Library, Value};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+// SAFETY: delegates every operation to the system allocator unchanged; it only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        }
+        // SAFETY: the caller's layout is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the pointer came from System.alloc with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.with(Cell::get) {
+            ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        }
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// How many allocations `f` makes on this thread.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+#[test]
+fn calls_of_up_to_16_arguments_do_not_allocate() {
+    let library = Library::open_described(SHARED_OBJECT).unwrap();
+    let gcd = library.get("gcd").unwrap();
+    let mix = library.get("mix_scalars").unwrap();
+    let length = library.get("string_length").unwrap();
+    let sum_struct = library.get("sum_s_mixed64").unwrap();
+    let errno = library.get("fail_with_errno").unwrap().capture_errno();
+    let mixed64 = library
+        .get("make_s_mixed64")
+        .unwrap()
+        .call(&[1.into()])
+        .unwrap();
+
+    let gcd_args = [Value::Int(1071), Value::Int(462)];
+    let mix_args: Vec<Value> = (0..13)
+        .map(|k| match k {
+            10 | 11 => Value::Float(0.5),
+            12 => Value::Bool(true),
+            _ => Value::Int(k),
+        })
+        .collect();
+    let length_args = [Value::Str("a short string".into())];
+    let struct_args = [mixed64];
+    let errno_args = [Value::Int(libc::EDOM.into())];
+
+    let count = allocations(|| {
+        for _ in 0..1000 {
+            assert_eq!(gcd.call(&gcd_args).unwrap(), Value::Int(21));
+            mix.call(&mix_args).unwrap();
+            assert_eq!(length.call(&length_args).unwrap(), Value::UInt(14));
+            sum_struct.call(&struct_args).unwrap();
+            errno.call(&errno_args).unwrap();
+        }
+    });
+    assert_eq!(
+        count, 0,
+        "the call path allocated {count} times in 5000 calls"
+    );
+    // The counter does count: building a Value does allocate.
+    assert!(allocations(|| drop(Value::Str("x".into()))) > 0);
+}
