@@ -13,6 +13,7 @@ use crate::data::{CData, Global};
 use crate::error::Error;
 use crate::locate;
 use crate::shape;
+use crate::value::Value;
 
 /// How to load a library (`dlopen`'s flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +179,40 @@ impl Library {
         self.bind(&scratch, &name)
     }
 
+    /// Starts describing a function by its parts instead of its C text (the builder style):
+    ///
+    /// ```
+    /// let libm = ffikit_abi::Library::open("m").unwrap();
+    /// let ldexp = libm.signature("ldexp").param("double").param("int").returns("double").bind().unwrap();
+    /// assert_eq!(ldexp.call(&[0.75.into(), 3.into()]).unwrap(), ffikit_abi::Value::Float(6.0));
+    /// ```
+    pub fn signature(&self, name: &str) -> SignatureBuilder<'_> {
+        SignatureBuilder {
+            library: self,
+            name: name.to_owned(),
+            params: Vec::new(),
+            result: "void".to_owned(),
+            variadic: false,
+        }
+    }
+
+    /// Takes ownership of memory C allocated: `free_declaration` (such as
+    /// `"void free(void *)"` or the library's own release function) is called on it when the
+    /// returned handle drops.
+    ///
+    /// # Errors
+    ///
+    /// As [`function`](Self::function) for the release function, which must take one pointer.
+    pub fn adopt(&self, pointer: &Value, free_declaration: &str) -> Result<Adopted<'_>, Error> {
+        let address = pointer.as_address().ok_or_else(|| Error::TypeMismatch {
+            place: "the pointer to adopt".into(),
+            expected: "a pointer".into(),
+            given: pointer.describe(),
+        })?;
+        let free = self.function(free_declaration)?;
+        Ok(Adopted { address, free })
+    }
+
     /// Binds a function declared earlier with [`cdef`](Self::cdef) (or by the library's
     /// manifest), by name.
     ///
@@ -316,6 +351,82 @@ impl Library {
                 .and_then(|path| read_exports(path).ok())
                 .unwrap_or_default()
         })
+    }
+}
+
+/// A function described by its parts; see [`Library::signature`].
+#[derive(Debug)]
+#[must_use = "a SignatureBuilder binds nothing until `bind` is called"]
+pub struct SignatureBuilder<'lib> {
+    library: &'lib Library,
+    name: String,
+    params: Vec<String>,
+    result: String,
+    variadic: bool,
+}
+
+impl<'lib> SignatureBuilder<'lib> {
+    /// The next parameter's C type (`"const char *"`, `"struct point"`).
+    pub fn param(mut self, c_type: &str) -> Self {
+        self.params.push(c_type.to_owned());
+        self
+    }
+
+    /// The result's C type (`void` if never called).
+    pub fn returns(mut self, c_type: &str) -> Self {
+        self.result = c_type.to_owned();
+        self
+    }
+
+    /// The function takes `...` after the parameters.
+    pub fn variadic(mut self) -> Self {
+        self.variadic = true;
+        self
+    }
+
+    /// Builds the type from the parts (each parsed as a C type name), then binds it as
+    /// [`Library::function`] does.
+    ///
+    /// # Errors
+    ///
+    /// A part that is not a C type, or as [`Library::function`].
+    pub fn bind(self) -> Result<Function<'lib>, Error> {
+        let mut scratch = self.library.declarations().clone();
+        let result = scratch.parse_type(&self.result)?;
+        let params = self
+            .params
+            .iter()
+            .map(|p| scratch.parse_type(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ty = scratch.types_mut().function(ffikit_cdecl::FunctionType {
+            result,
+            params,
+            variadic: self.variadic,
+        });
+        let declaration = scratch.types().declaration(ty, &self.name);
+        self.library.function(&declaration)
+    }
+}
+
+/// Memory C allocated, released with its matching function when dropped.
+#[derive(Debug)]
+pub struct Adopted<'lib> {
+    address: usize,
+    free: Function<'lib>,
+}
+
+impl Adopted<'_> {
+    /// The address, to pass on.
+    pub fn address(&self) -> Value {
+        Value::Pointer(self.address)
+    }
+}
+
+impl Drop for Adopted<'_> {
+    fn drop(&mut self) {
+        // A release function that refuses its argument (a wrong declaration) leaks rather
+        // than panicking in drop.
+        let _ = self.free.call(&[Value::Pointer(self.address)]);
     }
 }
 

@@ -155,3 +155,43 @@ fn snprintf_with_promoted_variadic_arguments() {
     assert_eq!(text, format!("2.5 x {} end", -(1i64 << 40)));
     assert_eq!(written, Value::Int(text.len() as i64));
 }
+
+#[test]
+fn builder_and_adopted_memory() {
+    let libc = Library::open("libc.so.6").unwrap();
+    let strdup = libc
+        .signature("strdup")
+        .param("const char *")
+        .returns("char *")
+        .bind()
+        .unwrap();
+    let copy = strdup.call(&["dup me".into()]).unwrap();
+    assert_eq!(copy.as_text().as_deref(), Some("dup me"));
+    let owned = libc.adopt(&copy, "void free(void *)").unwrap();
+    let strlen = libc
+        .signature("strlen")
+        .param("const char *")
+        .returns("size_t")
+        .bind()
+        .unwrap();
+    assert_eq!(strlen.call(&[owned.address()]).unwrap(), Value::UInt(6));
+    drop(owned); // free()d: valgrind's leak check sees it
+    let printf = libc
+        .signature("printf")
+        .param("const char *")
+        .variadic()
+        .returns("int")
+        .bind()
+        .unwrap();
+    assert_eq!(
+        printf.call(&["%s".into(), "".into()]).unwrap(),
+        Value::Int(0)
+    );
+    assert!(
+        libc.signature("abs")
+            .param("no_such_type")
+            .returns("int")
+            .bind()
+            .is_err()
+    );
+}
