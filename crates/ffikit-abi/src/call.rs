@@ -204,6 +204,7 @@ impl Prepared {
             // SAFETY: __errno_location returns this thread's errno, always valid to write.
             unsafe { *libc::__errno_location() = 0 };
         }
+        let guard = crate::callback::CallGuard::enter();
         // SAFETY: the interface was prepared from the declaration of the function at `code`
         // (the caller of `Library::function` vouches that it is right); every argument was
         // checked and written at its offset with its type's size and alignment; the strings
@@ -219,6 +220,13 @@ impl Prepared {
         if self.capture_errno {
             let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
             LAST_ERRNO.with(|cell| cell.set(errno));
+        }
+        drop(guard);
+        if let Some(failure) = crate::callback::take_failure(args) {
+            return Err(Error::CallbackFailed {
+                callback: failure.callback,
+                message: failure.message,
+            });
         }
         // Read before the scratch copies go: a `char *` result may point into one of them.
         let value = read_result(&self.signature.result.shape, result);

@@ -110,6 +110,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A callback panicked or returned an error during the call; C got its error result.
+    #[error("callback `{callback}` failed: {message}")]
+    CallbackFailed {
+        /// The callback's name.
+        callback: String,
+        /// The panic message or the error's text.
+        message: String,
+    },
     /// libffi refused the call interface.
     #[error("libffi could not prepare the call interface for `{0}`")]
     Prepare(String),
@@ -139,6 +147,8 @@ pub enum ErrorKind {
     NullPointer,
     /// [`Error::InteriorNul`].
     InteriorNul,
+    /// [`Error::CallbackFailed`].
+    CallbackFailed,
     /// [`Error::UnsupportedType`], [`Error::Prepare`], and declarations of types the model
     /// cannot express.
     UnsupportedType,
@@ -161,6 +171,7 @@ impl Error {
             Error::OutOfRange { .. } => ErrorKind::OutOfRange,
             Error::NullPointer { .. } => ErrorKind::NullPointer,
             Error::InteriorNul { .. } => ErrorKind::InteriorNul,
+            Error::CallbackFailed { .. } => ErrorKind::CallbackFailed,
             Error::UnsupportedType { .. } | Error::Prepare(_) => ErrorKind::UnsupportedType,
         }
     }

@@ -31,6 +31,18 @@
 //! - [`CData`] and [`Global`] (`data`): C objects owned by Rust, and a library's globals.
 //! - [`TypedFunction`] (`typed`): a Rust function-pointer type checked once, then called
 //!   directly.
+//! - [`Callback`] (`callback`): Rust closures as C function pointers (dynamic or typed), on
+//!   libffi closures; panics are caught at the boundary and reported by the foreign call
+//!   around them as [`Error::CallbackFailed`].
+//!
+//! # Callbacks and executable memory
+//!
+//! Callback code comes from libffi's closure allocator. Where the system forbids pages both
+//! writable and executable (SELinux `deny_execmem`, PaX), libffi maps the same memory twice,
+//! once writable and once executable, through a temporary file; where even that is refused
+//! (no writable temporary directory, `noexec` everywhere), making a callback fails with an
+//! [`Error::UnsupportedType`] saying libffi could not allocate executable memory — never a
+//! crash.
 //!
 //! # Safety
 //!
@@ -40,6 +52,7 @@
 //! ranges, NULL and interior NUL for strings, struct shapes, and that a symbol is a function.
 
 mod call;
+mod callback;
 mod convert;
 mod data;
 mod error;
@@ -51,6 +64,7 @@ mod typed;
 mod value;
 
 pub use call::{Function, OwnedFunction, last_errno};
+pub use callback::{CValue, Callback, CallbackError, CallbackPtr, TypedBody, TypedCallback};
 pub use data::{CData, Global, Path};
 pub use error::{Error, ErrorKind};
 pub use library::{Library, LoadFlags};

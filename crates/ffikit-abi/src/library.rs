@@ -9,6 +9,7 @@ use std::sync::{Mutex, OnceLock};
 use ffikit_cdecl::{Declarations, Declared, Report, Type};
 
 use crate::call::{Function, Signature};
+use crate::callback::{Callback, CallbackError, TypedCallback};
 use crate::data::{CData, Global};
 use crate::error::Error;
 use crate::locate;
@@ -305,6 +306,84 @@ impl Library {
         let mut scratch = self.declarations().clone();
         let ty = scratch.parse_type(text)?;
         shape::resolve(&scratch, ty)
+    }
+
+    /// The parameter and result types of a function-pointer type (`int (*)(const void *,
+    /// const void *)`, a function type, or a typedef of either), resolved here.
+    fn callback_signature(
+        &self,
+        signature: &str,
+    ) -> Result<(Vec<shape::Typed>, shape::Typed, bool), Error> {
+        let mut scratch = self.declarations().clone();
+        let ty = scratch.parse_type(signature)?;
+        let function = match scratch.types().get(ty.ty) {
+            Type::Pointer(pointee) => scratch.types().get(pointee.ty).clone(),
+            other => other.clone(),
+        };
+        let Type::Function(function) = function else {
+            return Err(Error::NotDeclared(format!(
+                "`{signature}` is not a function or function-pointer type"
+            )));
+        };
+        let params = function
+            .params
+            .iter()
+            .map(|p| shape::resolve(&scratch, *p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = shape::resolve(&scratch, function.result)?;
+        Ok((params, result, function.variadic))
+    }
+
+    /// A Rust closure as a C function pointer of the given type, with arguments and result as
+    /// [`Value`]s (for language runtimes). `name` identifies it in
+    /// [`Error::CallbackFailed`].
+    ///
+    /// ```
+    /// use ffikit_abi::{Library, Value};
+    /// let libc = Library::open("libc.so.6")?;
+    /// let descending = libc.callback("descending", "int (*)(const void *, const void *)", |args| {
+    ///     let (a, b) = (args[0].as_address().unwrap(), args[1].as_address().unwrap());
+    ///     // SAFETY: qsort passes pointers to two ints of the array.
+    ///     let (a, b) = unsafe { (*(a as *const i32), *(b as *const i32)) };
+    ///     Ok(Value::Int(b.cmp(&a) as i64))
+    /// })?;
+    /// let mut values = libc.new_value("int[4]")?;
+    /// values.set(&Value::Array(vec![3.into(), 1.into(), 4.into(), 2.into()]))?;
+    /// let qsort = libc.function("void qsort(void *, size_t, size_t, int (*)(const void *, const void *))")?;
+    /// qsort.call(&[values.address(), 4.into(), 4.into(), descending.address()])?;
+    /// assert_eq!(values.get(), Value::Array(vec![4.into(), 3.into(), 2.into(), 1.into()]));
+    /// # Ok::<(), ffikit_abi::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A type that is not a function pointer, a variadic one, or one libffi cannot describe.
+    pub fn callback<B>(&self, name: &str, signature: &str, body: B) -> Result<Callback, Error>
+    where
+        B: Fn(&[Value]) -> Result<Value, CallbackError> + Send + Sync + 'static,
+    {
+        let (params, result, variadic) = self.callback_signature(signature)?;
+        Callback::dynamic(name.to_owned(), params, result, variadic, Box::new(body))
+    }
+
+    /// A Rust closure as a C function pointer of type `F`, checked against the declared
+    /// `signature` once; calls run the closure directly on the typed arguments.
+    ///
+    /// # Errors
+    ///
+    /// As [`callback`](Self::callback), or a Rust type that does not match the declaration.
+    pub fn typed_callback<F, B>(
+        &self,
+        name: &str,
+        signature: &str,
+        body: B,
+    ) -> Result<TypedCallback<F>, Error>
+    where
+        F: crate::typed::CFunctionPointer,
+        B: crate::callback::TypedBody<F>,
+    {
+        let (params, result, variadic) = self.callback_signature(signature)?;
+        TypedCallback::new(name.to_owned(), params, result, variadic, body)
     }
 
     /// Whether the library (or one it depends on) has this symbol.

@@ -219,3 +219,95 @@ fn classify(shape: &Shape, offset: u64, classes: &mut [Class]) -> Result<(), Err
     }
     Ok(())
 }
+
+/// What a closure does when C calls it: read the arguments libffi collected, write the result.
+pub(crate) trait Invoke {
+    /// # Safety
+    ///
+    /// `args` holds one pointer per parameter of the closure's signature, each to a valid
+    /// value of that type; `result` is writable for the result's size, at least 8 bytes.
+    unsafe fn invoke(&self, args: *const *const c_void, result: *mut c_void);
+}
+
+/// Executable code made by libffi's closure allocator that calls `T::invoke`. libffi
+/// allocates closures writable and executable through two mappings of the same memory where
+/// the system forbids pages that are both (its trampoline allocator): see the crate docs.
+#[derive(Debug)]
+pub(crate) struct ClosureCode {
+    closure: *mut libffi::low::ffi_closure,
+    code: usize,
+    /// The closure's prepared interface; libffi reads it on every invocation.
+    _interface: Box<CallInterface>,
+}
+
+// SAFETY: the closure and its interface are only read after preparation; libffi's closures
+// may be invoked from any thread.
+unsafe impl Send for ClosureCode {}
+// SAFETY: as above.
+unsafe impl Sync for ClosureCode {}
+
+unsafe extern "C" fn trampoline<T: Invoke>(
+    _cif: &libffi::low::ffi_cif,
+    result: &mut c_void,
+    args: *const *const c_void,
+    state: &T,
+) {
+    // SAFETY: libffi passes the arguments and result buffer of the signature the closure was
+    // prepared with, which is the one `state` was built for.
+    unsafe { state.invoke(args, result) };
+}
+
+impl ClosureCode {
+    /// A closure of this signature calling `state.invoke`.
+    ///
+    /// # Safety
+    ///
+    /// `state` must stay valid, at the same address, until the returned code is dropped, and
+    /// must read arguments and write results of exactly this signature.
+    pub unsafe fn new<T: Invoke>(
+        name: &str,
+        params: &[&Shape],
+        result: &Shape,
+        state: *const T,
+    ) -> Result<ClosureCode, Error> {
+        let interface = Box::new(CallInterface::new(name, params, result, None)?);
+        let (closure, code) =
+            libffi::low::try_closure_alloc().ok_or_else(|| Error::UnsupportedType {
+                ty: name.to_owned(),
+                reason: "libffi could not allocate executable memory for a closure".into(),
+            })?;
+        // SAFETY: the closure was just allocated; the cif lives in `interface`, boxed beside
+        // the closure for its whole life; the caller guarantees `state`.
+        let prepared = unsafe {
+            libffi::low::prep_closure(
+                closure,
+                interface.cif.as_raw_ptr(),
+                trampoline::<T>,
+                state,
+                code,
+            )
+        };
+        if prepared.is_err() {
+            // SAFETY: allocated above, never handed out.
+            unsafe { libffi::low::closure_free(closure) };
+            return Err(Error::Prepare(name.to_owned()));
+        }
+        Ok(ClosureCode {
+            closure,
+            code: code.as_ptr() as usize,
+            _interface: interface,
+        })
+    }
+
+    /// The address C calls.
+    pub fn code(&self) -> usize {
+        self.code
+    }
+}
+
+impl Drop for ClosureCode {
+    fn drop(&mut self) {
+        // SAFETY: allocated by try_closure_alloc in `new` and freed only here.
+        unsafe { libffi::low::closure_free(self.closure) };
+    }
+}

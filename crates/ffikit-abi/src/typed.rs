@@ -148,6 +148,43 @@ pub struct TypedFunction<'lib, F> {
     _library: PhantomData<&'lib Library>,
 }
 
+/// Checks a Rust function-pointer type against a declared signature.
+pub(crate) fn check_signature<F: CFunctionPointer>(
+    name: &str,
+    params: &[&Typed],
+    result: &Typed,
+    variadic: bool,
+) -> Result<(), Error> {
+    let mismatch = |place: String, expected: &Typed, given: Kind| Error::TypeMismatch {
+        place: format!("{place} of `{name}`"),
+        expected: format!("the Rust type of `{}`", expected.c_name),
+        given: given.rust_name(),
+    };
+    if variadic {
+        return Err(Error::UnsupportedType {
+            ty: name.to_owned(),
+            reason: "a typed signature cannot be variadic; use dynamic Values".into(),
+        });
+    }
+    let kinds = F::params();
+    if kinds.len() != params.len() {
+        return Err(Error::ArityMismatch {
+            function: name.to_owned(),
+            expected: params.len().to_string(),
+            given: kinds.len(),
+        });
+    }
+    for (index, (kind, param)) in kinds.iter().zip(params).enumerate() {
+        if !kind.matches(&param.shape) {
+            return Err(mismatch(format!("parameter {}", index + 1), param, *kind));
+        }
+    }
+    if !F::result().matches(&result.shape) {
+        return Err(mismatch("the result".into(), result, F::result()));
+    }
+    Ok(())
+}
+
 impl<'lib, F: CFunctionPointer> TypedFunction<'lib, F> {
     pub(crate) fn check(
         name: &str,
@@ -156,33 +193,7 @@ impl<'lib, F: CFunctionPointer> TypedFunction<'lib, F> {
         variadic: bool,
         address: usize,
     ) -> Result<Self, Error> {
-        let mismatch = |place: String, expected: &Typed, given: Kind| Error::TypeMismatch {
-            place: format!("{place} of `{name}`"),
-            expected: format!("the Rust type of `{}`", expected.c_name),
-            given: given.rust_name(),
-        };
-        if variadic {
-            return Err(Error::UnsupportedType {
-                ty: name.to_owned(),
-                reason: "a typed handle cannot call a variadic function; use Function::call".into(),
-            });
-        }
-        let kinds = F::params();
-        if kinds.len() != params.len() {
-            return Err(Error::ArityMismatch {
-                function: name.to_owned(),
-                expected: params.len().to_string(),
-                given: kinds.len(),
-            });
-        }
-        for (index, (kind, param)) in kinds.iter().zip(params).enumerate() {
-            if !kind.matches(&param.shape) {
-                return Err(mismatch(format!("parameter {}", index + 1), param, *kind));
-            }
-        }
-        if !F::result().matches(&result.shape) {
-            return Err(mismatch("the result".into(), result, F::result()));
-        }
+        check_signature::<F>(name, params, result, variadic)?;
         Ok(TypedFunction {
             // SAFETY: the declaration (which the binder vouched for) has exactly these
             // parameter and result types.
