@@ -1444,6 +1444,10 @@ unsafe extern "C" {
     pub static mut fixture_version: *const ::std::os::raw::c_char;
     pub static mut fixture_origin: point;
     pub fn bump_counter() -> ::std::os::raw::c_int;
+    pub fn compare_ints_ascending(
+        a: *const ::std::os::raw::c_void,
+        b: *const ::std::os::raw::c_void,
+    ) -> ::std::os::raw::c_int;
     pub fn map_ints(values: *mut ::std::os::raw::c_int, count: usize, f: int_map_fn);
     pub fn sort_ints(
         values: *mut ::std::os::raw::c_int,

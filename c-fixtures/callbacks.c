@@ -5,6 +5,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+int compare_ints_ascending(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
 void map_ints(int *values, size_t count, int_map_fn f) {
     for (size_t k = 0; k < count; k++) values[k] = f(values[k]);
 }

@@ -263,6 +263,9 @@ typedef int (*compare_fn)(const void *a, const void *b);
 typedef int (*thread_fn)(int value, void *user_data);
 typedef struct point (*point_fn)(struct point p);
 
+/* A C comparator (ascending ints), to compare Rust callbacks against. */
+int compare_ints_ascending(const void *a, const void *b);
+
 void map_ints(int *values, size_t count, int_map_fn f);
 void sort_ints(int *values, size_t count, compare_fn compare);
 /* Runs f(value, user_data) on a new thread, joins it, returns its result (or INT_MIN when the

@@ -645,24 +645,39 @@ fn callbacks_map_sort_and_transform_like_api_mode() {
         .unwrap();
     let input = [3, -1, 4, 1, -5, 9, 2, 6];
     let mut values = library.new_value("int[8]").unwrap();
-    values.set(&Value::Array(input.map(Value::from).to_vec())).unwrap();
-    call("map_ints", &[values.address(), 8.into(), square_plus_one.address()]);
+    values
+        .set(&Value::Array(input.map(Value::from).to_vec()))
+        .unwrap();
+    call(
+        "map_ints",
+        &[values.address(), 8.into(), square_plus_one.address()],
+    );
     let expected: Vec<Value> = input.iter().map(|v| Value::Int(v * v + 1)).collect();
     assert_eq!(values.get(), Value::Array(expected));
 
     // sort_ints with a typed comparator.
     type Compare = unsafe extern "C" fn(*const c_void, *const c_void) -> i32;
     let descending = library
-        .typed_callback::<Compare, _>("descending", "compare_fn", |a: *const c_void, b: *const c_void| {
-            // SAFETY: qsort passes pointers to two ints of the array.
-            let (a, b) = unsafe { (*a.cast::<i32>(), *b.cast::<i32>()) };
-            b.cmp(&a) as i32
-        })
+        .typed_callback::<Compare, _>(
+            "descending",
+            "compare_fn",
+            |a: *const c_void, b: *const c_void| {
+                // SAFETY: qsort passes pointers to two ints of the array.
+                let (a, b) = unsafe { (*a.cast::<i32>(), *b.cast::<i32>()) };
+                b.cmp(&a) as i32
+            },
+        )
         .unwrap();
-    call("sort_ints", &[values.address(), 8.into(), descending.callback().address()]);
+    call(
+        "sort_ints",
+        &[values.address(), 8.into(), descending.callback().address()],
+    );
     let mut sorted: Vec<i64> = input.iter().map(|v| v * v + 1).collect();
     sorted.sort_by(|a, b| b.cmp(a));
-    assert_eq!(values.get(), Value::Array(sorted.into_iter().map(Value::Int).collect()));
+    assert_eq!(
+        values.get(),
+        Value::Array(sorted.into_iter().map(Value::Int).collect())
+    );
 
     // A struct by value in and out of a callback.
     let swap = library
@@ -682,7 +697,10 @@ fn callbacks_map_sort_and_transform_like_api_mode() {
     }
     // SAFETY: the callback matches point_fn.
     let api = unsafe { sys::transform_point(sys::point { x: 10, y: -20 }, Some(swap_api)) };
-    assert_eq!(out.to_string(), format!("{{ x = {}, y = {} }}", api.x, api.y));
+    assert_eq!(
+        out.to_string(),
+        format!("{{ x = {}, y = {} }}", api.x, api.y)
+    );
 }
 
 #[test]
@@ -696,12 +714,20 @@ fn callbacks_on_a_thread_the_library_started() {
             Ok(Value::Int(args[0].as_i128().unwrap() as i64 * 3))
         })
         .unwrap();
-    assert_eq!(call("call_on_new_thread", &[triple.address(), 14.into(), Value::Null]), Value::Int(42));
+    assert_eq!(
+        call(
+            "call_on_new_thread",
+            &[triple.address(), 14.into(), Value::Null]
+        ),
+        Value::Int(42)
+    );
     assert_ne!(seen.lock().unwrap().unwrap(), std::thread::current().id());
 
     // A panic on C's thread: C gets the error result, the outer call reports it.
     let explode = library
-        .callback("explode", "thread_fn", |_| panic!("exploded on a foreign thread"))
+        .callback("explode", "thread_fn", |_| {
+            panic!("exploded on a foreign thread")
+        })
         .unwrap()
         .on_error(&Value::Int(-7))
         .unwrap();
@@ -711,7 +737,16 @@ fn callbacks_on_a_thread_the_library_started() {
         .call(&[explode.address(), 1.into(), Value::Null])
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::CallbackFailed);
-    assert!(error.to_string().contains("`explode`") && error.to_string().contains("exploded on a foreign thread"));
+    assert!(
+        error.to_string().contains("`explode`")
+            && error.to_string().contains("exploded on a foreign thread")
+    );
     // Later calls are unaffected.
-    assert_eq!(call("call_on_new_thread", &[triple.address(), 2.into(), Value::Null]), Value::Int(6));
+    assert_eq!(
+        call(
+            "call_on_new_thread",
+            &[triple.address(), 2.into(), Value::Null]
+        ),
+        Value::Int(6)
+    );
 }

@@ -78,12 +78,20 @@ fn read_int(address: &Value) -> i32 {
 }
 
 /// One of the sample's `callback_behaviours`, as a dynamic callback.
-fn behaviour(library: &Library, name: &str, signature: &str, record: &Arc<Mutex<Record>>) -> Result<Callback, Error> {
+fn behaviour(
+    library: &Library,
+    name: &str,
+    signature: &str,
+    record: &Arc<Mutex<Record>>,
+) -> Result<Callback, Error> {
     let record = Arc::clone(record);
     let order = |x: f64, y: f64| i64::from(x > y) - i64::from(x < y);
     match name {
         "cmp_int_asc" => library.callback(name, signature, move |args| {
-            Ok(Value::Int(order(read_int(&args[0]).into(), read_int(&args[1]).into())))
+            Ok(Value::Int(order(
+                read_int(&args[0]).into(),
+                read_int(&args[1]).into(),
+            )))
         }),
         "cmp_double_desc" => library.callback(name, signature, move |args| {
             // SAFETY: qsort passes pointers to doubles of the case's array.
@@ -92,7 +100,9 @@ fn behaviour(library: &Library, name: &str, signature: &str, record: &Arc<Mutex<
         }),
         "cmp_int_ctx_sign" => library.callback(name, signature, move |args| {
             let sign = i64::from(read_int(&args[2]));
-            Ok(Value::Int(sign * order(read_int(&args[0]).into(), read_int(&args[1]).into())))
+            Ok(Value::Int(
+                sign * order(read_int(&args[0]).into(), read_int(&args[1]).into()),
+            ))
         }),
         "sqlite_collect_rows" => library.callback(name, signature, move |args| {
             let count = args[1].as_i128().unwrap() as usize;
@@ -101,9 +111,13 @@ fn behaviour(library: &Library, name: &str, signature: &str, record: &Arc<Mutex<
                 .map(|k| {
                     // SAFETY: sqlite passes `count` char pointers (NULL for SQL NULL).
                     let p = unsafe { *argv.add(k) };
-                    // SAFETY: non-NULL entries are NUL-terminated strings.
-                    (p != 0).then(|| json!(String::from_utf8_lossy(&unsafe { ffikit_abi::read_c_string(p) })))
-                        .unwrap_or(Json::Null)
+                    if p == 0 {
+                        Json::Null
+                    } else {
+                        // SAFETY: non-NULL entries are NUL-terminated strings.
+                        let bytes = unsafe { ffikit_abi::read_c_string(p) };
+                        json!(String::from_utf8_lossy(&bytes))
+                    }
                 })
                 .collect();
             let mut record = record.lock().unwrap();
@@ -120,7 +134,9 @@ fn behaviour(library: &Library, name: &str, signature: &str, record: &Arc<Mutex<
         "sqlite_twice" => {
             let sqlite = Arc::new(Library::open("libsqlite3.so.0")?);
             sqlite.cdef("typedef struct sqlite3_context sqlite3_context; typedef struct sqlite3_value sqlite3_value;")?;
-            let value_int = sqlite.function("int sqlite3_value_int(sqlite3_value *)")?.into_owned(Arc::clone(&sqlite));
+            let value_int = sqlite
+                .function("int sqlite3_value_int(sqlite3_value *)")?
+                .into_owned(Arc::clone(&sqlite));
             let result_int = sqlite
                 .function("void sqlite3_result_int(sqlite3_context *, int)")?
                 .into_owned(Arc::clone(&sqlite));
@@ -143,7 +159,9 @@ fn behaviour(library: &Library, name: &str, signature: &str, record: &Arc<Mutex<
                 Ok(Value::Pointer(args[0].as_address().unwrap_or(0) * 2))
             })
         }
-        "raise_error" => library.callback(name, signature, |_| Err("raise_error: failing on purpose".into())),
+        "raise_error" => library.callback(name, signature, |_| {
+            Err("raise_error: failing on purpose".into())
+        }),
         other => panic!("unknown callback behaviour {other}"),
     }
 }
@@ -187,7 +205,9 @@ impl CaseState {
     /// The declared signature of a behaviour, or (for "any") the parameter's own type.
     fn signature_of(&self, behaviour: &str, index: usize) -> String {
         let sample = sample();
-        let declared = sample["callback_behaviours"][behaviour]["signature"].as_str().unwrap();
+        let declared = sample["callback_behaviours"][behaviour]["signature"]
+            .as_str()
+            .unwrap();
         if declared == "any" {
             let (declaration, cdefs) = self.current.clone().expect("a step is running");
             parameter_type(&declaration, cdefs.as_deref(), index)

@@ -43,8 +43,8 @@ thread_local! {
 
 /// Live callbacks by code address, so a foreign call can find failures of callbacks that C
 /// invoked on threads of its own.
-fn registry() -> &'static Mutex<HashMap<usize, Weak<State>>> {
-    static REGISTRY: OnceLock<Mutex<HashMap<usize, Weak<State>>>> = OnceLock::new();
+fn registry() -> &'static Mutex<HashMap<usize, Weak<Shared>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<usize, Weak<Shared>>>> = OnceLock::new();
     REGISTRY.get_or_init(Default::default)
 }
 
@@ -98,24 +98,16 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-enum Body {
-    Dynamic(Box<DynamicBody>),
-    /// Reads its arguments and writes its result itself; returns the panic, if any.
-    Typed(Box<dyn Fn(*const *const c_void, *mut c_void) -> Result<(), String> + Send + Sync>),
-}
-
-/// A callback's Rust side: what the closure code calls.
-struct State {
+/// What every callback shares with the registry: its name, its failure slot, its error
+/// result.
+struct Shared {
     name: String,
-    params: Vec<Typed>,
-    result: Typed,
-    body: Body,
     /// Bytes written to C's result slot when the callback fails (zeros unless chosen).
     on_error: Mutex<Vec<u8>>,
     failure: Mutex<Option<Failure>>,
 }
 
-impl State {
+impl Shared {
     fn fail(&self, message: String) {
         let failure = Failure {
             callback: self.name.clone(),
@@ -133,87 +125,150 @@ impl State {
         }
     }
 
-    /// Writes the failure result: the chosen bytes, widened to a full register.
+    /// Reports the failure and gives C the error result.
     ///
     /// # Safety
     ///
     /// `result` is writable for at least max(result size, 8) bytes.
-    unsafe fn write_error_result(&self, result: *mut c_void) {
+    unsafe fn failed(&self, message: String, result: *mut c_void) {
+        self.fail(message);
         let bytes = self.on_error.lock().unwrap_or_else(|p| p.into_inner());
         // SAFETY: the caller guarantees the room; `bytes` is that size.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), result.cast::<u8>(), bytes.len()) };
     }
-
-    fn result_room(&self) -> usize {
-        (self.result.shape.size_align().0 as usize).max(8)
-    }
 }
 
-impl Invoke for State {
-    unsafe fn invoke(&self, args: *const *const c_void, result: *mut c_void) {
-        let outcome: Result<(), String> = match &self.body {
-            Body::Typed(body) => body(args, result),
-            Body::Dynamic(body) => {
-                let values: Vec<Value> = self
-                    .params
-                    .iter()
-                    .enumerate()
-                    .map(|(index, param)| {
-                        let size = param.shape.size_align().0 as usize;
-                        // SAFETY: libffi passes one pointer per parameter, to a value of the
-                        // parameter's type (size bytes).
-                        let bytes = unsafe {
-                            std::slice::from_raw_parts((*args.add(index)).cast::<u8>(), size)
-                        };
-                        convert::read(&param.shape, bytes)
-                    })
-                    .collect();
-                match catch_unwind(AssertUnwindSafe(|| body(&values))) {
-                    Ok(Ok(value)) => {
-                        let room = self.result_room();
-                        let mut staged = Inline([0u8; 64]);
-                        let mut heap;
-                        let buffer: &mut [u8] = if room <= 64 {
-                            &mut staged.0[..room]
-                        } else {
-                            heap = vec![0u8; room];
-                            &mut heap
-                        };
-                        match write_result(&self.result, &value, buffer, &self.name) {
-                            Ok(()) => {
-                                // SAFETY: libffi's result slot holds `room` bytes.
-                                unsafe {
-                                    std::ptr::copy_nonoverlapping(
-                                        buffer.as_ptr(),
-                                        result.cast::<u8>(),
-                                        room,
-                                    )
-                                };
-                                Ok(())
-                            }
-                            Err(error) => Err(error.to_string()),
-                        }
-                    }
-                    Ok(Err(error)) => Err(error.to_string()),
-                    Err(panic) => Err(format!("panicked: {}", panic_message(&*panic))),
-                }
+/// A dynamic callback's Rust side: arguments and result as Values.
+struct DynamicState {
+    shared: Arc<Shared>,
+    params: Vec<Typed>,
+    result: Typed,
+    body: Box<DynamicBody>,
+}
+
+/// Arguments of dynamic callbacks are gathered on the stack up to this many.
+const INLINE_VALUES: usize = 8;
+
+impl DynamicState {
+    /// # Safety
+    ///
+    /// As [`Invoke::invoke`].
+    unsafe fn read_argument(&self, args: *const *const c_void, index: usize) -> Value {
+        let param = &self.params[index];
+        let size = param.shape.size_align().0 as usize;
+        // SAFETY: libffi passes one pointer per parameter, to a value of the parameter's type
+        // (size bytes).
+        let bytes = unsafe { std::slice::from_raw_parts((*args.add(index)).cast::<u8>(), size) };
+        convert::read(&param.shape, bytes)
+    }
+
+    fn run(&self, values: &[Value], result: *mut c_void) -> Result<(), String> {
+        match catch_unwind(AssertUnwindSafe(|| (self.body)(values))) {
+            Ok(Ok(value)) => {
+                // SAFETY: libffi's result slot holds max(size, 8) bytes.
+                unsafe { write_result(&self.result, &value, result, &self.shared.name) }
+                    .map_err(|error| error.to_string())
             }
-        };
-        if let Err(message) = outcome {
-            self.fail(message);
-            // SAFETY: libffi's result slot holds at least max(size, 8) bytes.
-            unsafe { self.write_error_result(result) };
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(panic) => Err(format!("panicked: {}", panic_message(&*panic))),
         }
     }
 }
 
-/// Writes a dynamic callback's result, widening small integers to a full register as libffi
-/// expects of closure results.
-fn write_result(result: &Typed, value: &Value, buffer: &mut [u8], name: &str) -> Result<(), Error> {
-    if matches!(result.shape, Shape::Void) {
-        return Ok(());
+impl Invoke for DynamicState {
+    unsafe fn invoke(&self, args: *const *const c_void, result: *mut c_void) {
+        let count = self.params.len();
+        let outcome = if count <= INLINE_VALUES {
+            let mut values: [Value; INLINE_VALUES] = std::array::from_fn(|_| Value::Void);
+            for (index, slot) in values.iter_mut().enumerate().take(count) {
+                // SAFETY: the caller's guarantee, passed on.
+                *slot = unsafe { self.read_argument(args, index) };
+            }
+            self.run(&values[..count], result)
+        } else {
+            // SAFETY: as above.
+            let values: Vec<Value> = (0..count)
+                .map(|i| unsafe { self.read_argument(args, i) })
+                .collect();
+            self.run(&values, result)
+        };
+        if let Err(message) = outcome {
+            // SAFETY: libffi's result slot holds at least max(size, 8) bytes.
+            unsafe { self.shared.failed(message, result) };
+        }
     }
+}
+
+/// A typed callback's Rust side: the closure, called on the arguments as they are.
+struct TypedState<F, B> {
+    shared: Arc<Shared>,
+    body: B,
+    _signature: PhantomData<fn() -> F>,
+}
+
+impl<F, B: TypedBody<F>> Invoke for TypedState<F, B> {
+    unsafe fn invoke(&self, args: *const *const c_void, result: *mut c_void) {
+        // SAFETY: libffi's arguments and result for signature F, which the declaration was
+        // checked to match.
+        let outcome = catch_unwind(AssertUnwindSafe(|| unsafe {
+            self.body.invoke(args, result)
+        }));
+        if let Err(panic) = outcome {
+            let message = format!("panicked: {}", panic_message(&*panic));
+            // SAFETY: as above.
+            unsafe { self.shared.failed(message, result) };
+        }
+    }
+}
+
+/// Writes a callback's result into libffi's result slot, widening small integers to the
+/// full register libffi returns closure results from.
+///
+/// # Safety
+///
+/// `out` is writable for max(result size, 8) bytes.
+unsafe fn write_result(
+    result: &Typed,
+    value: &Value,
+    out: *mut c_void,
+    name: &str,
+) -> Result<(), Error> {
     let place = Place::Text(name);
+    // The common scalar results directly, without staging.
+    match (&result.shape, value) {
+        (Shape::Void, _) => return Ok(()),
+        (Shape::Int { size, signed }, Value::Int(_) | Value::UInt(_) | Value::Bool(_)) => {
+            let (min, max) = convert::int_range(*size, *signed);
+            let v = value.as_i128().expect("an integer");
+            if v < min || v > max {
+                return Err(Error::OutOfRange {
+                    place: place.to_string(),
+                    value: v.to_string(),
+                    ty: result.c_name.clone(),
+                    min: min.to_string(),
+                    max: max.to_string(),
+                });
+            }
+            // SAFETY: the caller guarantees 8 bytes.
+            unsafe { out.cast::<i64>().write_unaligned(v as i64) };
+            return Ok(());
+        }
+        (Shape::Double, Value::Float(f)) => {
+            // SAFETY: the caller guarantees 8 bytes.
+            unsafe { out.cast::<f64>().write_unaligned(*f) };
+            return Ok(());
+        }
+        _ => {}
+    }
+    let room = (result.shape.size_align().0 as usize).max(8);
+    let mut staged = Inline([0u8; 64]);
+    let mut heap;
+    let buffer: &mut [u8] = if room <= 64 {
+        &mut staged.0[..room]
+    } else {
+        heap = vec![0u8; room];
+        &mut heap
+    };
     let mut scratch = Scratch::new();
     let options = WriteOptions {
         nullable_string: true,
@@ -235,74 +290,84 @@ fn write_result(result: &Typed, value: &Value, buffer: &mut [u8], name: &str) ->
             given: value.describe(),
         });
     }
-    if let Shape::Int { size, signed } = result.shape {
-        // Sign- or zero-extend into the 8-byte ffi_arg libffi returns from.
-        let value = convert::read(&result.shape, buffer);
-        let wide = match value {
+    if let Shape::Int { signed, .. } = result.shape {
+        // Sign- or zero-extend into the 8-byte ffi_arg.
+        let wide = match convert::read(&result.shape, buffer) {
             Value::Int(i) if signed => i.to_ne_bytes(),
             Value::UInt(u) => u.to_ne_bytes(),
-            other => unreachable!("an integer reads back as one: {other:?} ({size} bytes)"),
+            other => unreachable!("an integer reads back as one: {other:?}"),
         };
         buffer[..8].copy_from_slice(&wide);
-    } else if let Shape::Bool = result.shape {
-        buffer[1..8].fill(0);
     }
+    // SAFETY: the caller guarantees `room` bytes.
+    unsafe { std::ptr::copy_nonoverlapping(buffer.as_ptr(), out.cast::<u8>(), room) };
     Ok(())
 }
 
 /// A Rust closure callable from C as a function pointer of a declared type. Dropping it frees
 /// the closure code and the Rust state; C must not call the pointer afterwards (borrow a
 /// [`CallbackPtr`] to have the compiler check that for calls made from Rust).
-#[derive(Debug)]
 pub struct Callback {
     // Field order matters: the code (which points at the state) drops first.
     code: ClosureCode,
-    state: Arc<State>,
+    _state: Box<dyn Any + Send + Sync>,
+    shared: Arc<Shared>,
+    result: Typed,
 }
 
-impl std::fmt::Debug for State {
+impl std::fmt::Debug for Callback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("State")
-            .field("name", &self.name)
+        f.debug_struct("Callback")
+            .field("name", &self.shared.name)
+            .field("address", &self.code.code())
             .finish_non_exhaustive()
     }
 }
 
 impl Callback {
-    fn build(
-        name: String,
-        params: Vec<Typed>,
+    fn shared(name: &str, result: &Typed) -> Arc<Shared> {
+        let room = (result.shape.size_align().0 as usize).max(8);
+        Arc::new(Shared {
+            name: name.to_owned(),
+            on_error: Mutex::new(vec![0; room]),
+            failure: Mutex::new(None),
+        })
+    }
+
+    /// Makes the closure code for `state`, which `Callback` then owns.
+    fn build<S: Invoke + Send + Sync + 'static>(
+        name: &str,
+        params: &[Typed],
         result: Typed,
-        variadic: bool,
-        body: Body,
+        shared: Arc<Shared>,
+        state: Box<S>,
     ) -> Result<Callback, Error> {
+        let shapes: Vec<&Shape> = params.iter().map(|p| &p.shape).collect();
+        // SAFETY: the state is boxed (a stable address) and owned by the Callback, which
+        // frees the code before it (field order); it reads exactly these types.
+        let code = unsafe { ClosureCode::new(name, &shapes, &result.shape, &*state as *const S)? };
+        registry()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(code.code(), Arc::downgrade(&shared));
+        LIVE.fetch_add(1, Ordering::AcqRel);
+        Ok(Callback {
+            code,
+            _state: state,
+            shared,
+            result,
+        })
+    }
+
+    fn refuse_variadic(name: &str, variadic: bool) -> Result<(), Error> {
         if variadic {
             return Err(Error::UnsupportedType {
-                ty: name,
+                ty: name.to_owned(),
                 reason: "a callback cannot be variadic (libffi closures have fixed arguments)"
                     .into(),
             });
         }
-        let room = (result.shape.size_align().0 as usize).max(8);
-        let state = Arc::new(State {
-            name: name.clone(),
-            params,
-            result,
-            body,
-            on_error: Mutex::new(vec![0; room]),
-            failure: Mutex::new(None),
-        });
-        let shapes: Vec<&Shape> = state.params.iter().map(|p| &p.shape).collect();
-        // SAFETY: the state is in an Arc this Callback holds until after the code is freed
-        // (field order), and its invoke reads exactly these parameter and result types.
-        let code =
-            unsafe { ClosureCode::new(&name, &shapes, &state.result.shape, Arc::as_ptr(&state))? };
-        registry()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(code.code(), Arc::downgrade(&state));
-        LIVE.fetch_add(1, Ordering::AcqRel);
-        Ok(Callback { code, state })
+        Ok(())
     }
 
     pub(crate) fn dynamic(
@@ -312,7 +377,15 @@ impl Callback {
         variadic: bool,
         body: Box<DynamicBody>,
     ) -> Result<Callback, Error> {
-        Callback::build(name, params, result, variadic, Body::Dynamic(body))
+        Callback::refuse_variadic(&name, variadic)?;
+        let shared = Callback::shared(&name, &result);
+        let state = Box::new(DynamicState {
+            shared: Arc::clone(&shared),
+            params: params.clone(),
+            result: result.clone(),
+            body,
+        });
+        Callback::build(&name, &params, result, shared, state)
     }
 
     /// The function pointer's address, for dynamic calls. Keep the callback alive while C may
@@ -323,7 +396,7 @@ impl Callback {
 
     /// The name given when the callback was made (used in [`Error::CallbackFailed`]).
     pub fn name(&self) -> &str {
-        &self.state.name
+        &self.shared.name
     }
 
     /// What C gets from a failed call instead of zero.
@@ -332,11 +405,19 @@ impl Callback {
     ///
     /// A value that does not fit the callback's result type.
     pub fn on_error(self, value: &Value) -> Result<Self, Error> {
-        let room = self.state.result_room();
+        let room = (self.result.shape.size_align().0 as usize).max(8);
         let mut bytes = vec![0u8; room];
-        write_result(&self.state.result, value, &mut bytes, &self.state.name)?;
+        // SAFETY: `bytes` holds max(size, 8) bytes.
+        unsafe {
+            write_result(
+                &self.result,
+                value,
+                bytes.as_mut_ptr().cast(),
+                &self.shared.name,
+            )?
+        };
         *self
-            .state
+            .shared
             .on_error
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = bytes;
@@ -346,7 +427,7 @@ impl Callback {
     /// A failure of this callback not yet reported by a foreign call (one that happened while
     /// no ffikit call was running on its thread, such as a call through a typed handle).
     pub fn take_failure(&self) -> Option<(String, String)> {
-        self.state
+        self.shared
             .failure
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -518,7 +599,7 @@ typed_bodies! {
     (A 0, B 1, C2 2, D 3, E 4, F 5)
 }
 
-impl<F: CFunctionPointer> TypedCallback<F> {
+impl<F: CFunctionPointer + 'static> TypedCallback<F> {
     pub(crate) fn new<B: TypedBody<F>>(
         name: String,
         params: Vec<Typed>,
@@ -526,25 +607,20 @@ impl<F: CFunctionPointer> TypedCallback<F> {
         variadic: bool,
         body: B,
     ) -> Result<TypedCallback<F>, Error> {
+        Callback::refuse_variadic(&name, variadic)?;
         crate::typed::check_signature::<F>(
             &name,
             &params.iter().collect::<Vec<_>>(),
             &result,
             variadic,
         )?;
-        let invoke = move |args: *const *const c_void, result: *mut c_void| {
-            // SAFETY: libffi's arguments and result for signature F, which the declaration
-            // was checked to match.
-            catch_unwind(AssertUnwindSafe(|| unsafe { body.invoke(args, result) }))
-                .map_err(|panic| format!("panicked: {}", panic_message(&*panic)))
-        };
-        let callback = Callback::build(
-            name,
-            params,
-            result,
-            variadic,
-            Body::Typed(Box::new(invoke)),
-        )?;
+        let shared = Callback::shared(&name, &result);
+        let state = Box::new(TypedState::<F, B> {
+            shared: Arc::clone(&shared),
+            body,
+            _signature: PhantomData,
+        });
+        let callback = Callback::build(&name, &params, result, shared, state)?;
         Ok(TypedCallback {
             callback,
             _signature: PhantomData,

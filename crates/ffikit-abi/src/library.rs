@@ -379,7 +379,7 @@ impl Library {
         body: B,
     ) -> Result<TypedCallback<F>, Error>
     where
-        F: crate::typed::CFunctionPointer,
+        F: crate::typed::CFunctionPointer + 'static,
         B: crate::callback::TypedBody<F>,
     {
         let (params, result, variadic) = self.callback_signature(signature)?;
