@@ -15,12 +15,10 @@ fn libc() -> Library {
 #[test]
 fn a_hundred_thousand_callbacks_created_and_dropped() {
     let libc = libc();
-    let cycles =
-        if std::fs::read_to_string("/proc/self/maps").is_ok_and(|m| m.contains("vgpreload")) {
-            10_000 // under valgrind: fewer, still checked for leaks
-        } else {
-            100_000
-        };
+    let under_valgrind =
+        std::fs::read_to_string("/proc/self/maps").is_ok_and(|m| m.contains("vgpreload"));
+    // Under valgrind: fewer, still checked for leaks.
+    let cycles = if under_valgrind { 10_000 } else { 100_000 };
     let rss = || {
         let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
         statm
@@ -46,9 +44,13 @@ fn a_hundred_thousand_callbacks_created_and_dropped() {
         let got = unsafe { (cb.ptr().get())(std::ptr::null(), std::ptr::null()) };
         assert_eq!(got, k);
     }
-    let grown = rss().saturating_sub(before);
-    assert!(
-        grown < 16 << 20,
-        "resident memory grew by {grown} bytes over {cycles} callbacks"
-    );
+    // Memcheck keeps freed blocks in quarantine and maps shadow memory, so resident memory
+    // says nothing there: its leak check is the measure instead.
+    if !under_valgrind {
+        let grown = rss().saturating_sub(before);
+        assert!(
+            grown < 16 << 20,
+            "resident memory grew by {grown} bytes over {cycles} callbacks"
+        );
+    }
 }
