@@ -313,6 +313,8 @@ pub struct FunctionDecl {
     pub param_names: Vec<Option<String>>,
     /// The symbol, when an `__asm__("label")` renames it (glibc's `__isoc99_fscanf`).
     pub asm_name: Option<String>,
+    /// Where the name is in the text of the `cdef` call that declared it.
+    pub span: crate::Span,
 }
 
 /// A declared global variable.
@@ -324,6 +326,8 @@ pub struct VariableDecl {
     pub ty: QualType,
     /// The symbol, when an `__asm__("label")` renames it.
     pub asm_name: Option<String>,
+    /// Where the name is in the text of the `cdef` call that declared it.
+    pub span: crate::Span,
 }
 
 /// Every type, interned. See the [module docs](self).

@@ -79,6 +79,7 @@ pub struct Declarations {
     pub(crate) types: TypeTable,
     pub(crate) typedefs: HashMap<String, QualType>,
     pub(crate) tags: HashMap<(TagKind, String), TypeId>,
+    pub(crate) tag_spans: HashMap<(TagKind, String), Span>,
     pub(crate) functions: HashMap<String, FunctionDecl>,
     pub(crate) function_order: Vec<String>,
     pub(crate) variables: HashMap<String, VariableDecl>,
@@ -158,6 +159,7 @@ impl Declarations {
             types: TypeTable::new(),
             typedefs: HashMap::default(),
             tags: HashMap::default(),
+            tag_spans: HashMap::default(),
             functions: HashMap::default(),
             function_order: Vec::new(),
             variables: HashMap::default(),
@@ -274,6 +276,19 @@ impl Declarations {
     /// `enum tag`.
     pub fn enum_tag(&self, tag: &str) -> Option<TypeId> {
         self.tags.get(&(TagKind::Enum, tag.to_owned())).copied()
+    }
+
+    /// Where a struct, union or enum was defined (its tag), in the text of the `cdef` call
+    /// that defined it.
+    pub fn tag_span(&self, kind: TagKind, tag: &str) -> Option<Span> {
+        self.tag_spans.get(&(kind, tag.to_owned())).copied()
+    }
+
+    /// Every tagged struct, union and enum, with its kind.
+    pub fn tags(&self) -> impl Iterator<Item = (TagKind, &str, TypeId)> {
+        self.tags
+            .iter()
+            .map(|((kind, tag), id)| (*kind, tag.as_str(), *id))
     }
 
     /// `sizeof` and `_Alignof` of a complete type.

@@ -465,6 +465,7 @@ impl<'a> Parser<'a> {
             ty: ty.ty,
             param_names,
             asm_name,
+            span,
         });
         self.report.declared.push(Declared::Function(name));
         Ok(())
@@ -500,6 +501,7 @@ impl<'a> Parser<'a> {
                 name: name.clone(),
                 ty,
                 asm_name,
+                span,
             },
         );
         self.report.declared.push(Declared::Variable(name));
@@ -1010,6 +1012,9 @@ impl<'a> Parser<'a> {
             }
             Some(id) => {
                 complete(self, id, fields)?;
+                self.decls
+                    .tag_spans
+                    .insert((tag_kind, tag.clone()), tag_span);
                 self.report.declared.push(Declared::Tag(tag_kind, tag));
                 Ok((id, false))
             }
@@ -1017,6 +1022,9 @@ impl<'a> Parser<'a> {
                 let id = self.decls.types.declare_record(kind, Some(tag.clone()));
                 self.decls.tags.insert(key, id);
                 complete(self, id, fields)?;
+                self.decls
+                    .tag_spans
+                    .insert((tag_kind, tag.clone()), tag_span);
                 self.report.declared.push(Declared::Tag(tag_kind, tag));
                 Ok((id, false))
             }
