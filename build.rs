@@ -42,6 +42,9 @@ fn try_main() -> Result<(), ffikit_api::Error> {
         .sources(SOURCES.iter().copied())
         .source(manifest)
         .flag("-std=gnu11")
+        // Full debug information, whatever the profile: `ffikit check` compares declarations
+        // with the library's own DWARF types.
+        .flag("-g")
         // bindgen has no faithful Rust type for `long double` by value (it emits u128, which
         // travels in integer registers, not on the x87 stack): those are ABI-mode only.
         .blocklist_function("echo_long_double|max_long_double")

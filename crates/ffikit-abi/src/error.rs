@@ -110,6 +110,17 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The library's own debug information contradicts the declaration (see
+    /// [`Library::refuse_mismatches`](crate::Library::refuse_mismatches)).
+    #[error("`{name}` does not match `{library}`'s own declaration: {findings}")]
+    DeclarationMismatch {
+        /// The function.
+        name: String,
+        /// The library.
+        library: String,
+        /// What differs.
+        findings: String,
+    },
     /// A callback panicked or returned an error during the call; C got its error result.
     #[error("callback `{callback}` failed: {message}")]
     CallbackFailed {
@@ -149,6 +160,8 @@ pub enum ErrorKind {
     InteriorNul,
     /// [`Error::CallbackFailed`].
     CallbackFailed,
+    /// [`Error::DeclarationMismatch`].
+    DeclarationMismatch,
     /// [`Error::UnsupportedType`], [`Error::Prepare`], and declarations of types the model
     /// cannot express.
     UnsupportedType,
@@ -172,6 +185,7 @@ impl Error {
             Error::NullPointer { .. } => ErrorKind::NullPointer,
             Error::InteriorNul { .. } => ErrorKind::InteriorNul,
             Error::CallbackFailed { .. } => ErrorKind::CallbackFailed,
+            Error::DeclarationMismatch { .. } => ErrorKind::DeclarationMismatch,
             Error::UnsupportedType { .. } | Error::Prepare(_) => ErrorKind::UnsupportedType,
         }
     }

@@ -29,6 +29,9 @@
 //!   calls, reads the result. Variadic specializations, errno capture.
 //! - `convert`: [`Value`]s to C memory and back, by shape (x87 `long double` included).
 //! - [`CData`] and [`Global`] (`data`): C objects owned by Rust, and a library's globals.
+//! - `elf`, `debuginfo`, `verify`: what a library says about itself — its exported symbols
+//!   ([`exported_symbols`]) and its DWARF types — and [`Library::verify`], which checks
+//!   declarations against them.
 //! - [`TypedFunction`] (`typed`): a Rust function-pointer type checked once, then called
 //!   directly.
 //! - [`Callback`] (`callback`): Rust closures as C function pointers (dynamic or typed), on
@@ -55,6 +58,8 @@ mod call;
 mod callback;
 mod convert;
 mod data;
+mod debuginfo;
+mod elf;
 mod error;
 mod library;
 mod locate;
@@ -62,14 +67,17 @@ mod lower;
 mod shape;
 mod typed;
 mod value;
+mod verify;
 
 pub use call::{Function, OwnedFunction, last_errno};
 pub use callback::{CValue, Callback, CallbackError, CallbackPtr, TypedBody, TypedCallback};
 pub use data::{CData, Global, Path};
+pub use elf::{Binding, ExportedSymbol, SymbolKind, exported_symbols};
 pub use error::{Error, ErrorKind};
 pub use library::{Library, LoadFlags};
 pub use typed::{CFunctionPointer, CType, TypedFunction};
 pub use value::Value;
+pub use verify::{Finding, FindingKind, Verification};
 
 /// The bytes of the NUL-terminated C string at `address` (without the NUL).
 ///

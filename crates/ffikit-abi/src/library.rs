@@ -49,12 +49,7 @@ impl LoadFlags {
     }
 }
 
-/// What the ELF dynamic symbol table says a symbol is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SymbolKind {
-    Function,
-    Data,
-}
+use crate::elf::SymbolKind;
 
 /// A loaded shared object and the C declarations made for it.
 ///
@@ -70,6 +65,8 @@ pub struct Library {
     path: Option<PathBuf>,
     decls: Mutex<Declarations>,
     exports: OnceLock<HashMap<String, SymbolKind>>,
+    debug: OnceLock<Option<(PathBuf, crate::debuginfo::DebugInfo)>>,
+    refuse_mismatches: std::sync::atomic::AtomicBool,
 }
 
 impl Library {
@@ -107,6 +104,8 @@ impl Library {
             path: Some(path),
             decls: Mutex::new(Declarations::new()),
             exports: OnceLock::new(),
+            debug: OnceLock::new(),
+            refuse_mismatches: Default::default(),
         })
     }
 
@@ -118,6 +117,8 @@ impl Library {
             path: None,
             decls: Mutex::new(Declarations::new()),
             exports: OnceLock::new(),
+            debug: OnceLock::new(),
+            refuse_mismatches: Default::default(),
         }
     }
 
@@ -255,6 +256,25 @@ impl Library {
             .collect::<Result<Vec<_>, Error>>()?;
         let result = shape::resolve(decls, function.result)?;
         let address = self.symbol_address(&symbol, SymbolKind::Function)?;
+        if self
+            .refuse_mismatches
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let findings =
+                crate::verify::verify(decls, "", self.exports(), self.debug_info(), Some(name));
+            if !findings.is_ok() {
+                let messages: Vec<String> = findings
+                    .findings
+                    .iter()
+                    .map(|f| f.message.clone())
+                    .collect();
+                return Err(Error::DeclarationMismatch {
+                    name: name.to_owned(),
+                    library: self.name.clone(),
+                    findings: messages.join("; "),
+                });
+            }
+        }
         let signature = Signature::new(name.to_owned(), result, params, function.variadic);
         Function::new(signature, address)
     }
@@ -406,10 +426,12 @@ impl Library {
             })?;
         let address = *found as usize;
         if let Some(&actual) = self.exports().get(symbol) {
-            if actual != expected {
+            let is_function = |kind| kind == SymbolKind::Function;
+            let known = actual != SymbolKind::Other;
+            if known && is_function(actual) != is_function(expected) {
                 let word = |kind| match kind {
                     SymbolKind::Function => "a function",
-                    SymbolKind::Data => "data (a variable)",
+                    _ => "data (a variable)",
                 };
                 return Err(Error::NotAFunction {
                     symbol: symbol.to_owned(),
@@ -427,9 +449,54 @@ impl Library {
         self.exports.get_or_init(|| {
             self.path
                 .as_deref()
-                .and_then(|path| read_exports(path).ok())
+                .map(crate::elf::export_kinds)
                 .unwrap_or_default()
         })
+    }
+
+    /// The library's DWARF (or its separate debug file's), read once.
+    fn debug_info(&self) -> Option<&crate::debuginfo::DebugInfo> {
+        self.debug_source().map(|(_, info)| info)
+    }
+
+    fn debug_source(&self) -> Option<&(PathBuf, crate::debuginfo::DebugInfo)> {
+        self.debug
+            .get_or_init(|| {
+                let path = crate::elf::debug_file(self.path.as_deref()?)?;
+                let info = crate::debuginfo::read(&path).ok().flatten()?;
+                Some((path, info))
+            })
+            .as_ref()
+    }
+
+    /// Checks declarations against the library: does it export each function and global, as
+    /// a function or as data? Where it carries debug information (or a separate debug file
+    /// is found by build-id), do parameter and result types, variadic-ness, struct and union
+    /// sizes and member offsets, and enum values agree with its own?
+    ///
+    /// # Errors
+    ///
+    /// Declarations that do not parse.
+    pub fn verify(&self, declarations: &str) -> Result<crate::verify::Verification, Error> {
+        let mut decls = Declarations::new();
+        decls.cdef(declarations)?;
+        let mut report = crate::verify::verify(
+            &decls,
+            declarations,
+            self.exports(),
+            self.debug_info(),
+            None,
+        );
+        report.debug_file = self.debug_source().map(|(path, _)| path.clone());
+        Ok(report)
+    }
+
+    /// From now on, refuse to bind a function whose declaration the library's debug
+    /// information contradicts ([`Error::DeclarationMismatch`]).
+    pub fn refuse_mismatches(&self, refuse: bool) -> &Self {
+        self.refuse_mismatches
+            .store(refuse, std::sync::atomic::Ordering::Relaxed);
+        self
     }
 }
 
@@ -507,27 +574,6 @@ impl Drop for Adopted<'_> {
         // than panicking in drop.
         let _ = self.free.call(&[Value::Pointer(self.address)]);
     }
-}
-
-fn read_exports(path: &Path) -> Result<HashMap<String, SymbolKind>, Box<dyn std::error::Error>> {
-    use object::{Object, ObjectSymbol, SymbolKind as Kind};
-    let data = std::fs::read(path)?;
-    let file = object::File::parse(&*data)?;
-    let mut exports = HashMap::new();
-    for symbol in file.dynamic_symbols() {
-        if symbol.is_undefined() {
-            continue;
-        }
-        let kind = match symbol.kind() {
-            Kind::Text => SymbolKind::Function,
-            Kind::Data | Kind::Tls => SymbolKind::Data,
-            _ => continue,
-        };
-        if let Ok(name) = symbol.name() {
-            exports.insert(name.to_owned(), kind);
-        }
-    }
-    Ok(exports)
 }
 
 /// A single declaration may omit its final `;`.

@@ -1294,10 +1294,13 @@ impl<'a> Parser<'a> {
         self.decls
             .types
             .complete_enum(id, values, attributes.packed);
-        if let Some((tag, _)) = tag {
+        if let Some((tag, span)) = tag {
             if existing.is_none() {
                 self.decls.tags.insert((TagKind::Enum, tag.clone()), id);
             }
+            self.decls
+                .tag_spans
+                .insert((TagKind::Enum, tag.clone()), span);
             self.report.declared.push(Declared::Tag(TagKind::Enum, tag));
         }
         Ok(id)
