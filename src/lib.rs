@@ -7,7 +7,9 @@
 //!   library built as a shared object for ABI mode.
 //! - [`compare`]: the workloads and binding styles behind `ffikit compare`.
 //! - [`call`]: `ffikit call`, any C function from the shell through ABI mode.
+//! - [`inspect`]: `ffikit symbols`, `ffikit layout` and `ffikit check`.
 
 pub mod call;
 pub mod compare;
 pub mod fixtures;
+pub mod inspect;

@@ -16,8 +16,62 @@ struct Cli {
     command: Commands,
 }
 
+/// Declarations given on the command line or in a file.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = true)]
+struct DeclarationSource {
+    /// C declarations.
+    #[arg(long)]
+    cdef: Option<String>,
+    /// A file of C declarations (a header, preprocessed or plain).
+    #[arg(long)]
+    header: Option<std::path::PathBuf>,
+}
+
+impl DeclarationSource {
+    fn text(&self) -> Result<String, Box<dyn std::error::Error>> {
+        let mut text = self.cdef.clone().unwrap_or_default();
+        if let Some(header) = &self.header {
+            let contents = std::fs::read_to_string(header)
+                .map_err(|e| format!("cannot read {}: {e}", header.display()))?;
+            text.push('\n');
+            text.push_str(&contents);
+        }
+        Ok(text)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Commands {
+    /// List a library's exported functions and data (ELF dynamic symbol table): address,
+    /// kind, binding, size, name@version.
+    Symbols {
+        /// The library: a path or a name.
+        library: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show how declared types are laid out: sizes, alignments, member offsets (bit offsets
+    /// for bitfields), holes and padding.
+    Layout {
+        #[command(flatten)]
+        source: DeclarationSource,
+        /// Types to show (`struct flags`); every struct, union and enum declared if none.
+        types: Vec<String>,
+    },
+    /// Check declarations against a library: exported? function or data? and, where the
+    /// library has debug information, types, variadic-ness, layouts and enum values. Exit
+    /// status 1 when anything disagrees.
+    Check {
+        /// The library: a path or a name.
+        library: String,
+        #[command(flatten)]
+        source: DeclarationSource,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Call a C function: `ffikit call libm.so.6 'double cos(double)' 1`.
     ///
     /// Arguments follow the parameter types: numbers, strings for `char *`, `null`,
@@ -68,6 +122,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes to stdout; a closed pipe (`ffikit symbols libc.so.6 | head`) ends quietly.
+fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(error) => {
+            eprintln!("error: cannot write the output: {error}");
+            std::process::exit(1);
+        }
+        Ok(()) => {}
+    }
+}
+
 /// The error and its whole `source()` chain, as cxx's CLI prints them.
 fn report(error: &dyn std::error::Error) {
     eprintln!("error: {error}");
@@ -85,6 +156,36 @@ fn report(error: &dyn std::error::Error) {
 
 fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
+        Commands::Symbols { library, json } => {
+            let path = ffikit::inspect::library_path(&library)?;
+            let symbols = ffikit_abi::exported_symbols(&path)?;
+            let mut report = ffikit::inspect::symbols_report(&symbols, json);
+            if json {
+                report.push('\n');
+            }
+            out(&report);
+        }
+        Commands::Layout { source, types } => {
+            let text = source.text()?;
+            out(&ffikit::inspect::layout_report(&text, &types)?);
+        }
+        Commands::Check {
+            library,
+            source,
+            json,
+        } => {
+            let text = source.text()?;
+            let library = ffikit_abi::Library::open(&library)?;
+            let report = library.verify(&text)?;
+            if json {
+                println!("{}", ffikit::inspect::check_json(&report));
+            } else {
+                println!("{report}");
+            }
+            if !report.is_ok() {
+                std::process::exit(1);
+            }
+        }
         Commands::Call {
             library,
             declaration,

@@ -198,3 +198,117 @@ fn call_bad_input_names_the_argument_and_exits_2() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn symbols_lists_what_nm_lists() {
+    let output = ffikit(&["symbols", "libc.so.6"]);
+    assert!(output.status.success());
+    let ours: std::collections::BTreeSet<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().last().unwrap().to_owned())
+        .collect();
+    let libc = ffikit::inspect::library_path("libc.so.6").unwrap();
+    let nm = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&libc)
+        .output()
+        .unwrap();
+    let theirs: std::collections::BTreeSet<String> = String::from_utf8(nm.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().last().unwrap().to_owned())
+        .collect();
+    let only_ours: Vec<_> = ours.difference(&theirs).take(5).collect();
+    let only_nm: Vec<_> = theirs.difference(&ours).take(5).collect();
+    assert!(
+        only_ours.is_empty() && only_nm.is_empty(),
+        "ours only: {only_ours:?}; nm only: {only_nm:?}"
+    );
+    assert!(ours.contains("memcpy@@GLIBC_2.14") && ours.contains("memcpy@GLIBC_2.2.5"));
+
+    let json = ffikit(&["symbols", "libc.so.6", "--json"]);
+    let symbols: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let stdin = symbols
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "stdin")
+        .unwrap();
+    assert_eq!(
+        (stdin["kind"].as_str(), stdin["size"].as_u64()),
+        (Some("data"), Some(8))
+    );
+}
+
+#[test]
+fn layout_shows_offsets_holes_and_padding() {
+    let output = ffikit(&[
+        "layout",
+        "--cdef",
+        "struct s { char c; double d; short t; }; struct b { unsigned a : 3; unsigned char tail; };",
+    ]);
+    let text = String::from_utf8(output.stdout).unwrap();
+    for expected in [
+        "struct s { /* size 24, align 8 */",
+        "/* hole: 7 bytes */",
+        "double d;",
+        "/* offset 8, size 8 */",
+        "/* padding: 6 bytes */",
+        "unsigned int a : 3;",
+        "/* bit 0, 3 bits */",
+        "/* hole: 5 bits */",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from\n{text}");
+    }
+    let one = ffikit(&["layout", "--cdef", "struct s { char c; };", "struct s"]);
+    assert!(
+        String::from_utf8(one.stdout)
+            .unwrap()
+            .starts_with("struct s { /* size 1, align 1 */")
+    );
+}
+
+#[test]
+fn check_reports_mismatches_with_lines_and_exits_1() {
+    let wrong = ffikit(&[
+        "check",
+        ffikit::fixtures::SHARED_OBJECT,
+        "--cdef",
+        "int gcd(int x, int y);\nfloat get_pi(void);\n",
+    ]);
+    assert_eq!(wrong.status.code(), Some(1));
+    let text = String::from_utf8(wrong.stdout).unwrap();
+    assert!(
+        text.contains(
+            "line 2: `get_pi`: the result is declared `float`, the library's is `double`"
+        ),
+        "{text}"
+    );
+
+    let right = ffikit(&[
+        "check",
+        ffikit::fixtures::SHARED_OBJECT,
+        "--cdef",
+        "int gcd(int x, int y);",
+        "--json",
+    ]);
+    assert_eq!(right.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&right.stdout).unwrap();
+    assert_eq!(
+        (json["ok"].as_bool(), json["types_checked"].as_bool()),
+        (Some(true), Some(true))
+    );
+
+    let z = ffikit(&[
+        "check",
+        "libz.so.1",
+        "--cdef",
+        "const char *zlibVersion(void);",
+    ]);
+    assert!(
+        String::from_utf8(z.stdout)
+            .unwrap()
+            .contains("only exports were checked")
+    );
+}
