@@ -309,10 +309,31 @@ unsafe fn write_result(
 /// [`CallbackPtr`] to have the compiler check that for calls made from Rust).
 pub struct Callback {
     // Field order matters: the code (which points at the state) drops first.
-    code: ClosureCode,
+    code: Code,
     _state: Box<dyn Any + Send + Sync>,
     shared: Arc<Shared>,
     result: Typed,
+}
+
+/// Where a callback's code comes from.
+#[derive(Debug)]
+enum Code {
+    /// A libffi closure.
+    Closure(ClosureCode),
+    /// A pre-compiled slot function (typed callbacks); the guard frees the slot.
+    Slot {
+        _guard: crate::slots::SlotGuard,
+        address: usize,
+    },
+}
+
+impl Code {
+    fn code(&self) -> usize {
+        match self {
+            Code::Closure(closure) => closure.code(),
+            Code::Slot { address, .. } => *address,
+        }
+    }
 }
 
 impl std::fmt::Debug for Callback {
@@ -345,7 +366,19 @@ impl Callback {
         let shapes: Vec<&Shape> = params.iter().map(|p| &p.shape).collect();
         // SAFETY: the state is boxed (a stable address) and owned by the Callback, which
         // frees the code before it (field order); it reads exactly these types.
-        let code = unsafe { ClosureCode::new(name, &shapes, &result.shape, &*state as *const S)? };
+        let code = Code::Closure(unsafe {
+            ClosureCode::new(name, &shapes, &result.shape, &*state as *const S)?
+        });
+        Callback::finish(code, state, shared, result)
+    }
+
+    /// Registers the callback and assembles it.
+    fn finish(
+        code: Code,
+        state: Box<dyn Any + Send + Sync>,
+        shared: Arc<Shared>,
+        result: Typed,
+    ) -> Result<Callback, Error> {
         registry()
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -492,12 +525,42 @@ impl<F: CFunctionPointer> TypedCallback<F> {
 }
 
 /// A closure that can be the body of a callback of type `F`.
-pub trait TypedBody<F>: Send + Sync + 'static {
+pub trait TypedBody<F>: Send + Sync + Sized + 'static {
     #[doc(hidden)]
     /// # Safety
     ///
     /// `args` and `result` are libffi's for a closure of signature `F`.
     unsafe fn invoke(&self, args: *const *const c_void, result: *mut c_void);
+
+    #[doc(hidden)]
+    /// The 64 slot functions of signature `F`, by slot index.
+    fn slot_functions() -> [usize; crate::slots::SLOT_COUNT];
+
+    #[doc(hidden)]
+    /// The function a slot calls with its `SlotState<Self>` and the arguments.
+    fn slot_call() -> *const ();
+}
+
+/// What a slot points at for a typed callback.
+struct SlotState<B> {
+    shared: Arc<Shared>,
+    body: B,
+}
+
+impl<B> SlotState<B> {
+    /// Reports a panic and gives C the error result.
+    #[cold]
+    fn failed<R: CValue>(&self, panic: Box<dyn Any + Send>) -> R {
+        self.shared
+            .fail(format!("panicked: {}", panic_message(&*panic)));
+        let bytes = self
+            .shared
+            .on_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // SAFETY: the error result holds max(size of R, 8) bytes written for R.
+        unsafe { R::read(bytes.as_ptr().cast()) }
+    }
 }
 
 /// Reads a typed argument and writes a typed result, widened as libffi wants.
@@ -573,7 +636,36 @@ impl<T> CValue for *mut T {
 }
 
 macro_rules! typed_bodies {
-    ($( ($($arg:ident $index:tt),*) )*) => {$(
+    ($( $slot:ident $call:ident ($($arg:ident $value:ident $index:tt),*) )*) => {$(
+        /// Slot function: finds its closure in slot `I` and calls it.
+        unsafe extern "C" fn $slot<const I: usize, R: CValue, $($arg: CValue),*>($($value: $arg),*) -> R {
+            let (data, call) = crate::slots::slot(I);
+            // SAFETY: the slot was set to a state and the call function of exactly this
+            // signature when it was claimed, and is cleared only after C can no longer call
+            // this callback (its owner dropped).
+            let call = unsafe { std::mem::transmute::<*const (), unsafe fn(*const () $(, $arg)*) -> R>(call) };
+            // SAFETY: as above: `data` is the state `call` expects.
+            unsafe { call(data $(, $value)*) }
+        }
+
+        /// Calls a typed closure from its slot, catching panics.
+        ///
+        /// # Safety
+        ///
+        /// `data` points to a live `SlotState<C>`.
+        #[allow(unused_unsafe)]
+        unsafe fn $call<C, R: CValue, $($arg: CValue),*>(data: *const () $(, $value: $arg)*) -> R
+        where
+            C: Fn($($arg),*) -> R,
+        {
+            // SAFETY: the caller's guarantee.
+            let state = unsafe { &*data.cast::<SlotState<C>>() };
+            match catch_unwind(AssertUnwindSafe(|| (state.body)($($value),*))) {
+                Ok(value) => value,
+                Err(panic) => state.failed(panic),
+            }
+        }
+
         impl<C, R: CValue, $($arg: CValue),*> TypedBody<unsafe extern "C" fn($($arg),*) -> R> for C
         where
             C: Fn($($arg),*) -> R + Send + Sync + 'static,
@@ -585,18 +677,26 @@ macro_rules! typed_bodies {
                 // SAFETY: libffi's result slot holds max(size, 8) bytes.
                 unsafe { value.write_widened(result) };
             }
+
+            fn slot_functions() -> [usize; crate::slots::SLOT_COUNT] {
+                crate::slots::slot_table!($slot, R $(, $arg)*)
+            }
+
+            fn slot_call() -> *const () {
+                $call::<C, R $(, $arg)*> as *const ()
+            }
         }
     )*};
 }
 
 typed_bodies! {
-    ()
-    (A 0)
-    (A 0, B 1)
-    (A 0, B 1, C2 2)
-    (A 0, B 1, C2 2, D 3)
-    (A 0, B 1, C2 2, D 3, E 4)
-    (A 0, B 1, C2 2, D 3, E 4, F 5)
+    slot0 call0 ()
+    slot1 call1 (A a 0)
+    slot2 call2 (A a 0, B b 1)
+    slot3 call3 (A a 0, B b 1, C2 c 2)
+    slot4 call4 (A a 0, B b 1, C2 c 2, D d 3)
+    slot5 call5 (A a 0, B b 1, C2 c 2, D d 3, E e 4)
+    slot6 call6 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5)
 }
 
 impl<F: CFunctionPointer + 'static> TypedCallback<F> {
@@ -615,6 +715,31 @@ impl<F: CFunctionPointer + 'static> TypedCallback<F> {
             variadic,
         )?;
         let shared = Callback::shared(&name, &result);
+        // The fast way: a pre-compiled slot function, when one is free and every type of the
+        // signature is one the slot functions pass as C does (all CValue types are).
+        let state = Box::new(SlotState {
+            shared: Arc::clone(&shared),
+            body,
+        });
+        let data = (&*state as *const SlotState<B>).cast::<()>();
+        if let Some(guard) = crate::slots::SlotGuard::claim(data, B::slot_call()) {
+            let address = B::slot_functions()[guard.index()];
+            let callback = Callback::finish(
+                Code::Slot {
+                    _guard: guard,
+                    address,
+                },
+                state,
+                shared,
+                result,
+            )?;
+            return Ok(TypedCallback {
+                callback,
+                _signature: PhantomData,
+            });
+        }
+        // Every slot taken: a libffi closure.
+        let SlotState { shared, body } = *state;
         let state = Box::new(TypedState::<F, B> {
             shared: Arc::clone(&shared),
             body,

@@ -34,8 +34,9 @@
 //!   declarations against them.
 //! - [`TypedFunction`] (`typed`): a Rust function-pointer type checked once, then called
 //!   directly.
-//! - [`Callback`] (`callback`): Rust closures as C function pointers (dynamic or typed), on
-//!   libffi closures; panics are caught at the boundary and reported by the foreign call
+//! - [`Callback`] (`callback`, `slots`): Rust closures as C function pointers — dynamic ones
+//!   on libffi closures, typed ones on pre-compiled slot functions (libffi closures once the
+//!   64 slots are taken); panics are caught at the boundary and reported by the foreign call
 //!   around them as [`Error::CallbackFailed`].
 //!
 //! # Callbacks and executable memory
@@ -65,6 +66,7 @@ mod library;
 mod locate;
 mod lower;
 mod shape;
+mod slots;
 mod typed;
 mod value;
 mod verify;

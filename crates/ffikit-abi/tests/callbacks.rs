@@ -492,3 +492,69 @@ fn variadic_and_mismatched_callbacks_are_refused() {
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::DeclarationSyntax);
 }
+
+#[test]
+fn more_typed_callbacks_than_slots_fall_back_to_libffi_closures() {
+    let libc = libc();
+    // 64 pre-compiled slots are shared by all signatures: 100 live callbacks overflow them.
+    let callbacks: Vec<_> = (0..100)
+        .map(|k: i32| {
+            libc.typed_callback::<unsafe extern "C" fn(i32) -> i32, _>(
+                "plus",
+                "int (*)(int)",
+                move |x: i32| x + k,
+            )
+            .unwrap()
+        })
+        .collect();
+    for (k, callback) in callbacks.iter().enumerate() {
+        // SAFETY: each callback takes and returns an int.
+        let got = unsafe { (callback.ptr().get())(1000) };
+        assert_eq!(got, 1000 + k as i32);
+    }
+    drop(callbacks);
+    // Freed slots are reused.
+    let again = libc
+        .typed_callback::<unsafe extern "C" fn(i32) -> i32, _>("again", "int (*)(int)", |x: i32| -x)
+        .unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { (again.ptr().get())(5) }, -5);
+}
+
+#[test]
+fn a_panicking_typed_callback_fails_the_outer_call() {
+    let libc = libc();
+    let boom = libc
+        .typed_callback::<Compare, _>(
+            "typed_boom",
+            "int (*)(const void *, const void *)",
+            |_: *const c_void, _: *const c_void| -> i32 { panic!("typed comparator exploded") },
+        )
+        .unwrap();
+    let qsort = libc.function(QSORT).unwrap();
+    let mut values = libc.new_value("int[3]").unwrap();
+    values
+        .set(&Value::Array([3, 1, 2].map(Value::from).to_vec()))
+        .unwrap();
+    let error = qsort
+        .call(&[
+            values.address(),
+            3.into(),
+            4.into(),
+            boom.callback().address(),
+        ])
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "callback `typed_boom` failed: panicked: typed comparator exploded"
+    );
+    // Called directly (no ffikit call around it), the failure waits on the callback.
+    // SAFETY: the comparator ignores its arguments.
+    let result = unsafe { (boom.ptr().get())(std::ptr::null(), std::ptr::null()) };
+    assert_eq!(result, 0);
+    let (name, message) = boom.callback().take_failure().unwrap();
+    assert_eq!(
+        (name.as_str(), message.contains("exploded")),
+        ("typed_boom", true)
+    );
+}
