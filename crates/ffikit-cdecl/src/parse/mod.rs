@@ -605,10 +605,7 @@ impl<'a> Parser<'a> {
         let mut named: Option<QualType> = None;
         let mut anonymous_record = false;
         // Counts of the arithmetic keywords.
-        let (mut signed, mut unsigned, mut short, mut long) = (0, 0, 0, 0);
-        let (mut char_, mut int, mut float, mut double, mut bool_, mut void, mut complex) =
-            (0, 0, 0, 0, 0, 0, 0);
-        let mut int128 = 0;
+        let mut counts = Counts::default();
         let mut float_alias: Option<Scalar> = None;
         let mut any_type = false;
 
@@ -661,18 +658,18 @@ impl<'a> Parser<'a> {
                     attributes.aligned = attributes.aligned.max(Some(align));
                     continue;
                 }
-                "void" => void += 1,
-                "char" => char_ += 1,
-                "short" => short += 1,
-                "int" => int += 1,
-                "long" => long += 1,
-                "signed" | "__signed" | "__signed__" => signed += 1,
-                "unsigned" => unsigned += 1,
-                "float" => float += 1,
-                "double" => double += 1,
-                "_Bool" | "bool" => bool_ += 1,
-                "_Complex" | "__complex__" => complex += 1,
-                "__int128" => int128 += 1,
+                "void" => counts.void += 1,
+                "char" => counts.char_ += 1,
+                "short" => counts.short += 1,
+                "int" => counts.int += 1,
+                "long" => counts.long += 1,
+                "signed" | "__signed" | "__signed__" => counts.signed += 1,
+                "unsigned" => counts.unsigned += 1,
+                "float" => counts.float += 1,
+                "double" => counts.double += 1,
+                "_Bool" | "bool" => counts.bool_ += 1,
+                "_Complex" | "__complex__" => counts.complex += 1,
+                "__int128" => counts.int128 += 1,
                 "_Float32" => float_alias = Some(Scalar::Float),
                 "_Float64" | "_Float32x" => float_alias = Some(Scalar::Double),
                 "_Float64x" => float_alias = Some(Scalar::LongDouble),
@@ -761,19 +758,7 @@ impl<'a> Parser<'a> {
             .end
             .max(start.start);
         let span = Span::new(start.start, end);
-        let arithmetic = signed
-            + unsigned
-            + short
-            + long
-            + char_
-            + int
-            + float
-            + double
-            + bool_
-            + void
-            + complex
-            + int128
-            + usize::from(float_alias.is_some());
+        let arithmetic = counts.total() + usize::from(float_alias.is_some());
         let base: QualType = match named {
             Some(ty) => {
                 if arithmetic > 0 {
@@ -801,20 +786,6 @@ impl<'a> Parser<'a> {
                 });
             }
             None => {
-                let counts = Counts {
-                    signed,
-                    unsigned,
-                    short,
-                    long,
-                    char_,
-                    int,
-                    float,
-                    double,
-                    bool_,
-                    void,
-                    complex,
-                    int128,
-                };
                 let ty = match float_alias {
                     Some(alias) if arithmetic == 1 => self.decls.types.scalar(alias),
                     Some(_) => return Err(self.invalid_combination(span)),
@@ -1852,6 +1823,7 @@ impl<'a> Parser<'a> {
 }
 
 /// The arithmetic keywords seen in one set of specifiers.
+#[derive(Default)]
 struct Counts {
     signed: usize,
     unsigned: usize,
@@ -1868,6 +1840,21 @@ struct Counts {
 }
 
 impl Counts {
+    fn total(&self) -> usize {
+        self.signed
+            + self.unsigned
+            + self.short
+            + self.long
+            + self.char_
+            + self.int
+            + self.float
+            + self.double
+            + self.bool_
+            + self.void
+            + self.complex
+            + self.int128
+    }
+
     /// `Some(None)` for void, `Some(Some(scalar))`, or `None` for an invalid combination.
     fn resolve(&self) -> Option<Option<Scalar>> {
         let Counts {
