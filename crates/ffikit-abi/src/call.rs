@@ -88,6 +88,10 @@ struct Prepared {
     offsets: Vec<usize>,
     frame_size: usize,
     result_size: usize,
+    /// The classified fast path, when the signature allows one.
+    fast: Option<crate::fast::FastPlan>,
+    /// Use libffi even when a fast path exists (the reference, for comparisons).
+    force_libffi: bool,
 }
 
 fn align16(n: usize) -> usize {
@@ -126,6 +130,16 @@ impl Prepared {
         }
         // libffi writes a whole register for integer results narrower than one.
         let result_size = align16((signature.result.shape.size_align().0 as usize).max(8));
+        // Variadic arguments checked as a narrower declared type (char, short, float) keep to
+        // the general path, which checks them as declared before promoting.
+        let narrowed = variadic
+            .iter()
+            .any(|v| v.declared.shape != v.promoted.shape);
+        let fast = if narrowed {
+            None
+        } else {
+            crate::fast::FastPlan::new(&shapes, &signature.result.shape)
+        };
         Ok(Prepared {
             signature,
             variadic,
@@ -135,6 +149,8 @@ impl Prepared {
             offsets,
             frame_size,
             result_size,
+            fast,
+            force_libffi: false,
         })
     }
 
@@ -163,6 +179,9 @@ impl Prepared {
             });
         }
 
+        if let (Some(fast), false) = (&self.fast, self.force_libffi) {
+            return self.call_fast(fast, args);
+        }
         let mut inline_frame = Inline([0u8; INLINE_FRAME]);
         let mut heap_frame;
         let frame: &mut [u8] = if self.frame_size <= INLINE_FRAME {
@@ -232,6 +251,57 @@ impl Prepared {
         let value = read_result(&self.signature.result.shape, result);
         drop(scratch);
         Ok(value)
+    }
+
+    /// The fast path: registers filled directly, no libffi.
+    fn call_fast(&self, fast: &crate::fast::FastPlan, args: &[Value]) -> Result<Value, Error> {
+        let fixed = self.signature.params.len();
+        let param = |index: usize| match self.signature.params.get(index) {
+            Some(param) => &param.typed,
+            None => &self.variadic[index - fixed].promoted,
+        };
+        let place = |index: usize| convert::Place::Argument {
+            index,
+            name: self
+                .signature
+                .params
+                .get(index)
+                .and_then(|p| p.name.as_deref()),
+            function: &self.signature.name,
+        };
+        let nullable = |index: usize| index >= fixed || self.signature.params[index].nullable;
+        let mut scratch = Scratch::new();
+        if self.capture_errno {
+            // SAFETY: __errno_location returns this thread's errno, always valid to write.
+            unsafe { *libc::__errno_location() = 0 };
+        }
+        let guard = crate::callback::CallGuard::enter();
+        // SAFETY: the plan was classified from the declaration of the function at `code`,
+        // which the binder vouched for.
+        let value = unsafe {
+            fast.call(
+                self.code,
+                param,
+                &self.signature.result,
+                args,
+                place,
+                nullable,
+                &mut scratch,
+            )
+        };
+        if self.capture_errno {
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            LAST_ERRNO.with(|cell| cell.set(errno));
+        }
+        drop(guard);
+        if let Some(failure) = crate::callback::take_failure(args) {
+            return Err(Error::CallbackFailed {
+                callback: failure.callback,
+                message: failure.message,
+            });
+        }
+        drop(scratch);
+        value
     }
 
     fn write_argument(
@@ -414,7 +484,7 @@ fn infer_variadic_types(values: &[Value]) -> Result<Vec<Typed>, Error> {
         .collect()
 }
 
-fn read_result(shape: &Shape, bytes: &[u8]) -> Value {
+pub(crate) fn read_result(shape: &Shape, bytes: &[u8]) -> Value {
     match (shape, convert::read(shape, bytes)) {
         (Shape::Pointer(Pointee::Char), Value::Pointer(address)) => {
             // SAFETY: the function's declaration says it returns a `char *`: a non-NULL
@@ -484,6 +554,18 @@ impl<'lib> Function<'lib> {
             prepared: self.prepared.specialize(&typed)?,
             _library: PhantomData,
         })
+    }
+
+    /// Call through libffi even where the fast path applies (it is the reference the fast
+    /// path is tested against; this is for comparisons).
+    pub fn use_libffi(mut self) -> Self {
+        self.prepared.force_libffi = true;
+        self
+    }
+
+    /// Whether calls take the fast path (a register file filled directly) rather than libffi.
+    pub fn is_fast(&self) -> bool {
+        self.prepared.fast.is_some() && !self.prepared.force_libffi
     }
 
     /// Clear `errno` before each call and save it right after, for [`last_errno`].

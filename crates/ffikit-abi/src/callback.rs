@@ -69,11 +69,12 @@ impl Drop for CallGuard {
 /// After a foreign call: the failure of a callback it led to, on this thread or (for the
 /// callbacks among `args`) on another.
 pub(crate) fn take_failure(args: &[Value]) -> Option<Failure> {
-    if let Some(failure) = PENDING.with(|p| p.borrow_mut().take()) {
-        return Some(failure);
-    }
+    // No live callback, no failure to find (the common case, kept cheap).
     if LIVE.load(Ordering::Acquire) == 0 {
         return None;
+    }
+    if let Some(failure) = PENDING.with(|p| p.borrow_mut().take()) {
+        return Some(failure);
     }
     let registry = registry().lock().unwrap_or_else(|p| p.into_inner());
     args.iter()

@@ -9,7 +9,8 @@ use crate::value::Value;
 /// Where a call's temporary copies of strings and byte buffers go: inline for the common
 /// small case, on the heap beyond it. Addresses handed out stay valid while it lives, unmoved.
 pub(crate) struct Scratch {
-    inline: Inline<256>,
+    /// Made (and zeroed) on first use: most calls pass no string.
+    inline: Option<Inline<256>>,
     used: usize,
     overflow: Vec<Vec<u8>>,
 }
@@ -22,7 +23,7 @@ pub(crate) struct Inline<const N: usize>(pub [u8; N]);
 impl Scratch {
     pub fn new() -> Self {
         Scratch {
-            inline: Inline([0; 256]),
+            inline: None,
             used: 0,
             overflow: Vec::new(),
         }
@@ -36,14 +37,15 @@ impl Scratch {
     /// Copies `bytes` (plus a NUL when asked) and returns the copy's address.
     fn stash(&mut self, bytes: &[u8], nul: bool) -> usize {
         let needed = bytes.len() + usize::from(nul);
-        if self.used + needed <= self.inline.0.len() {
+        if self.used + needed <= 256 {
+            let inline = &mut self.inline.get_or_insert(Inline([0; 256])).0;
             let at = self.used;
-            self.inline.0[at..at + bytes.len()].copy_from_slice(bytes);
+            inline[at..at + bytes.len()].copy_from_slice(bytes);
             if nul {
-                self.inline.0[at + bytes.len()] = 0;
+                inline[at + bytes.len()] = 0;
             }
             self.used += needed.max(1);
-            return self.inline.0[at..].as_ptr() as usize;
+            return inline[at..].as_ptr() as usize;
         }
         let mut copy = Vec::with_capacity(needed.max(1));
         copy.extend_from_slice(bytes);

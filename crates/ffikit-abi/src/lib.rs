@@ -23,7 +23,12 @@
 //!   cache, the standard directories), symbols checked against the ELF dynamic symbol table
 //!   (function or data), declarations kept per library.
 //! - `shape`: declared types (from `ffikit-cdecl`) resolved into sizes, offsets and kinds.
-//! - `lower`: the only module that knows libffi: types, prepared call interfaces, `ffi_call`.
+//! - `lower`: the only module that knows libffi: types, prepared call interfaces, `ffi_call`,
+//!   closures.
+//! - `fast`: the x86-64 System V fast path: signatures classified once at binding, arguments
+//!   written straight into a register file that one assembly routine loads before the call.
+//!   Signatures it does not cover (`long double`, over-aligned structs, variadic arguments
+//!   declared narrower than `int`) go through libffi, the reference it is tested against.
 //! - [`Function`] (`call`): prepared once per signature; each call checks arity, types and
 //!   ranges, lays the arguments out on the stack (no heap allocation for up to 16 arguments),
 //!   calls, reads the result. Variadic specializations, errno capture.
@@ -62,6 +67,7 @@ mod data;
 mod debuginfo;
 mod elf;
 mod error;
+mod fast;
 mod library;
 mod locate;
 mod lower;

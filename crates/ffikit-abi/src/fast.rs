@@ -1,0 +1,525 @@
+//! The fast call path on x86-64 System V: a signature is classified once, when it is bound
+//! (which register or stack word each argument goes to, where the result comes back), and
+//! each call fills a register file that one small assembly routine loads before calling —
+//! LuaJIT's call-state idea. Scalars, pointers and structs libffi would pass in registers or
+//! on the stack are covered; everything else (`long double`, over-aligned structs, ...) goes
+//! through libffi, which stays the reference the differential tests compare against.
+
+use crate::convert::{self, Inline, Place, Scratch, WriteOptions};
+use crate::error::Error;
+use crate::shape::{Pointee, Shape, Typed};
+use crate::value::Value;
+
+/// What the assembly routine loads and stores. Field offsets are fixed by the routine.
+#[repr(C)]
+struct RegisterFile {
+    gpr: [u64; 6],
+    sse: [u64; 8],
+    stack: *const u64,
+    stack_words: u64,
+    function: usize,
+    sse_count: u64,
+    rax: u64,
+    rdx: u64,
+    xmm0: u64,
+    xmm1: u64,
+}
+
+const _: () = {
+    assert!(std::mem::offset_of!(RegisterFile, sse) == 48);
+    assert!(std::mem::offset_of!(RegisterFile, stack) == 112);
+    assert!(std::mem::offset_of!(RegisterFile, stack_words) == 120);
+    assert!(std::mem::offset_of!(RegisterFile, function) == 128);
+    assert!(std::mem::offset_of!(RegisterFile, sse_count) == 136);
+    assert!(std::mem::offset_of!(RegisterFile, rax) == 144);
+    assert!(std::mem::offset_of!(RegisterFile, xmm1) == 168);
+};
+
+// Loads the argument registers and stack words from a RegisterFile, calls its function, and
+// stores the result registers back. rbx (callee-saved) keeps the file across the call; the
+// stack stays 16-byte aligned at the call.
+std::arch::global_asm!(
+    ".globl ffikit_fast_call",
+    ".hidden ffikit_fast_call",
+    ".type ffikit_fast_call,@function",
+    "ffikit_fast_call:",
+    "push rbp",
+    "mov rbp, rsp",
+    "push rbx",
+    "push r12",
+    "mov rbx, rdi",
+    "mov rcx, [rbx + 120]",
+    "lea rax, [rcx*8 + 15]",
+    "and rax, -16",
+    "sub rsp, rax",
+    "mov rsi, [rbx + 112]",
+    "xor edx, edx",
+    "2:",
+    "cmp rdx, rcx",
+    "jae 3f",
+    "mov rax, [rsi + rdx*8]",
+    "mov [rsp + rdx*8], rax",
+    "inc rdx",
+    "jmp 2b",
+    "3:",
+    "movq xmm0, [rbx + 48]",
+    "movq xmm1, [rbx + 56]",
+    "movq xmm2, [rbx + 64]",
+    "movq xmm3, [rbx + 72]",
+    "movq xmm4, [rbx + 80]",
+    "movq xmm5, [rbx + 88]",
+    "movq xmm6, [rbx + 96]",
+    "movq xmm7, [rbx + 104]",
+    "mov rdi, [rbx + 0]",
+    "mov rsi, [rbx + 8]",
+    "mov rdx, [rbx + 16]",
+    "mov rcx, [rbx + 24]",
+    "mov r8, [rbx + 32]",
+    "mov r9, [rbx + 40]",
+    "mov r11, [rbx + 128]",
+    "mov rax, [rbx + 136]",
+    "call r11",
+    "mov [rbx + 144], rax",
+    "mov [rbx + 152], rdx",
+    "movq [rbx + 160], xmm0",
+    "movq [rbx + 168], xmm1",
+    "lea rsp, [rbp - 16]",
+    "pop r12",
+    "pop rbx",
+    "pop rbp",
+    "ret",
+    ".size ffikit_fast_call, .-ffikit_fast_call",
+);
+
+unsafe extern "C" {
+    /// # Safety
+    ///
+    /// `file.function` must take exactly the arguments the file's registers and stack words
+    /// hold, as the System V ABI passes them; `file.stack` must point to `stack_words` words.
+    fn ffikit_fast_call(file: *mut RegisterFile);
+}
+
+/// Where one eightbyte goes or comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Location {
+    Gpr(u8),
+    Sse(u8),
+    Stack(u16),
+}
+
+/// How one argument is passed.
+#[derive(Debug, Clone)]
+enum ArgPlan {
+    /// A scalar or pointer in one location.
+    Scalar(Location),
+    /// A struct or complex value: its bytes, eightbyte by eightbyte, in these locations.
+    Eightbytes(Vec<Location>),
+}
+
+/// How the result comes back.
+#[derive(Debug, Clone)]
+enum ResultPlan {
+    Void,
+    /// In these registers, eightbyte by eightbyte (rax/rdx for INTEGER, xmm0/xmm1 for SSE).
+    Registers(Vec<Location>),
+    /// In memory the caller provides (its address passed in rdi, returned in rax).
+    Memory,
+}
+
+/// A signature classified for the fast path.
+#[derive(Debug, Clone)]
+pub(crate) struct FastPlan {
+    args: Vec<ArgPlan>,
+    result: ResultPlan,
+    stack_words: usize,
+    sse_count: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Integer,
+    Sse,
+}
+
+/// The classes of a value's eightbytes, or None when the fast path does not handle it.
+fn eightbyte_classes(shape: &Shape) -> Option<Vec<Class>> {
+    match shape {
+        Shape::Bool | Shape::Int { .. } | Shape::Pointer(_) => Some(vec![Class::Integer]),
+        Shape::Float | Shape::Double => Some(vec![Class::Sse]),
+        Shape::Complex { part: 4 } => Some(vec![Class::Sse]),
+        Shape::Complex { part: 8 } => Some(vec![Class::Sse, Class::Sse]),
+        Shape::Record {
+            size,
+            align,
+            members,
+            not_by_value: None,
+            ..
+        } if *size <= 16 && *align <= 8 && *size > 0 => {
+            let mut classes: Vec<Option<Class>> = vec![None; size.div_ceil(8) as usize];
+            for member in members {
+                mark(&member.shape, member.offset, &mut classes)?;
+            }
+            // Padding-only eightbytes cannot occur in a natural layout of 16 bytes or less,
+            // but be safe: treat them as INTEGER, as gcc does for the merged class NO_CLASS.
+            Some(
+                classes
+                    .into_iter()
+                    .map(|c| c.unwrap_or(Class::Integer))
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
+}
+
+fn mark(shape: &Shape, offset: u64, classes: &mut [Option<Class>]) -> Option<()> {
+    match shape {
+        Shape::Record { members, .. } => {
+            for member in members {
+                mark(&member.shape, offset + member.offset, classes)?;
+            }
+        }
+        Shape::Array { element, len } => {
+            let (size, _) = element.size_align();
+            for k in 0..*len {
+                mark(element, offset + k * size, classes)?;
+            }
+        }
+        Shape::Float | Shape::Double => {
+            let slot = &mut classes[(offset / 8) as usize];
+            if *slot != Some(Class::Integer) {
+                *slot = Some(Class::Sse);
+            }
+        }
+        Shape::Complex { part: 4 } => mark_sse(offset, classes),
+        Shape::Complex { part: 8 } => {
+            mark_sse(offset, classes);
+            mark_sse(offset + 8, classes);
+        }
+        Shape::Bool | Shape::Int { .. } | Shape::Pointer(_) => {
+            classes[(offset / 8) as usize] = Some(Class::Integer);
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+fn mark_sse(offset: u64, classes: &mut [Option<Class>]) {
+    let slot = &mut classes[(offset / 8) as usize];
+    if *slot != Some(Class::Integer) {
+        *slot = Some(Class::Sse);
+    }
+}
+
+impl FastPlan {
+    /// Classifies a signature (parameters already promoted for variadic ones), or None when
+    /// some part of it needs libffi.
+    pub(crate) fn new(params: &[&Shape], result: &Shape) -> Option<FastPlan> {
+        if !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
+            return None;
+        }
+        let (mut gpr, mut sse, mut stack) = (0u8, 0u8, 0u16);
+        let result_plan = match result {
+            Shape::Void => ResultPlan::Void,
+            Shape::Record {
+                size,
+                align,
+                not_by_value: None,
+                ..
+            } if *size > 16 && *align <= 8 => {
+                gpr = 1; // the hidden pointer to the result takes rdi
+                ResultPlan::Memory
+            }
+            other => {
+                let classes = eightbyte_classes(other)?;
+                let (mut ints, mut sses) = (0u8, 0u8);
+                let locations = classes
+                    .iter()
+                    .map(|class| match class {
+                        Class::Integer => {
+                            ints += 1;
+                            Location::Gpr(ints - 1)
+                        }
+                        Class::Sse => {
+                            sses += 1;
+                            Location::Sse(sses - 1)
+                        }
+                    })
+                    .collect();
+                ResultPlan::Registers(locations)
+            }
+        };
+        let mut args = Vec::with_capacity(params.len());
+        for shape in params {
+            let stack_words = |shape: &Shape| shape.size_align().0.div_ceil(8) as u16;
+            let plan = match eightbyte_classes(shape) {
+                Some(classes) => {
+                    let ints = classes.iter().filter(|c| **c == Class::Integer).count() as u8;
+                    let sses = classes.len() as u8 - ints;
+                    if gpr + ints <= 6 && sse + sses <= 8 {
+                        let locations: Vec<Location> = classes
+                            .iter()
+                            .map(|class| match class {
+                                Class::Integer => {
+                                    gpr += 1;
+                                    Location::Gpr(gpr - 1)
+                                }
+                                Class::Sse => {
+                                    sse += 1;
+                                    Location::Sse(sse - 1)
+                                }
+                            })
+                            .collect();
+                        if matches!(shape, Shape::Record { .. } | Shape::Complex { .. }) {
+                            ArgPlan::Eightbytes(locations)
+                        } else {
+                            ArgPlan::Scalar(locations[0])
+                        }
+                    } else {
+                        // Not enough registers left: the whole value goes on the stack.
+                        let words = stack_words(shape);
+                        let start = stack;
+                        stack += words;
+                        let locations = (start..start + words)
+                            .map(Location::Stack)
+                            .collect::<Vec<_>>();
+                        if matches!(shape, Shape::Record { .. } | Shape::Complex { .. }) {
+                            ArgPlan::Eightbytes(locations)
+                        } else {
+                            ArgPlan::Scalar(locations[0])
+                        }
+                    }
+                }
+                None => match shape {
+                    // Larger structs go on the stack, copied word by word.
+                    Shape::Record {
+                        size,
+                        align,
+                        not_by_value: None,
+                        ..
+                    } if *size > 16 && *align <= 8 => {
+                        let words = stack_words(shape);
+                        let start = stack;
+                        stack += words;
+                        ArgPlan::Eightbytes((start..start + words).map(Location::Stack).collect())
+                    }
+                    _ => return None,
+                },
+            };
+            args.push(plan);
+        }
+        Some(FastPlan {
+            args,
+            result: result_plan,
+            stack_words: usize::from(stack),
+            sse_count: u64::from(sse),
+        })
+    }
+
+    /// Calls `function` with `args` (already arity-checked), converting each as its
+    /// parameter type.
+    ///
+    /// # Safety
+    ///
+    /// `function` must have the signature this plan was made from.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn call<'a>(
+        &self,
+        function: usize,
+        param: impl Fn(usize) -> &'a Typed,
+        result: &Typed,
+        args: &[Value],
+        place: impl Fn(usize) -> Place<'a>,
+        nullable: impl Fn(usize) -> bool,
+        scratch: &mut Scratch,
+    ) -> Result<Value, Error> {
+        let mut file = RegisterFile {
+            gpr: [0; 6],
+            sse: [0; 8],
+            stack: std::ptr::null(),
+            stack_words: self.stack_words as u64,
+            function,
+            sse_count: self.sse_count,
+            rax: 0,
+            rdx: 0,
+            xmm0: 0,
+            xmm1: 0,
+        };
+        let mut inline_stack;
+        let mut heap_stack;
+        let stack: &mut [u64] = if self.stack_words == 0 {
+            &mut []
+        } else if self.stack_words <= 16 {
+            inline_stack = [0u64; 16];
+            &mut inline_stack[..self.stack_words]
+        } else {
+            heap_stack = vec![0u64; self.stack_words];
+            &mut heap_stack
+        };
+        let mut memory_result;
+        let mut heap_result;
+        let result_bytes: &mut [u8] = match self.result {
+            ResultPlan::Memory => {
+                let size = result.shape.size_align().0 as usize;
+                if size <= 64 {
+                    memory_result = Inline([0u8; 64]);
+                    &mut memory_result.0[..size]
+                } else {
+                    heap_result = vec![0u64; size.div_ceil(8)];
+                    let words: &mut [u64] = &mut heap_result;
+                    // SAFETY: the u64s are initialized; u8 has no requirements.
+                    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), size) }
+                }
+            }
+            _ => &mut [],
+        };
+        if let ResultPlan::Memory = self.result {
+            file.gpr[0] = result_bytes.as_mut_ptr() as u64;
+        }
+
+        for (index, (plan, value)) in self.args.iter().zip(args).enumerate() {
+            let typed = param(index);
+            match plan {
+                ArgPlan::Scalar(location) => {
+                    let bits = scalar_bits(
+                        &typed.shape,
+                        &typed.c_name,
+                        value,
+                        index,
+                        &place,
+                        &nullable,
+                        scratch,
+                    )?;
+                    store(&mut file, stack, *location, bits);
+                }
+                ArgPlan::Eightbytes(locations) => {
+                    let size = typed.shape.size_align().0 as usize;
+                    let mut staged = Inline([0u8; 64]);
+                    let mut heap;
+                    let bytes: &mut [u8] = if locations.len() * 8 <= 64 {
+                        &mut staged.0[..locations.len() * 8]
+                    } else {
+                        heap = vec![0u8; locations.len() * 8];
+                        &mut heap
+                    };
+                    let options = WriteOptions {
+                        nullable_string: nullable(index),
+                    };
+                    convert::write(
+                        &typed.shape,
+                        &typed.c_name,
+                        value,
+                        &mut bytes[..size],
+                        &place(index),
+                        scratch,
+                        options,
+                    )?;
+                    for (k, location) in locations.iter().enumerate() {
+                        let word = u64::from_ne_bytes(
+                            bytes[8 * k..8 * k + 8].try_into().expect("8 bytes"),
+                        );
+                        store(&mut file, stack, *location, word);
+                    }
+                }
+            }
+        }
+        file.stack = stack.as_ptr();
+        // SAFETY: the plan was made from the function's declared signature, every argument
+        // was checked and placed where the System V ABI expects it, the stack words and the
+        // memory result buffer live until after the call, and the caller guarantees
+        // `function`.
+        unsafe { ffikit_fast_call(&mut file) };
+
+        Ok(match &self.result {
+            ResultPlan::Void => Value::Void,
+            ResultPlan::Memory => convert::read(&result.shape, result_bytes),
+            ResultPlan::Registers(locations) => {
+                let mut bytes = [0u8; 16];
+                let (mut ints, mut sses) = (0, 0);
+                for (k, location) in locations.iter().enumerate() {
+                    let word = match location {
+                        Location::Gpr(_) => {
+                            ints += 1;
+                            if ints == 1 { file.rax } else { file.rdx }
+                        }
+                        _ => {
+                            sses += 1;
+                            if sses == 1 { file.xmm0 } else { file.xmm1 }
+                        }
+                    };
+                    bytes[8 * k..8 * k + 8].copy_from_slice(&word.to_ne_bytes());
+                }
+                read_result(&result.shape, &bytes)
+            }
+        })
+    }
+}
+
+fn store(file: &mut RegisterFile, stack: &mut [u64], location: Location, bits: u64) {
+    match location {
+        Location::Gpr(r) => file.gpr[usize::from(r)] = bits,
+        Location::Sse(r) => file.sse[usize::from(r)] = bits,
+        Location::Stack(w) => stack[usize::from(w)] = bits,
+    }
+}
+
+/// A scalar argument's register bits: integers sign- or zero-extended to 64 bits (callers
+/// extend, as gcc and clang expect), floats in the low bits.
+fn scalar_bits<'a>(
+    shape: &Shape,
+    c_name: &str,
+    value: &Value,
+    index: usize,
+    place: &impl Fn(usize) -> Place<'a>,
+    nullable: &impl Fn(usize) -> bool,
+    scratch: &mut Scratch,
+) -> Result<u64, Error> {
+    match (shape, value) {
+        (Shape::Int { size, signed }, Value::Int(_) | Value::UInt(_) | Value::Bool(_)) => {
+            let v = value.as_i128().expect("an integer");
+            let (min, max) = convert::int_range(*size, *signed);
+            if v < min || v > max {
+                return Err(Error::OutOfRange {
+                    place: place(index).to_string(),
+                    value: v.to_string(),
+                    ty: c_name.to_owned(),
+                    min: min.to_string(),
+                    max: max.to_string(),
+                });
+            }
+            Ok(v as i64 as u64)
+        }
+        (Shape::Double, Value::Float(f)) => Ok(f.to_bits()),
+        (Shape::Pointer(Pointee::Void | Pointee::Other | Pointee::Function), Value::Pointer(p)) => {
+            Ok(*p as u64)
+        }
+        _ => {
+            // Everything else through the general conversion (strings, bytes, bools, ...).
+            let mut bytes = [0u8; 8];
+            let size = shape.size_align().0 as usize;
+            let options = WriteOptions {
+                nullable_string: nullable(index),
+            };
+            convert::write(
+                shape,
+                c_name,
+                value,
+                &mut bytes[..size],
+                &place(index),
+                scratch,
+                options,
+            )?;
+            Ok(match shape {
+                Shape::Int { signed: true, .. } => match convert::read(shape, &bytes) {
+                    Value::Int(i) => i as u64,
+                    _ => unreachable!("a signed integer reads back as one"),
+                },
+                _ => u64::from_ne_bytes(bytes),
+            })
+        }
+    }
+}
+
+fn read_result(shape: &Shape, bytes: &[u8]) -> Value {
+    crate::call::read_result(shape, bytes)
+}
