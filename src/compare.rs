@@ -124,7 +124,8 @@ pub struct Report {
 
 const API: &str = "API mode (bindgen, static)";
 const TYPED: &str = "ABI typed handle (.so)";
-const DYNAMIC: &str = "ABI dynamic, libffi (.so)";
+const DYNAMIC: &str = "ABI dynamic, fast path (.so)";
+const LIBFFI: &str = "ABI dynamic, libffi (.so)";
 const SUBPROCESS: &str = "subprocess (iconv command)";
 
 type Call<'a> = Box<dyn FnMut() -> Result<(), std::io::Error> + 'a>;
@@ -188,6 +189,19 @@ pub fn run(options: &Options) -> Result<Report, CompareError> {
         report
             .measurements
             .push(measure("gcd", DYNAMIC, call, options)?);
+
+        let reference = library.get("gcd")?.use_libffi();
+        let call: Call = Box::new(|| {
+            black_box(
+                reference
+                    .call(black_box(&args))
+                    .map_err(std::io::Error::other)?,
+            );
+            Ok(())
+        });
+        report
+            .measurements
+            .push(measure("gcd", LIBFFI, call, options)?);
     }
 
     if wanted("get_pi") {
@@ -225,6 +239,15 @@ pub fn run(options: &Options) -> Result<Report, CompareError> {
         report
             .measurements
             .push(measure("get_pi", DYNAMIC, call, options)?);
+
+        let reference = library.get("get_pi")?.use_libffi();
+        let call: Call = Box::new(|| {
+            black_box(reference.call(&[]).map_err(std::io::Error::other)?);
+            Ok(())
+        });
+        report
+            .measurements
+            .push(measure("get_pi", LIBFFI, call, options)?);
     }
 
     for (name, size) in [("utf8-100B", 100), ("utf8-10MiB", 10 << 20)] {
