@@ -219,11 +219,7 @@ impl Prepared {
             &mut heap_result[skip..skip + self.result_size]
         };
 
-        if self.capture_errno {
-            // SAFETY: __errno_location returns this thread's errno, always valid to write.
-            unsafe { *libc::__errno_location() = 0 };
-        }
-        let guard = crate::callback::CallGuard::enter();
+        let around = self.enter();
         // SAFETY: the interface was prepared from the declaration of the function at `code`
         // (the caller of `Library::function` vouches that it is right); every argument was
         // checked and written at its offset with its type's size and alignment; the strings
@@ -236,17 +232,7 @@ impl Prepared {
                 result.as_mut_ptr().cast(),
             )
         };
-        if self.capture_errno {
-            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-            LAST_ERRNO.with(|cell| cell.set(errno));
-        }
-        drop(guard);
-        if let Some(failure) = crate::callback::take_failure(args) {
-            return Err(Error::CallbackFailed {
-                callback: failure.callback,
-                message: failure.message,
-            });
-        }
+        self.leave(around, args)?;
         // Read before the scratch copies go: a `char *` result may point into one of them.
         let value = read_result(&self.signature.result.shape, result);
         drop(scratch);
@@ -271,11 +257,7 @@ impl Prepared {
         };
         let nullable = |index: usize| index >= fixed || self.signature.params[index].nullable;
         let mut scratch = Scratch::new();
-        if self.capture_errno {
-            // SAFETY: __errno_location returns this thread's errno, always valid to write.
-            unsafe { *libc::__errno_location() = 0 };
-        }
-        let guard = crate::callback::CallGuard::enter();
+        let around = self.enter();
         // SAFETY: the plan was classified from the declaration of the function at `code`,
         // which the binder vouched for.
         let value = unsafe {
@@ -289,19 +271,35 @@ impl Prepared {
                 &mut scratch,
             )
         };
+        self.leave(around, args)?;
+        drop(scratch);
+        value
+    }
+
+    /// Just before the foreign call: clear errno if captured, mark the thread as in a call
+    /// (for callback failures).
+    fn enter(&self) -> crate::callback::CallGuard {
+        if self.capture_errno {
+            // SAFETY: __errno_location returns this thread's errno, always valid to write.
+            unsafe { *libc::__errno_location() = 0 };
+        }
+        crate::callback::CallGuard::enter()
+    }
+
+    /// Right after it: save errno if captured, report a callback's failure.
+    fn leave(&self, guard: crate::callback::CallGuard, args: &[Value]) -> Result<(), Error> {
         if self.capture_errno {
             let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
             LAST_ERRNO.with(|cell| cell.set(errno));
         }
         drop(guard);
-        if let Some(failure) = crate::callback::take_failure(args) {
-            return Err(Error::CallbackFailed {
+        match crate::callback::take_failure(args) {
+            Some(failure) => Err(Error::CallbackFailed {
                 callback: failure.callback,
                 message: failure.message,
-            });
+            }),
+            None => Ok(()),
         }
-        drop(scratch);
-        value
     }
 
     fn write_argument(
