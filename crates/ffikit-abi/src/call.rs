@@ -424,45 +424,16 @@ fn infer_variadic_types(values: &[Value]) -> Result<Vec<Typed>, Error> {
         shape,
         c_name: c_name.to_owned(),
     };
+    let int = |size, signed, c_name| typed(Shape::Int { size, signed }, c_name);
     values
         .iter()
         .map(|value| {
             Ok(match value {
-                Value::Int(i) if i32::try_from(*i).is_ok() => typed(
-                    Shape::Int {
-                        size: 4,
-                        signed: true,
-                    },
-                    "int",
-                ),
-                Value::Int(_) => typed(
-                    Shape::Int {
-                        size: 8,
-                        signed: true,
-                    },
-                    "long long",
-                ),
-                Value::UInt(u) if u32::try_from(*u).is_ok() => typed(
-                    Shape::Int {
-                        size: 4,
-                        signed: false,
-                    },
-                    "unsigned int",
-                ),
-                Value::UInt(_) => typed(
-                    Shape::Int {
-                        size: 8,
-                        signed: false,
-                    },
-                    "unsigned long long",
-                ),
-                Value::Bool(_) => typed(
-                    Shape::Int {
-                        size: 4,
-                        signed: true,
-                    },
-                    "int",
-                ),
+                Value::Int(i) if i32::try_from(*i).is_ok() => int(4, true, "int"),
+                Value::Int(_) => int(8, true, "long long"),
+                Value::UInt(u) if u32::try_from(*u).is_ok() => int(4, false, "unsigned int"),
+                Value::UInt(_) => int(8, false, "unsigned long long"),
+                Value::Bool(_) => int(4, true, "int"),
                 Value::Float(_) => typed(Shape::Double, "double"),
                 Value::Str(_) => typed(Shape::Pointer(Pointee::Char), "char *"),
                 Value::Null | Value::Pointer(_) | Value::Bytes(_) | Value::Text { .. } => {

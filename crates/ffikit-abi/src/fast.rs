@@ -232,21 +232,8 @@ impl FastPlan {
             }
             other => {
                 let classes = eightbyte_classes(other)?;
-                let (mut ints, mut sses) = (0u8, 0u8);
-                let locations = classes
-                    .iter()
-                    .map(|class| match class {
-                        Class::Integer => {
-                            ints += 1;
-                            Location::Gpr(ints - 1)
-                        }
-                        Class::Sse => {
-                            sses += 1;
-                            Location::Sse(sses - 1)
-                        }
-                    })
-                    .collect();
-                ResultPlan::Registers(locations)
+                // Results come back in rax, rdx and xmm0, xmm1, counted on their own.
+                ResultPlan::Registers(assign(&classes, &mut 0, &mut 0))
             }
         };
         let mut args = Vec::with_capacity(params.len());
@@ -256,38 +243,19 @@ impl FastPlan {
                 Some(classes) => {
                     let ints = classes.iter().filter(|c| **c == Class::Integer).count() as u8;
                     let sses = classes.len() as u8 - ints;
-                    if gpr + ints <= 6 && sse + sses <= 8 {
-                        let locations: Vec<Location> = classes
-                            .iter()
-                            .map(|class| match class {
-                                Class::Integer => {
-                                    gpr += 1;
-                                    Location::Gpr(gpr - 1)
-                                }
-                                Class::Sse => {
-                                    sse += 1;
-                                    Location::Sse(sse - 1)
-                                }
-                            })
-                            .collect();
-                        if matches!(shape, Shape::Record { .. } | Shape::Complex { .. }) {
-                            ArgPlan::Eightbytes(locations)
-                        } else {
-                            ArgPlan::Scalar(locations[0])
-                        }
+                    let locations = if gpr + ints <= 6 && sse + sses <= 8 {
+                        assign(&classes, &mut gpr, &mut sse)
                     } else {
                         // Not enough registers left: the whole value goes on the stack.
                         let words = stack_words(shape);
                         let start = stack;
                         stack += words;
-                        let locations = (start..start + words)
-                            .map(Location::Stack)
-                            .collect::<Vec<_>>();
-                        if matches!(shape, Shape::Record { .. } | Shape::Complex { .. }) {
-                            ArgPlan::Eightbytes(locations)
-                        } else {
-                            ArgPlan::Scalar(locations[0])
-                        }
+                        (start..start + words).map(Location::Stack).collect()
+                    };
+                    if matches!(shape, Shape::Record { .. } | Shape::Complex { .. }) {
+                        ArgPlan::Eightbytes(locations)
+                    } else {
+                        ArgPlan::Scalar(locations[0])
                     }
                 }
                 None => match shape {
@@ -453,6 +421,22 @@ impl FastPlan {
             }
         })
     }
+}
+
+/// The next registers for these eightbyte classes: INTEGER ones from `gpr`, SSE ones from
+/// `sse`, both counters advanced.
+fn assign(classes: &[Class], gpr: &mut u8, sse: &mut u8) -> Vec<Location> {
+    classes
+        .iter()
+        .map(|class| {
+            let (counter, location): (&mut u8, fn(u8) -> Location) = match class {
+                Class::Integer => (gpr, Location::Gpr),
+                Class::Sse => (sse, Location::Sse),
+            };
+            *counter += 1;
+            location(*counter - 1)
+        })
+        .collect()
 }
 
 fn store(file: &mut RegisterFile, stack: &mut [u64], location: Location, bits: u64) {

@@ -721,33 +721,9 @@ impl<'a> Parser<'a> {
                     break;
                 }
             }
-            if !matches!(
-                word,
-                "typedef"
-                    | "extern"
-                    | "static"
-                    | "auto"
-                    | "register"
-                    | "_Thread_local"
-                    | "__thread"
-                    | "inline"
-                    | "__inline"
-                    | "__inline__"
-                    | "_Noreturn"
-                    | "__extension__"
-                    | "_Nonnull"
-                    | "_Nullable"
-                    | "_Null_unspecified"
-                    | "const"
-                    | "__const"
-                    | "__const__"
-                    | "volatile"
-                    | "__volatile"
-                    | "__volatile__"
-                    | "restrict"
-                    | "__restrict"
-                    | "__restrict__"
-            ) {
+            // Storage classes and qualifiers are not type specifiers (`_Atomic` and
+            // `_Alignas` returned or continued above).
+            if !is_qualifier_or_storage(word) {
                 any_type = true;
             }
             self.bump();
