@@ -18,6 +18,8 @@ const SOURCES: &[&str] = &[
     "c-fixtures/layout.c",
 ];
 const COMMITTED_BINDINGS: &str = "c-fixtures/bindings.rs";
+const LIBC_HEADER: &str = "c-fixtures/libc_calls.h";
+const LIBC_COMMITTED_BINDINGS: &str = "c-fixtures/libc_bindings.rs";
 
 fn main() {
     if let Err(error) = try_main() {
@@ -52,6 +54,18 @@ fn try_main() -> Result<(), ffikit_api::Error> {
         .committed_bindings(COMMITTED_BINDINGS)
         .shared_library(true)
         .generate()?;
+
+    // API-mode bindings for the libc functions the comparisons call: header only, libc is
+    // linked already.
+    let libc_calls = ffikit_api::Builder::new("libc_calls")
+        .header(LIBC_HEADER)
+        .allowlist("strlen|snprintf|qsort")
+        .committed_bindings(LIBC_COMMITTED_BINDINGS)
+        .generate()?;
+    println!(
+        "cargo:rustc-env=FFIKIT_LIBC_BINDINGS={}",
+        libc_calls.bindings().display()
+    );
 
     let shared = generated
         .shared_library()

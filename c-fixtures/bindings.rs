@@ -1335,6 +1335,23 @@ unsafe extern "C" {
         f: f32,
         s: ::std::os::raw::c_short,
     ) -> f64;
+    pub fn mixed_six(a: i8, b: f64, c: i32, d: f32, e: i64, f: f64) -> f64;
+    pub fn spill14(
+        a1: i64,
+        a2: i64,
+        a3: i64,
+        a4: i64,
+        a5: i64,
+        a6: i64,
+        a7: i64,
+        a8: i64,
+        a9: i64,
+        a10: i64,
+        a11: i64,
+        a12: i64,
+        a13: i64,
+        a14: i64,
+    ) -> i64;
     pub fn make_s_int8(seed: ::std::os::raw::c_int) -> s_int8;
     pub fn sum_s_int8(s: s_int8) -> f64;
     pub fn bump_s_int8(s: s_int8) -> s_int8;

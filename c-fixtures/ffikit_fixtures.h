@@ -99,6 +99,13 @@ double many_args(int a1, double d1, int a2, double d2, int a3, double d3, int a4
                  int a5, double d5, int a6, double d6, int a7, double d7, int a8, double d8,
                  long a9, double d9, char c, float f, short s);
 
+/* The comparison workloads' calls (ffikit compare): six mixed arguments, all in registers,
+ * and fourteen integers, eight of which spill onto the stack. Each weighs argument k by k. */
+double mixed_six(int8_t a, double b, int32_t c, float d, int64_t e, double f);
+int64_t spill14(int64_t a1, int64_t a2, int64_t a3, int64_t a4, int64_t a5, int64_t a6,
+                int64_t a7, int64_t a8, int64_t a9, int64_t a10, int64_t a11, int64_t a12,
+                int64_t a13, int64_t a14);
+
 /* ---- Structs by value: sizes 1 to 64 bytes, integer, floating and mixed fields ------------
  * For each struct S: make_S(seed) sets field k to seed + k; sum_S(s) returns the sum of the
  * fields as a double; bump_S(s) returns s with every field incremented by one. */

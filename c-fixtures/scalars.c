@@ -84,3 +84,14 @@ double many_args(int a1, double d1, int a2, double d2, int a3, double d3, int a4
            15.0 * a8 + 16.0 * d8 + 17.0 * (double)a9 + 18.0 * d9 + 19.0 * c + 20.0 * f +
            21.0 * s;
 }
+
+double mixed_six(int8_t a, double b, int32_t c, float d, int64_t e, double f) {
+    return 1.0 * a + 2.0 * b + 3.0 * c + 4.0 * (double)d + 5.0 * (double)e + 6.0 * f;
+}
+
+int64_t spill14(int64_t a1, int64_t a2, int64_t a3, int64_t a4, int64_t a5, int64_t a6,
+                int64_t a7, int64_t a8, int64_t a9, int64_t a10, int64_t a11, int64_t a12,
+                int64_t a13, int64_t a14) {
+    return a1 + 2 * a2 + 3 * a3 + 4 * a4 + 5 * a5 + 6 * a6 + 7 * a7 + 8 * a8 + 9 * a9 +
+           10 * a10 + 11 * a11 + 12 * a12 + 13 * a13 + 14 * a14;
+}

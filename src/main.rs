@@ -1,5 +1,6 @@
 //! The `ffikit` command.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -106,9 +107,26 @@ enum Commands {
         /// The least time one batch takes, in milliseconds.
         #[arg(long, default_value_t = 20)]
         sample_ms: u64,
-        /// Only workloads whose name contains this (gcd, get_pi, utf8-100B, utf8-10MiB).
+        /// Only workloads whose name contains this (gcd, get_pi, mixed6, spill14, struct16,
+        /// struct32, strlen, snprintf, sort, utf8-100B, utf8-10MiB).
         #[arg(long)]
         filter: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also write the report as an SVG chart (log scale) to this file.
+        #[arg(long, value_name = "FILE")]
+        svg: Option<PathBuf>,
+        /// Count instructions per call under valgrind's callgrind instead of timing (two runs
+        /// of different call counts, differenced).
+        #[arg(long, conflicts_with = "svg")]
+        callgrind: bool,
+        /// Internal (the callgrind child): run WORKLOAD/STYLE `--calls` times.
+        #[arg(long, hide = true, value_name = "WORKLOAD/STYLE", requires = "calls")]
+        count: Option<String>,
+        /// Internal: how many calls the callgrind child makes.
+        #[arg(long, hide = true)]
+        calls: Option<u64>,
     },
 }
 
@@ -222,15 +240,47 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             samples,
             sample_ms,
             filter,
+            json,
+            svg,
+            callgrind,
+            count,
+            calls,
         } => {
-            let options = ffikit::compare::Options {
+            use ffikit::compare::{self, callgrind as counting};
+            if let (Some(pair), Some(calls)) = (count, calls) {
+                let (workload, style) = pair
+                    .split_once('/')
+                    .ok_or("--count takes WORKLOAD/STYLE")?;
+                counting::run_child(workload, style, calls)?;
+                return Ok(());
+            }
+            let options = compare::Options {
                 samples: samples.into(),
                 sample_time: Duration::from_millis(sample_ms),
                 filter,
             };
-            println!("{}", ffikit::compare::describe_fixtures());
-            let report = ffikit::compare::run(&options)?;
-            print!("{}", ffikit::compare::render_table(&report));
+            if callgrind {
+                let exe = std::env::current_exe()?;
+                let report = counting::run(&options, &exe)?;
+                if json {
+                    println!("{}", counting::render_json(&report));
+                } else {
+                    println!("instructions per call under callgrind (loop and dispatch included)");
+                    print!("{}", counting::render_table(&report));
+                }
+                return Ok(());
+            }
+            let report = compare::run(&options)?;
+            if let Some(path) = svg {
+                std::fs::write(&path, compare::render_svg(&report))
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+            if json {
+                println!("{}", compare::render_json(&report));
+            } else {
+                println!("{}", compare::describe_fixtures());
+                print!("{}", compare::render_table(&report));
+            }
         }
     }
     Ok(())

@@ -3,13 +3,22 @@
 
 #[test]
 fn committed_bindings_match_freshly_generated_ones() {
-    let committed_path = concat!(env!("CARGO_MANIFEST_DIR"), "/c-fixtures/bindings.rs");
+    compare("c-fixtures/bindings.rs", ffikit::fixtures::BINDINGS_PATH);
+}
+
+#[test]
+fn committed_libc_bindings_match_freshly_generated_ones() {
+    compare("c-fixtures/libc_bindings.rs", ffikit::fixtures::LIBC_BINDINGS_PATH);
+}
+
+fn compare(committed: &str, used_path: &str) {
+    let committed_path = format!("{}/{committed}", env!("CARGO_MANIFEST_DIR"));
     let committed = std::fs::read_to_string(committed_path).unwrap();
-    let used = std::fs::read_to_string(ffikit::fixtures::BINDINGS_PATH).unwrap();
+    let used = std::fs::read_to_string(used_path).unwrap();
     match ffikit::fixtures::BINDINGS_ORIGIN {
         "generated" => assert!(
             committed == used,
-            "c-fixtures/bindings.rs is stale: regenerate it with \
+            "the committed bindings are stale: regenerate them with \
              `FFIKIT_API_BLESS=1 cargo build` and commit the result"
         ),
         "committed" => {

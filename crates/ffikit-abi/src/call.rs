@@ -5,17 +5,18 @@
 use std::cell::Cell;
 use std::ffi::{CStr, c_void};
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
-use crate::convert::{self, Inline, Scratch, WriteOptions};
+use crate::convert::{self, Inline, Quick, QuickResult, Scratch, WriteOptions};
 use crate::error::Error;
 use crate::library::Library;
 use crate::lower::CallInterface;
 use crate::shape::{Pointee, Shape, Typed};
 use crate::value::Value;
 
-/// Arguments laid out inline, without a heap allocation, up to this many bytes.
-const INLINE_FRAME: usize = 512;
+/// Arguments laid out inline, without a heap allocation, up to this many 8-byte words.
+const INLINE_FRAME_WORDS: usize = 64;
 /// Arguments whose pointer array lives on the stack.
 const INLINE_ARGS: usize = 16;
 
@@ -84,9 +85,12 @@ struct Prepared {
     interface: CallInterface,
     code: usize,
     capture_errno: bool,
-    /// Where each argument goes in the frame.
+    /// Where each argument goes in the frame, in words (each starts 16-byte aligned).
     offsets: Vec<usize>,
-    frame_size: usize,
+    frame_words: usize,
+    /// Each argument's conversion, chosen at binding.
+    quick: Vec<Quick>,
+    quick_result: QuickResult,
     result_size: usize,
     /// The classified fast path, when the signature allows one.
     fast: Option<crate::fast::FastPlan>,
@@ -96,6 +100,14 @@ struct Prepared {
 
 fn align16(n: usize) -> usize {
     n.div_ceil(16) * 16
+}
+
+/// The bytes of a word buffer (8-byte aligned, as by-value results and arguments need here).
+fn bytes_of(words: &mut [u64]) -> &mut [u8] {
+    let len = std::mem::size_of_val(words);
+    // SAFETY: u64s are initialized bytes with no invalid values; the slice covers exactly
+    // their memory and borrows it for as long.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) }
 }
 
 impl Prepared {
@@ -125,9 +137,23 @@ impl Prepared {
         let mut offsets = Vec::with_capacity(shapes.len());
         let mut frame_size = 0;
         for shape in &shapes {
-            offsets.push(frame_size);
+            offsets.push(frame_size / 8);
             frame_size += align16(shape.size_align().0 as usize);
         }
+        // Variadic arguments checked as a narrower declared type take the general path.
+        let quick = signature
+            .params
+            .iter()
+            .map(|p| Quick::for_shape(&p.typed.shape))
+            .chain(variadic.iter().map(|v| {
+                if v.declared.shape == v.promoted.shape {
+                    Quick::for_shape(&v.promoted.shape)
+                } else {
+                    Quick::General
+                }
+            }))
+            .collect();
+        let quick_result = QuickResult::for_shape(&signature.result.shape);
         // libffi writes a whole register for integer results narrower than one.
         let result_size = align16((signature.result.shape.size_align().0 as usize).max(8));
         // Variadic arguments checked as a narrower declared type (char, short, float) keep to
@@ -147,7 +173,9 @@ impl Prepared {
             code,
             capture_errno,
             offsets,
-            frame_size,
+            frame_words: frame_size / 8,
+            quick,
+            quick_result,
             result_size,
             fast,
             force_libffi: false,
@@ -182,59 +210,74 @@ impl Prepared {
         if let (Some(fast), false) = (&self.fast, self.force_libffi) {
             return self.call_fast(fast, args);
         }
-        let mut inline_frame = Inline([0u8; INLINE_FRAME]);
+        // Every word libffi reads is written below, so the frame is not zeroed.
+        let mut inline_frame = [MaybeUninit::<u64>::uninit(); INLINE_FRAME_WORDS];
         let mut heap_frame;
-        let frame: &mut [u8] = if self.frame_size <= INLINE_FRAME {
-            &mut inline_frame.0[..self.frame_size]
+        let frame: &mut [MaybeUninit<u64>] = if self.frame_words <= INLINE_FRAME_WORDS {
+            &mut inline_frame[..self.frame_words]
         } else {
-            heap_frame = vec![0u8; self.frame_size + 15];
-            let skip = heap_frame.as_ptr().align_offset(16);
-            &mut heap_frame[skip..skip + self.frame_size]
+            heap_frame = vec![MaybeUninit::uninit(); self.frame_words];
+            &mut heap_frame
         };
         let mut scratch = Scratch::new();
         for (index, value) in args.iter().enumerate() {
-            self.write_argument(index, value, frame, &mut scratch)?;
+            let word = self.offsets[index];
+            match self.quick[index].bits(value) {
+                // Little-endian: a narrower value sits in the word's low bytes, where libffi
+                // reads it.
+                Some(bits) => {
+                    frame[word].write(bits);
+                }
+                None => self.write_argument(index, value, &mut frame[word..], &mut scratch)?,
+            }
         }
 
-        let mut inline_pointers = [std::ptr::null_mut::<c_void>(); INLINE_ARGS];
+        let mut inline_pointers = [MaybeUninit::<*mut c_void>::uninit(); INLINE_ARGS];
         let mut heap_pointers;
-        let pointers: &mut [*mut c_void] = if args.len() <= INLINE_ARGS {
+        let pointers: &mut [MaybeUninit<*mut c_void>] = if args.len() <= INLINE_ARGS {
             &mut inline_pointers[..args.len()]
         } else {
-            heap_pointers = vec![std::ptr::null_mut(); args.len()];
+            heap_pointers = vec![MaybeUninit::uninit(); args.len()];
             &mut heap_pointers
         };
-        let base = frame.as_mut_ptr();
-        for (pointer, &offset) in pointers.iter_mut().zip(&self.offsets) {
-            *pointer = base.wrapping_add(offset).cast();
+        for (pointer, &word) in pointers.iter_mut().zip(&self.offsets) {
+            pointer.write(frame[word..].as_mut_ptr().cast());
         }
 
-        let mut inline_result = Inline([0u8; 64]);
+        let mut small_result = [0u64; 2];
+        let mut inline_result;
         let mut heap_result;
-        let result: &mut [u8] = if self.result_size <= 64 {
+        let result: &mut [u8] = if self.result_size <= 16 {
+            bytes_of(&mut small_result)
+        } else if self.result_size <= 64 {
+            inline_result = Inline([0u8; 64]);
             &mut inline_result.0[..self.result_size]
         } else {
-            heap_result = vec![0u8; self.result_size + 15];
-            let skip = heap_result.as_ptr().align_offset(16);
-            &mut heap_result[skip..skip + self.result_size]
+            heap_result = vec![0u64; self.result_size.div_ceil(8)];
+            &mut bytes_of(&mut heap_result)[..self.result_size]
         };
 
         let around = self.enter();
         // SAFETY: the interface was prepared from the declaration of the function at `code`
         // (the caller of `Library::function` vouches that it is right); every argument was
-        // checked and written at its offset with its type's size and alignment; the strings
-        // and buffers pointed to live in `scratch` until after the call; `result` is 16-byte
-        // aligned and at least 8 bytes, covering libffi's widened small-integer results.
+        // checked and written, in full, at its 16-byte aligned word; the strings and buffers
+        // pointed to live in `scratch` until after the call; `result` is 8-byte aligned (the
+        // most a by-value result here needs) and at least 8 bytes, covering libffi's
+        // widened small-integer results.
         unsafe {
             self.interface.call(
                 self.code as *const c_void,
-                pointers.as_mut_ptr(),
+                pointers.as_mut_ptr().cast(),
                 result.as_mut_ptr().cast(),
             )
         };
         self.leave(around, args)?;
+        let first = u64::from_ne_bytes(result[..8].try_into().expect("8 bytes"));
         // Read before the scratch copies go: a `char *` result may point into one of them.
-        let value = read_result(&self.signature.result.shape, result);
+        let value = match self.quick_result.value(first) {
+            Some(value) => value,
+            None => read_result(&self.signature.result.shape, result),
+        };
         drop(scratch);
         Ok(value)
     }
@@ -302,11 +345,40 @@ impl Prepared {
         }
     }
 
+    /// The general conversion of argument `index` into the frame words starting at its own:
+    /// checked, converted into bytes, then copied in word by word.
     fn write_argument(
         &self,
         index: usize,
         value: &Value,
-        frame: &mut [u8],
+        words: &mut [MaybeUninit<u64>],
+        scratch: &mut Scratch,
+    ) -> Result<(), Error> {
+        let typed = match self.signature.params.get(index) {
+            Some(param) => &param.typed,
+            None => &self.variadic[index - self.signature.params.len()].promoted,
+        };
+        let size = typed.shape.size_align().0 as usize;
+        let mut inline = [0u64; 8];
+        let mut heap;
+        let staged: &mut [u64] = if size <= 64 {
+            &mut inline[..size.div_ceil(8)]
+        } else {
+            heap = vec![0u64; size.div_ceil(8)];
+            &mut heap
+        };
+        self.convert_argument(index, value, &mut bytes_of(staged)[..size], scratch)?;
+        for (word, staged) in words.iter_mut().zip(staged.iter()) {
+            word.write(*staged);
+        }
+        Ok(())
+    }
+
+    fn convert_argument(
+        &self,
+        index: usize,
+        value: &Value,
+        dst: &mut [u8],
         scratch: &mut Scratch,
     ) -> Result<(), Error> {
         let fixed = self.signature.params.len();
@@ -319,10 +391,8 @@ impl Prepared {
                 .and_then(|p| p.name.as_deref()),
             function: &self.signature.name,
         };
-        let start = self.offsets[index];
         if index < fixed {
             let param = &self.signature.params[index];
-            let size = param.typed.shape.size_align().0 as usize;
             let options = WriteOptions {
                 nullable_string: param.nullable,
             };
@@ -330,7 +400,7 @@ impl Prepared {
                 &param.typed.shape,
                 &param.typed.c_name,
                 value,
-                &mut frame[start..start + size],
+                dst,
                 &place,
                 scratch,
                 options,
@@ -357,12 +427,11 @@ impl Prepared {
         } else {
             value
         };
-        let size = arg.promoted.shape.size_align().0 as usize;
         convert::write(
             &arg.promoted.shape,
             &arg.promoted.c_name,
             value,
-            &mut frame[start..start + size],
+            dst,
             &place,
             scratch,
             options,
@@ -535,6 +604,28 @@ impl<'lib> Function<'lib> {
     /// Whether calls take the fast path (a register file filled directly) rather than libffi.
     pub fn is_fast(&self) -> bool {
         self.prepared.fast.is_some() && !self.prepared.force_libffi
+    }
+
+    /// Calls the prepared libffi interface directly: no argument checks, no conversions, no
+    /// errno or callback bookkeeping. It is the baseline `ffikit compare` measures the checked
+    /// call against ("how much does the wrapper add to `ffi_call`").
+    ///
+    /// # Safety
+    ///
+    /// `args` must hold one pointer per parameter (fixed and declared variadic), each to a
+    /// valid value of that parameter's C type (after promotion); `result` must be writable
+    /// for the result's size rounded up to 8 bytes, and 8-byte aligned.
+    pub unsafe fn call_prepared_unchecked(&self, args: &mut [*mut c_void], result: *mut c_void) {
+        assert_eq!(args.len(), self.prepared.arity(), "one pointer per parameter");
+        // SAFETY: the caller guarantees the argument pointers and the result buffer; the
+        // interface was prepared from the function's declaration.
+        unsafe {
+            self.prepared.interface.call(
+                self.prepared.code as *const c_void,
+                args.as_mut_ptr(),
+                result,
+            )
+        }
     }
 
     /// Clear `errno` before each call and save it right after, for [`last_errno`].

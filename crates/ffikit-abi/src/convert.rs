@@ -134,6 +134,115 @@ fn checked_int(
     Ok(v)
 }
 
+/// A parameter's conversion, chosen once when the function is bound. The common cases (an
+/// integer that fits, a double, an address) become register bits with one match and one range
+/// check; everything else, and every error, goes through [`write`], which explains itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Quick {
+    /// An integer type other than `unsigned long long`: the value must lie in `min..=max`.
+    Int { min: i64, max: i64 },
+    /// A 64-bit unsigned integer.
+    U64,
+    Bool,
+    Float,
+    Double,
+    /// A pointer that is not a string: `void *`, `T *`, a function pointer.
+    Address,
+    /// Anything else: the general conversion.
+    General,
+}
+
+impl Quick {
+    pub(crate) fn for_shape(shape: &Shape) -> Quick {
+        match *shape {
+            Shape::Int { size: 8, signed: false } => Quick::U64,
+            Shape::Int { size, signed } => {
+                let (min, max) = int_range(size, signed);
+                Quick::Int {
+                    min: min as i64,
+                    max: max as i64,
+                }
+            }
+            Shape::Bool => Quick::Bool,
+            Shape::Float => Quick::Float,
+            Shape::Double => Quick::Double,
+            Shape::Pointer(Pointee::Void | Pointee::Other | Pointee::Function) => Quick::Address,
+            _ => Quick::General,
+        }
+    }
+
+    /// The value as one register's bits (integers sign- or zero-extended to 64 bits, floats
+    /// in the low bits), or None when the general conversion must decide (or refuse).
+    #[inline(always)]
+    pub(crate) fn bits(self, value: &Value) -> Option<u64> {
+        match (self, value) {
+            (Quick::Int { min, max }, Value::Int(i)) if min <= *i && *i <= max => Some(*i as u64),
+            (Quick::Int { max, .. }, Value::UInt(u)) if *u <= max as u64 => Some(*u),
+            (Quick::U64, Value::UInt(u)) => Some(*u),
+            (Quick::U64, Value::Int(i)) if *i >= 0 => Some(*i as u64),
+            (Quick::Bool, Value::Bool(b)) => Some(u64::from(*b)),
+            (Quick::Double, Value::Float(f)) => Some(f.to_bits()),
+            (Quick::Float, Value::Float(f)) => Some(u64::from((*f as f32).to_bits())),
+            (Quick::Address, Value::Pointer(p)) => Some(*p as u64),
+            (Quick::Address, Value::Null) => Some(0),
+            _ => None,
+        }
+    }
+}
+
+/// A result's conversion, chosen once: scalars come straight out of the result register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QuickResult {
+    Void,
+    Int { size: u8, signed: bool },
+    Bool,
+    Float,
+    Double,
+    Address,
+    /// Anything else (`char *` text, structs, ...): the general reading.
+    General,
+}
+
+impl QuickResult {
+    pub(crate) fn for_shape(shape: &Shape) -> QuickResult {
+        match *shape {
+            Shape::Void => QuickResult::Void,
+            Shape::Int { size, signed } => QuickResult::Int { size, signed },
+            Shape::Bool => QuickResult::Bool,
+            Shape::Float => QuickResult::Float,
+            Shape::Double => QuickResult::Double,
+            Shape::Pointer(Pointee::Void | Pointee::Other | Pointee::Function) => {
+                QuickResult::Address
+            }
+            _ => QuickResult::General,
+        }
+    }
+
+    /// The value in the low bits of `word` (the first result register), or None for
+    /// [`QuickResult::General`].
+    #[inline(always)]
+    pub(crate) fn value(self, word: u64) -> Option<Value> {
+        let shift = |size: u8| 64 - 8 * u32::from(size);
+        Some(match self {
+            QuickResult::Void => Value::Void,
+            QuickResult::Int { size, signed: true } => {
+                Value::Int(((word << shift(size)) as i64) >> shift(size))
+            }
+            QuickResult::Int { size, signed: false } => {
+                Value::UInt((word << shift(size)) >> shift(size))
+            }
+            QuickResult::Bool => Value::Bool(word as u8 != 0),
+            QuickResult::Float => Value::Float(f32::from_bits(word as u32).into()),
+            QuickResult::Double => Value::Float(f64::from_bits(word)),
+            QuickResult::Address => match word {
+                0 => Value::Null,
+                address => Value::Pointer(address as usize),
+            },
+            QuickResult::General => return None,
+        })
+    }
+}
+
 /// Options for writing a value: whether NULL is accepted for a `char *`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct WriteOptions {

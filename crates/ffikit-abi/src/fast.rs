@@ -5,7 +5,9 @@
 //! on the stack are covered; everything else (`long double`, over-aligned structs, ...) goes
 //! through libffi, which stays the reference the differential tests compare against.
 
-use crate::convert::{self, Inline, Place, Scratch, WriteOptions};
+use std::mem::MaybeUninit;
+
+use crate::convert::{self, Inline, Place, Quick, QuickResult, Scratch, WriteOptions};
 use crate::error::Error;
 use crate::shape::{Pointee, Shape, Typed};
 use crate::value::Value;
@@ -13,8 +15,8 @@ use crate::value::Value;
 /// What the assembly routine loads and stores. Field offsets are fixed by the routine.
 #[repr(C)]
 struct RegisterFile {
-    gpr: [u64; 6],
-    sse: [u64; 8],
+    /// rdi, rsi, rdx, rcx, r8, r9, then xmm0-xmm7: slots 0-13 of a plan.
+    registers: [u64; REGISTER_SLOTS],
     stack: *const u64,
     stack_words: u64,
     function: usize,
@@ -25,8 +27,13 @@ struct RegisterFile {
     xmm1: u64,
 }
 
+/// Slots 0-5 are the integer registers, 6-13 the SSE ones, 14 on the stack words.
+const REGISTER_SLOTS: usize = 14;
+const FIRST_SSE_SLOT: u16 = 6;
+/// Stack words kept inline (beyond, on the heap).
+const INLINE_STACK_WORDS: usize = 16;
+
 const _: () = {
-    assert!(std::mem::offset_of!(RegisterFile, sse) == 48);
     assert!(std::mem::offset_of!(RegisterFile, stack) == 112);
     assert!(std::mem::offset_of!(RegisterFile, stack_words) == 120);
     assert!(std::mem::offset_of!(RegisterFile, function) == 128);
@@ -107,13 +114,24 @@ enum Location {
     Stack(u16),
 }
 
+impl Location {
+    /// The flat slot: a register of the file, or a stack word after them.
+    fn slot(self) -> u16 {
+        match self {
+            Location::Gpr(r) => u16::from(r),
+            Location::Sse(r) => FIRST_SSE_SLOT + u16::from(r),
+            Location::Stack(w) => REGISTER_SLOTS as u16 + w,
+        }
+    }
+}
+
 /// How one argument is passed.
 #[derive(Debug, Clone)]
 enum ArgPlan {
-    /// A scalar or pointer in one location.
-    Scalar(Location),
-    /// A struct or complex value: its bytes, eightbyte by eightbyte, in these locations.
-    Eightbytes(Vec<Location>),
+    /// A scalar or pointer in one slot, converted by `quick` when it can.
+    Scalar { quick: Quick, slot: u16 },
+    /// A struct or complex value: its bytes, eightbyte by eightbyte, in these slots.
+    Eightbytes(Vec<u16>),
 }
 
 /// How the result comes back.
@@ -131,6 +149,7 @@ enum ResultPlan {
 pub(crate) struct FastPlan {
     args: Vec<ArgPlan>,
     result: ResultPlan,
+    quick_result: QuickResult,
     stack_words: usize,
     sse_count: u64,
 }
@@ -253,9 +272,12 @@ impl FastPlan {
                         (start..start + words).map(Location::Stack).collect()
                     };
                     if matches!(shape, Shape::Record { .. } | Shape::Complex { .. }) {
-                        ArgPlan::Eightbytes(locations)
+                        ArgPlan::Eightbytes(locations.iter().map(|l| l.slot()).collect())
                     } else {
-                        ArgPlan::Scalar(locations[0])
+                        ArgPlan::Scalar {
+                            quick: Quick::for_shape(shape),
+                            slot: locations[0].slot(),
+                        }
                     }
                 }
                 None => match shape {
@@ -269,7 +291,11 @@ impl FastPlan {
                         let words = stack_words(shape);
                         let start = stack;
                         stack += words;
-                        ArgPlan::Eightbytes((start..start + words).map(Location::Stack).collect())
+                        ArgPlan::Eightbytes(
+                            (start..start + words)
+                                .map(|w| Location::Stack(w).slot())
+                                .collect(),
+                        )
                     }
                     _ => return None,
                 },
@@ -279,6 +305,7 @@ impl FastPlan {
         Some(FastPlan {
             args,
             result: result_plan,
+            quick_result: QuickResult::for_shape(result),
             stack_words: usize::from(stack),
             sse_count: u64::from(sse),
         })
@@ -302,8 +329,7 @@ impl FastPlan {
         scratch: &mut Scratch,
     ) -> Result<Value, Error> {
         let mut file = RegisterFile {
-            gpr: [0; 6],
-            sse: [0; 8],
+            registers: [0; REGISTER_SLOTS],
             stack: std::ptr::null(),
             stack_words: self.stack_words as u64,
             function,
@@ -313,15 +339,14 @@ impl FastPlan {
             xmm0: 0,
             xmm1: 0,
         };
-        let mut inline_stack;
+        // Every stack word is written by the argument it belongs to before the call, so the
+        // buffer is not zeroed.
+        let mut inline_stack = [MaybeUninit::<u64>::uninit(); INLINE_STACK_WORDS];
         let mut heap_stack;
-        let stack: &mut [u64] = if self.stack_words == 0 {
-            &mut []
-        } else if self.stack_words <= 16 {
-            inline_stack = [0u64; 16];
+        let stack: &mut [MaybeUninit<u64>] = if self.stack_words <= INLINE_STACK_WORDS {
             &mut inline_stack[..self.stack_words]
         } else {
-            heap_stack = vec![0u64; self.stack_words];
+            heap_stack = vec![MaybeUninit::uninit(); self.stack_words];
             &mut heap_stack
         };
         let mut memory_result;
@@ -333,6 +358,7 @@ impl FastPlan {
                     memory_result = Inline([0u8; 64]);
                     &mut memory_result.0[..size]
                 } else {
+                    // Words, for the struct's alignment (at most 8 on this path).
                     heap_result = vec![0u64; size.div_ceil(8)];
                     let words: &mut [u64] = &mut heap_result;
                     // SAFETY: the u64s are initialized; u8 has no requirements.
@@ -342,32 +368,38 @@ impl FastPlan {
             _ => &mut [],
         };
         if let ResultPlan::Memory = self.result {
-            file.gpr[0] = result_bytes.as_mut_ptr() as u64;
+            file.registers[0] = result_bytes.as_mut_ptr() as u64;
         }
 
         for (index, (plan, value)) in self.args.iter().zip(args).enumerate() {
-            let typed = param(index);
             match plan {
-                ArgPlan::Scalar(location) => {
-                    let bits = scalar_bits(
-                        &typed.shape,
-                        &typed.c_name,
-                        value,
-                        index,
-                        &place,
-                        &nullable,
-                        scratch,
-                    )?;
-                    store(&mut file, stack, *location, bits);
+                ArgPlan::Scalar { quick, slot } => {
+                    let bits = match quick.bits(value) {
+                        Some(bits) => bits,
+                        None => {
+                            let typed = param(index);
+                            scalar_bits(
+                                &typed.shape,
+                                &typed.c_name,
+                                value,
+                                index,
+                                &place,
+                                &nullable,
+                                scratch,
+                            )?
+                        }
+                    };
+                    store(&mut file.registers, stack, *slot, bits);
                 }
-                ArgPlan::Eightbytes(locations) => {
+                ArgPlan::Eightbytes(slots) => {
+                    let typed = param(index);
                     let size = typed.shape.size_align().0 as usize;
                     let mut staged = Inline([0u8; 64]);
                     let mut heap;
-                    let bytes: &mut [u8] = if locations.len() * 8 <= 64 {
-                        &mut staged.0[..locations.len() * 8]
+                    let bytes: &mut [u8] = if slots.len() * 8 <= 64 {
+                        &mut staged.0[..slots.len() * 8]
                     } else {
-                        heap = vec![0u8; locations.len() * 8];
+                        heap = vec![0u8; slots.len() * 8];
                         &mut heap
                     };
                     let options = WriteOptions {
@@ -382,42 +414,49 @@ impl FastPlan {
                         scratch,
                         options,
                     )?;
-                    for (k, location) in locations.iter().enumerate() {
-                        let word = u64::from_ne_bytes(
-                            bytes[8 * k..8 * k + 8].try_into().expect("8 bytes"),
-                        );
-                        store(&mut file, stack, *location, word);
+                    for (word, slot) in bytes.chunks_exact(8).zip(slots) {
+                        let word = u64::from_ne_bytes(word.try_into().expect("8 bytes"));
+                        store(&mut file.registers, stack, *slot, word);
                     }
                 }
             }
         }
-        file.stack = stack.as_ptr();
+        file.stack = stack.as_ptr().cast();
         // SAFETY: the plan was made from the function's declared signature, every argument
-        // was checked and placed where the System V ABI expects it, the stack words and the
-        // memory result buffer live until after the call, and the caller guarantees
-        // `function`.
+        // was checked and placed where the System V ABI expects it (every stack word
+        // written), the stack words and the memory result buffer live until after the call,
+        // and the caller guarantees `function`.
         unsafe { ffikit_fast_call(&mut file) };
 
         Ok(match &self.result {
             ResultPlan::Void => Value::Void,
             ResultPlan::Memory => convert::read(&result.shape, result_bytes),
             ResultPlan::Registers(locations) => {
-                let mut bytes = [0u8; 16];
-                let (mut ints, mut sses) = (0, 0);
-                for (k, location) in locations.iter().enumerate() {
-                    let word = match location {
-                        Location::Gpr(_) => {
-                            ints += 1;
-                            if ints == 1 { file.rax } else { file.rdx }
+                let first = match self.quick_result {
+                    QuickResult::Float | QuickResult::Double => file.xmm0,
+                    _ => file.rax,
+                };
+                match self.quick_result.value(first) {
+                    Some(value) => value,
+                    None => {
+                        let mut bytes = [0u8; 16];
+                        let (mut ints, mut sses) = (0, 0);
+                        for (k, location) in locations.iter().enumerate() {
+                            let word = match location {
+                                Location::Gpr(_) => {
+                                    ints += 1;
+                                    if ints == 1 { file.rax } else { file.rdx }
+                                }
+                                _ => {
+                                    sses += 1;
+                                    if sses == 1 { file.xmm0 } else { file.xmm1 }
+                                }
+                            };
+                            bytes[8 * k..8 * k + 8].copy_from_slice(&word.to_ne_bytes());
                         }
-                        _ => {
-                            sses += 1;
-                            if sses == 1 { file.xmm0 } else { file.xmm1 }
-                        }
-                    };
-                    bytes[8 * k..8 * k + 8].copy_from_slice(&word.to_ne_bytes());
+                        read_result(&result.shape, &bytes)
+                    }
                 }
-                read_result(&result.shape, &bytes)
             }
         })
     }
@@ -439,11 +478,18 @@ fn assign(classes: &[Class], gpr: &mut u8, sse: &mut u8) -> Vec<Location> {
         .collect()
 }
 
-fn store(file: &mut RegisterFile, stack: &mut [u64], location: Location, bits: u64) {
-    match location {
-        Location::Gpr(r) => file.gpr[usize::from(r)] = bits,
-        Location::Sse(r) => file.sse[usize::from(r)] = bits,
-        Location::Stack(w) => stack[usize::from(w)] = bits,
+#[inline(always)]
+fn store(
+    registers: &mut [u64; REGISTER_SLOTS],
+    stack: &mut [MaybeUninit<u64>],
+    slot: u16,
+    bits: u64,
+) {
+    match registers.get_mut(usize::from(slot)) {
+        Some(register) => *register = bits,
+        None => {
+            stack[usize::from(slot) - REGISTER_SLOTS].write(bits);
+        }
     }
 }
 

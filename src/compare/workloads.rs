@@ -1,0 +1,891 @@
+//! The workloads: the same C work bound every way, each way checked against a result Rust
+//! computes on its own before anything is timed or counted.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+use ffikit_abi::{Function, Library, Value};
+
+use super::{CompareError, Style};
+use crate::fixtures::{self, libc_sys, sys};
+
+/// Whether a call should compute its full fingerprint (the output's bytes too), or only the
+/// cheap part (the return value) while it is being timed.
+pub(crate) type Verify = bool;
+
+/// One call of one workload in one style. It returns a fingerprint of what C computed.
+pub(crate) type Call<'a> = Box<dyn FnMut(Verify) -> Result<u64, std::io::Error> + 'a>;
+
+/// Every workload, in report order.
+pub const WORKLOADS: &[&str] = &[
+    "gcd",
+    "get_pi",
+    "mixed6",
+    "spill14",
+    "struct16",
+    "struct32",
+    "strlen",
+    "snprintf",
+    "sort",
+    "utf8-100B",
+    "utf8-10MiB",
+];
+
+/// What each workload does, for the report.
+pub fn describe(workload: &str) -> &'static str {
+    match workload {
+        "gcd" => "gcd(1071, 462): two ints in, one out",
+        "get_pi" => "get_pi(): no arguments, a double out",
+        "mixed6" => "mixed_six(int8, double, int32, float, int64, double): six registers",
+        "spill14" => "spill14(14 x int64): eight of them on the stack",
+        "struct16" => "sum_s_int64x2(struct of 16 bytes) by value, in two registers",
+        "struct32" => "sum_s_double4(struct of 32 bytes) by value, on the stack",
+        "strlen" => "libc strlen on a 34-byte string argument",
+        "snprintf" => "libc snprintf(buf, 64, \"%d-%s-%.3f\", ...) through varargs",
+        "sort" => "libc qsort of 1,000 ints with a comparator callback",
+        "utf8-100B" => "Latin-1 to UTF-8 (iconv) of 100 bytes",
+        "utf8-10MiB" => "Latin-1 to UTF-8 (iconv) of 10 MiB",
+        _ => "",
+    }
+}
+
+/// Calls for the instruction count's two runs: few enough to stay quick under callgrind,
+/// different enough that the difference is many calls.
+pub(crate) fn counted_calls(workload: &str) -> (u64, u64) {
+    match workload {
+        "utf8-10MiB" => (1, 3),
+        "sort" => (5, 25),
+        "utf8-100B" | "snprintf" => (200, 2_200),
+        _ => (1_000, 11_000),
+    }
+}
+
+/// The "direct static C" style: the fixtures' functions declared by hand, as a C
+/// programmer's header would, linked statically like the bindgen ones.
+mod direct {
+    use super::sys;
+    use std::ffi::{c_char, c_int};
+
+    unsafe extern "C" {
+        pub fn gcd(x: c_int, y: c_int) -> c_int;
+        pub fn get_pi() -> f64;
+        pub fn mixed_six(a: i8, b: f64, c: i32, d: f32, e: i64, f: f64) -> f64;
+        #[allow(clippy::too_many_arguments, reason = "the workload is a 14-argument call")]
+        pub fn spill14(
+            a1: i64,
+            a2: i64,
+            a3: i64,
+            a4: i64,
+            a5: i64,
+            a6: i64,
+            a7: i64,
+            a8: i64,
+            a9: i64,
+            a10: i64,
+            a11: i64,
+            a12: i64,
+            a13: i64,
+            a14: i64,
+        ) -> i64;
+        pub fn sum_s_int64x2(s: sys::s_int64x2) -> f64;
+        pub fn sum_s_double4(s: sys::s_double4) -> f64;
+        pub fn ffikit_convert_to_utf8(
+            from_encoding: *const c_char,
+            input: *const c_char,
+            in_len: usize,
+            out: *mut c_char,
+            out_cap: usize,
+        ) -> isize;
+    }
+}
+
+/// The libraries every style needs, opened once.
+pub(crate) struct Libraries {
+    fixtures: Library,
+    libc: Library,
+    raw_fixtures: libloading::Library,
+    raw_libc: libloading::Library,
+}
+
+impl Libraries {
+    pub(crate) fn open() -> Result<Libraries, CompareError> {
+        // ABI mode binds the same fixtures, built as a shared object, from their own manifest.
+        let fixtures = Library::open_described(fixtures::SHARED_OBJECT)?;
+        let libc = Library::open("libc.so.6")?;
+        libc.cdef(
+            "size_t strlen(const char *s);
+             int snprintf(char *buffer, size_t capacity, const char *format, ...);
+             void qsort(void *base, size_t count, size_t size,
+                        int (*compare)(const void *, const void *));",
+        )?;
+        // SAFETY: loading runs the libraries' initializers: the fixtures have none, libc is
+        // already loaded in this process.
+        let raw = |path: &str| unsafe { libloading::Library::new(path) };
+        Ok(Libraries {
+            fixtures,
+            libc,
+            raw_fixtures: raw(fixtures::SHARED_OBJECT)?,
+            raw_libc: raw("libc.so.6")?,
+        })
+    }
+}
+
+/// A workload ready to run: the expected fingerprint and one call (or the reason there is
+/// none) per style.
+pub(crate) struct Bench<'a> {
+    pub expected: u64,
+    pub rows: Vec<(Style, Result<Call<'a>, String>)>,
+}
+
+impl<'a> Bench<'a> {
+    fn new(expected: u64) -> Self {
+        Bench {
+            expected,
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, style: Style, call: impl FnMut(Verify) -> u64 + 'a) -> &mut Self {
+        let mut call = call;
+        self.rows.push((style, Ok(Box::new(move |verify| Ok(call(verify))))));
+        self
+    }
+
+    fn fallible(
+        &mut self,
+        style: Style,
+        call: impl FnMut(Verify) -> Result<u64, std::io::Error> + 'a,
+    ) -> &mut Self {
+        self.rows.push((style, Ok(Box::new(call))));
+        self
+    }
+
+    fn without(&mut self, style: Style, reason: &str) -> &mut Self {
+        self.rows.push((style, Err(reason.to_owned())));
+        self
+    }
+}
+
+/// The fingerprint of a dynamic call's result.
+fn fingerprint(value: &Value) -> u64 {
+    match *value {
+        Value::Int(i) => i as u64,
+        Value::UInt(u) => u,
+        Value::Float(f) => f.to_bits(),
+        _ => u64::MAX,
+    }
+}
+
+fn dynamic<'a>(
+    function: Function<'a>,
+    args: Vec<Value>,
+) -> impl FnMut(Verify) -> Result<u64, std::io::Error> + 'a {
+    move |_| {
+        function
+            .call(black_box(&args))
+            .map(|value| fingerprint(&value))
+            .map_err(std::io::Error::other)
+    }
+}
+
+/// FNV-1a: a cheap, stable hash of an output buffer.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+fn symbol<'lib, T: Copy>(
+    library: &'lib libloading::Library,
+    name: &str,
+) -> Result<libloading::Symbol<'lib, T>, CompareError> {
+    // SAFETY: each caller names T as the symbol's C signature, from the same header.
+    Ok(unsafe { library.get::<T>(name.as_bytes()) }?)
+}
+
+/// The libffi interface of `function`, called with raw argument pointers.
+fn ffi_call<const N: usize>(function: &Function<'_>, mut args: [*mut c_void; N]) -> u64 {
+    let mut result = [0u64; 4];
+    // SAFETY: every caller passes pointers to values of the declared parameter types; the
+    // result buffer is 32 bytes, 8-byte aligned.
+    unsafe { function.call_prepared_unchecked(&mut args, result.as_mut_ptr().cast()) };
+    result[0]
+}
+
+fn ptr<T>(value: &mut T) -> *mut c_void {
+    (value as *mut T).cast()
+}
+
+/// Builds the workload `name`.
+pub(crate) fn build<'a>(name: &str, libs: &'a Libraries) -> Result<Bench<'a>, CompareError> {
+    match name {
+        "gcd" => gcd(libs),
+        "get_pi" => get_pi(libs),
+        "mixed6" => mixed6(libs),
+        "spill14" => spill14(libs),
+        "struct16" => struct16(libs),
+        "struct32" => struct32(libs),
+        "strlen" => strlen(libs),
+        "snprintf" => snprintf(libs),
+        "sort" => sort(libs),
+        "utf8-100B" => utf8(libs, 100),
+        "utf8-10MiB" => utf8(libs, 10 << 20),
+        other => Err(CompareError::NoWorkload(other.to_owned())),
+    }
+}
+
+fn gcd(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
+    let (x, y): (c_int, c_int) = (1071, 462);
+    let mut expected = (x, y);
+    while expected.1 != 0 {
+        expected = (expected.1, expected.0 % expected.1);
+    }
+    let mut bench = Bench::new(expected.0 as u64);
+    type Gcd = unsafe extern "C" fn(c_int, c_int) -> c_int;
+    let function = libs.fixtures.get("gcd")?;
+    let typed = function.typed::<Gcd>()?;
+    let raw = symbol::<Gcd>(&libs.raw_fixtures, "gcd")?;
+    let reference = libs.fixtures.get("gcd")?.use_libffi();
+    let libffi = libs.fixtures.get("gcd")?.use_libffi();
+    let args = vec![Value::Int(x.into()), Value::Int(y.into())];
+    // SAFETY (every unsafe block here): gcd takes two ints and touches no memory; the typed
+    // and raw pointers were checked against (or declared from) the same header.
+    bench
+        .row(Style::Direct, move |_| unsafe {
+            direct::gcd(black_box(x), black_box(y)) as u64
+        })
+        .row(Style::Api, move |_| unsafe {
+            sys::gcd(black_box(x), black_box(y)) as u64
+        })
+        .row(Style::Typed, move |_| unsafe {
+            (*typed)(black_box(x), black_box(y)) as u64
+        })
+        .fallible(Style::Dynamic, dynamic(function, args.clone()))
+        .fallible(Style::Libffi, dynamic(libffi, args))
+        .row(Style::FfiCall, move |_| {
+            let (mut a, mut b) = (black_box(x), black_box(y));
+            ffi_call(&reference, [ptr(&mut a), ptr(&mut b)]) as i32 as u64
+        })
+        .row(Style::Libloading, move |_| unsafe {
+            raw(black_box(x), black_box(y)) as u64
+        });
+    Ok(bench)
+}
+
+fn get_pi(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
+    let mut bench = Bench::new(std::f64::consts::PI.to_bits());
+    type GetPi = unsafe extern "C" fn() -> f64;
+    let function = libs.fixtures.get("get_pi")?;
+    let typed = function.typed::<GetPi>()?;
+    let raw = symbol::<GetPi>(&libs.raw_fixtures, "get_pi")?;
+    let reference = libs.fixtures.get("get_pi")?.use_libffi();
+    let libffi = libs.fixtures.get("get_pi")?.use_libffi();
+    // SAFETY (every unsafe block here): get_pi takes nothing and returns a double.
+    bench
+        .row(Style::Direct, |_| unsafe { direct::get_pi() }.to_bits())
+        .row(Style::Api, |_| unsafe { sys::get_pi() }.to_bits())
+        .row(Style::Typed, move |_| unsafe { (*typed)() }.to_bits())
+        .fallible(Style::Dynamic, dynamic(function, Vec::new()))
+        .fallible(Style::Libffi, dynamic(libffi, Vec::new()))
+        .row(Style::FfiCall, move |_| ffi_call(&reference, []))
+        .row(Style::Libloading, move |_| unsafe { raw() }.to_bits());
+    Ok(bench)
+}
+
+fn mixed6(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
+    let (a, b, c, d, e, f) = (-3i8, 1.5f64, 100_000i32, 0.25f32, -(1i64 << 40), 2.5f64);
+    let expected = 1.0 * f64::from(a)
+        + 2.0 * b
+        + 3.0 * f64::from(c)
+        + 4.0 * f64::from(d)
+        + 5.0 * e as f64
+        + 6.0 * f;
+    let mut bench = Bench::new(expected.to_bits());
+    type Mixed = unsafe extern "C" fn(i8, f64, i32, f32, i64, f64) -> f64;
+    let function = libs.fixtures.get("mixed_six")?;
+    let typed = function.typed::<Mixed>()?;
+    let raw = symbol::<Mixed>(&libs.raw_fixtures, "mixed_six")?;
+    let reference = libs.fixtures.get("mixed_six")?.use_libffi();
+    let libffi = libs.fixtures.get("mixed_six")?.use_libffi();
+    let args = vec![
+        Value::Int(a.into()),
+        Value::Float(b),
+        Value::Int(c.into()),
+        Value::Float(d.into()),
+        Value::Int(e),
+        Value::Float(f),
+    ];
+    use std::hint::black_box as bb;
+    // SAFETY (every unsafe block here): mixed_six takes these six scalars, touches no memory.
+    bench
+        .row(Style::Direct, move |_| {
+            unsafe { direct::mixed_six(bb(a), bb(b), bb(c), bb(d), bb(e), bb(f)) }.to_bits()
+        })
+        .row(Style::Api, move |_| {
+            unsafe { sys::mixed_six(bb(a), bb(b), bb(c), bb(d), bb(e), bb(f)) }.to_bits()
+        })
+        .row(Style::Typed, move |_| {
+            unsafe { (*typed)(bb(a), bb(b), bb(c), bb(d), bb(e), bb(f)) }.to_bits()
+        })
+        .fallible(Style::Dynamic, dynamic(function, args.clone()))
+        .fallible(Style::Libffi, dynamic(libffi, args))
+        .row(Style::FfiCall, move |_| {
+            let (mut a, mut b, mut c, mut d, mut e, mut f) =
+                (bb(a), bb(b), bb(c), bb(d), bb(e), bb(f));
+            let pointers = [ptr(&mut a), ptr(&mut b), ptr(&mut c)];
+            let more = [ptr(&mut d), ptr(&mut e), ptr(&mut f)];
+            let all = [
+                pointers[0],
+                pointers[1],
+                pointers[2],
+                more[0],
+                more[1],
+                more[2],
+            ];
+            ffi_call(&reference, all)
+        })
+        .row(Style::Libloading, move |_| {
+            unsafe { raw(bb(a), bb(b), bb(c), bb(d), bb(e), bb(f)) }.to_bits()
+        });
+    Ok(bench)
+}
+
+fn spill14(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
+    let a: [i64; 14] = std::array::from_fn(|k| 1000 * (k as i64 + 1) - 7);
+    let expected: i64 = a.iter().enumerate().map(|(k, v)| (k as i64 + 1) * v).sum();
+    let mut bench = Bench::new(expected as u64);
+    type Spill = unsafe extern "C" fn(
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    ) -> i64;
+    let function = libs.fixtures.get("spill14")?;
+    let typed = function.typed::<Spill>()?;
+    let raw = symbol::<Spill>(&libs.raw_fixtures, "spill14")?;
+    let reference = libs.fixtures.get("spill14")?.use_libffi();
+    let libffi = libs.fixtures.get("spill14")?.use_libffi();
+    let args: Vec<Value> = a.iter().map(|&v| Value::Int(v)).collect();
+    // Calls `f` with the 14 arguments, each through black_box.
+    macro_rules! spill {
+        ($f:expr) => {{
+            let v = black_box(a);
+            $f(
+                v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12],
+                v[13],
+            ) as u64
+        }};
+    }
+    // SAFETY (every unsafe block here): spill14 takes 14 int64s and touches no memory.
+    bench
+        .row(Style::Direct, move |_| unsafe { spill!(direct::spill14) })
+        .row(Style::Api, move |_| unsafe { spill!(sys::spill14) })
+        .row(Style::Typed, move |_| unsafe { spill!(*typed) })
+        .fallible(Style::Dynamic, dynamic(function, args.clone()))
+        .fallible(Style::Libffi, dynamic(libffi, args))
+        .row(Style::FfiCall, move |_| {
+            let mut v = black_box(a);
+            let pointers: [*mut c_void; 14] = std::array::from_fn(|k| v[k..].as_mut_ptr().cast());
+            ffi_call(&reference, pointers)
+        })
+        .row(Style::Libloading, move |_| unsafe { spill!(*raw) });
+    Ok(bench)
+}
+
+fn struct16(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
+    let value = sys::s_int64x2 {
+        a: 1 << 40,
+        b: -5,
+    };
+    let expected = 0.0 + value.a as f64 + value.b as f64;
+    let mut bench = Bench::new(expected.to_bits());
+    type Sum = unsafe extern "C" fn(sys::s_int64x2) -> f64;
+    let function = libs.fixtures.get("sum_s_int64x2")?;
+    let raw = symbol::<Sum>(&libs.raw_fixtures, "sum_s_int64x2")?;
+    let reference = libs.fixtures.get("sum_s_int64x2")?.use_libffi();
+    let libffi = libs.fixtures.get("sum_s_int64x2")?.use_libffi();
+    let args = vec![Value::Struct(vec![
+        ("a".into(), Value::Int(value.a)),
+        ("b".into(), Value::Int(value.b)),
+    ])];
+    // SAFETY (every unsafe block here): sum_s_int64x2 reads the struct it is passed.
+    bench
+        .row(Style::Direct, move |_| {
+            unsafe { direct::sum_s_int64x2(black_box(value)) }.to_bits()
+        })
+        .row(Style::Api, move |_| {
+            unsafe { sys::sum_s_int64x2(black_box(value)) }.to_bits()
+        })
+        .without(Style::Typed, "typed handles take scalars and pointers, not structs")
+        .fallible(Style::Dynamic, dynamic(function, args.clone()))
+        .fallible(Style::Libffi, dynamic(libffi, args))
+        .row(Style::FfiCall, move |_| {
+            let mut s = black_box(value);
+            ffi_call(&reference, [ptr(&mut s)])
+        })
+        .row(Style::Libloading, move |_| {
+            unsafe { raw(black_box(value)) }.to_bits()
+        });
+    Ok(bench)
+}
+
+fn struct32(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
+    let value = sys::s_double4 {
+        a: 1.5,
+        b: 2.25,
+        c: -3.0,
+        d: 4.125,
+    };
+    let expected = 0.0 + value.a + value.b + value.c + value.d;
+    let mut bench = Bench::new(expected.to_bits());
+    type Sum = unsafe extern "C" fn(sys::s_double4) -> f64;
+    let function = libs.fixtures.get("sum_s_double4")?;
+    let raw = symbol::<Sum>(&libs.raw_fixtures, "sum_s_double4")?;
+    let reference = libs.fixtures.get("sum_s_double4")?.use_libffi();
+    let libffi = libs.fixtures.get("sum_s_double4")?.use_libffi();
+    let args = vec![Value::Struct(vec![
+        ("a".into(), Value::Float(value.a)),
+        ("b".into(), Value::Float(value.b)),
+        ("c".into(), Value::Float(value.c)),
+        ("d".into(), Value::Float(value.d)),
+    ])];
+    // SAFETY (every unsafe block here): sum_s_double4 reads the struct it is passed.
+    bench
+        .row(Style::Direct, move |_| {
+            unsafe { direct::sum_s_double4(black_box(value)) }.to_bits()
+        })
+        .row(Style::Api, move |_| {
+            unsafe { sys::sum_s_double4(black_box(value)) }.to_bits()
+        })
+        .without(Style::Typed, "typed handles take scalars and pointers, not structs")
+        .fallible(Style::Dynamic, dynamic(function, args.clone()))
+        .fallible(Style::Libffi, dynamic(libffi, args))
+        .row(Style::FfiCall, move |_| {
+            let mut s = black_box(value);
+            ffi_call(&reference, [ptr(&mut s)])
+        })
+        .row(Style::Libloading, move |_| {
+            unsafe { raw(black_box(value)) }.to_bits()
+        });
+    Ok(bench)
+}
+
+const STRLEN_TEXT: &CStr = c"ffikit calls strlen on this string";
+
+fn strlen(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
+    let text = STRLEN_TEXT;
+    let mut bench = Bench::new(text.to_bytes().len() as u64);
+    type Strlen = unsafe extern "C" fn(*const c_char) -> usize;
+    let function = libs.libc.get("strlen")?;
+    let typed = function.typed::<Strlen>()?;
+    let raw = symbol::<Strlen>(&libs.raw_libc, "strlen")?;
+    let reference = libs.libc.get("strlen")?.use_libffi();
+    let libffi = libs.libc.get("strlen")?.use_libffi();
+    // A runtime's string: converted (checked for NUL, copied, terminated) on every call, as
+    // ctypes does for a str.
+    let args = vec![Value::Str(text.to_str().expect("ASCII").to_owned())];
+    // SAFETY (every unsafe block here): the text is NUL-terminated and static.
+    bench
+        .row(Style::Direct, move |_| unsafe {
+            libc::strlen(black_box(text.as_ptr())) as u64
+        })
+        .row(Style::Api, move |_| unsafe {
+            libc_sys::strlen(black_box(text.as_ptr())) as u64
+        })
+        .row(Style::Typed, move |_| unsafe {
+            (*typed)(black_box(text.as_ptr())) as u64
+        })
+        .fallible(Style::Dynamic, dynamic(function, args.clone()))
+        .fallible(Style::Libffi, dynamic(libffi, args))
+        .row(Style::FfiCall, move |_| {
+            let mut pointer = black_box(text.as_ptr());
+            ffi_call(&reference, [ptr(&mut pointer)])
+        })
+        .row(Style::Libloading, move |_| unsafe {
+            raw(black_box(text.as_ptr())) as u64
+        });
+    Ok(bench)
+}
+
+fn snprintf(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
+    const CAPACITY: usize = 64;
+    let format = c"%d-%s-%.3f";
+    let word = c"abc";
+    let expected_text = format!("{}-{}-{:.3}", 42, "abc", 2.5);
+    let mut bench = Bench::new(fnv(expected_text.as_bytes()));
+    // The fingerprint: the text written (when verifying), else its length.
+    fn written(buffer: &[u8], length: c_int, verify: Verify) -> u64 {
+        let length = usize::try_from(length).unwrap_or(0).min(buffer.len());
+        if verify {
+            fnv(&buffer[..length])
+        } else {
+            length as u64
+        }
+    }
+    type Snprintf = unsafe extern "C" fn(*mut c_char, usize, *const c_char, ...) -> c_int;
+    let raw = symbol::<Snprintf>(&libs.raw_libc, "snprintf")?;
+    let variadic = ["int", "const char *", "double"];
+    let function = libs.libc.get("snprintf")?.variadic(&libs.libc, &variadic)?;
+    let libffi = libs
+        .libc
+        .get("snprintf")?
+        .variadic(&libs.libc, &variadic)?
+        .use_libffi();
+    let args = |buffer: &mut [u8; CAPACITY]| {
+        vec![
+            Value::Pointer(buffer.as_mut_ptr() as usize),
+            Value::UInt(CAPACITY as u64),
+            Value::Str(format.to_str().expect("ASCII").to_owned()),
+            Value::Int(42),
+            Value::Str("abc".into()),
+            Value::Float(2.5),
+        ]
+    };
+    // Boxed: the dynamic rows' arguments hold the buffers' addresses.
+    let mut b_dynamic = Box::new([0u8; CAPACITY]);
+    let mut b_libffi = Box::new([0u8; CAPACITY]);
+    let dynamic_args = args(&mut b_dynamic);
+    let libffi_args = args(&mut b_libffi);
+    let (mut b_direct, mut b_api, mut b_raw) = ([0u8; CAPACITY], [0u8; CAPACITY], [0u8; CAPACITY]);
+    // SAFETY (every unsafe block here): the buffer holds CAPACITY bytes; the format's
+    // conversions match the int, string and double that follow.
+    bench
+        .row(Style::Direct, move |verify| {
+            let n = unsafe {
+                libc::snprintf(
+                    b_direct.as_mut_ptr().cast(),
+                    CAPACITY,
+                    black_box(format.as_ptr()),
+                    black_box(42 as c_int),
+                    black_box(word.as_ptr()),
+                    black_box(2.5f64),
+                )
+            };
+            written(&b_direct, n, verify)
+        })
+        .row(Style::Api, move |verify| {
+            let n = unsafe {
+                libc_sys::snprintf(
+                    b_api.as_mut_ptr().cast(),
+                    CAPACITY as _,
+                    black_box(format.as_ptr()),
+                    black_box(42 as c_int),
+                    black_box(word.as_ptr()),
+                    black_box(2.5f64),
+                )
+            };
+            written(&b_api, n, verify)
+        })
+        .without(Style::Typed, "typed handles refuse variadic signatures")
+        .fallible(Style::Dynamic, move |verify| {
+            let n = function
+                .call(black_box(&dynamic_args))
+                .map_err(std::io::Error::other)?;
+            Ok(written(&b_dynamic[..], fingerprint(&n) as c_int, verify))
+        })
+        .fallible(Style::Libffi, move |verify| {
+            let n = libffi
+                .call(black_box(&libffi_args))
+                .map_err(std::io::Error::other)?;
+            Ok(written(&b_libffi[..], fingerprint(&n) as c_int, verify))
+        })
+        .row(Style::Libloading, move |verify| {
+            let n = unsafe {
+                raw(
+                    b_raw.as_mut_ptr().cast(),
+                    CAPACITY,
+                    black_box(format.as_ptr()),
+                    black_box(42 as c_int),
+                    black_box(word.as_ptr()),
+                    black_box(2.5f64),
+                )
+            };
+            written(&b_raw, n, verify)
+        });
+    Ok(bench)
+}
+
+/// The comparator every static style passes to qsort.
+extern "C" fn compare_ints(a: *const c_void, b: *const c_void) -> c_int {
+    // SAFETY: qsort passes pointers to two elements of the int array being sorted.
+    let (a, b) = unsafe { (*a.cast::<i32>(), *b.cast::<i32>()) };
+    a.cmp(&b) as c_int
+}
+
+const SORTED: usize = 1000;
+
+/// The sort's fingerprint: a position-weighted checksum when verifying, else one element.
+fn sorted(values: &[i32], verify: Verify) -> u64 {
+    if verify {
+        values.iter().enumerate().fold(0u64, |sum, (k, &v)| {
+            sum.wrapping_add((k as u64 + 1).wrapping_mul(v as u64))
+        })
+    } else {
+        values[SORTED / 2] as u64
+    }
+}
+
+fn sort(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
+    let mut state = 0x2545_f491u32;
+    let input: Vec<i32> = (0..SORTED)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as i32
+        })
+        .collect();
+    let mut expected = input.clone();
+    expected.sort();
+    let mut bench = Bench::new(sorted(&expected, true));
+    type Compare = unsafe extern "C" fn(*const c_void, *const c_void) -> c_int;
+    type Qsort = unsafe extern "C" fn(*mut c_void, usize, usize, Option<Compare>);
+    type TypedQsort = unsafe extern "C" fn(*mut c_void, usize, usize, *const c_void);
+    let function = libs.libc.get("qsort")?;
+    let typed = function.typed::<TypedQsort>()?;
+    let raw = symbol::<Qsort>(&libs.raw_libc, "qsort")?;
+    let libffi = libs.libc.get("qsort")?.use_libffi();
+    let signature = "int (*)(const void *, const void *)";
+    let typed_compare = libs.libc.typed_callback::<Compare, _>(
+        "compare",
+        signature,
+        |a: *const c_void, b: *const c_void| compare_ints(a, b),
+    )?;
+    // The dynamic styles' comparator is a dynamic callback, as ctypes' CFUNCTYPE is.
+    let dynamic_compare = libs.libc.callback("compare", signature, |args| {
+        let read = |value: &Value| {
+            let address = value.as_address().unwrap_or(0) as *const i32;
+            // SAFETY: qsort passes pointers to two elements of the int array being sorted.
+            unsafe { *address }
+        };
+        Ok(Value::Int(read(&args[0]).cmp(&read(&args[1])) as i64))
+    })?;
+    let callback_address = dynamic_compare.address();
+    let mut buffers = vec![input.clone(); 6];
+    let [b_direct, b_api, b_typed, b_dynamic, b_libffi, b_raw]: [Vec<i32>; 6] =
+        std::array::from_fn(|_| buffers.pop().expect("six buffers"));
+    // Each call sorts a fresh copy of the input.
+    fn refill(buffer: &mut [i32], input: &[i32]) -> *mut c_void {
+        buffer.copy_from_slice(input);
+        buffer.as_mut_ptr().cast()
+    }
+    let input: std::rc::Rc<[i32]> = input.into();
+    let dynamic_compare = std::rc::Rc::new(dynamic_compare);
+    let (i_direct, i_api, i_typed, i_dynamic, i_libffi, i_raw) = (
+        input.clone(),
+        input.clone(),
+        input.clone(),
+        input.clone(),
+        input.clone(),
+        input,
+    );
+    let keep_dynamic = dynamic_compare.clone();
+    let dynamic_args = |buffer: &mut Vec<i32>| {
+        vec![
+            Value::Pointer(buffer.as_mut_ptr() as usize),
+            Value::UInt(SORTED as u64),
+            Value::UInt(4),
+            callback_address.clone(),
+        ]
+    };
+    let (mut b_direct, mut b_api, mut b_typed, mut b_raw) = (b_direct, b_api, b_typed, b_raw);
+    let (mut b_dynamic, mut b_libffi) = (b_dynamic, b_libffi);
+    let dynamic_call = dynamic_args(&mut b_dynamic);
+    let libffi_call = dynamic_args(&mut b_libffi);
+    // SAFETY (every unsafe block here): qsort sorts SORTED ints of 4 bytes with a comparator
+    // of the right type; the callbacks live until the rows are dropped (they are moved in).
+    bench
+        .row(Style::Direct, move |verify| {
+            let base = refill(&mut b_direct, &i_direct);
+            unsafe { libc::qsort(base, SORTED, 4, Some(compare_ints)) };
+            sorted(&b_direct, verify)
+        })
+        .row(Style::Api, move |verify| {
+            let base = refill(&mut b_api, &i_api);
+            unsafe { libc_sys::qsort(base, SORTED, 4, Some(compare_ints)) };
+            sorted(&b_api, verify)
+        })
+        .row(Style::Typed, move |verify| {
+            let base = refill(&mut b_typed, &i_typed);
+            let compare = typed_compare.ptr().get() as *const c_void;
+            unsafe { (*typed)(base, SORTED, 4, compare) };
+            sorted(&b_typed, verify)
+        })
+        .fallible(Style::Dynamic, move |verify| {
+            let _keep = &dynamic_compare;
+            refill(&mut b_dynamic, &i_dynamic);
+            function
+                .call(black_box(&dynamic_call))
+                .map_err(std::io::Error::other)?;
+            Ok(sorted(&b_dynamic, verify))
+        })
+        .fallible(Style::Libffi, move |verify| {
+            let _keep = &keep_dynamic;
+            refill(&mut b_libffi, &i_libffi);
+            libffi
+                .call(black_box(&libffi_call))
+                .map_err(std::io::Error::other)?;
+            Ok(sorted(&b_libffi, verify))
+        })
+        .row(Style::Libloading, move |verify| {
+            let base = refill(&mut b_raw, &i_raw);
+            unsafe { raw(base, SORTED, 4, Some(compare_ints)) };
+            sorted(&b_raw, verify)
+        });
+    Ok(bench)
+}
+
+fn utf8(libs: &Libraries, size: usize) -> Result<Bench<'_>, CompareError> {
+    // Latin-1 text with every byte value, so about half the input needs two UTF-8 bytes.
+    let input: std::rc::Rc<[u8]> = (0..size).map(|k| (k * 7 % 256) as u8).collect();
+    let expected: String = input.iter().map(|&b| char::from(b)).collect();
+    let mut bench = Bench::new(fnv(expected.as_bytes()));
+    // The fingerprint: the output's hash when verifying, else its length.
+    fn converted(out: &[u8], written: isize, verify: Verify) -> Result<u64, std::io::Error> {
+        let written = usize::try_from(written).map_err(|_| std::io::Error::last_os_error())?;
+        Ok(if verify {
+            fnv(&out[..written])
+        } else {
+            written as u64
+        })
+    }
+    const LATIN1: &CStr = c"LATIN1";
+    type Convert =
+        unsafe extern "C" fn(*const c_char, *const c_char, usize, *mut c_char, usize) -> isize;
+    let name = "ffikit_convert_to_utf8";
+    let function = libs.fixtures.get(name)?.capture_errno();
+    let typed = function.typed::<Convert>()?;
+    let raw = symbol::<Convert>(&libs.raw_fixtures, name)?;
+    let libffi = libs.fixtures.get(name)?.capture_errno().use_libffi();
+    let buffer = || vec![0u8; 2 * size];
+    let (mut b_direct, mut b_api, mut b_typed, mut b_raw) = (buffer(), buffer(), buffer(), buffer());
+    let (mut b_dynamic, mut b_libffi) = (buffer(), buffer());
+    // ABI mode passes the same buffers by address (no copies).
+    let args = |out: &mut Vec<u8>| {
+        vec![
+            Value::Str("LATIN1".into()),
+            Value::Pointer(input.as_ptr() as usize),
+            Value::UInt(input.len() as u64),
+            Value::Pointer(out.as_mut_ptr() as usize),
+            Value::UInt(out.len() as u64),
+        ]
+    };
+    let (dynamic_args, libffi_args) = (args(&mut b_dynamic), args(&mut b_libffi));
+    let dynamic_result = |value: Value| match value {
+        Value::Int(written) => Ok(written as isize),
+        other => Err(std::io::Error::other(format!("unexpected result {other}"))),
+    };
+    let inputs: [std::rc::Rc<[u8]>; 6] = std::array::from_fn(|_| input.clone());
+    let [i_direct, i_api, i_typed, i_raw, i_dynamic, i_libffi] = inputs;
+    // SAFETY (every unsafe block here): the encoding name is NUL-terminated; input and output
+    // are live buffers of the lengths passed.
+    bench
+        .fallible(Style::Direct, move |verify| {
+            let n = unsafe {
+                direct::ffikit_convert_to_utf8(
+                    LATIN1.as_ptr(),
+                    black_box(i_direct.as_ptr().cast()),
+                    i_direct.len(),
+                    b_direct.as_mut_ptr().cast(),
+                    b_direct.len(),
+                )
+            };
+            converted(&b_direct, n, verify)
+        })
+        .fallible(Style::Api, move |verify| {
+            let n = unsafe {
+                sys::ffikit_convert_to_utf8(
+                    LATIN1.as_ptr(),
+                    black_box(i_api.as_ptr().cast()),
+                    i_api.len(),
+                    b_api.as_mut_ptr().cast(),
+                    b_api.len(),
+                )
+            };
+            converted(&b_api, n, verify)
+        })
+        .fallible(Style::Typed, move |verify| {
+            let n = unsafe {
+                (*typed)(
+                    LATIN1.as_ptr(),
+                    black_box(i_typed.as_ptr().cast()),
+                    i_typed.len(),
+                    b_typed.as_mut_ptr().cast(),
+                    b_typed.len(),
+                )
+            };
+            converted(&b_typed, n, verify)
+        })
+        .fallible(Style::Dynamic, move |verify| {
+            let _input = &i_dynamic;
+            let value = function
+                .call(black_box(&dynamic_args))
+                .map_err(std::io::Error::other)?;
+            converted(&b_dynamic, dynamic_result(value)?, verify)
+        })
+        .fallible(Style::Libffi, move |verify| {
+            let _input = &i_libffi;
+            let value = libffi
+                .call(black_box(&libffi_args))
+                .map_err(std::io::Error::other)?;
+            converted(&b_libffi, dynamic_result(value)?, verify)
+        })
+        .fallible(Style::Libloading, move |verify| {
+            let n = unsafe {
+                raw(
+                    LATIN1.as_ptr(),
+                    black_box(i_raw.as_ptr().cast()),
+                    i_raw.len(),
+                    b_raw.as_mut_ptr().cast(),
+                    b_raw.len(),
+                )
+            };
+            converted(&b_raw, n, verify)
+        })
+        .fallible(Style::Subprocess, move |verify| {
+            let output = convert_in_subprocess(black_box(&input))?;
+            Ok(if verify {
+                fnv(&output)
+            } else {
+                output.len() as u64
+            })
+        });
+    Ok(bench)
+}
+
+/// Latin-1 to UTF-8 by the system's `iconv` command: the "shell out" way.
+fn convert_in_subprocess(input: &[u8]) -> Result<Vec<u8>, std::io::Error> {
+    let mut child = Command::new("iconv")
+        .args(["-f", "LATIN1", "-t", "UTF-8"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    // Write and read at once: a large input would fill both pipes and deadlock otherwise.
+    let output = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || stdin.write_all(input));
+        let mut output = Vec::with_capacity(input.len() * 2);
+        let read = stdout.read_to_end(&mut output);
+        let written = writer.join().expect("the writer thread does not panic");
+        read.and(written).map(|()| output)
+    })?;
+    let status = child.wait()?;
+    if !status.success() {
+        return Err(std::io::Error::other(format!("iconv exited with {status}")));
+    }
+    Ok(output)
+}
