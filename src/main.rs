@@ -248,9 +248,8 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         } => {
             use ffikit::compare::{self, callgrind as counting};
             if let (Some(pair), Some(calls)) = (count, calls) {
-                let (workload, style) = pair
-                    .split_once('/')
-                    .ok_or("--count takes WORKLOAD/STYLE")?;
+                let (workload, style) =
+                    pair.split_once('/').ok_or("--count takes WORKLOAD/STYLE")?;
                 counting::run_child(workload, style, calls)?;
                 return Ok(());
             }

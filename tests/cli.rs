@@ -11,48 +11,155 @@ fn ffikit(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn compare_prints_a_row_per_workload_and_style() {
-    let output = ffikit(&["compare", "--samples", "1", "--sample-ms", "1"]);
+fn compare_measures_every_workload_in_every_style() {
+    let svg = tempfile::NamedTempFile::new().unwrap();
+    let output = ffikit(&[
+        "compare",
+        "--samples",
+        "1",
+        "--sample-ms",
+        "1",
+        "--json",
+        "--svg",
+        svg.path().to_str().unwrap(),
+    ]);
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(
         output.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let rows: Vec<Vec<&str>> = stdout
-        .lines()
-        .skip(2)
-        .map(|l| {
-            l.split("  ")
-                .filter(|c| !c.trim().is_empty())
-                .map(str::trim)
-                .collect()
-        })
-        .collect();
-    let has = |workload: &str, style: &str| {
-        rows.iter()
-            .any(|r| r.first() == Some(&workload) && r.get(1).is_some_and(|s| s.starts_with(style)))
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let measured = report["measurements"].as_array().unwrap();
+    let skipped = report["skipped"].as_array().unwrap();
+    let row = |workload: &str, style: &str| {
+        measured
+            .iter()
+            .find(|m| m["workload"] == workload && m["style"] == style)
     };
-    for workload in ["gcd", "get_pi", "utf8-100B", "utf8-10MiB"] {
-        assert!(
-            has(workload, "API mode"),
-            "no API row for {workload}:\n{stdout}"
-        );
+    let workloads = [
+        "gcd",
+        "get_pi",
+        "mixed6",
+        "spill14",
+        "struct16",
+        "struct32",
+        "strlen",
+        "snprintf",
+        "sort",
+        "utf8-100B",
+        "utf8-10MiB",
+    ];
+    for workload in workloads {
+        // Every workload runs directly, through bindgen, both dynamic paths and libloading
+        // (each checked against Rust's own result before it was timed).
+        for style in ["direct", "api", "dynamic", "libffi", "libloading"] {
+            let m = row(workload, style)
+                .unwrap_or_else(|| panic!("no {style} row for {workload}:\n{stdout}"));
+            assert!(m["median_ns"].as_f64().unwrap() > 0.0);
+        }
+        assert_eq!(row(workload, "direct").unwrap()["ratio_to_direct"], 1.0);
+        // The typed handle runs wherever its types can say the signature, and says why not
+        // elsewhere.
+        let typed = row(workload, "typed").is_some();
+        let typed_skip = skipped
+            .iter()
+            .any(|s| s["workload"] == workload && s["style"] == "typed");
+        assert!(typed != typed_skip, "{workload}: typed row xor reason");
+    }
+    for workload in ["struct16", "struct32", "snprintf"] {
+        assert!(row(workload, "typed").is_none(), "{workload}");
+    }
+    for workload in [
+        "gcd", "get_pi", "mixed6", "spill14", "struct16", "struct32", "strlen",
+    ] {
+        assert!(row(workload, "ffi_call").is_some(), "{workload}");
     }
     for workload in ["utf8-100B", "utf8-10MiB"] {
+        let subprocess = row(workload, "subprocess").is_some()
+            || skipped
+                .iter()
+                .any(|s| s["workload"] == workload && s["style"] == "subprocess");
+        assert!(subprocess, "{workload}: subprocess row or reason");
+    }
+    let chart = std::fs::read_to_string(svg.path()).unwrap();
+    assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
+    for workload in workloads {
         assert!(
-            has(workload, "subprocess"),
-            "no subprocess row for {workload}:\n{stdout}"
+            chart.contains(&format!(">{workload}: ")),
+            "{workload} in the chart"
         );
     }
-    // Each workload's fastest style is its 1.00x row.
-    for workload in ["gcd", "utf8-100B"] {
-        assert!(
-            rows.iter()
-                .any(|r| r.first() == Some(&workload) && r.last() == Some(&"1.00x")),
-            "{stdout}"
-        );
+}
+
+#[test]
+fn compare_prints_a_table_with_ratios_to_the_direct_call() {
+    let output = ffikit(&[
+        "compare",
+        "--samples",
+        "1",
+        "--sample-ms",
+        "1",
+        "--filter",
+        "gcd",
+    ]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{stdout}");
+    let direct = stdout
+        .lines()
+        .find(|l| l.starts_with("gcd") && l.contains("direct static C"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(direct.trim_end().ends_with("1.00x"), "{direct}");
+    assert!(stdout.contains("ABI dynamic, fast path"), "{stdout}");
+}
+
+/// The callgrind mode's counts: two runs differenced, so the same code counts the same. The
+/// direct call and bindgen's binding are the same call: their counts agree within 2%.
+#[test]
+fn compare_counts_instructions_under_callgrind() {
+    if std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("valgrind is not installed here: the callgrind mode was not run");
+        return;
     }
+    let output = ffikit(&["compare", "--callgrind", "--filter", "gcd", "--json"]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let counts = report["counts"].as_array().unwrap();
+    let count = |style: &str| {
+        counts
+            .iter()
+            .find(|c| c["style"] == style)
+            .unwrap_or_else(|| panic!("no {style} count:\n{stdout}"))["instructions_per_call"]
+            .as_f64()
+            .unwrap()
+    };
+    for style in [
+        "direct",
+        "api",
+        "typed",
+        "dynamic",
+        "libffi",
+        "ffi_call",
+        "libloading",
+    ] {
+        assert!(count(style) > 10.0, "{style}: {}", count(style));
+    }
+    let (direct, api) = (count("direct"), count("api"));
+    assert!(
+        (api / direct - 1.0).abs() <= 0.02,
+        "direct {direct}, api {api}"
+    );
+    // The wrapper around ffi_call can only add instructions.
+    assert!(count("libffi") > count("ffi_call"));
 }
 
 #[test]

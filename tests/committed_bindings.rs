@@ -8,7 +8,10 @@ fn committed_bindings_match_freshly_generated_ones() {
 
 #[test]
 fn committed_libc_bindings_match_freshly_generated_ones() {
-    compare("c-fixtures/libc_bindings.rs", ffikit::fixtures::LIBC_BINDINGS_PATH);
+    compare(
+        "c-fixtures/libc_bindings.rs",
+        ffikit::fixtures::LIBC_BINDINGS_PATH,
+    );
 }
 
 fn compare(committed: &str, used_path: &str) {

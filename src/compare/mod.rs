@@ -14,7 +14,7 @@
 
 pub mod callgrind;
 mod svg;
-mod workloads;
+pub mod workloads;
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -352,7 +352,11 @@ pub fn render_table(report: &Report) -> String {
         "workload", "style", "median", "spread", "vs direct"
     );
     for workload in report.workloads() {
-        for m in report.measurements.iter().filter(|m| m.workload == workload) {
+        for m in report
+            .measurements
+            .iter()
+            .filter(|m| m.workload == workload)
+        {
             let ratio = report
                 .ratio(m)
                 .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));

@@ -36,7 +36,10 @@ pub(crate) fn chart(title: &str, groups: &[Group]) -> String {
         (lo.min(v.max(1e-3)), hi.max(v))
     });
     // Whole decades around the data.
-    let (first, last) = (low.log10().floor(), high.log10().ceil().max(low.log10().floor() + 1.0));
+    let (first, last) = (
+        low.log10().floor(),
+        high.log10().ceil().max(low.log10().floor() + 1.0),
+    );
     let x = |value: f64| LABEL + PLOT * (value.max(1e-3).log10() - first) / (last - first);
     let height = 50.0
         + groups

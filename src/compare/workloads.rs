@@ -13,10 +13,10 @@ use crate::fixtures::{self, libc_sys, sys};
 
 /// Whether a call should compute its full fingerprint (the output's bytes too), or only the
 /// cheap part (the return value) while it is being timed.
-pub(crate) type Verify = bool;
+pub type Verify = bool;
 
 /// One call of one workload in one style. It returns a fingerprint of what C computed.
-pub(crate) type Call<'a> = Box<dyn FnMut(Verify) -> Result<u64, std::io::Error> + 'a>;
+pub type Call<'a> = Box<dyn FnMut(Verify) -> Result<u64, std::io::Error> + 'a>;
 
 /// Every workload, in report order.
 pub const WORKLOADS: &[&str] = &[
@@ -53,7 +53,7 @@ pub fn describe(workload: &str) -> &'static str {
 
 /// Calls for the instruction count's two runs: few enough to stay quick under callgrind,
 /// different enough that the difference is many calls.
-pub(crate) fn counted_calls(workload: &str) -> (u64, u64) {
+pub fn counted_calls(workload: &str) -> (u64, u64) {
     match workload {
         "utf8-10MiB" => (1, 3),
         "sort" => (5, 25),
@@ -72,7 +72,10 @@ mod direct {
         pub fn gcd(x: c_int, y: c_int) -> c_int;
         pub fn get_pi() -> f64;
         pub fn mixed_six(a: i8, b: f64, c: i32, d: f32, e: i64, f: f64) -> f64;
-        #[allow(clippy::too_many_arguments, reason = "the workload is a 14-argument call")]
+        #[allow(
+            clippy::too_many_arguments,
+            reason = "the workload is a 14-argument call"
+        )]
         pub fn spill14(
             a1: i64,
             a2: i64,
@@ -102,7 +105,7 @@ mod direct {
 }
 
 /// The libraries every style needs, opened once.
-pub(crate) struct Libraries {
+pub struct Libraries {
     fixtures: Library,
     libc: Library,
     raw_fixtures: libloading::Library,
@@ -110,7 +113,12 @@ pub(crate) struct Libraries {
 }
 
 impl Libraries {
-    pub(crate) fn open() -> Result<Libraries, CompareError> {
+    /// Opens the fixtures' shared object and libc, for ABI mode and for libloading.
+    ///
+    /// # Errors
+    ///
+    /// A library that cannot be opened or described.
+    pub fn open() -> Result<Libraries, CompareError> {
         // ABI mode binds the same fixtures, built as a shared object, from their own manifest.
         let fixtures = Library::open_described(fixtures::SHARED_OBJECT)?;
         let libc = Library::open("libc.so.6")?;
@@ -134,8 +142,10 @@ impl Libraries {
 
 /// A workload ready to run: the expected fingerprint and one call (or the reason there is
 /// none) per style.
-pub(crate) struct Bench<'a> {
+pub struct Bench<'a> {
+    /// The fingerprint every style's verifying call must give.
     pub expected: u64,
+    /// One call per style, or the reason the style cannot do this workload.
     pub rows: Vec<(Style, Result<Call<'a>, String>)>,
 }
 
@@ -149,7 +159,8 @@ impl<'a> Bench<'a> {
 
     fn row(&mut self, style: Style, call: impl FnMut(Verify) -> u64 + 'a) -> &mut Self {
         let mut call = call;
-        self.rows.push((style, Ok(Box::new(move |verify| Ok(call(verify))))));
+        self.rows
+            .push((style, Ok(Box::new(move |verify| Ok(call(verify))))));
         self
     }
 
@@ -219,7 +230,10 @@ fn ptr<T>(value: &mut T) -> *mut c_void {
 }
 
 /// Builds the workload `name`.
-pub(crate) fn build<'a>(name: &str, libs: &'a Libraries) -> Result<Bench<'a>, CompareError> {
+/// # Errors
+///
+/// An unknown workload, or a function that cannot be bound.
+pub fn build<'a>(name: &str, libs: &'a Libraries) -> Result<Bench<'a>, CompareError> {
     match name {
         "gcd" => gcd(libs),
         "get_pi" => get_pi(libs),
@@ -405,10 +419,7 @@ fn spill14(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
 }
 
 fn struct16(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
-    let value = sys::s_int64x2 {
-        a: 1 << 40,
-        b: -5,
-    };
+    let value = sys::s_int64x2 { a: 1 << 40, b: -5 };
     let expected = 0.0 + value.a as f64 + value.b as f64;
     let mut bench = Bench::new(expected.to_bits());
     type Sum = unsafe extern "C" fn(sys::s_int64x2) -> f64;
@@ -428,7 +439,10 @@ fn struct16(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         .row(Style::Api, move |_| {
             unsafe { sys::sum_s_int64x2(black_box(value)) }.to_bits()
         })
-        .without(Style::Typed, "typed handles take scalars and pointers, not structs")
+        .without(
+            Style::Typed,
+            "typed handles take scalars and pointers, not structs",
+        )
         .fallible(Style::Dynamic, dynamic(function, args.clone()))
         .fallible(Style::Libffi, dynamic(libffi, args))
         .row(Style::FfiCall, move |_| {
@@ -469,7 +483,10 @@ fn struct32(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         .row(Style::Api, move |_| {
             unsafe { sys::sum_s_double4(black_box(value)) }.to_bits()
         })
-        .without(Style::Typed, "typed handles take scalars and pointers, not structs")
+        .without(
+            Style::Typed,
+            "typed handles take scalars and pointers, not structs",
+        )
         .fallible(Style::Dynamic, dynamic(function, args.clone()))
         .fallible(Style::Libffi, dynamic(libffi, args))
         .row(Style::FfiCall, move |_| {
@@ -770,7 +787,8 @@ fn utf8(libs: &Libraries, size: usize) -> Result<Bench<'_>, CompareError> {
     let raw = symbol::<Convert>(&libs.raw_fixtures, name)?;
     let libffi = libs.fixtures.get(name)?.capture_errno().use_libffi();
     let buffer = || vec![0u8; 2 * size];
-    let (mut b_direct, mut b_api, mut b_typed, mut b_raw) = (buffer(), buffer(), buffer(), buffer());
+    let (mut b_direct, mut b_api, mut b_typed, mut b_raw) =
+        (buffer(), buffer(), buffer(), buffer());
     let (mut b_dynamic, mut b_libffi) = (buffer(), buffer());
     // ABI mode passes the same buffers by address (no copies).
     let args = |out: &mut Vec<u8>| {

@@ -182,34 +182,50 @@ impl Prepared {
         })
     }
 
+    /// Fixed and declared variadic parameters: one conversion each.
+    #[inline(always)]
     fn arity(&self) -> usize {
-        self.signature.params.len() + self.variadic.len()
+        self.quick.len()
     }
 
+    /// The call: the fast path inline (it is a few dozen instructions), everything else out
+    /// of line.
+    #[inline]
     fn call(&self, args: &[Value]) -> Result<Value, Error> {
-        if args.len() != self.arity() {
-            if self.signature.variadic && self.variadic.is_empty() && args.len() > self.arity() {
-                // Variadic arguments without declared types: infer them (ctypes' way), at the
-                // cost of preparing an interface for this call.
-                let types = infer_variadic_types(&args[self.arity()..])?;
-                let specialized = self.specialize(&types)?;
-                return specialized.call(args);
+        if args.len() == self.arity() {
+            if let (Some(fast), false) = (&self.fast, self.force_libffi) {
+                return self.call_fast(fast, args);
             }
-            let expected = if self.signature.variadic && self.variadic.is_empty() {
-                format!("at least {}", self.arity())
-            } else {
-                self.arity().to_string()
-            };
-            return Err(Error::ArityMismatch {
-                function: self.signature.name.clone(),
-                expected,
-                given: args.len(),
-            });
+            return self.call_libffi(args);
         }
+        self.call_other_arity(args)
+    }
 
-        if let (Some(fast), false) = (&self.fast, self.force_libffi) {
-            return self.call_fast(fast, args);
+    /// A variadic call without declared variadic types, or the wrong number of arguments.
+    #[inline(never)]
+    fn call_other_arity(&self, args: &[Value]) -> Result<Value, Error> {
+        if self.signature.variadic && self.variadic.is_empty() && args.len() > self.arity() {
+            // Variadic arguments without declared types: infer them (ctypes' way), at the
+            // cost of preparing an interface for this call.
+            let types = infer_variadic_types(&args[self.arity()..])?;
+            let specialized = self.specialize(&types)?;
+            return specialized.call(args);
         }
+        let expected = if self.signature.variadic && self.variadic.is_empty() {
+            format!("at least {}", self.arity())
+        } else {
+            self.arity().to_string()
+        };
+        Err(Error::ArityMismatch {
+            function: self.signature.name.clone(),
+            expected,
+            given: args.len(),
+        })
+    }
+
+    /// Through libffi's `ffi_call` on the prepared interface.
+    #[inline(never)]
+    fn call_libffi(&self, args: &[Value]) -> Result<Value, Error> {
         // Every word libffi reads is written below, so the frame is not zeroed.
         let mut inline_frame = [MaybeUninit::<u64>::uninit(); INLINE_FRAME_WORDS];
         let mut heap_frame;
@@ -283,6 +299,7 @@ impl Prepared {
     }
 
     /// The fast path: registers filled directly, no libffi.
+    #[inline(always)]
     fn call_fast(&self, fast: &crate::fast::FastPlan, args: &[Value]) -> Result<Value, Error> {
         let fixed = self.signature.params.len();
         let param = |index: usize| match self.signature.params.get(index) {
@@ -303,7 +320,7 @@ impl Prepared {
         let around = self.enter();
         // SAFETY: the plan was classified from the declaration of the function at `code`,
         // which the binder vouched for.
-        let value = unsafe {
+        unsafe {
             fast.call(
                 self.code,
                 param,
@@ -312,15 +329,14 @@ impl Prepared {
                 place,
                 nullable,
                 &mut scratch,
+                || self.leave(around, args),
             )
-        };
-        self.leave(around, args)?;
-        drop(scratch);
-        value
+        }
     }
 
     /// Just before the foreign call: clear errno if captured, mark the thread as in a call
     /// (for callback failures).
+    #[inline(always)]
     fn enter(&self) -> crate::callback::CallGuard {
         if self.capture_errno {
             // SAFETY: __errno_location returns this thread's errno, always valid to write.
@@ -330,6 +346,7 @@ impl Prepared {
     }
 
     /// Right after it: save errno if captured, report a callback's failure.
+    #[inline(always)]
     fn leave(&self, guard: crate::callback::CallGuard, args: &[Value]) -> Result<(), Error> {
         if self.capture_errno {
             let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
@@ -347,6 +364,7 @@ impl Prepared {
 
     /// The general conversion of argument `index` into the frame words starting at its own:
     /// checked, converted into bytes, then copied in word by word.
+    #[inline(never)]
     fn write_argument(
         &self,
         index: usize,
@@ -454,12 +472,14 @@ impl Prepared {
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        Prepared::new(
+        let mut prepared = Prepared::new(
             Arc::clone(&self.signature),
             variadic,
             self.code,
             self.capture_errno,
-        )
+        )?;
+        prepared.force_libffi = self.force_libffi;
+        Ok(prepared)
     }
 }
 
@@ -572,6 +592,7 @@ impl<'lib> Function<'lib> {
     ///
     /// [`Error::ArityMismatch`], [`Error::TypeMismatch`], [`Error::OutOfRange`],
     /// [`Error::NullPointer`], [`Error::InteriorNul`]: the function is not called.
+    #[inline]
     pub fn call(&self, args: &[Value]) -> Result<Value, Error> {
         self.prepared.call(args)
     }
@@ -616,7 +637,11 @@ impl<'lib> Function<'lib> {
     /// valid value of that parameter's C type (after promotion); `result` must be writable
     /// for the result's size rounded up to 8 bytes, and 8-byte aligned.
     pub unsafe fn call_prepared_unchecked(&self, args: &mut [*mut c_void], result: *mut c_void) {
-        assert_eq!(args.len(), self.prepared.arity(), "one pointer per parameter");
+        assert_eq!(
+            args.len(),
+            self.prepared.arity(),
+            "one pointer per parameter"
+        );
         // SAFETY: the caller guarantees the argument pointers and the result buffer; the
         // interface was prepared from the function's declaration.
         unsafe {
@@ -714,6 +739,7 @@ impl OwnedFunction {
     /// # Errors
     ///
     /// As [`Function::call`].
+    #[inline]
     pub fn call(&self, args: &[Value]) -> Result<Value, Error> {
         self.prepared.call(args)
     }

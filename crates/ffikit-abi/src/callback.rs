@@ -54,6 +54,7 @@ static LIVE: AtomicUsize = AtomicUsize::new(0);
 pub(crate) struct CallGuard;
 
 impl CallGuard {
+    #[inline(always)]
     pub(crate) fn enter() -> CallGuard {
         IN_CALL.with(|c| c.set(c.get() + 1));
         CallGuard
@@ -61,6 +62,7 @@ impl CallGuard {
 }
 
 impl Drop for CallGuard {
+    #[inline(always)]
     fn drop(&mut self) {
         IN_CALL.with(|c| c.set(c.get() - 1));
     }
@@ -68,11 +70,18 @@ impl Drop for CallGuard {
 
 /// After a foreign call: the failure of a callback it led to, on this thread or (for the
 /// callbacks among `args`) on another.
+#[inline(always)]
 pub(crate) fn take_failure(args: &[Value]) -> Option<Failure> {
-    // No live callback, no failure to find (the common case, kept cheap).
+    // No live callback, no failure to find (the common case, kept to one load).
     if LIVE.load(Ordering::Acquire) == 0 {
         return None;
     }
+    take_failure_of_live(args)
+}
+
+#[cold]
+#[inline(never)]
+fn take_failure_of_live(args: &[Value]) -> Option<Failure> {
     if let Some(failure) = PENDING.with(|p| p.borrow_mut().take()) {
         return Some(failure);
     }

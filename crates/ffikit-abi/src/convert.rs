@@ -140,7 +140,10 @@ fn checked_int(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Quick {
     /// An integer type other than `unsigned long long`: the value must lie in `min..=max`.
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// A 64-bit unsigned integer.
     U64,
     Bool,
@@ -155,7 +158,10 @@ pub(crate) enum Quick {
 impl Quick {
     pub(crate) fn for_shape(shape: &Shape) -> Quick {
         match *shape {
-            Shape::Int { size: 8, signed: false } => Quick::U64,
+            Shape::Int {
+                size: 8,
+                signed: false,
+            } => Quick::U64,
             Shape::Int { size, signed } => {
                 let (min, max) = int_range(size, signed);
                 Quick::Int {
@@ -194,7 +200,10 @@ impl Quick {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum QuickResult {
     Void,
-    Int { size: u8, signed: bool },
+    Int {
+        size: u8,
+        signed: bool,
+    },
     Bool,
     Float,
     Double,
@@ -218,6 +227,16 @@ impl QuickResult {
         }
     }
 
+    /// [`value`](Self::value) for a plan that is not [`QuickResult::General`] (which gives
+    /// `Void` here).
+    #[inline(always)]
+    pub(crate) fn scalar(self, word: u64) -> Value {
+        match self.value(word) {
+            Some(value) => value,
+            None => Value::Void,
+        }
+    }
+
     /// The value in the low bits of `word` (the first result register), or None for
     /// [`QuickResult::General`].
     #[inline(always)]
@@ -228,9 +247,10 @@ impl QuickResult {
             QuickResult::Int { size, signed: true } => {
                 Value::Int(((word << shift(size)) as i64) >> shift(size))
             }
-            QuickResult::Int { size, signed: false } => {
-                Value::UInt((word << shift(size)) >> shift(size))
-            }
+            QuickResult::Int {
+                size,
+                signed: false,
+            } => Value::UInt((word << shift(size)) >> shift(size)),
             QuickResult::Bool => Value::Bool(word as u8 != 0),
             QuickResult::Float => Value::Float(f32::from_bits(word as u32).into()),
             QuickResult::Double => Value::Float(f64::from_bits(word)),

@@ -15,8 +15,9 @@ use crate::value::Value;
 /// What the assembly routine loads and stores. Field offsets are fixed by the routine.
 #[repr(C)]
 struct RegisterFile {
-    /// rdi, rsi, rdx, rcx, r8, r9, then xmm0-xmm7: slots 0-13 of a plan.
-    registers: [u64; REGISTER_SLOTS],
+    /// rdi, rsi, rdx, rcx, r8, r9, then xmm0-xmm7: slots 0-13 of a plan. Registers no
+    /// argument uses are loaded uninitialized: the callee does not read them.
+    registers: [MaybeUninit<u64>; REGISTER_SLOTS],
     stack: *const u64,
     stack_words: u64,
     function: usize,
@@ -43,7 +44,9 @@ const _: () = {
 };
 
 // Loads the argument registers and stack words from a RegisterFile, calls its function, and
-// stores the result registers back. rbx (callee-saved) keeps the file across the call; the
+// stores the result registers back. The SSE registers are loaded only when the call uses one
+// (the count is also what al must hold for a variadic callee), the stack words only when
+// there are some. rbx (callee-saved) keeps the file across the call; the
 // stack stays 16-byte aligned at the call.
 std::arch::global_asm!(
     ".globl ffikit_fast_call",
@@ -61,6 +64,8 @@ std::arch::global_asm!(
     "sub rsp, rax",
     "mov rsi, [rbx + 112]",
     "xor edx, edx",
+    "test rcx, rcx",
+    "jz 3f",
     "2:",
     "cmp rdx, rcx",
     "jae 3f",
@@ -69,6 +74,8 @@ std::arch::global_asm!(
     "inc rdx",
     "jmp 2b",
     "3:",
+    "cmp qword ptr [rbx + 136], 0",
+    "je 4f",
     "movq xmm0, [rbx + 48]",
     "movq xmm1, [rbx + 56]",
     "movq xmm2, [rbx + 64]",
@@ -77,6 +84,7 @@ std::arch::global_asm!(
     "movq xmm5, [rbx + 88]",
     "movq xmm6, [rbx + 96]",
     "movq xmm7, [rbx + 104]",
+    "4:",
     "mov rdi, [rbx + 0]",
     "mov rsi, [rbx + 8]",
     "mov rdx, [rbx + 16]",
@@ -138,10 +146,15 @@ enum ArgPlan {
 #[derive(Debug, Clone)]
 enum ResultPlan {
     Void,
+    /// A scalar in rax (integers, bool, pointers), converted straight from the register.
+    Rax(QuickResult),
+    /// A float or double in xmm0.
+    Xmm0(QuickResult),
     /// In these registers, eightbyte by eightbyte (rax/rdx for INTEGER, xmm0/xmm1 for SSE).
     Registers(Vec<Location>),
-    /// In memory the caller provides (its address passed in rdi, returned in rax).
-    Memory,
+    /// In memory the caller provides (its address passed in rdi, returned in rax), this
+    /// many words.
+    Memory(usize),
 }
 
 /// A signature classified for the fast path.
@@ -149,7 +162,8 @@ enum ResultPlan {
 pub(crate) struct FastPlan {
     args: Vec<ArgPlan>,
     result: ResultPlan,
-    quick_result: QuickResult,
+    /// Words of a result returned in memory (0 for one in registers).
+    memory_words: usize,
     stack_words: usize,
     sse_count: u64,
 }
@@ -247,12 +261,16 @@ impl FastPlan {
                 ..
             } if *size > 16 && *align <= 8 => {
                 gpr = 1; // the hidden pointer to the result takes rdi
-                ResultPlan::Memory
+                ResultPlan::Memory(size.div_ceil(8) as usize)
             }
             other => {
                 let classes = eightbyte_classes(other)?;
                 // Results come back in rax, rdx and xmm0, xmm1, counted on their own.
-                ResultPlan::Registers(assign(&classes, &mut 0, &mut 0))
+                match QuickResult::for_shape(other) {
+                    QuickResult::General => ResultPlan::Registers(assign(&classes, &mut 0, &mut 0)),
+                    quick @ (QuickResult::Float | QuickResult::Double) => ResultPlan::Xmm0(quick),
+                    quick => ResultPlan::Rax(quick),
+                }
             }
         };
         let mut args = Vec::with_capacity(params.len());
@@ -304,20 +322,25 @@ impl FastPlan {
         }
         Some(FastPlan {
             args,
+            memory_words: match result_plan {
+                ResultPlan::Memory(words) => words,
+                _ => 0,
+            },
             result: result_plan,
-            quick_result: QuickResult::for_shape(result),
             stack_words: usize::from(stack),
             sse_count: u64::from(sse),
         })
     }
 
     /// Calls `function` with `args` (already arity-checked), converting each as its
-    /// parameter type.
+    /// parameter type; `after` runs right after the foreign call (errno, callback failures)
+    /// and may turn the call into an error before the result is read.
     ///
     /// # Safety
     ///
     /// `function` must have the signature this plan was made from.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(crate) unsafe fn call<'a>(
         &self,
         function: usize,
@@ -327,9 +350,10 @@ impl FastPlan {
         place: impl Fn(usize) -> Place<'a>,
         nullable: impl Fn(usize) -> bool,
         scratch: &mut Scratch,
+        after: impl FnOnce() -> Result<(), Error>,
     ) -> Result<Value, Error> {
         let mut file = RegisterFile {
-            registers: [0; REGISTER_SLOTS],
+            registers: [MaybeUninit::uninit(); REGISTER_SLOTS],
             stack: std::ptr::null(),
             stack_words: self.stack_words as u64,
             function,
@@ -349,27 +373,22 @@ impl FastPlan {
             heap_stack = vec![MaybeUninit::uninit(); self.stack_words];
             &mut heap_stack
         };
-        let mut memory_result;
-        let mut heap_result;
-        let result_bytes: &mut [u8] = match self.result {
-            ResultPlan::Memory => {
-                let size = result.shape.size_align().0 as usize;
-                if size <= 64 {
-                    memory_result = Inline([0u8; 64]);
-                    &mut memory_result.0[..size]
-                } else {
-                    // Words, for the struct's alignment (at most 8 on this path).
-                    heap_result = vec![0u64; size.div_ceil(8)];
-                    let words: &mut [u64] = &mut heap_result;
-                    // SAFETY: the u64s are initialized; u8 has no requirements.
-                    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), size) }
-                }
-            }
-            _ => &mut [],
+        // A result returned in memory: a zeroed buffer, its address in rdi.
+        let mut inline_memory: [u64; 8];
+        let mut heap_memory: Vec<u64>;
+        let memory: &mut [u64] = if self.memory_words == 0 {
+            &mut []
+        } else {
+            let memory: &mut [u64] = if self.memory_words <= 8 {
+                inline_memory = [0; 8];
+                &mut inline_memory[..self.memory_words]
+            } else {
+                heap_memory = vec![0; self.memory_words];
+                &mut heap_memory
+            };
+            file.registers[0].write(memory.as_mut_ptr() as u64);
+            memory
         };
-        if let ResultPlan::Memory = self.result {
-            file.registers[0] = result_bytes.as_mut_ptr() as u64;
-        }
 
         for (index, (plan, value)) in self.args.iter().zip(args).enumerate() {
             match plan {
@@ -393,30 +412,20 @@ impl FastPlan {
                 }
                 ArgPlan::Eightbytes(slots) => {
                     let typed = param(index);
-                    let size = typed.shape.size_align().0 as usize;
-                    let mut staged = Inline([0u8; 64]);
-                    let mut heap;
-                    let bytes: &mut [u8] = if slots.len() * 8 <= 64 {
-                        &mut staged.0[..slots.len() * 8]
-                    } else {
-                        heap = vec![0u8; slots.len() * 8];
-                        &mut heap
-                    };
                     let options = WriteOptions {
                         nullable_string: nullable(index),
                     };
-                    convert::write(
-                        &typed.shape,
-                        &typed.c_name,
-                        value,
-                        &mut bytes[..size],
-                        &place(index),
-                        scratch,
-                        options,
-                    )?;
-                    for (word, slot) in bytes.chunks_exact(8).zip(slots) {
-                        let word = u64::from_ne_bytes(word.try_into().expect("8 bytes"));
-                        store(&mut file.registers, stack, *slot, word);
+                    let mut staged = [0u64; 8];
+                    let mut heap;
+                    let words: &mut [u64] = if slots.len() <= 8 {
+                        &mut staged[..slots.len()]
+                    } else {
+                        heap = vec![0u64; slots.len()];
+                        &mut heap
+                    };
+                    stage_eightbytes(typed, value, &place(index), scratch, options, words)?;
+                    for (word, slot) in words.iter().zip(slots) {
+                        store(&mut file.registers, stack, *slot, *word);
                     }
                 }
             }
@@ -428,38 +437,79 @@ impl FastPlan {
         // and the caller guarantees `function`.
         unsafe { ffikit_fast_call(&mut file) };
 
+        after()?;
         Ok(match &self.result {
+            ResultPlan::Rax(quick) => quick.scalar(file.rax),
+            ResultPlan::Xmm0(quick) => quick.scalar(file.xmm0),
             ResultPlan::Void => Value::Void,
-            ResultPlan::Memory => convert::read(&result.shape, result_bytes),
-            ResultPlan::Registers(locations) => {
-                let first = match self.quick_result {
-                    QuickResult::Float | QuickResult::Double => file.xmm0,
-                    _ => file.rax,
-                };
-                match self.quick_result.value(first) {
-                    Some(value) => value,
-                    None => {
-                        let mut bytes = [0u8; 16];
-                        let (mut ints, mut sses) = (0, 0);
-                        for (k, location) in locations.iter().enumerate() {
-                            let word = match location {
-                                Location::Gpr(_) => {
-                                    ints += 1;
-                                    if ints == 1 { file.rax } else { file.rdx }
-                                }
-                                _ => {
-                                    sses += 1;
-                                    if sses == 1 { file.xmm0 } else { file.xmm1 }
-                                }
-                            };
-                            bytes[8 * k..8 * k + 8].copy_from_slice(&word.to_ne_bytes());
-                        }
-                        read_result(&result.shape, &bytes)
-                    }
-                }
-            }
+            ResultPlan::Memory(_) => read_memory(&result.shape, memory),
+            ResultPlan::Registers(locations) => read_registers(&result.shape, locations, &file),
         })
     }
+}
+
+/// A struct returned in memory, from the words the callee wrote.
+#[inline(never)]
+fn read_memory(shape: &Shape, words: &[u64]) -> Value {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+    convert::read(shape, &bytes)
+}
+
+/// A struct or complex argument converted into its eightbytes.
+#[inline(never)]
+fn stage_eightbytes(
+    typed: &Typed,
+    value: &Value,
+    place: &Place<'_>,
+    scratch: &mut Scratch,
+    options: WriteOptions,
+    words: &mut [u64],
+) -> Result<(), Error> {
+    let size = typed.shape.size_align().0 as usize;
+    let mut staged = Inline([0u8; 64]);
+    let mut heap;
+    let bytes: &mut [u8] = if size <= 64 {
+        &mut staged.0[..size]
+    } else {
+        heap = vec![0u8; size];
+        &mut heap
+    };
+    convert::write(
+        &typed.shape,
+        &typed.c_name,
+        value,
+        bytes,
+        place,
+        scratch,
+        options,
+    )?;
+    for (word, chunk) in words.iter_mut().zip(bytes.chunks(8)) {
+        let mut padded = [0u8; 8];
+        padded[..chunk.len()].copy_from_slice(chunk);
+        *word = u64::from_ne_bytes(padded);
+    }
+    Ok(())
+}
+
+/// A result other than a plain scalar, from rax/rdx and xmm0/xmm1 in its eightbytes' order.
+#[inline(never)]
+fn read_registers(shape: &Shape, locations: &[Location], file: &RegisterFile) -> Value {
+    let mut bytes = [0u8; 16];
+    let (mut ints, mut sses) = (0, 0);
+    for (k, location) in locations.iter().enumerate() {
+        let word = match location {
+            Location::Gpr(_) => {
+                ints += 1;
+                if ints == 1 { file.rax } else { file.rdx }
+            }
+            _ => {
+                sses += 1;
+                if sses == 1 { file.xmm0 } else { file.xmm1 }
+            }
+        };
+        bytes[8 * k..8 * k + 8].copy_from_slice(&word.to_ne_bytes());
+    }
+    read_result(shape, &bytes)
 }
 
 /// The next registers for these eightbyte classes: INTEGER ones from `gpr`, SSE ones from
@@ -480,13 +530,15 @@ fn assign(classes: &[Class], gpr: &mut u8, sse: &mut u8) -> Vec<Location> {
 
 #[inline(always)]
 fn store(
-    registers: &mut [u64; REGISTER_SLOTS],
+    registers: &mut [MaybeUninit<u64>; REGISTER_SLOTS],
     stack: &mut [MaybeUninit<u64>],
     slot: u16,
     bits: u64,
 ) {
     match registers.get_mut(usize::from(slot)) {
-        Some(register) => *register = bits,
+        Some(register) => {
+            register.write(bits);
+        }
         None => {
             stack[usize::from(slot) - REGISTER_SLOTS].write(bits);
         }
@@ -494,7 +546,10 @@ fn store(
 }
 
 /// A scalar argument's register bits: integers sign- or zero-extended to 64 bits (callers
-/// extend, as gcc and clang expect), floats in the low bits.
+/// extend, as gcc and clang expect), floats in the low bits. Out of line: the common cases
+/// were taken by [`Quick::bits`]; this one converts the rest and explains errors.
+#[cold]
+#[inline(never)]
 fn scalar_bits<'a>(
     shape: &Shape,
     c_name: &str,
