@@ -105,6 +105,7 @@ mod direct {
 }
 
 /// The libraries every style needs, opened once.
+#[derive(Debug)]
 pub struct Libraries {
     fixtures: Library,
     libc: Library,
@@ -147,6 +148,16 @@ pub struct Bench<'a> {
     pub expected: u64,
     /// One call per style, or the reason the style cannot do this workload.
     pub rows: Vec<(Style, Result<Call<'a>, String>)>,
+}
+
+impl std::fmt::Debug for Bench<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let styles: Vec<Style> = self.rows.iter().map(|(style, _)| *style).collect();
+        f.debug_struct("Bench")
+            .field("expected", &self.expected)
+            .field("styles", &styles)
+            .finish()
+    }
 }
 
 impl<'a> Bench<'a> {
@@ -264,15 +275,18 @@ fn gcd(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     let reference = libs.fixtures.get("gcd")?.use_libffi();
     let libffi = libs.fixtures.get("gcd")?.use_libffi();
     let args = vec![Value::Int(x.into()), Value::Int(y.into())];
-    // SAFETY (every unsafe block here): gcd takes two ints and touches no memory; the typed
+    // The safety note for every unsafe block here: gcd takes two ints and touches no memory; the typed
     // and raw pointers were checked against (or declared from) the same header.
     bench
+        // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Direct, move |_| unsafe {
             direct::gcd(black_box(x), black_box(y)) as u64
         })
+        // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Api, move |_| unsafe {
             sys::gcd(black_box(x), black_box(y)) as u64
         })
+        // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Typed, move |_| unsafe {
             (*typed)(black_box(x), black_box(y)) as u64
         })
@@ -282,6 +296,7 @@ fn gcd(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
             let (mut a, mut b) = (black_box(x), black_box(y));
             ffi_call(&reference, [ptr(&mut a), ptr(&mut b)]) as i32 as u64
         })
+        // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Libloading, move |_| unsafe {
             raw(black_box(x), black_box(y)) as u64
         });
@@ -296,14 +311,18 @@ fn get_pi(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     let raw = symbol::<GetPi>(&libs.raw_fixtures, "get_pi")?;
     let reference = libs.fixtures.get("get_pi")?.use_libffi();
     let libffi = libs.fixtures.get("get_pi")?.use_libffi();
-    // SAFETY (every unsafe block here): get_pi takes nothing and returns a double.
+    // The safety note for every unsafe block here: get_pi takes nothing and returns a double.
     bench
+        // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Direct, |_| unsafe { direct::get_pi() }.to_bits())
+        // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Api, |_| unsafe { sys::get_pi() }.to_bits())
+        // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Typed, move |_| unsafe { (*typed)() }.to_bits())
         .fallible(Style::Dynamic, dynamic(function, Vec::new()))
         .fallible(Style::Libffi, dynamic(libffi, Vec::new()))
         .row(Style::FfiCall, move |_| ffi_call(&reference, []))
+        // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Libloading, move |_| unsafe { raw() }.to_bits());
     Ok(bench)
 }
@@ -332,15 +351,18 @@ fn mixed6(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         Value::Float(f),
     ];
     use std::hint::black_box as bb;
-    // SAFETY (every unsafe block here): mixed_six takes these six scalars, touches no memory.
+    // The safety note for every unsafe block here: mixed_six takes these six scalars, touches no memory.
     bench
         .row(Style::Direct, move |_| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             unsafe { direct::mixed_six(bb(a), bb(b), bb(c), bb(d), bb(e), bb(f)) }.to_bits()
         })
         .row(Style::Api, move |_| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             unsafe { sys::mixed_six(bb(a), bb(b), bb(c), bb(d), bb(e), bb(f)) }.to_bits()
         })
         .row(Style::Typed, move |_| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             unsafe { (*typed)(bb(a), bb(b), bb(c), bb(d), bb(e), bb(f)) }.to_bits()
         })
         .fallible(Style::Dynamic, dynamic(function, args.clone()))
@@ -361,6 +383,7 @@ fn mixed6(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
             ffi_call(&reference, all)
         })
         .row(Style::Libloading, move |_| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             unsafe { raw(bb(a), bb(b), bb(c), bb(d), bb(e), bb(f)) }.to_bits()
         });
     Ok(bench)
@@ -402,10 +425,13 @@ fn spill14(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
             ) as u64
         }};
     }
-    // SAFETY (every unsafe block here): spill14 takes 14 int64s and touches no memory.
+    // The safety note for every unsafe block here: spill14 takes 14 int64s and touches no memory.
     bench
+        // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Direct, move |_| unsafe { spill!(direct::spill14) })
+        // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Api, move |_| unsafe { spill!(sys::spill14) })
+        // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Typed, move |_| unsafe { spill!(*typed) })
         .fallible(Style::Dynamic, dynamic(function, args.clone()))
         .fallible(Style::Libffi, dynamic(libffi, args))
@@ -414,6 +440,7 @@ fn spill14(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
             let pointers: [*mut c_void; 14] = std::array::from_fn(|k| v[k..].as_mut_ptr().cast());
             ffi_call(&reference, pointers)
         })
+        // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Libloading, move |_| unsafe { spill!(*raw) });
     Ok(bench)
 }
@@ -431,12 +458,14 @@ fn struct16(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         ("a".into(), Value::Int(value.a)),
         ("b".into(), Value::Int(value.b)),
     ])];
-    // SAFETY (every unsafe block here): sum_s_int64x2 reads the struct it is passed.
+    // The safety note for every unsafe block here: sum_s_int64x2 reads the struct it is passed.
     bench
         .row(Style::Direct, move |_| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             unsafe { direct::sum_s_int64x2(black_box(value)) }.to_bits()
         })
         .row(Style::Api, move |_| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             unsafe { sys::sum_s_int64x2(black_box(value)) }.to_bits()
         })
         .without(
@@ -450,6 +479,7 @@ fn struct16(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
             ffi_call(&reference, [ptr(&mut s)])
         })
         .row(Style::Libloading, move |_| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             unsafe { raw(black_box(value)) }.to_bits()
         });
     Ok(bench)
@@ -475,12 +505,14 @@ fn struct32(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         ("c".into(), Value::Float(value.c)),
         ("d".into(), Value::Float(value.d)),
     ])];
-    // SAFETY (every unsafe block here): sum_s_double4 reads the struct it is passed.
+    // The safety note for every unsafe block here: sum_s_double4 reads the struct it is passed.
     bench
         .row(Style::Direct, move |_| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             unsafe { direct::sum_s_double4(black_box(value)) }.to_bits()
         })
         .row(Style::Api, move |_| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             unsafe { sys::sum_s_double4(black_box(value)) }.to_bits()
         })
         .without(
@@ -494,6 +526,7 @@ fn struct32(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
             ffi_call(&reference, [ptr(&mut s)])
         })
         .row(Style::Libloading, move |_| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             unsafe { raw(black_box(value)) }.to_bits()
         });
     Ok(bench)
@@ -513,14 +546,17 @@ fn strlen(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     // A runtime's string: converted (checked for NUL, copied, terminated) on every call, as
     // ctypes does for a str.
     let args = vec![Value::Str(text.to_str().expect("ASCII").to_owned())];
-    // SAFETY (every unsafe block here): the text is NUL-terminated and static.
+    // The safety note for every unsafe block here: the text is NUL-terminated and static.
     bench
+        // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Direct, move |_| unsafe {
             libc::strlen(black_box(text.as_ptr())) as u64
         })
+        // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Api, move |_| unsafe {
             libc_sys::strlen(black_box(text.as_ptr())) as u64
         })
+        // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Typed, move |_| unsafe {
             (*typed)(black_box(text.as_ptr())) as u64
         })
@@ -530,6 +566,7 @@ fn strlen(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
             let mut pointer = black_box(text.as_ptr());
             ffi_call(&reference, [ptr(&mut pointer)])
         })
+        // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Libloading, move |_| unsafe {
             raw(black_box(text.as_ptr())) as u64
         });
@@ -576,10 +613,11 @@ fn snprintf(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     let dynamic_args = args(&mut b_dynamic);
     let libffi_args = args(&mut b_libffi);
     let (mut b_direct, mut b_api, mut b_raw) = ([0u8; CAPACITY], [0u8; CAPACITY], [0u8; CAPACITY]);
-    // SAFETY (every unsafe block here): the buffer holds CAPACITY bytes; the format's
+    // The safety note for every unsafe block here: the buffer holds CAPACITY bytes; the format's
     // conversions match the int, string and double that follow.
     bench
         .row(Style::Direct, move |verify| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             let n = unsafe {
                 libc::snprintf(
                     b_direct.as_mut_ptr().cast(),
@@ -593,6 +631,7 @@ fn snprintf(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
             written(&b_direct, n, verify)
         })
         .row(Style::Api, move |verify| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             let n = unsafe {
                 libc_sys::snprintf(
                     b_api.as_mut_ptr().cast(),
@@ -619,6 +658,7 @@ fn snprintf(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
             Ok(written(&b_libffi[..], fingerprint(&n) as c_int, verify))
         })
         .row(Style::Libloading, move |verify| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             let n = unsafe {
                 raw(
                     b_raw.as_mut_ptr().cast(),
@@ -721,22 +761,25 @@ fn sort(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     let (mut b_dynamic, mut b_libffi) = (b_dynamic, b_libffi);
     let dynamic_call = dynamic_args(&mut b_dynamic);
     let libffi_call = dynamic_args(&mut b_libffi);
-    // SAFETY (every unsafe block here): qsort sorts SORTED ints of 4 bytes with a comparator
+    // The safety note for every unsafe block here: qsort sorts SORTED ints of 4 bytes with a comparator
     // of the right type; the callbacks live until the rows are dropped (they are moved in).
     bench
         .row(Style::Direct, move |verify| {
             let base = refill(&mut b_direct, &i_direct);
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             unsafe { libc::qsort(base, SORTED, 4, Some(compare_ints)) };
             sorted(&b_direct, verify)
         })
         .row(Style::Api, move |verify| {
             let base = refill(&mut b_api, &i_api);
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             unsafe { libc_sys::qsort(base, SORTED, 4, Some(compare_ints)) };
             sorted(&b_api, verify)
         })
         .row(Style::Typed, move |verify| {
             let base = refill(&mut b_typed, &i_typed);
             let compare = typed_compare.ptr().get() as *const c_void;
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             unsafe { (*typed)(base, SORTED, 4, compare) };
             sorted(&b_typed, verify)
         })
@@ -758,6 +801,7 @@ fn sort(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         })
         .row(Style::Libloading, move |verify| {
             let base = refill(&mut b_raw, &i_raw);
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             unsafe { raw(base, SORTED, 4, Some(compare_ints)) };
             sorted(&b_raw, verify)
         });
@@ -807,10 +851,11 @@ fn utf8(libs: &Libraries, size: usize) -> Result<Bench<'_>, CompareError> {
     };
     let inputs: [std::rc::Rc<[u8]>; 6] = std::array::from_fn(|_| input.clone());
     let [i_direct, i_api, i_typed, i_raw, i_dynamic, i_libffi] = inputs;
-    // SAFETY (every unsafe block here): the encoding name is NUL-terminated; input and output
+    // The safety note for every unsafe block here: the encoding name is NUL-terminated; input and output
     // are live buffers of the lengths passed.
     bench
         .fallible(Style::Direct, move |verify| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             let n = unsafe {
                 direct::ffikit_convert_to_utf8(
                     LATIN1.as_ptr(),
@@ -823,6 +868,7 @@ fn utf8(libs: &Libraries, size: usize) -> Result<Bench<'_>, CompareError> {
             converted(&b_direct, n, verify)
         })
         .fallible(Style::Api, move |verify| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             let n = unsafe {
                 sys::ffikit_convert_to_utf8(
                     LATIN1.as_ptr(),
@@ -835,6 +881,7 @@ fn utf8(libs: &Libraries, size: usize) -> Result<Bench<'_>, CompareError> {
             converted(&b_api, n, verify)
         })
         .fallible(Style::Typed, move |verify| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             let n = unsafe {
                 (*typed)(
                     LATIN1.as_ptr(),
@@ -861,6 +908,7 @@ fn utf8(libs: &Libraries, size: usize) -> Result<Bench<'_>, CompareError> {
             converted(&b_libffi, dynamic_result(value)?, verify)
         })
         .fallible(Style::Libloading, move |verify| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
             let n = unsafe {
                 raw(
                     LATIN1.as_ptr(),
