@@ -263,10 +263,5 @@ pub fn render_json(report: &CountReport) -> serde_json::Value {
             })
         })
         .collect();
-    let skipped: Vec<serde_json::Value> = report
-        .skipped
-        .iter()
-        .map(|s| serde_json::json!({"workload": s.workload, "style": s.style.key(), "reason": s.reason}))
-        .collect();
-    serde_json::json!({ "counts": counts, "skipped": skipped })
+    serde_json::json!({ "counts": counts, "skipped": super::skipped_json(&report.skipped) })
 }

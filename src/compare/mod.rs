@@ -402,12 +402,19 @@ pub fn render_json(report: &Report) -> serde_json::Value {
             })
         })
         .collect();
-    let skipped: Vec<serde_json::Value> = report
-        .skipped
+    serde_json::json!({
+        "fixtures": describe_fixtures(),
+        "measurements": measurements,
+        "skipped": skipped_json(&report.skipped),
+    })
+}
+
+/// Skipped pairs as JSON, for both reports.
+fn skipped_json(skipped: &[Skipped]) -> Vec<serde_json::Value> {
+    skipped
         .iter()
         .map(|s| serde_json::json!({"workload": s.workload, "style": s.style.key(), "reason": s.reason}))
-        .collect();
-    serde_json::json!({ "fixtures": describe_fixtures(), "measurements": measurements, "skipped": skipped })
+        .collect()
 }
 
 /// The report as an SVG bar chart (log scale), one group of bars per workload.

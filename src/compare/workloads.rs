@@ -227,6 +227,19 @@ fn symbol<'lib, T: Copy>(
     Ok(unsafe { library.get::<T>(name.as_bytes()) }?)
 }
 
+/// `name` bound three times: for the fast path, for libffi, and as the raw `ffi_call`
+/// reference (the same libffi interface, called without the wrapper).
+fn bind_three<'a>(
+    library: &'a Library,
+    name: &str,
+) -> Result<(Function<'a>, Function<'a>, Function<'a>), CompareError> {
+    Ok((
+        library.get(name)?,
+        library.get(name)?.use_libffi(),
+        library.get(name)?.use_libffi(),
+    ))
+}
+
 /// The libffi interface of `function`, called with raw argument pointers.
 fn ffi_call<const N: usize>(function: &Function<'_>, mut args: [*mut c_void; N]) -> u64 {
     let mut result = [0u64; 4];
@@ -269,11 +282,9 @@ fn gcd(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     }
     let mut bench = Bench::new(expected.0 as u64);
     type Gcd = unsafe extern "C" fn(c_int, c_int) -> c_int;
-    let function = libs.fixtures.get("gcd")?;
+    let (function, libffi, reference) = bind_three(&libs.fixtures, "gcd")?;
     let typed = function.typed::<Gcd>()?;
     let raw = symbol::<Gcd>(&libs.raw_fixtures, "gcd")?;
-    let reference = libs.fixtures.get("gcd")?.use_libffi();
-    let libffi = libs.fixtures.get("gcd")?.use_libffi();
     let args = vec![Value::Int(x.into()), Value::Int(y.into())];
     // The safety note for every unsafe block here: gcd takes two ints and touches no memory; the typed
     // and raw pointers were checked against (or declared from) the same header.
@@ -306,11 +317,9 @@ fn gcd(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
 fn get_pi(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     let mut bench = Bench::new(std::f64::consts::PI.to_bits());
     type GetPi = unsafe extern "C" fn() -> f64;
-    let function = libs.fixtures.get("get_pi")?;
+    let (function, libffi, reference) = bind_three(&libs.fixtures, "get_pi")?;
     let typed = function.typed::<GetPi>()?;
     let raw = symbol::<GetPi>(&libs.raw_fixtures, "get_pi")?;
-    let reference = libs.fixtures.get("get_pi")?.use_libffi();
-    let libffi = libs.fixtures.get("get_pi")?.use_libffi();
     // The safety note for every unsafe block here: get_pi takes nothing and returns a double.
     bench
         // SAFETY: the call matches the declaration, as the workload's safety note says.
@@ -337,11 +346,9 @@ fn mixed6(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         + 6.0 * f;
     let mut bench = Bench::new(expected.to_bits());
     type Mixed = unsafe extern "C" fn(i8, f64, i32, f32, i64, f64) -> f64;
-    let function = libs.fixtures.get("mixed_six")?;
+    let (function, libffi, reference) = bind_three(&libs.fixtures, "mixed_six")?;
     let typed = function.typed::<Mixed>()?;
     let raw = symbol::<Mixed>(&libs.raw_fixtures, "mixed_six")?;
-    let reference = libs.fixtures.get("mixed_six")?.use_libffi();
-    let libffi = libs.fixtures.get("mixed_six")?.use_libffi();
     let args = vec![
         Value::Int(a.into()),
         Value::Float(b),
@@ -409,11 +416,9 @@ fn spill14(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         i64,
         i64,
     ) -> i64;
-    let function = libs.fixtures.get("spill14")?;
+    let (function, libffi, reference) = bind_three(&libs.fixtures, "spill14")?;
     let typed = function.typed::<Spill>()?;
     let raw = symbol::<Spill>(&libs.raw_fixtures, "spill14")?;
-    let reference = libs.fixtures.get("spill14")?.use_libffi();
-    let libffi = libs.fixtures.get("spill14")?.use_libffi();
     let args: Vec<Value> = a.iter().map(|&v| Value::Int(v)).collect();
     // Calls `f` with the 14 arguments, each through black_box.
     macro_rules! spill {
@@ -447,42 +452,10 @@ fn spill14(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
 
 fn struct16(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     let value = sys::s_int64x2 { a: 1 << 40, b: -5 };
+    let fields = [("a", Value::Int(value.a)), ("b", Value::Int(value.b))];
     let expected = 0.0 + value.a as f64 + value.b as f64;
-    let mut bench = Bench::new(expected.to_bits());
-    type Sum = unsafe extern "C" fn(sys::s_int64x2) -> f64;
-    let function = libs.fixtures.get("sum_s_int64x2")?;
-    let raw = symbol::<Sum>(&libs.raw_fixtures, "sum_s_int64x2")?;
-    let reference = libs.fixtures.get("sum_s_int64x2")?.use_libffi();
-    let libffi = libs.fixtures.get("sum_s_int64x2")?.use_libffi();
-    let args = vec![Value::Struct(vec![
-        ("a".into(), Value::Int(value.a)),
-        ("b".into(), Value::Int(value.b)),
-    ])];
-    // The safety note for every unsafe block here: sum_s_int64x2 reads the struct it is passed.
-    bench
-        .row(Style::Direct, move |_| {
-            // SAFETY: the call matches the declaration, as the workload's safety note says.
-            unsafe { direct::sum_s_int64x2(black_box(value)) }.to_bits()
-        })
-        .row(Style::Api, move |_| {
-            // SAFETY: the call matches the declaration, as the workload's safety note says.
-            unsafe { sys::sum_s_int64x2(black_box(value)) }.to_bits()
-        })
-        .without(
-            Style::Typed,
-            "typed handles take scalars and pointers, not structs",
-        )
-        .fallible(Style::Dynamic, dynamic(function, args.clone()))
-        .fallible(Style::Libffi, dynamic(libffi, args))
-        .row(Style::FfiCall, move |_| {
-            let mut s = black_box(value);
-            ffi_call(&reference, [ptr(&mut s)])
-        })
-        .row(Style::Libloading, move |_| {
-            // SAFETY: the call matches the declaration, as the workload's safety note says.
-            unsafe { raw(black_box(value)) }.to_bits()
-        });
-    Ok(bench)
+    let (direct, api) = (direct::sum_s_int64x2, sys::sum_s_int64x2);
+    struct_sum(libs, "sum_s_int64x2", value, fields, expected, direct, api)
 }
 
 fn struct32(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
@@ -492,28 +465,44 @@ fn struct32(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         c: -3.0,
         d: 4.125,
     };
+    let fields = [
+        ("a", Value::Float(value.a)),
+        ("b", Value::Float(value.b)),
+        ("c", Value::Float(value.c)),
+        ("d", Value::Float(value.d)),
+    ];
     let expected = 0.0 + value.a + value.b + value.c + value.d;
+    let (direct, api) = (direct::sum_s_double4, sys::sum_s_double4);
+    struct_sum(libs, "sum_s_double4", value, fields, expected, direct, api)
+}
+
+/// A `double sum_S(struct S)` fixture in every style: `direct` and `api` are its hand-written
+/// and bindgen declarations, `fields` the struct as a dynamic value.
+fn struct_sum<'a, S: Copy + 'static, const N: usize>(
+    libs: &'a Libraries,
+    name: &str,
+    value: S,
+    fields: [(&str, Value); N],
+    expected: f64,
+    direct: unsafe extern "C" fn(S) -> f64,
+    api: unsafe extern "C" fn(S) -> f64,
+) -> Result<Bench<'a>, CompareError> {
     let mut bench = Bench::new(expected.to_bits());
-    type Sum = unsafe extern "C" fn(sys::s_double4) -> f64;
-    let function = libs.fixtures.get("sum_s_double4")?;
-    let raw = symbol::<Sum>(&libs.raw_fixtures, "sum_s_double4")?;
-    let reference = libs.fixtures.get("sum_s_double4")?.use_libffi();
-    let libffi = libs.fixtures.get("sum_s_double4")?.use_libffi();
-    let args = vec![Value::Struct(vec![
-        ("a".into(), Value::Float(value.a)),
-        ("b".into(), Value::Float(value.b)),
-        ("c".into(), Value::Float(value.c)),
-        ("d".into(), Value::Float(value.d)),
-    ])];
-    // The safety note for every unsafe block here: sum_s_double4 reads the struct it is passed.
+    let (function, libffi, reference) = bind_three(&libs.fixtures, name)?;
+    let raw = symbol::<unsafe extern "C" fn(S) -> f64>(&libs.raw_fixtures, name)?;
+    let args = vec![Value::Struct(
+        fields.map(|(field, v)| (field.to_owned(), v)).into(),
+    )];
+    // The safety note for every unsafe block here: sum_S reads the struct it is passed; each
+    // pointer is declared from (or is) the header's declaration.
     bench
         .row(Style::Direct, move |_| {
             // SAFETY: the call matches the declaration, as the workload's safety note says.
-            unsafe { direct::sum_s_double4(black_box(value)) }.to_bits()
+            unsafe { direct(black_box(value)) }.to_bits()
         })
         .row(Style::Api, move |_| {
             // SAFETY: the call matches the declaration, as the workload's safety note says.
-            unsafe { sys::sum_s_double4(black_box(value)) }.to_bits()
+            unsafe { api(black_box(value)) }.to_bits()
         })
         .without(
             Style::Typed,
@@ -538,11 +527,9 @@ fn strlen(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     let text = STRLEN_TEXT;
     let mut bench = Bench::new(text.to_bytes().len() as u64);
     type Strlen = unsafe extern "C" fn(*const c_char) -> usize;
-    let function = libs.libc.get("strlen")?;
+    let (function, libffi, reference) = bind_three(&libs.libc, "strlen")?;
     let typed = function.typed::<Strlen>()?;
     let raw = symbol::<Strlen>(&libs.raw_libc, "strlen")?;
-    let reference = libs.libc.get("strlen")?.use_libffi();
-    let libffi = libs.libc.get("strlen")?.use_libffi();
     // A runtime's string: converted (checked for NUL, copied, terminated) on every call, as
     // ctypes does for a str.
     let args = vec![Value::Str(text.to_str().expect("ASCII").to_owned())];

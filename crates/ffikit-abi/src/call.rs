@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
-use crate::convert::{self, Inline, Quick, QuickResult, Scratch, WriteOptions};
+use crate::convert::{self, Inline, Quick, QuickResult, Scratch, WriteOptions, bytes_of};
 use crate::error::Error;
 use crate::library::Library;
 use crate::lower::CallInterface;
@@ -100,14 +100,6 @@ struct Prepared {
 
 fn align16(n: usize) -> usize {
     n.div_ceil(16) * 16
-}
-
-/// The bytes of a word buffer (8-byte aligned, as by-value results and arguments need here).
-fn bytes_of(words: &mut [u64]) -> &mut [u8] {
-    let len = std::mem::size_of_val(words);
-    // SAFETY: u64s are initialized bytes with no invalid values; the slice covers exactly
-    // their memory and borrows it for as long.
-    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) }
 }
 
 impl Prepared {

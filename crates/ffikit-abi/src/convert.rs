@@ -15,6 +15,14 @@ pub(crate) struct Scratch {
     overflow: Vec<Vec<u8>>,
 }
 
+/// The bytes of a word buffer (8-byte aligned, as by-value results and arguments need here).
+pub(crate) fn bytes_of(words: &mut [u64]) -> &mut [u8] {
+    let len = std::mem::size_of_val(words);
+    // SAFETY: u64s are initialized bytes with no invalid values; the slice covers exactly
+    // their memory and borrows it for as long.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) }
+}
+
 /// A 16-byte aligned byte buffer.
 #[derive(Clone, Copy)]
 #[repr(C, align(16))]

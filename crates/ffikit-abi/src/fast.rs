@@ -7,7 +7,7 @@
 
 use std::mem::MaybeUninit;
 
-use crate::convert::{self, Inline, Place, Quick, QuickResult, Scratch, WriteOptions};
+use crate::convert::{self, Place, Quick, QuickResult, Scratch, WriteOptions, bytes_of};
 use crate::error::Error;
 use crate::shape::{Pointee, Shape, Typed};
 use crate::value::Value;
@@ -450,12 +450,12 @@ impl FastPlan {
 
 /// A struct returned in memory, from the words the callee wrote.
 #[inline(never)]
-fn read_memory(shape: &Shape, words: &[u64]) -> Value {
-    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
-    convert::read(shape, &bytes)
+fn read_memory(shape: &Shape, words: &mut [u64]) -> Value {
+    let size = shape.size_align().0 as usize;
+    convert::read(shape, &bytes_of(words)[..size])
 }
 
-/// A struct or complex argument converted into its eightbytes.
+/// A struct or complex argument converted into its eightbytes (`words`, zeroed, covers it).
 #[inline(never)]
 fn stage_eightbytes(
     typed: &Typed,
@@ -466,14 +466,7 @@ fn stage_eightbytes(
     words: &mut [u64],
 ) -> Result<(), Error> {
     let size = typed.shape.size_align().0 as usize;
-    let mut staged = Inline([0u8; 64]);
-    let mut heap;
-    let bytes: &mut [u8] = if size <= 64 {
-        &mut staged.0[..size]
-    } else {
-        heap = vec![0u8; size];
-        &mut heap
-    };
+    let bytes = &mut bytes_of(words)[..size];
     convert::write(
         &typed.shape,
         &typed.c_name,
@@ -482,13 +475,7 @@ fn stage_eightbytes(
         place,
         scratch,
         options,
-    )?;
-    for (word, chunk) in words.iter_mut().zip(bytes.chunks(8)) {
-        let mut padded = [0u8; 8];
-        padded[..chunk.len()].copy_from_slice(chunk);
-        *word = u64::from_ne_bytes(padded);
-    }
-    Ok(())
+    )
 }
 
 /// A result other than a plain scalar, from rax/rdx and xmm0/xmm1 in its eightbytes' order.
