@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::convert::{self, Inline, Quick, QuickResult, Scratch, WriteOptions, bytes_of};
 use crate::error::Error;
+use crate::fast::{LANE_WORDS, LaneKind, ScalarLane};
 use crate::library::Library;
 use crate::lower::CallInterface;
 use crate::shape::{Pointee, Shape, Typed};
@@ -96,6 +97,80 @@ struct Prepared {
     fast: Option<crate::fast::FastPlan>,
     /// Use libffi even when a fast path exists (the reference, for comparisons).
     force_libffi: bool,
+    /// The lean paths for all-scalar signatures.
+    /// (Not [`ScalarLane::usable`] for other signatures, and then never used.)
+    lane: ScalarLane,
+    /// Which path a call of the declared arity takes.
+    route: Route,
+    /// The call itself, chosen with the route.
+    invoke: Invoke,
+}
+
+/// [`Prepared::call_gprs`] for a signed integer result.
+const SIGNED_RESULT: u8 = 1;
+/// [`Prepared::call_gprs`] for any other.
+const OTHER_RESULT: u8 = 0;
+
+/// A call of a prepared function, chosen at binding for its signature (each checks the
+/// arity itself).
+type Invoke = fn(&Prepared, &[Value]) -> Result<Value, Error>;
+
+/// The path a call with the declared number of arguments takes, chosen at binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// A [`ScalarLane`] in registers, called by inline assembly.
+    LaneRegisters,
+    /// A [`ScalarLane`] through libffi.
+    LaneLibffi,
+    /// The classified fast path ([`crate::fast::FastPlan`]).
+    Fast,
+    /// libffi with the general conversions.
+    Libffi,
+}
+
+impl Route {
+    fn choose(lane: &ScalarLane, fast: bool, force_libffi: bool) -> Route {
+        let lane = lane.usable.then_some(lane);
+        match (lane, fast && !force_libffi) {
+            (Some(lane), true) if lane.in_registers => Route::LaneRegisters,
+            (_, true) => Route::Fast,
+            (Some(_), false) => Route::LaneLibffi,
+            (None, false) => Route::Libffi,
+        }
+    }
+
+    fn invoke(self, lane: &ScalarLane) -> Invoke {
+        let lane = lane.usable.then_some(lane);
+        // Monomorphized per argument count, and for the commonest result (a signed integer).
+        const ANY: u8 = OTHER_RESULT;
+        const INT: u8 = SIGNED_RESULT;
+        let shape = lane.map(|lane| {
+            let result = match lane.result {
+                QuickResult::Signed { .. } => INT,
+                _ => ANY,
+            };
+            (lane.sse_count, lane.len, result)
+        });
+        match (self, shape) {
+            (Route::LaneRegisters, Some((0, 0, INT))) => Prepared::call_gprs::<0, INT>,
+            (Route::LaneRegisters, Some((0, 1, INT))) => Prepared::call_gprs::<1, INT>,
+            (Route::LaneRegisters, Some((0, 2, INT))) => Prepared::call_gprs::<2, INT>,
+            (Route::LaneRegisters, Some((0, 3, INT))) => Prepared::call_gprs::<3, INT>,
+            (Route::LaneRegisters, Some((0, 4, INT))) => Prepared::call_gprs::<4, INT>,
+            (Route::LaneRegisters, Some((0, 5, INT))) => Prepared::call_gprs::<5, INT>,
+            (Route::LaneRegisters, Some((0, 6, INT))) => Prepared::call_gprs::<6, INT>,
+            (Route::LaneRegisters, Some((0, 0, _))) => Prepared::call_gprs::<0, ANY>,
+            (Route::LaneRegisters, Some((0, 1, _))) => Prepared::call_gprs::<1, ANY>,
+            (Route::LaneRegisters, Some((0, 2, _))) => Prepared::call_gprs::<2, ANY>,
+            (Route::LaneRegisters, Some((0, 3, _))) => Prepared::call_gprs::<3, ANY>,
+            (Route::LaneRegisters, Some((0, 4, _))) => Prepared::call_gprs::<4, ANY>,
+            (Route::LaneRegisters, Some((0, 5, _))) => Prepared::call_gprs::<5, ANY>,
+            (Route::LaneRegisters, Some((0, 6, _))) => Prepared::call_gprs::<6, ANY>,
+            (Route::LaneRegisters, _) => Prepared::call_lane_registers,
+            (Route::LaneLibffi, _) => Prepared::call_lane_libffi,
+            (Route::Fast | Route::Libffi, _) => Prepared::call_general,
+        }
+    }
 }
 
 fn align16(n: usize) -> usize {
@@ -153,11 +228,16 @@ impl Prepared {
         let narrowed = variadic
             .iter()
             .any(|v| v.declared.shape != v.promoted.shape);
-        let fast = if narrowed {
-            None
+        let (fast, lane) = if narrowed {
+            (None, ScalarLane::UNUSABLE)
         } else {
-            crate::fast::FastPlan::new(&shapes, &signature.result.shape)
+            (
+                crate::fast::FastPlan::new(&shapes, &signature.result.shape),
+                ScalarLane::new(&shapes, &signature.result.shape).unwrap_or(ScalarLane::UNUSABLE),
+            )
         };
+        let route = Route::choose(&lane, fast.is_some(), false);
+        let invoke = route.invoke(&lane);
         Ok(Prepared {
             signature,
             variadic,
@@ -171,6 +251,9 @@ impl Prepared {
             result_size,
             fast,
             force_libffi: false,
+            lane,
+            route,
+            invoke,
         })
     }
 
@@ -180,10 +263,166 @@ impl Prepared {
         self.quick.len()
     }
 
-    /// The call: the fast path inline (it is a few dozen instructions), everything else out
-    /// of line.
-    #[inline]
+    /// Uses libffi (or not) from now on.
+    fn set_force_libffi(&mut self, force: bool) {
+        self.force_libffi = force;
+        self.route = Route::choose(&self.lane, self.fast.is_some(), force);
+        self.invoke = self.route.invoke(&self.lane);
+    }
+
+    /// The call, through the path chosen at binding.
+    #[inline(always)]
     fn call(&self, args: &[Value]) -> Result<Value, Error> {
+        (self.invoke)(self, args)
+    }
+
+    /// A [`ScalarLane`] of `N` INTEGER-class arguments: each converted straight into the
+    /// register it goes to. `RESULT` is [`SIGNED_RESULT`] for a signed integer result (read
+    /// without a match), else [`OTHER_RESULT`].
+    fn call_gprs<const N: usize, const RESULT: u8>(&self, args: &[Value]) -> Result<Value, Error> {
+        // Chosen only for a usable lane of N INTEGER-class arguments.
+        let lane = &self.lane;
+        let Ok(values) = <&[Value; N]>::try_from(args) else {
+            return self.call_general(args);
+        };
+        let Some(lane_args) = lane.args.first_chunk::<N>() else {
+            return self.call_general(args);
+        };
+        let mut words = [0u64; 6];
+        for k in 0..N {
+            let (arg, value) = (&lane_args[k], &values[k]);
+            // Integers and pointers inline; anything else converted out of line.
+            words[k % 6] = if let Value::Int(i) = *value
+                && arg.min <= i
+                && i <= arg.max
+            {
+                i as u64
+            } else if let Value::Pointer(p) = *value
+                && arg.kind == LaneKind::Address
+            {
+                p as u64
+            } else {
+                return self.call_gprs_converting::<N>(args);
+            };
+        }
+        if self.capture_errno || crate::callback::any_live() {
+            return self.call_gprs_converting::<N>(args);
+        }
+        // Nothing to do around the call: no errno to keep, no callback that could fail.
+        // SAFETY: the lane was made from the declaration of the function at `code` (which the
+        // binder vouched for): N arguments, all INTEGER class, each converted for its
+        // parameter.
+        let (rax, xmm0) = unsafe { crate::fast::call_gprs::<N>(self.code, &words) };
+        Ok(match RESULT {
+            SIGNED_RESULT => {
+                let shift = lane.result_shift;
+                Value::Int(((rax << shift) as i64) >> shift)
+            }
+            _ => lane.result.of_registers(rax, xmm0),
+        })
+    }
+
+    /// [`call_gprs`](Self::call_gprs) for arguments other than in-range integers and
+    /// pointers (each through [`LaneArg::bits`](crate::fast::LaneArg::bits), the general
+    /// path when that cannot convert one), or with errno to keep or a callback that could
+    /// fail. Out of line, so the common call keeps few registers.
+    #[inline(never)]
+    fn call_gprs_converting<const N: usize>(&self, args: &[Value]) -> Result<Value, Error> {
+        let lane = &self.lane;
+        let mut words = [0u64; 6];
+        for (word, (arg, value)) in words.iter_mut().zip(lane.args().iter().zip(args)) {
+            match arg.bits(value) {
+                Some(bits) => *word = bits,
+                None => return self.call_general(args),
+            }
+        }
+        let around = self.enter();
+        // SAFETY: as in `call_gprs`: N INTEGER-class arguments, each converted for its
+        // parameter.
+        let (rax, xmm0) = unsafe { crate::fast::call_gprs::<N>(self.code, &words) };
+        self.leave(around, args)?;
+        Ok(lane.result.of_registers(rax, xmm0))
+    }
+
+    /// Every argument converted quickly into `words`, at its register slot (`by_slot`) or
+    /// at its index; false when one needs the general conversion (which also explains
+    /// errors).
+    #[inline(always)]
+    fn lane_words(
+        lane: &ScalarLane,
+        args: &[Value],
+        by_slot: bool,
+        words: &mut [MaybeUninit<u64>; LANE_WORDS],
+    ) -> bool {
+        for (index, (arg, value)) in lane.args().iter().zip(args).enumerate() {
+            let word = if by_slot {
+                usize::from(arg.slot)
+            } else {
+                index
+            };
+            match arg.bits(value) {
+                Some(bits) => words[word % LANE_WORDS].write(bits),
+                None => return false,
+            };
+        }
+        true
+    }
+
+    /// A [`ScalarLane`] in registers: converted, then called by inline assembly.
+    fn call_lane_registers(&self, args: &[Value]) -> Result<Value, Error> {
+        let Some(lane) = Some(&self.lane).filter(|lane| lane.usable && lane.len == args.len())
+        else {
+            return self.call_general(args);
+        };
+        let mut words = [MaybeUninit::uninit(); LANE_WORDS];
+        if !Self::lane_words(lane, args, true, &mut words) {
+            return self.call_general(args);
+        }
+        let around = self.enter();
+        // SAFETY: the lane was made from the declaration of the function at `code` (which
+        // the binder vouched for) and chose registers only because every argument fits in
+        // one; each argument's slot holds its converted bits.
+        let (rax, xmm0) =
+            unsafe { crate::fast::call_in_registers(self.code, &words, lane.sse_count) };
+        self.leave(around, args)?;
+        Ok(lane.result.of_registers(rax, xmm0))
+    }
+
+    /// A [`ScalarLane`] through libffi: one word per argument.
+    fn call_lane_libffi(&self, args: &[Value]) -> Result<Value, Error> {
+        let Some(lane) = Some(&self.lane).filter(|lane| lane.usable && lane.len == args.len())
+        else {
+            return self.call_general(args);
+        };
+        let mut words = [MaybeUninit::uninit(); LANE_WORDS];
+        if !Self::lane_words(lane, args, false, &mut words) {
+            return self.call_general(args);
+        }
+        let mut pointers = [MaybeUninit::<*mut c_void>::uninit(); LANE_WORDS];
+        for (pointer, word) in pointers.iter_mut().zip(words.iter_mut()).take(args.len()) {
+            pointer.write(word.as_mut_ptr().cast());
+        }
+        let mut result = [0u64; 2];
+        let around = self.enter();
+        // SAFETY: the interface was prepared from the declaration of the function at `code`
+        // (which the binder vouched for); each argument is a scalar converted for its
+        // parameter into its own word, which libffi reads from the low bytes
+        // (little-endian); the 16-byte result buffer covers a scalar result widened to a
+        // register.
+        unsafe {
+            self.interface.call(
+                self.code as *const c_void,
+                pointers.as_mut_ptr().cast(),
+                result.as_mut_ptr().cast(),
+            )
+        };
+        self.leave(around, args)?;
+        Ok(lane.result.scalar(result[0]))
+    }
+
+    /// Every call the lanes do not take: arity checked, then the fast path or libffi.
+    #[inline(never)]
+    fn call_general(&self, args: &[Value]) -> Result<Value, Error> {
         if args.len() == self.arity() {
             if let (Some(fast), false) = (&self.fast, self.force_libffi) {
                 return self.call_fast(fast, args);
@@ -344,8 +583,7 @@ impl Prepared {
             let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
             LAST_ERRNO.with(|cell| cell.set(errno));
         }
-        drop(guard);
-        match crate::callback::take_failure(args) {
+        match guard.finish(args) {
             Some(failure) => Err(Error::CallbackFailed {
                 callback: failure.callback,
                 message: failure.message,
@@ -470,7 +708,7 @@ impl Prepared {
             self.code,
             self.capture_errno,
         )?;
-        prepared.force_libffi = self.force_libffi;
+        prepared.set_force_libffi(self.force_libffi);
         Ok(prepared)
     }
 }
@@ -610,7 +848,7 @@ impl<'lib> Function<'lib> {
     /// Call through libffi even where the fast path applies (it is the reference the fast
     /// path is tested against; this is for comparisons).
     pub fn use_libffi(mut self) -> Self {
-        self.prepared.force_libffi = true;
+        self.prepared.set_force_libffi(true);
         self
     }
 

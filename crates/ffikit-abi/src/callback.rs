@@ -50,33 +50,39 @@ fn registry() -> &'static Mutex<HashMap<usize, Weak<Shared>>> {
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
-/// Marks this thread as inside a foreign call for the guard's life.
-pub(crate) struct CallGuard;
+/// Marks this thread as inside a foreign call, when any callback is live: with none live,
+/// no callback can fail during the call (one made during it, on another thread, keeps its
+/// failure for [`Callback::take_failure`]), so the common call pays one load.
+pub(crate) struct CallGuard {
+    live: bool,
+}
+
+/// Whether any callback is live (none: a foreign call cannot lead to a callback failure).
+#[inline(always)]
+pub(crate) fn any_live() -> bool {
+    LIVE.load(Ordering::Acquire) != 0
+}
 
 impl CallGuard {
     #[inline(always)]
     pub(crate) fn enter() -> CallGuard {
-        IN_CALL.with(|c| c.set(c.get() + 1));
-        CallGuard
+        let live = any_live();
+        if live {
+            IN_CALL.with(|c| c.set(c.get() + 1));
+        }
+        CallGuard { live }
     }
-}
 
-impl Drop for CallGuard {
+    /// After the foreign call: the failure of a callback it led to, on this thread or (for
+    /// the callbacks among `args`) on another.
     #[inline(always)]
-    fn drop(&mut self) {
+    pub(crate) fn finish(self, args: &[Value]) -> Option<Failure> {
+        if !self.live {
+            return None;
+        }
         IN_CALL.with(|c| c.set(c.get() - 1));
+        take_failure_of_live(args)
     }
-}
-
-/// After a foreign call: the failure of a callback it led to, on this thread or (for the
-/// callbacks among `args`) on another.
-#[inline(always)]
-pub(crate) fn take_failure(args: &[Value]) -> Option<Failure> {
-    // No live callback, no failure to find (the common case, kept to one load).
-    if LIVE.load(Ordering::Acquire) == 0 {
-        return None;
-    }
-    take_failure_of_live(args)
 }
 
 #[cold]

@@ -197,6 +197,9 @@ impl Quick {
             (Quick::Bool, Value::Bool(b)) => Some(u64::from(*b)),
             (Quick::Double, Value::Float(f)) => Some(f.to_bits()),
             (Quick::Float, Value::Float(f)) => Some(u64::from((*f as f32).to_bits())),
+            // As the general conversion does: integers are numbers too.
+            (Quick::Double, Value::Int(i)) => Some((*i as f64).to_bits()),
+            (Quick::Float, Value::Int(i)) => Some(u64::from((*i as f64 as f32).to_bits())),
             (Quick::Address, Value::Pointer(p)) => Some(*p as u64),
             (Quick::Address, Value::Null) => Some(0),
             _ => None,
@@ -208,9 +211,13 @@ impl Quick {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum QuickResult {
     Void,
-    Int {
-        size: u8,
-        signed: bool,
+    /// A signed integer in the low bits: shifted up by `shift`, then arithmetically down.
+    Signed {
+        shift: u8,
+    },
+    /// An unsigned integer in the low bits: shifted up by `shift`, then logically down.
+    Unsigned {
+        shift: u8,
     },
     Bool,
     Float,
@@ -224,7 +231,13 @@ impl QuickResult {
     pub(crate) fn for_shape(shape: &Shape) -> QuickResult {
         match *shape {
             Shape::Void => QuickResult::Void,
-            Shape::Int { size, signed } => QuickResult::Int { size, signed },
+            Shape::Int { size, signed } => {
+                let shift = 64 - 8 * size;
+                match signed {
+                    true => QuickResult::Signed { shift },
+                    false => QuickResult::Unsigned { shift },
+                }
+            }
             Shape::Bool => QuickResult::Bool,
             Shape::Float => QuickResult::Float,
             Shape::Double => QuickResult::Double,
@@ -245,20 +258,24 @@ impl QuickResult {
         }
     }
 
+    /// The value a call left in rax (integers, pointers) or xmm0 (floating), for a plan
+    /// that is not [`QuickResult::General`].
+    #[inline(always)]
+    pub(crate) fn of_registers(self, rax: u64, xmm0: u64) -> Value {
+        match self {
+            QuickResult::Float | QuickResult::Double => self.scalar(xmm0),
+            _ => self.scalar(rax),
+        }
+    }
+
     /// The value in the low bits of `word` (the first result register), or None for
     /// [`QuickResult::General`].
     #[inline(always)]
     pub(crate) fn value(self, word: u64) -> Option<Value> {
-        let shift = |size: u8| 64 - 8 * u32::from(size);
         Some(match self {
             QuickResult::Void => Value::Void,
-            QuickResult::Int { size, signed: true } => {
-                Value::Int(((word << shift(size)) as i64) >> shift(size))
-            }
-            QuickResult::Int {
-                size,
-                signed: false,
-            } => Value::UInt((word << shift(size)) >> shift(size)),
+            QuickResult::Signed { shift } => Value::Int(((word << shift) as i64) >> shift),
+            QuickResult::Unsigned { shift } => Value::UInt((word << shift) >> shift),
             QuickResult::Bool => Value::Bool(word as u8 != 0),
             QuickResult::Float => Value::Float(f32::from_bits(word as u32).into()),
             QuickResult::Double => Value::Float(f64::from_bits(word)),

@@ -595,3 +595,316 @@ fn scalar_bits<'a>(
 fn read_result(shape: &Shape, bytes: &[u8]) -> Value {
     crate::call::read_result(shape, bytes)
 }
+
+/// Argument words of a [`ScalarLane`]: one per argument (for libffi) or one per register
+/// slot (0-5 rdi..r9, 6-13 xmm0..xmm7) for the register call; a power of two so an index
+/// masked to it needs no bounds check.
+pub(crate) const LANE_WORDS: usize = 16;
+
+/// What a [`LaneArg`] is, for the conversions its range does not decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum LaneKind {
+    /// Any integer type, `_Bool` included: a [`Value::Int`] in `min..=max`, a
+    /// [`Value::UInt`] up to `umax`.
+    Integer,
+    /// `_Bool`: also a [`Value::Bool`].
+    Bool,
+    Float,
+    Double,
+    /// A pointer that is not a string.
+    Address,
+}
+
+/// One argument of a [`ScalarLane`]: what it accepts as is, and the word it goes to.
+/// Anything else (an integer out of range, a string for a pointer, ...) sends the whole call
+/// to the general path, which converts what it can and explains what it cannot.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LaneArg {
+    /// The range a [`Value::Int`] passes in (an empty one for floating and pointer types).
+    pub min: i64,
+    pub max: i64,
+    /// The largest [`Value::UInt`] that passes (0 and an empty `min..=max`: none).
+    pub umax: u64,
+    pub kind: LaneKind,
+    /// The register slot (0-5 rdi..r9, 6-13 xmm0..xmm7); libffi uses the index instead.
+    pub slot: u8,
+}
+
+impl LaneArg {
+    const UNUSED: LaneArg = LaneArg {
+        min: 1,
+        max: 0,
+        umax: 0,
+        kind: LaneKind::Address,
+        slot: 0,
+    };
+
+    /// The argument's register bits, or None when the general conversion must decide.
+    #[inline(always)]
+    pub(crate) fn bits(&self, value: &Value) -> Option<u64> {
+        // The two commonest cases first, as plain comparisons.
+        if let Value::Int(i) = *value
+            && self.min <= i
+            && i <= self.max
+        {
+            return Some(i as u64);
+        }
+        if let Value::Float(f) = *value
+            && self.kind == LaneKind::Double
+        {
+            return Some(f.to_bits());
+        }
+        self.other_bits(value)
+    }
+
+    /// [`bits`](Self::bits) past the two commonest cases.
+    #[inline(never)]
+    pub(crate) fn other_bits(&self, value: &Value) -> Option<u64> {
+        match *value {
+            Value::Pointer(p) if self.kind == LaneKind::Address => Some(p as u64),
+            Value::UInt(u) if self.kind == LaneKind::Integer && u <= self.umax => Some(u),
+            Value::Null if self.kind == LaneKind::Address => Some(0),
+            Value::Bool(b) if self.kind == LaneKind::Bool => Some(u64::from(b)),
+            // As the general conversion does: the float nearest the double.
+            Value::Float(f) if self.kind == LaneKind::Float => {
+                Some(u64::from((f as f32).to_bits()))
+            }
+            // As the general conversion does: integers are numbers too.
+            Value::Int(i) if self.kind == LaneKind::Double => Some((i as f64).to_bits()),
+            Value::Int(i) if self.kind == LaneKind::Float => {
+                Some(u64::from((i as f64 as f32).to_bits()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The common C signature: every argument a scalar or pointer, at most 16 of them, the
+/// result a scalar or void. Such calls skip the general machinery: each argument is one
+/// match into one word, and — when every argument fits in a register — the call itself is
+/// inline assembly with the words already in the argument registers (no register file, no
+/// trampoline), as LuaJIT's compiled calls do.
+#[derive(Debug, Clone)]
+pub(crate) struct ScalarLane {
+    /// The first `len` are the arguments (inline: no pointer to follow per call).
+    pub args: [LaneArg; LANE_WORDS],
+    pub len: usize,
+    pub result: QuickResult,
+    /// The shift of a signed or unsigned integer result (see [`QuickResult::Signed`]).
+    pub result_shift: u32,
+    /// Every argument in a register: the inline-assembly call can take it.
+    pub in_registers: bool,
+    /// SSE registers used (what `al` must hold for a variadic callee).
+    pub sse_count: u8,
+    /// False for the stand-in of a signature without a lane.
+    pub usable: bool,
+}
+
+impl ScalarLane {
+    /// The stand-in for a signature without a lane.
+    pub(crate) const UNUSABLE: ScalarLane = ScalarLane {
+        args: [LaneArg::UNUSED; LANE_WORDS],
+        len: 0,
+        result: QuickResult::General,
+        result_shift: 0,
+        in_registers: false,
+        sse_count: 0,
+        usable: false,
+    };
+
+    /// The lane for a signature (parameters already promoted), or None when some argument
+    /// or the result needs more than a scalar conversion.
+    pub(crate) fn new(params: &[&Shape], result: &Shape) -> Option<ScalarLane> {
+        let result = QuickResult::for_shape(result);
+        if result == QuickResult::General || params.len() > LANE_WORDS {
+            return None;
+        }
+        let mut args = [LaneArg::UNUSED; LANE_WORDS];
+        let (mut gpr, mut sse) = (0u8, 0u8);
+        for (arg, shape) in args.iter_mut().zip(params) {
+            let next = |counter: &mut u8, first: u8| {
+                *counter += 1;
+                first + *counter - 1
+            };
+            *arg = match Quick::for_shape(shape) {
+                Quick::Int { min, max } => LaneArg {
+                    min,
+                    max,
+                    umax: max as u64,
+                    kind: LaneKind::Integer,
+                    slot: next(&mut gpr, 0),
+                },
+                Quick::U64 => LaneArg {
+                    min: 0,
+                    max: i64::MAX,
+                    umax: u64::MAX,
+                    kind: LaneKind::Integer,
+                    slot: next(&mut gpr, 0),
+                },
+                Quick::Bool => LaneArg {
+                    min: 0,
+                    max: 1,
+                    umax: 1,
+                    kind: LaneKind::Bool,
+                    slot: next(&mut gpr, 0),
+                },
+                Quick::Address => LaneArg {
+                    slot: next(&mut gpr, 0),
+                    ..LaneArg::UNUSED
+                },
+                Quick::Float => LaneArg {
+                    kind: LaneKind::Float,
+                    slot: next(&mut sse, FIRST_SSE_SLOT as u8),
+                    ..LaneArg::UNUSED
+                },
+                Quick::Double => LaneArg {
+                    kind: LaneKind::Double,
+                    slot: next(&mut sse, FIRST_SSE_SLOT as u8),
+                    ..LaneArg::UNUSED
+                },
+                Quick::General => return None,
+            };
+        }
+        Some(ScalarLane {
+            args,
+            len: params.len(),
+            result,
+            result_shift: match result {
+                QuickResult::Signed { shift } | QuickResult::Unsigned { shift } => shift.into(),
+                _ => 0,
+            },
+            in_registers: cfg!(all(target_arch = "x86_64", target_os = "linux"))
+                && gpr <= 6
+                && sse <= 8,
+            sse_count: sse.min(8),
+            usable: true,
+        })
+    }
+
+    /// The arguments.
+    pub(crate) fn args(&self) -> &[LaneArg] {
+        &self.args[..self.len]
+    }
+}
+
+/// Calls `function` with `words` in the argument registers (slots 0-5 in rdi, rsi, rdx,
+/// rcx, r8, r9; slots 6-13 in xmm0-xmm7, loaded only when `sse_count` > 0) and `al` =
+/// `sse_count`; returns rax and xmm0's low 64 bits.
+///
+/// # Safety
+///
+/// `function` must be a System V function taking exactly the arguments these registers
+/// hold (a [`ScalarLane`] with `in_registers` made from its declaration, the slot of each
+/// argument written with its converted bits; slots no argument uses are copied into their
+/// registers as they are, and the callee does not read them), returning at most a scalar.
+#[inline(always)]
+pub(crate) unsafe fn call_in_registers(
+    function: usize,
+    words: &[MaybeUninit<u64>; LANE_WORDS],
+    sse_count: u8,
+) -> (u64, u64) {
+    let rax: u64;
+    let xmm0: f64;
+    // SAFETY: the caller vouches for the function and its arguments. The argument
+    // registers are early outputs, so neither input is allocated to one of them and the
+    // loads cannot overwrite them. Rust aligns the stack for a call at the start of an asm
+    // block without `nostack`, and keeps nothing in the red zone; `clobber_abi("C")` names
+    // every other register the callee may change.
+    unsafe {
+        std::arch::asm!(
+            "test al, al",
+            "jz 2f",
+            "movq xmm0, [{words} + 48]",
+            "movq xmm1, [{words} + 56]",
+            "movq xmm2, [{words} + 64]",
+            "movq xmm3, [{words} + 72]",
+            "movq xmm4, [{words} + 80]",
+            "movq xmm5, [{words} + 88]",
+            "movq xmm6, [{words} + 96]",
+            "movq xmm7, [{words} + 104]",
+            "2:",
+            "mov rdi, [{words}]",
+            "mov rsi, [{words} + 8]",
+            "mov rdx, [{words} + 16]",
+            "mov rcx, [{words} + 24]",
+            "mov r8, [{words} + 32]",
+            "mov r9, [{words} + 40]",
+            "call {function}",
+            words = in(reg) words.as_ptr(),
+            function = in(reg) function,
+            out("rdi") _,
+            out("rsi") _,
+            out("rdx") _,
+            out("rcx") _,
+            out("r8") _,
+            out("r9") _,
+            inout("rax") u64::from(sse_count) => rax,
+            lateout("xmm0") xmm0,
+            clobber_abi("C"),
+        );
+    }
+    (rax, xmm0.to_bits())
+}
+
+/// Calls `function` with the first `N` of `words` in rdi, rsi, rdx, rcx, r8, r9 and `al` =
+/// 0 (no SSE registers); returns rax and xmm0's low 64 bits. Monomorphized per argument
+/// count, so the compiler keeps the words in registers and loads only those the function
+/// takes.
+///
+/// # Safety
+///
+/// `function` must be a System V function taking exactly `N` INTEGER-class arguments (a
+/// [`ScalarLane`] without SSE arguments made from its declaration, each word converted for
+/// its parameter), returning at most a scalar.
+#[inline(always)]
+pub(crate) unsafe fn call_gprs<const N: usize>(function: usize, words: &[u64; 6]) -> (u64, u64) {
+    macro_rules! call {
+        ($($register:tt = $word:expr),*) => {{
+            let rax: u64;
+            let xmm0: f64;
+            // SAFETY: the caller vouches for the function and its arguments. Rust aligns
+            // the stack for a call at the start of an asm block without `nostack`, and
+            // keeps nothing in the red zone; `clobber_abi("C")` names every register the
+            // callee may change.
+            unsafe {
+                std::arch::asm!(
+                    "call {function}",
+                    function = in(reg) function,
+                    $(in($register) $word,)*
+                    inout("rax") 0u64 => rax,
+                    lateout("xmm0") xmm0,
+                    clobber_abi("C"),
+                );
+            }
+            (rax, xmm0.to_bits())
+        }};
+    }
+    match N {
+        0 => call!(),
+        1 => call!("rdi" = words[0]),
+        2 => call!("rdi" = words[0], "rsi" = words[1]),
+        3 => call!("rdi" = words[0], "rsi" = words[1], "rdx" = words[2]),
+        4 => call!(
+            "rdi" = words[0],
+            "rsi" = words[1],
+            "rdx" = words[2],
+            "rcx" = words[3]
+        ),
+        5 => call!(
+            "rdi" = words[0],
+            "rsi" = words[1],
+            "rdx" = words[2],
+            "rcx" = words[3],
+            "r8" = words[4]
+        ),
+        _ => call!(
+            "rdi" = words[0],
+            "rsi" = words[1],
+            "rdx" = words[2],
+            "rcx" = words[3],
+            "r8" = words[4],
+            "r9" = words[5]
+        ),
+    }
+}

@@ -10,6 +10,7 @@ use std::fmt;
 /// interior NUL bytes, a struct must give every field.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[repr(u8)]
 pub enum Value {
     /// No value: the result of a `void` function.
     Void,
