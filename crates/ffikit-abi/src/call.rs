@@ -97,6 +97,8 @@ struct Prepared {
     fast: Option<crate::fast::FastPlan>,
     /// Use libffi even when a fast path exists (the reference, for comparisons).
     force_libffi: bool,
+    /// Use the general conversions even when a lane exists (the reference, for comparisons).
+    general_only: bool,
     /// The lean paths for all-scalar signatures.
     /// (Not [`ScalarLane::usable`] for other signatures, and then never used.)
     lane: ScalarLane,
@@ -108,6 +110,8 @@ struct Prepared {
 
 /// [`Prepared::call_gprs`] for a signed integer result.
 const SIGNED_RESULT: u8 = 1;
+/// [`Prepared::call_gprs`] for a `double` result.
+const DOUBLE_RESULT: u8 = 2;
 /// [`Prepared::call_gprs`] for any other.
 const OTHER_RESULT: u8 = 0;
 
@@ -144,28 +148,52 @@ impl Route {
         // Monomorphized per argument count, and for the commonest result (a signed integer).
         const ANY: u8 = OTHER_RESULT;
         const INT: u8 = SIGNED_RESULT;
+        const DOUBLE: u8 = DOUBLE_RESULT;
         let shape = lane.map(|lane| {
             let result = match lane.result {
                 QuickResult::Signed { .. } => INT,
+                QuickResult::Double => DOUBLE,
                 _ => ANY,
             };
             (lane.sse_count, lane.len, result)
         });
+        // One instance per argument count up to `$max`, for a result kind.
+        macro_rules! by_count {
+            ($len:expr, $method:ident, $result:expr, $otherwise:expr, [$($n:literal)*]) => {
+                match $len {
+                    $($n => Prepared::$method::<$n, { $result }> as Invoke,)*
+                    _ => $otherwise,
+                }
+            };
+        }
         match (self, shape) {
-            (Route::LaneRegisters, Some((0, 0, INT))) => Prepared::call_gprs::<0, INT>,
-            (Route::LaneRegisters, Some((0, 1, INT))) => Prepared::call_gprs::<1, INT>,
-            (Route::LaneRegisters, Some((0, 2, INT))) => Prepared::call_gprs::<2, INT>,
-            (Route::LaneRegisters, Some((0, 3, INT))) => Prepared::call_gprs::<3, INT>,
-            (Route::LaneRegisters, Some((0, 4, INT))) => Prepared::call_gprs::<4, INT>,
-            (Route::LaneRegisters, Some((0, 5, INT))) => Prepared::call_gprs::<5, INT>,
-            (Route::LaneRegisters, Some((0, 6, INT))) => Prepared::call_gprs::<6, INT>,
-            (Route::LaneRegisters, Some((0, 0, _))) => Prepared::call_gprs::<0, ANY>,
-            (Route::LaneRegisters, Some((0, 1, _))) => Prepared::call_gprs::<1, ANY>,
-            (Route::LaneRegisters, Some((0, 2, _))) => Prepared::call_gprs::<2, ANY>,
-            (Route::LaneRegisters, Some((0, 3, _))) => Prepared::call_gprs::<3, ANY>,
-            (Route::LaneRegisters, Some((0, 4, _))) => Prepared::call_gprs::<4, ANY>,
-            (Route::LaneRegisters, Some((0, 5, _))) => Prepared::call_gprs::<5, ANY>,
-            (Route::LaneRegisters, Some((0, 6, _))) => Prepared::call_gprs::<6, ANY>,
+            (Route::LaneRegisters, Some((0, len, INT))) => by_count!(
+                len, call_gprs, INT, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
+            ),
+            (Route::LaneRegisters, Some((0, len, DOUBLE))) => by_count!(
+                len, call_gprs, DOUBLE, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
+            ),
+            (Route::LaneRegisters, Some((0, len, _))) => by_count!(
+                len, call_gprs, ANY, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
+            ),
+            (Route::LaneRegisters, Some((_, len, INT))) => by_count!(
+                len, call_registers, INT, Prepared::call_lane_registers, [1 2 3 4 5 6 7 8]
+            ),
+            (Route::LaneRegisters, Some((_, len, DOUBLE))) => by_count!(
+                len, call_registers, DOUBLE, Prepared::call_lane_registers, [1 2 3 4 5 6 7 8]
+            ),
+            (Route::LaneRegisters, Some((_, len, _))) => by_count!(
+                len, call_registers, ANY, Prepared::call_lane_registers, [1 2 3 4 5 6 7 8]
+            ),
+            (Route::LaneLibffi, Some((_, len, INT))) => by_count!(
+                len, call_libffi_words, INT, Prepared::call_lane_libffi, [0 1 2 3 4 5 6 7 8]
+            ),
+            (Route::LaneLibffi, Some((_, len, DOUBLE))) => by_count!(
+                len, call_libffi_words, DOUBLE, Prepared::call_lane_libffi, [0 1 2 3 4 5 6 7 8]
+            ),
+            (Route::LaneLibffi, Some((_, len, _))) => by_count!(
+                len, call_libffi_words, ANY, Prepared::call_lane_libffi, [0 1 2 3 4 5 6 7 8]
+            ),
             (Route::LaneRegisters, _) => Prepared::call_lane_registers,
             (Route::LaneLibffi, _) => Prepared::call_lane_libffi,
             (Route::Fast | Route::Libffi, _) => Prepared::call_general,
@@ -251,6 +279,7 @@ impl Prepared {
             result_size,
             fast,
             force_libffi: false,
+            general_only: false,
             lane,
             route,
             invoke,
@@ -266,8 +295,22 @@ impl Prepared {
     /// Uses libffi (or not) from now on.
     fn set_force_libffi(&mut self, force: bool) {
         self.force_libffi = force;
-        self.route = Route::choose(&self.lane, self.fast.is_some(), force);
-        self.invoke = self.route.invoke(&self.lane);
+        self.choose_route();
+    }
+
+    /// Uses the general conversions (or not) from now on.
+    fn set_general_only(&mut self, general: bool) {
+        self.general_only = general;
+        self.choose_route();
+    }
+
+    fn choose_route(&mut self) {
+        let lane = match self.general_only {
+            true => &ScalarLane::UNUSABLE,
+            false => &self.lane,
+        };
+        self.route = Route::choose(lane, self.fast.is_some(), self.force_libffi);
+        self.invoke = self.route.invoke(lane);
     }
 
     /// The call, through the path chosen at binding.
@@ -277,8 +320,8 @@ impl Prepared {
     }
 
     /// A [`ScalarLane`] of `N` INTEGER-class arguments: each converted straight into the
-    /// register it goes to. `RESULT` is [`SIGNED_RESULT`] for a signed integer result (read
-    /// without a match), else [`OTHER_RESULT`].
+    /// register it goes to. `RESULT` is [`SIGNED_RESULT`] or [`DOUBLE_RESULT`] for those
+    /// results (read without a match), else [`OTHER_RESULT`].
     fn call_gprs<const N: usize, const RESULT: u8>(&self, args: &[Value]) -> Result<Value, Error> {
         // Chosen only for a usable lane of N INTEGER-class arguments.
         let lane = &self.lane;
@@ -318,6 +361,7 @@ impl Prepared {
                 let shift = lane.result_shift;
                 Value::Int(((rax << shift) as i64) >> shift)
             }
+            DOUBLE_RESULT => Value::Float(f64::from_bits(xmm0)),
             _ => lane.result.of_registers(rax, xmm0),
         })
     }
@@ -368,6 +412,45 @@ impl Prepared {
         true
     }
 
+    /// A [`ScalarLane`] of `N` arguments in registers, SSE ones among them (`RESULT` as for
+    /// [`call_gprs`](Self::call_gprs)); anything but the common arguments, errno to keep
+    /// or a callback that could fail take [`call_lane_registers`](Self::call_lane_registers).
+    fn call_registers<const N: usize, const RESULT: u8>(
+        &self,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        // Chosen only for a usable lane of N arguments, all in registers.
+        let lane = &self.lane;
+        let (Ok(values), Some(lane_args)) =
+            (<&[Value; N]>::try_from(args), lane.args.first_chunk::<N>())
+        else {
+            return self.call_general(args);
+        };
+        let mut words = [MaybeUninit::uninit(); LANE_WORDS];
+        for k in 0..N {
+            match lane_args[k].common_bits(&values[k]) {
+                Some(bits) => words[usize::from(lane_args[k].slot) % LANE_WORDS].write(bits),
+                None => return self.call_lane_registers(args),
+            };
+        }
+        if self.capture_errno || crate::callback::any_live() {
+            return self.call_lane_registers(args);
+        }
+        // SAFETY: the lane was made from the declaration of the function at `code` (which
+        // the binder vouched for) and chose registers only because every argument fits in
+        // one; each argument's slot holds its converted bits.
+        let (rax, xmm0) =
+            unsafe { crate::fast::call_in_registers(self.code, &words, lane.sse_count) };
+        Ok(match RESULT {
+            SIGNED_RESULT => {
+                let shift = lane.result_shift;
+                Value::Int(((rax << shift) as i64) >> shift)
+            }
+            DOUBLE_RESULT => Value::Float(f64::from_bits(xmm0)),
+            _ => lane.result.of_registers(rax, xmm0),
+        })
+    }
+
     /// A [`ScalarLane`] in registers: converted, then called by inline assembly.
     fn call_lane_registers(&self, args: &[Value]) -> Result<Value, Error> {
         let Some(lane) = Some(&self.lane).filter(|lane| lane.usable && lane.len == args.len())
@@ -388,7 +471,8 @@ impl Prepared {
         Ok(lane.result.of_registers(rax, xmm0))
     }
 
-    /// A [`ScalarLane`] through libffi: one word per argument.
+    /// A [`ScalarLane`] through libffi: one word per argument, each converted by
+    /// [`LaneArg::bits`](crate::fast::LaneArg::bits) (the general path when that cannot).
     fn call_lane_libffi(&self, args: &[Value]) -> Result<Value, Error> {
         let Some(lane) = Some(&self.lane).filter(|lane| lane.usable && lane.len == args.len())
         else {
@@ -418,6 +502,56 @@ impl Prepared {
         };
         self.leave(around, args)?;
         Ok(lane.result.scalar(result[0]))
+    }
+
+    /// A [`ScalarLane`] of `N` arguments through libffi, each converted into its own word
+    /// (`RESULT` as for [`call_gprs`](Self::call_gprs)); anything but in-range integers,
+    /// doubles and pointers, errno to keep or a callback that could fail take
+    /// [`call_lane_libffi`](Self::call_lane_libffi).
+    fn call_libffi_words<const N: usize, const RESULT: u8>(
+        &self,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        // Chosen only for a usable lane of N arguments.
+        let lane = &self.lane;
+        let (Ok(values), Some(lane_args)) =
+            (<&[Value; N]>::try_from(args), lane.args.first_chunk::<N>())
+        else {
+            return self.call_general(args);
+        };
+        let mut words = [0u64; N];
+        for k in 0..N {
+            match lane_args[k].common_bits(&values[k]) {
+                Some(bits) => words[k] = bits,
+                None => return self.call_lane_libffi(args),
+            }
+        }
+        if self.capture_errno || crate::callback::any_live() {
+            return self.call_lane_libffi(args);
+        }
+        let mut pointers: [*mut c_void; N] =
+            std::array::from_fn(|k| (&raw mut words[k]).cast::<c_void>());
+        let mut result = 0u64;
+        // SAFETY: the interface was prepared from the declaration of the function at `code`
+        // (which the binder vouched for); each argument is a scalar converted for its
+        // parameter into its own word, which libffi reads from the low bytes
+        // (little-endian); the 8-byte result covers a scalar result (libffi widens small
+        // integers to a whole register).
+        unsafe {
+            self.interface.call(
+                self.code as *const c_void,
+                pointers.as_mut_ptr(),
+                (&raw mut result).cast(),
+            )
+        };
+        Ok(match RESULT {
+            SIGNED_RESULT => {
+                let shift = lane.result_shift;
+                Value::Int(((result << shift) as i64) >> shift)
+            }
+            DOUBLE_RESULT => Value::Float(f64::from_bits(result)),
+            _ => lane.result.scalar(result),
+        })
     }
 
     /// Every call the lanes do not take: arity checked, then the fast path or libffi.
@@ -709,6 +843,7 @@ impl Prepared {
             self.capture_errno,
         )?;
         prepared.set_force_libffi(self.force_libffi);
+        prepared.set_general_only(self.general_only);
         Ok(prepared)
     }
 }
@@ -852,9 +987,18 @@ impl<'lib> Function<'lib> {
         self
     }
 
-    /// Whether calls take the fast path (a register file filled directly) rather than libffi.
+    /// Calls take the general conversions even for an all-scalar signature, which would
+    /// otherwise take a scalar lane (one comparison per argument, monomorphized calls): the
+    /// reference the lanes are tested against, and for comparisons.
+    pub fn use_general_path(mut self) -> Self {
+        self.prepared.set_general_only(true);
+        self
+    }
+
+    /// Whether calls skip libffi: a scalar lane in registers, or the classified fast path
+    /// (a register file filled directly).
     pub fn is_fast(&self) -> bool {
-        self.prepared.fast.is_some() && !self.prepared.force_libffi
+        matches!(self.prepared.route, Route::LaneRegisters | Route::Fast)
     }
 
     /// Calls the prepared libffi interface directly: no argument checks, no conversions, no

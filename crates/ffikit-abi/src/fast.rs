@@ -640,6 +640,20 @@ impl LaneArg {
         slot: 0,
     };
 
+    /// The bits of the commonest arguments — an in-range integer, a double or float, a
+    /// pointer — or None for any other (see [`bits`](Self::bits)). Inlined into the
+    /// monomorphized calls.
+    #[inline(always)]
+    pub(crate) fn common_bits(&self, value: &Value) -> Option<u64> {
+        match (value, self.kind) {
+            (&Value::Int(i), _) if self.min <= i && i <= self.max => Some(i as u64),
+            (&Value::Float(f), LaneKind::Double) => Some(f.to_bits()),
+            (&Value::Float(f), LaneKind::Float) => Some(u64::from((f as f32).to_bits())),
+            (&Value::Pointer(p), LaneKind::Address) => Some(p as u64),
+            _ => None,
+        }
+    }
+
     /// The argument's register bits, or None when the general conversion must decide.
     #[inline(always)]
     pub(crate) fn bits(&self, value: &Value) -> Option<u64> {

@@ -223,3 +223,205 @@ fn fast_path_agrees_with_libffi_bit_for_bit() {
         "every generated signature takes the fast path"
     );
 }
+
+/// Scalar types with their ranges, for the lane test: (C type, min, max) for integers.
+const INTEGERS: &[(&str, i128, i128)] = &[
+    ("signed char", -128, 127),
+    ("unsigned char", 0, 255),
+    ("short", -32768, 32767),
+    ("unsigned short", 0, 65535),
+    ("int", i32::MIN as i128, i32::MAX as i128),
+    ("unsigned int", 0, u32::MAX as i128),
+    ("long", i64::MIN as i128, i64::MAX as i128),
+    ("unsigned long", 0, u64::MAX as i128),
+    ("_Bool", 0, 1),
+];
+
+/// Values at and past the edges of a C integer type, and of every other kind.
+fn edge_values(min: i128, max: i128) -> Vec<Value> {
+    let mut values = Vec::new();
+    for v in [min - 1, min, min + 1, 0, 1, max - 1, max, max + 1] {
+        if let Ok(i) = i64::try_from(v) {
+            values.push(Value::Int(i));
+        }
+        if let Ok(u) = u64::try_from(v) {
+            values.push(Value::UInt(u));
+        }
+    }
+    values.extend([
+        Value::Bool(true),
+        Value::Bool(false),
+        Value::Float(2.5),
+        Value::Float(-0.0),
+        Value::Float(1e300),
+        Value::Null,
+        Value::Pointer(0x1234),
+        Value::Str("text".into()),
+        Value::Bytes(vec![1, 2, 3]),
+        Value::Void,
+    ]);
+    values
+}
+
+/// What a call gave, comparable across paths: the value, or the error's kind and text. (A
+/// pointer result from a call given copied bytes may point into the copy: not compared.)
+fn outcome(result: Result<Value, ffikit_abi::Error>, args: &[Value]) -> String {
+    let copied = args
+        .iter()
+        .any(|a| matches!(a, Value::Str(_) | Value::Bytes(_)));
+    match result {
+        Ok(Value::Pointer(_)) if copied => "a pointer into a copy".into(),
+        Ok(Value::Float(f)) => format!("Float({:#x})", f.to_bits()),
+        Ok(value) => format!("{value:?}"),
+        Err(error) => format!("{:?}: {error}", error.kind()),
+    }
+}
+
+#[test]
+fn scalar_lanes_agree_with_the_general_conversions() {
+    // Identity functions of every scalar type, and functions of 0 to 10 mixed scalar
+    // arguments (up to 6 integer ones: the register lanes; more: the libffi lanes).
+    let mut source = String::from("#include <stdint.h>\n");
+    let mut identities = Vec::new();
+    let scalar_types = INTEGERS
+        .iter()
+        .map(|(ty, ..)| *ty)
+        .chain(["float", "double", "void *"]);
+    for (k, ty) in scalar_types.enumerate() {
+        let _ = writeln!(source, "{ty} id{k}({ty} x) {{ return x; }}");
+        identities.push((format!("{ty} id{k}({ty} x)"), ty));
+    }
+    let mut rng = Rng(0x5eed_1a9e_0fc0_de01);
+    let results = [
+        "int",
+        "unsigned char",
+        "short",
+        "long",
+        "double",
+        "float",
+        "_Bool",
+    ];
+    let mut mixed = Vec::new();
+    for index in 0..90 {
+        let count = index % 11;
+        let params: Vec<&str> = (0..count)
+            .map(|_| match rng.below(4) {
+                0 => "double",
+                1 => "float",
+                2 => "void *",
+                _ => INTEGERS[rng.below(INTEGERS.len())].0,
+            })
+            .collect();
+        let result = results[index % results.len()];
+        let list: Vec<String> = params
+            .iter()
+            .enumerate()
+            .map(|(k, ty)| format!("{ty} a{k}"))
+            .collect();
+        let list = if list.is_empty() {
+            "void".to_owned()
+        } else {
+            list.join(", ")
+        };
+        let _ = write!(source, "{result} lane{index}({list}) {{ double t = 0;");
+        for (k, ty) in params.iter().enumerate() {
+            match *ty {
+                "void *" => {
+                    let _ = write!(
+                        source,
+                        " t += {}.0 * (double)((uintptr_t)a{k} & 0xff);",
+                        k + 1
+                    );
+                }
+                _ => {
+                    let _ = write!(source, " t += {}.0 * a{k};", k + 1);
+                }
+            }
+        }
+        let _ = writeln!(source, " return ({result})(t / 3); }}");
+        mixed.push((format!("{result} lane{index}({list})"), params));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("lanes.c");
+    let so = dir.path().join("liblanes.so");
+    std::fs::write(&c, &source).unwrap();
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&so)
+        .arg(&c)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let library = Library::open(so.to_str().unwrap()).unwrap();
+
+    // The four paths: lane in registers (or lane through libffi past the registers), lane
+    // through libffi, general conversions with the classified fast path, general
+    // conversions through libffi.
+    let paths = |declaration: &str| {
+        [
+            library.function(declaration).unwrap(),
+            library.function(declaration).unwrap().use_libffi(),
+            library.function(declaration).unwrap().use_general_path(),
+            library
+                .function(declaration)
+                .unwrap()
+                .use_general_path()
+                .use_libffi(),
+        ]
+    };
+    let agree = |declaration: &str, functions: &[ffikit_abi::Function<'_>], args: &[Value]| {
+        let outcomes: Vec<String> = functions
+            .iter()
+            .map(|f| outcome(f.call(args), args))
+            .collect();
+        for other in &outcomes[1..] {
+            assert_eq!(&outcomes[0], other, "{declaration} with {args:?}");
+        }
+        outcomes[0].clone()
+    };
+
+    let mut checked = 0;
+    for (declaration, ty) in &identities {
+        let functions = paths(declaration);
+        let (min, max) = INTEGERS
+            .iter()
+            .find(|(name, ..)| name == ty)
+            .map_or((-3, 3), |(_, min, max)| (*min, *max));
+        for value in edge_values(min, max) {
+            agree(declaration, &functions, std::slice::from_ref(&value));
+            checked += 1;
+        }
+        // The wrong number of arguments: the same error on every path.
+        agree(declaration, &functions, &[]);
+        agree(declaration, &functions, &[Value::Int(1), Value::Int(2)]);
+    }
+    // An identity gives back what it was given, through the lane.
+    let int = library.function("int id4(int x)").unwrap();
+    assert_eq!(int.call(&[Value::Int(-7)]).unwrap(), Value::Int(-7));
+    assert_eq!(int.call(&[Value::UInt(7)]).unwrap(), Value::Int(7));
+    assert!(int.is_fast());
+
+    for (declaration, params) in &mixed {
+        let functions = paths(declaration);
+        for round in 0..6 {
+            let args: Vec<Value> = params
+                .iter()
+                .map(|ty| {
+                    let r = rng.next();
+                    match (*ty, round) {
+                        // Mostly in-range values of the expected kind, sometimes another kind.
+                        ("double" | "float", 0..=3) => Value::Float((r % 1000) as f64 / 8.0),
+                        ("void *", 0..=3) => Value::Pointer((r % 0xffff) as usize),
+                        (_, 0..=2) => Value::Int((r % 100) as i64),
+                        (_, 3) => Value::UInt(r % 100),
+                        _ => edge_values(-1, 1)[rng.below(20)].clone(),
+                    }
+                })
+                .collect();
+            agree(declaration, &functions, &args);
+            checked += 1;
+        }
+    }
+    assert!(checked > 400, "{checked} calls compared");
+}
