@@ -8,7 +8,9 @@ use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
 
-use crate::convert::{self, Inline, Quick, QuickResult, Scratch, WriteOptions, bytes_of};
+use crate::convert::{
+    self, Inline, Quick, QuickResult, RecordPlan, Scratch, WriteOptions, bytes_of,
+};
 use crate::error::Error;
 use crate::fast::{LANE_WORDS, LaneKind, ScalarLane};
 use crate::library::Library;
@@ -92,6 +94,8 @@ struct Prepared {
     /// Each argument's conversion, chosen at binding.
     quick: Vec<Quick>,
     quick_result: QuickResult,
+    /// Each struct argument's member-by-member plan, when it has one.
+    records: Vec<Option<RecordPlan>>,
     result_size: usize,
     /// The classified fast path, when the signature allows one.
     fast: Option<crate::fast::FastPlan>,
@@ -249,6 +253,7 @@ impl Prepared {
             }))
             .collect();
         let quick_result = QuickResult::for_shape(&signature.result.shape);
+        let records = shapes.iter().map(|s| RecordPlan::for_shape(s)).collect();
         // libffi writes a whole register for integer results narrower than one.
         let result_size = align16((signature.result.shape.size_align().0 as usize).max(8));
         // Variadic arguments checked as a narrower declared type (char, short, float) keep to
@@ -276,6 +281,7 @@ impl Prepared {
             frame_words: frame_size / 8,
             quick,
             quick_result,
+            records,
             result_size,
             fast,
             force_libffi: false,
@@ -296,6 +302,14 @@ impl Prepared {
     fn set_force_libffi(&mut self, force: bool) {
         self.force_libffi = force;
         self.choose_route();
+    }
+
+    /// Argument `index`'s struct plan, unless the general conversions are asked for.
+    fn record(&self, index: usize) -> Option<&RecordPlan> {
+        match self.general_only {
+            true => None,
+            false => self.records[index].as_ref(),
+        }
     }
 
     /// Uses the general conversions (or not) from now on.
@@ -693,6 +707,7 @@ impl Prepared {
                 args,
                 place,
                 nullable,
+                |index| self.record(index),
                 &mut scratch,
                 || self.leave(around, args),
             )
@@ -749,7 +764,14 @@ impl Prepared {
             heap = vec![0u64; size.div_ceil(8)];
             &mut heap
         };
-        self.convert_argument(index, value, &mut bytes_of(staged)[..size], scratch)?;
+        // A planned struct given in order is written member by member; any other value takes
+        // the general conversion.
+        let planned = self
+            .record(index)
+            .is_some_and(|plan| plan.write(value, bytes_of(staged)));
+        if !planned {
+            self.convert_argument(index, value, &mut bytes_of(staged)[..size], scratch)?;
+        }
         for (word, staged) in words.iter_mut().zip(staged.iter()) {
             word.write(*staged);
         }
@@ -987,9 +1009,9 @@ impl<'lib> Function<'lib> {
         self
     }
 
-    /// Calls take the general conversions even for an all-scalar signature, which would
-    /// otherwise take a scalar lane (one comparison per argument, monomorphized calls): the
-    /// reference the lanes are tested against, and for comparisons.
+    /// Calls take the general conversions even where a scalar lane (one comparison per
+    /// argument, monomorphized calls) or a struct's member-by-member plan would apply: the
+    /// reference those are tested against, and for comparisons.
     pub fn use_general_path(mut self) -> Self {
         self.prepared.set_general_only(true);
         self

@@ -3,14 +3,14 @@
 //! strings, which live until the call returns.
 
 use crate::error::Error;
-use crate::shape::{Pointee, Shape};
+use crate::shape::{Member, Pointee, Shape};
 use crate::value::Value;
 
 /// Where a call's temporary copies of strings and byte buffers go: inline for the common
 /// small case, on the heap beyond it. Addresses handed out stay valid while it lives, unmoved.
 pub(crate) struct Scratch {
-    /// Made (and zeroed) on first use: most calls pass no string.
-    inline: Option<Inline<256>>,
+    /// Written only where a copy goes (C reads the copies; Rust never reads this back).
+    inline: [std::mem::MaybeUninit<u8>; 256],
     used: usize,
     overflow: Vec<Vec<u8>>,
 }
@@ -31,7 +31,7 @@ pub(crate) struct Inline<const N: usize>(pub [u8; N]);
 impl Scratch {
     pub fn new() -> Self {
         Scratch {
-            inline: None,
+            inline: [std::mem::MaybeUninit::uninit(); 256],
             used: 0,
             overflow: Vec::new(),
         }
@@ -46,14 +46,16 @@ impl Scratch {
     fn stash(&mut self, bytes: &[u8], nul: bool) -> usize {
         let needed = bytes.len() + usize::from(nul);
         if self.used + needed <= 256 {
-            let inline = &mut self.inline.get_or_insert(Inline([0; 256])).0;
             let at = self.used;
-            inline[at..at + bytes.len()].copy_from_slice(bytes);
+            let copy = &mut self.inline[at..at + needed];
+            for (slot, byte) in copy.iter_mut().zip(bytes) {
+                slot.write(*byte);
+            }
             if nul {
-                inline[at + bytes.len()] = 0;
+                copy[bytes.len()].write(0);
             }
             self.used += needed.max(1);
-            return inline[at..].as_ptr() as usize;
+            return self.inline[at..].as_ptr() as usize;
         }
         let mut copy = Vec::with_capacity(needed.max(1));
         copy.extend_from_slice(bytes);
@@ -288,6 +290,104 @@ impl QuickResult {
     }
 }
 
+/// A struct value given member by member in declaration order, every member a scalar that
+/// [`Quick`] converts as it is (the common case, and the cheap one: no lookup by name), into
+/// `dst` (zeroed). False when it is not so: the general write then decides, and explains.
+fn write_members_in_order(members: &[Member], given: &[(String, Value)], dst: &mut [u8]) -> bool {
+    if members.len() != given.len() {
+        return false;
+    }
+    for (member, (name, value)) in members.iter().zip(given) {
+        if member.bits.is_some() || member.name.as_deref() != Some(name.as_str()) {
+            return false;
+        }
+        let Some(bits) = Quick::for_shape(&member.shape).bits(value) else {
+            return false;
+        };
+        let size = member.shape.size_align().0 as usize;
+        let start = member.offset as usize;
+        match dst.get_mut(start..start + size) {
+            // Little-endian: the member's bytes are the low bytes of its register bits.
+            Some(slot) if size <= 8 => slot.copy_from_slice(&bits.to_le_bytes()[..size]),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// A struct passed by value whose members are all scalars, planned once at binding: each
+/// member's name, offset, size and conversion, so a call writes a [`Value::Struct`] given
+/// in declaration order without looking members up by name or walking shapes.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordPlan {
+    members: Box<[PlannedMember]>,
+}
+
+#[derive(Debug, Clone)]
+struct PlannedMember {
+    name: String,
+    offset: usize,
+    size: usize,
+    quick: Quick,
+}
+
+impl RecordPlan {
+    /// The plan for a struct (not a union) of named scalar members without bitfields.
+    pub(crate) fn for_shape(shape: &Shape) -> Option<RecordPlan> {
+        let Shape::Record {
+            union: false,
+            members,
+            ..
+        } = shape
+        else {
+            return None;
+        };
+        let members = members
+            .iter()
+            .map(|member| {
+                let quick = Quick::for_shape(&member.shape);
+                let size = member.shape.size_align().0 as usize;
+                (member.bits.is_none() && quick != Quick::General && size <= 8).then(|| {
+                    Some(PlannedMember {
+                        name: member.name.clone()?,
+                        offset: member.offset as usize,
+                        size,
+                        quick,
+                    })
+                })?
+            })
+            .collect::<Option<Box<[PlannedMember]>>>()?;
+        Some(RecordPlan { members })
+    }
+
+    /// Writes `value` into `dst` (the struct's bytes, zeroed) when it is a struct value
+    /// giving every member in order, each one a [`Quick`] converts; false otherwise, and the
+    /// general write then decides (and explains).
+    #[inline]
+    pub(crate) fn write(&self, value: &Value, dst: &mut [u8]) -> bool {
+        let Value::Struct(given) = value else {
+            return false;
+        };
+        if given.len() != self.members.len() {
+            return false;
+        }
+        for (member, (name, value)) in self.members.iter().zip(given) {
+            if *name != member.name {
+                return false;
+            }
+            let Some(bits) = member.quick.bits(value) else {
+                return false;
+            };
+            match dst.get_mut(member.offset..member.offset + member.size) {
+                // Little-endian: the member's bytes are the low bytes of its register bits.
+                Some(slot) => slot.copy_from_slice(&bits.to_le_bytes()[..member.size]),
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
 /// Options for writing a value: whether NULL is accepted for a `char *`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct WriteOptions {
@@ -378,10 +478,12 @@ pub(crate) fn write(
                 Value::Pointer(p) => *p,
                 Value::Text { address, .. } => *address,
                 Value::Str(s) if matches!(pointee, Pointee::Char | Pointee::Void) => {
-                    if let Some(offset) = s.bytes().position(|b| b == 0) {
+                    // `contains` on bytes is a word-at-a-time memchr; the position only for
+                    // the error.
+                    if s.as_bytes().contains(&0) {
                         return Err(Error::InteriorNul {
                             place: place.to_string(),
-                            offset,
+                            offset: s.bytes().position(|b| b == 0).unwrap_or_default(),
                         });
                     }
                     scratch.stash(s.as_bytes(), true)
@@ -408,6 +510,9 @@ pub(crate) fn write(
                 ));
             };
             dst.fill(0);
+            if !*union && write_members_in_order(members, given, dst) {
+                return Ok(());
+            }
             for (name, _) in given {
                 if !members
                     .iter()

@@ -7,7 +7,9 @@
 
 use std::mem::MaybeUninit;
 
-use crate::convert::{self, Place, Quick, QuickResult, Scratch, WriteOptions, bytes_of};
+use crate::convert::{
+    self, Place, Quick, QuickResult, RecordPlan, Scratch, WriteOptions, bytes_of,
+};
 use crate::error::Error;
 use crate::shape::{Pointee, Shape, Typed};
 use crate::value::Value;
@@ -349,6 +351,7 @@ impl FastPlan {
         args: &[Value],
         place: impl Fn(usize) -> Place<'a>,
         nullable: impl Fn(usize) -> bool,
+        record: impl Fn(usize) -> Option<&'a RecordPlan>,
         scratch: &mut Scratch,
         after: impl FnOnce() -> Result<(), Error>,
     ) -> Result<Value, Error> {
@@ -423,7 +426,11 @@ impl FastPlan {
                         heap = vec![0u64; slots.len()];
                         &mut heap
                     };
-                    stage_eightbytes(typed, value, &place(index), scratch, options, words)?;
+                    // A planned struct given in order is written member by member; any other
+                    // value takes the general conversion.
+                    if !record(index).is_some_and(|plan| plan.write(value, bytes_of(words))) {
+                        stage_eightbytes(typed, value, &place(index), scratch, options, words)?;
+                    }
                     for (word, slot) in words.iter().zip(slots) {
                         store(&mut file.registers, stack, *slot, *word);
                     }

@@ -27,11 +27,17 @@
 //!   closures.
 //! - `fast`: the x86-64 System V fast path: signatures classified once at binding, arguments
 //!   written straight into a register file that one assembly routine loads before the call.
-//!   Signatures it does not cover (`long double`, over-aligned structs, variadic arguments
-//!   declared narrower than `int`) go through libffi, the reference it is tested against.
-//! - [`Function`] (`call`): prepared once per signature; each call checks arity, types and
-//!   ranges, lays the arguments out on the stack (no heap allocation for up to 16 arguments),
-//!   calls, reads the result. Variadic specializations, errno capture.
+//!   All-scalar signatures get a *scalar lane* instead: each argument accepted by one or two
+//!   comparisons into its register, the call made by inline assembly. Signatures neither
+//!   covers (`long double`, over-aligned structs, variadic arguments declared narrower than
+//!   `int`) go through libffi, the reference both are tested against.
+//! - [`Function`] (`call`): prepared once per signature, which chooses the call's route:
+//!   a lane call monomorphized for the argument count (and for `int`/`double` results), the
+//!   classified fast path, or libffi (with a lane's one-word-per-argument frame, or the
+//!   general conversions). Each call checks arity, types and ranges — anything a lane does
+//!   not accept as is goes to the general conversions, which convert it or explain why not —
+//!   lays the arguments out on the stack (no heap allocation for up to 16 arguments), calls,
+//!   reads the result. Variadic specializations, errno capture.
 //! - `convert`: [`Value`]s to C memory and back, by shape (x87 `long double` included).
 //! - [`CData`] and [`Global`] (`data`): C objects owned by Rust, and a library's globals.
 //! - `elf`, `debuginfo`, `verify`: what a library says about itself — its exported symbols

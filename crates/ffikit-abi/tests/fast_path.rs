@@ -194,7 +194,12 @@ fn fast_path_agrees_with_libffi_bit_for_bit() {
         };
         let declaration = format!("double {name}({list})");
         let fast = library.function(&declaration).unwrap();
-        let reference = library.function(&declaration).unwrap().use_libffi();
+        // The reference: libffi with the general conversions (no lane, no struct plan).
+        let reference = library
+            .function(&declaration)
+            .unwrap()
+            .use_libffi()
+            .use_general_path();
         fast_calls += usize::from(fast.is_fast());
         for _ in 0..3 {
             let args: Vec<Value> = params
@@ -206,6 +211,35 @@ fn fast_path_agrees_with_libffi_bit_for_bit() {
                 .collect();
             let (a, b) = (fast.call(&args).unwrap(), reference.call(&args).unwrap());
             assert!(same(&a, &b), "{declaration}: fast {a:?}, libffi {b:?}");
+            // Struct values given otherwise — members reversed, one renamed, one missing, one
+            // of the wrong kind — give the same result or the same error on both paths.
+            for variant in 0..4 {
+                let changed: Vec<Value> = args
+                    .iter()
+                    .map(|arg| match arg {
+                        Value::Struct(fields) => {
+                            let mut fields = fields.clone();
+                            match variant {
+                                0 => fields.reverse(),
+                                1 => fields[0].0 = "nope".into(),
+                                2 => drop(fields.pop()),
+                                _ => fields[0].1 = Value::Str("text".into()),
+                            }
+                            Value::Struct(fields)
+                        }
+                        other => other.clone(),
+                    })
+                    .collect();
+                let describe = |r: Result<Value, ffikit_abi::Error>| match r {
+                    Ok(v) => format!("{v:?}"),
+                    Err(e) => format!("{:?}: {e}", e.kind()),
+                };
+                let (a, b) = (
+                    describe(fast.call(&changed)),
+                    describe(reference.call(&changed)),
+                );
+                assert_eq!(a, b, "{declaration} with {changed:?}");
+            }
         }
     }
     for n in 1..=64 {
