@@ -15,7 +15,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use crate::convert::{self, Inline, Place, Scratch, WriteOptions};
+use arrayvec::ArrayVec;
+
+use crate::convert::{self, Inline, Place, QuickResult, Scratch, WriteOptions};
 use crate::error::Error;
 use crate::lower::{ClosureCode, Invoke};
 use crate::shape::{Shape, Typed};
@@ -158,6 +160,8 @@ impl Shared {
 struct DynamicState {
     shared: Arc<Shared>,
     params: Vec<Typed>,
+    /// Each parameter's size and, for a scalar, its conversion straight from its bytes.
+    readers: Vec<(usize, QuickResult)>,
     result: Typed,
     body: Box<DynamicBody>,
 }
@@ -170,12 +174,17 @@ impl DynamicState {
     ///
     /// As [`Invoke::invoke`].
     unsafe fn read_argument(&self, args: *const *const c_void, index: usize) -> Value {
-        let param = &self.params[index];
-        let size = param.shape.size_align().0 as usize;
+        let (size, reader) = self.readers[index];
         // SAFETY: libffi passes one pointer per parameter, to a value of the parameter's type
         // (size bytes).
         let bytes = unsafe { std::slice::from_raw_parts((*args.add(index)).cast::<u8>(), size) };
-        convert::read(&param.shape, bytes)
+        if reader != QuickResult::General && size <= 8 {
+            // A scalar: its bytes are the low bytes of a register word (little-endian).
+            let mut word = [0u8; 8];
+            word[..size].copy_from_slice(bytes);
+            return reader.scalar(u64::from_le_bytes(word));
+        }
+        convert::read(&self.params[index].shape, bytes)
     }
 
     fn run(&self, values: &[Value], result: *mut c_void) -> Result<(), String> {
@@ -195,12 +204,13 @@ impl Invoke for DynamicState {
     unsafe fn invoke(&self, args: *const *const c_void, result: *mut c_void) {
         let count = self.params.len();
         let outcome = if count <= INLINE_VALUES {
-            let mut values: [Value; INLINE_VALUES] = std::array::from_fn(|_| Value::Void);
-            for (index, slot) in values.iter_mut().enumerate().take(count) {
+            // Only the arguments there are are made (and dropped).
+            let mut values = ArrayVec::<Value, INLINE_VALUES>::new();
+            for index in 0..count {
                 // SAFETY: the caller's guarantee, passed on.
-                *slot = unsafe { self.read_argument(args, index) };
+                values.push(unsafe { self.read_argument(args, index) });
             }
-            self.run(&values[..count], result)
+            self.run(&values, result)
         } else {
             // SAFETY: as above.
             let values: Vec<Value> = (0..count)
@@ -430,6 +440,15 @@ impl Callback {
         let shared = Callback::shared(&name, &result);
         let state = Box::new(DynamicState {
             shared: Arc::clone(&shared),
+            readers: params
+                .iter()
+                .map(|p| {
+                    (
+                        p.shape.size_align().0 as usize,
+                        QuickResult::for_shape(&p.shape),
+                    )
+                })
+                .collect(),
             params: params.clone(),
             result: result.clone(),
             body,

@@ -459,3 +459,85 @@ fn scalar_lanes_agree_with_the_general_conversions() {
     }
     assert!(checked > 400, "{checked} calls compared");
 }
+
+#[test]
+fn dynamic_callbacks_receive_every_scalar_type_as_a_call_returns_it() {
+    // For each scalar type T: `T pass_T(T (*f)(T, T), T x, T y) { return f(x, y); }` and
+    // `T id_T(T x) { return x; }`. C hands x and y to the callback; the callback must see the
+    // same Values a call of id_T gives back for them (the general result reading).
+    let types = INTEGERS
+        .iter()
+        .map(|(ty, ..)| *ty)
+        .chain(["float", "double", "void *"])
+        .collect::<Vec<_>>();
+    let mut source = String::new();
+    for (k, ty) in types.iter().enumerate() {
+        let _ = writeln!(
+            source,
+            "{ty} pass{k}({ty} (*f)({ty}, {ty}), {ty} x, {ty} y) {{ return f(x, y); }}\n\
+             {ty} id{k}({ty} x) {{ return x; }}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("pass.c");
+    let so = dir.path().join("libpass.so");
+    std::fs::write(&c, &source).unwrap();
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&so)
+        .arg(&c)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let library = Library::open(so.to_str().unwrap()).unwrap();
+
+    for (k, ty) in types.iter().enumerate() {
+        let (min, max) = INTEGERS
+            .iter()
+            .find(|(name, ..)| name == ty)
+            .map_or((-3, 3), |(_, min, max)| (*min, *max));
+        let id = library
+            .function(&format!("{ty} id{k}({ty} x)"))
+            .unwrap()
+            .use_general_path();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = std::sync::Arc::clone(&seen);
+        let callback = library
+            .callback(
+                "pair",
+                &format!("{ty} (*)({ty}, {ty})"),
+                move |args: &[Value]| {
+                    log.lock().unwrap().push(args.to_vec());
+                    Ok(args[1].clone())
+                },
+            )
+            .unwrap();
+        let pass = library
+            .function(&format!(
+                "{ty} pass{k}({ty} (*f)({ty}, {ty}), {ty} x, {ty} y)"
+            ))
+            .unwrap();
+        let inputs: Vec<Value> = edge_values(min, max)
+            .into_iter()
+            .filter(|v| id.call(std::slice::from_ref(v)).is_ok())
+            .filter(|v| !matches!(v, Value::Str(_) | Value::Bytes(_)))
+            .collect();
+        assert!(inputs.len() >= 2, "{ty}: {inputs:?}");
+        for pair in inputs.windows(2) {
+            seen.lock().unwrap().clear();
+            let returned = pass
+                .call(&[callback.address(), pair[0].clone(), pair[1].clone()])
+                .unwrap();
+            let expected: Vec<Value> = pair
+                .iter()
+                .map(|v| id.call(std::slice::from_ref(v)).unwrap())
+                .collect();
+            assert_eq!(
+                *seen.lock().unwrap(),
+                vec![expected.clone()],
+                "{ty} {pair:?}"
+            );
+            assert_eq!(returned, expected[1], "{ty} {pair:?}");
+        }
+    }
+}
