@@ -12,7 +12,7 @@ use crate::convert::{
     self, Inline, Quick, QuickResult, RecordPlan, Scratch, WriteOptions, bytes_of,
 };
 use crate::error::Error;
-use crate::fast::{LANE_WORDS, LaneKind, ScalarLane};
+use crate::fast::{LANE_WORDS, LaneKind, SLOT_WORDS, ScalarLane};
 use crate::library::Library;
 use crate::lower::CallInterface;
 use crate::shape::{Pointee, Shape, Typed};
@@ -140,7 +140,7 @@ impl Route {
     fn choose(lane: &ScalarLane, fast: bool, force_libffi: bool) -> Route {
         let lane = lane.usable.then_some(lane);
         match (lane, fast && !force_libffi) {
-            (Some(lane), true) if lane.in_registers => Route::LaneRegisters,
+            (Some(lane), true) if lane.inline_call => Route::LaneRegisters,
             (_, true) => Route::Fast,
             (Some(_), false) => Route::LaneLibffi,
             (None, false) => Route::Libffi,
@@ -171,23 +171,26 @@ impl Route {
             };
         }
         match (self, shape) {
-            (Route::LaneRegisters, Some((0, len, INT))) => by_count!(
+            (Route::LaneRegisters, Some((0, len @ 0..=6, INT))) => by_count!(
                 len, call_gprs, INT, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
             ),
-            (Route::LaneRegisters, Some((0, len, DOUBLE))) => by_count!(
+            (Route::LaneRegisters, Some((0, len @ 0..=6, DOUBLE))) => by_count!(
                 len, call_gprs, DOUBLE, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
             ),
-            (Route::LaneRegisters, Some((0, len, _))) => by_count!(
+            (Route::LaneRegisters, Some((0, len @ 0..=6, _))) => by_count!(
                 len, call_gprs, ANY, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
             ),
             (Route::LaneRegisters, Some((_, len, INT))) => by_count!(
-                len, call_registers, INT, Prepared::call_lane_registers, [1 2 3 4 5 6 7 8]
+                len, call_registers, INT, Prepared::call_lane_registers,
+                [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
             (Route::LaneRegisters, Some((_, len, DOUBLE))) => by_count!(
-                len, call_registers, DOUBLE, Prepared::call_lane_registers, [1 2 3 4 5 6 7 8]
+                len, call_registers, DOUBLE, Prepared::call_lane_registers,
+                [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
             (Route::LaneRegisters, Some((_, len, _))) => by_count!(
-                len, call_registers, ANY, Prepared::call_lane_registers, [1 2 3 4 5 6 7 8]
+                len, call_registers, ANY, Prepared::call_lane_registers,
+                [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
             (Route::LaneLibffi, Some((_, len, INT))) => by_count!(
                 len, call_libffi_words, INT, Prepared::call_lane_libffi, [0 1 2 3 4 5 6 7 8]
@@ -406,11 +409,11 @@ impl Prepared {
     /// at its index; false when one needs the general conversion (which also explains
     /// errors).
     #[inline(always)]
-    fn lane_words(
+    fn lane_words<const W: usize>(
         lane: &ScalarLane,
         args: &[Value],
         by_slot: bool,
-        words: &mut [MaybeUninit<u64>; LANE_WORDS],
+        words: &mut [MaybeUninit<u64>; W],
     ) -> bool {
         for (index, (arg, value)) in lane.args().iter().zip(args).enumerate() {
             let word = if by_slot {
@@ -419,7 +422,7 @@ impl Prepared {
                 index
             };
             match arg.bits(value) {
-                Some(bits) => words[word % LANE_WORDS].write(bits),
+                Some(bits) => words[word % W].write(bits),
                 None => return false,
             };
         }
@@ -440,10 +443,10 @@ impl Prepared {
         else {
             return self.call_general(args);
         };
-        let mut words = [MaybeUninit::uninit(); LANE_WORDS];
+        let mut words = [MaybeUninit::uninit(); SLOT_WORDS];
         for k in 0..N {
             match lane_args[k].common_bits(&values[k]) {
-                Some(bits) => words[usize::from(lane_args[k].slot) % LANE_WORDS].write(bits),
+                Some(bits) => words[usize::from(lane_args[k].slot) % SLOT_WORDS].write(bits),
                 None => return self.call_lane_registers(args),
             };
         }
@@ -453,8 +456,9 @@ impl Prepared {
         // SAFETY: the lane was made from the declaration of the function at `code` (which
         // the binder vouched for) and chose registers only because every argument fits in
         // one; each argument's slot holds its converted bits.
-        let (rax, xmm0) =
-            unsafe { crate::fast::call_in_registers(self.code, &words, lane.sse_count) };
+        let (rax, xmm0) = unsafe {
+            crate::fast::call_in_registers(self.code, &words, lane.sse_count, lane.stack_words)
+        };
         Ok(match RESULT {
             SIGNED_RESULT => {
                 let shift = lane.result_shift;
@@ -471,7 +475,7 @@ impl Prepared {
         else {
             return self.call_general(args);
         };
-        let mut words = [MaybeUninit::uninit(); LANE_WORDS];
+        let mut words = [MaybeUninit::uninit(); SLOT_WORDS];
         if !Self::lane_words(lane, args, true, &mut words) {
             return self.call_general(args);
         }
@@ -479,8 +483,9 @@ impl Prepared {
         // SAFETY: the lane was made from the declaration of the function at `code` (which
         // the binder vouched for) and chose registers only because every argument fits in
         // one; each argument's slot holds its converted bits.
-        let (rax, xmm0) =
-            unsafe { crate::fast::call_in_registers(self.code, &words, lane.sse_count) };
+        let (rax, xmm0) = unsafe {
+            crate::fast::call_in_registers(self.code, &words, lane.sse_count, lane.stack_words)
+        };
         self.leave(around, args)?;
         Ok(lane.result.of_registers(rax, xmm0))
     }

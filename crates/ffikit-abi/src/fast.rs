@@ -603,10 +603,13 @@ fn read_result(shape: &Shape, bytes: &[u8]) -> Value {
     crate::call::read_result(shape, bytes)
 }
 
-/// Argument words of a [`ScalarLane`]: one per argument (for libffi) or one per register
-/// slot (0-5 rdi..r9, 6-13 xmm0..xmm7) for the register call; a power of two so an index
-/// masked to it needs no bounds check.
+/// Arguments of a [`ScalarLane`] at most, and its words for libffi (one per argument); a
+/// power of two so an index masked to it needs no bounds check.
 pub(crate) const LANE_WORDS: usize = 16;
+
+/// Words of the inline-assembly call: register slots 0-5 (rdi..r9), 6-13 (xmm0..xmm7), then
+/// up to 16 stack words; a power of two, as above.
+pub(crate) const SLOT_WORDS: usize = 32;
 
 /// What a [`LaneArg`] is, for the conversions its range does not decide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -634,7 +637,8 @@ pub(crate) struct LaneArg {
     /// The largest [`Value::UInt`] that passes (0 and an empty `min..=max`: none).
     pub umax: u64,
     pub kind: LaneKind,
-    /// The register slot (0-5 rdi..r9, 6-13 xmm0..xmm7); libffi uses the index instead.
+    /// The register slot (0-5 rdi..r9, 6-13 xmm0..xmm7) or stack word (14 on) of the inline
+    /// call; libffi uses the index instead.
     pub slot: u8,
 }
 
@@ -714,8 +718,11 @@ pub(crate) struct ScalarLane {
     pub result: QuickResult,
     /// The shift of a signed or unsigned integer result (see [`QuickResult::Signed`]).
     pub result_shift: u32,
-    /// Every argument in a register: the inline-assembly call can take it.
-    pub in_registers: bool,
+    /// The inline-assembly call can take it (x86-64 System V: every lane; arguments past the
+    /// registers go in stack words it writes).
+    pub inline_call: bool,
+    /// Arguments passed on the stack.
+    pub stack_words: u8,
     /// SSE registers used (what `al` must hold for a variadic callee).
     pub sse_count: u8,
     /// False for the stand-in of a signature without a lane.
@@ -729,8 +736,9 @@ impl ScalarLane {
         len: 0,
         result: QuickResult::General,
         result_shift: 0,
-        in_registers: false,
+        inline_call: false,
         sse_count: 0,
+        stack_words: 0,
         usable: false,
     };
 
@@ -742,11 +750,18 @@ impl ScalarLane {
             return None;
         }
         let mut args = [LaneArg::UNUSED; LANE_WORDS];
-        let (mut gpr, mut sse) = (0u8, 0u8);
+        let (mut gpr, mut sse, mut stack) = (0u8, 0u8, 0u8);
         for (arg, shape) in args.iter_mut().zip(params) {
-            let next = |counter: &mut u8, first: u8| {
+            // The next register of a class, or — once its registers are taken — the next
+            // stack word, in argument order as System V passes them.
+            let mut next = |counter: &mut u8, first: u8, registers: u8| {
                 *counter += 1;
-                first + *counter - 1
+                if *counter <= registers {
+                    first + *counter - 1
+                } else {
+                    stack += 1;
+                    REGISTER_SLOTS as u8 + stack - 1
+                }
             };
             *arg = match Quick::for_shape(shape) {
                 Quick::Int { min, max } => LaneArg {
@@ -754,34 +769,34 @@ impl ScalarLane {
                     max,
                     umax: max as u64,
                     kind: LaneKind::Integer,
-                    slot: next(&mut gpr, 0),
+                    slot: next(&mut gpr, 0, 6),
                 },
                 Quick::U64 => LaneArg {
                     min: 0,
                     max: i64::MAX,
                     umax: u64::MAX,
                     kind: LaneKind::Integer,
-                    slot: next(&mut gpr, 0),
+                    slot: next(&mut gpr, 0, 6),
                 },
                 Quick::Bool => LaneArg {
                     min: 0,
                     max: 1,
                     umax: 1,
                     kind: LaneKind::Bool,
-                    slot: next(&mut gpr, 0),
+                    slot: next(&mut gpr, 0, 6),
                 },
                 Quick::Address => LaneArg {
-                    slot: next(&mut gpr, 0),
+                    slot: next(&mut gpr, 0, 6),
                     ..LaneArg::UNUSED
                 },
                 Quick::Float => LaneArg {
                     kind: LaneKind::Float,
-                    slot: next(&mut sse, FIRST_SSE_SLOT as u8),
+                    slot: next(&mut sse, FIRST_SSE_SLOT as u8, 8),
                     ..LaneArg::UNUSED
                 },
                 Quick::Double => LaneArg {
                     kind: LaneKind::Double,
-                    slot: next(&mut sse, FIRST_SSE_SLOT as u8),
+                    slot: next(&mut sse, FIRST_SSE_SLOT as u8, 8),
                     ..LaneArg::UNUSED
                 },
                 Quick::General => return None,
@@ -795,10 +810,9 @@ impl ScalarLane {
                 QuickResult::Signed { shift } | QuickResult::Unsigned { shift } => shift.into(),
                 _ => 0,
             },
-            in_registers: cfg!(all(target_arch = "x86_64", target_os = "linux"))
-                && gpr <= 6
-                && sse <= 8,
+            inline_call: cfg!(all(target_arch = "x86_64", target_os = "linux")),
             sse_count: sse.min(8),
+            stack_words: stack,
             usable: true,
         })
     }
@@ -810,32 +824,87 @@ impl ScalarLane {
 }
 
 /// Calls `function` with `words` in the argument registers (slots 0-5 in rdi, rsi, rdx,
-/// rcx, r8, r9; slots 6-13 in xmm0-xmm7, loaded only when `sse_count` > 0) and `al` =
-/// `sse_count`; returns rax and xmm0's low 64 bits.
+/// rcx, r8, r9; slots 6-13 in xmm0-xmm7, loaded only when `sse_count` > 0), `stack_words`
+/// words from slot 14 on the stack, and `al` = `sse_count`; returns rax and xmm0's low 64
+/// bits.
 ///
 /// # Safety
 ///
-/// `function` must be a System V function taking exactly the arguments these registers
-/// hold (a [`ScalarLane`] with `in_registers` made from its declaration, the slot of each
-/// argument written with its converted bits; slots no argument uses are copied into their
+/// `function` must be a System V function taking exactly the arguments these registers and
+/// stack words hold (a [`ScalarLane`] made from its declaration, the slot of each argument
+/// written with its converted bits; register slots no argument uses are copied into their
 /// registers as they are, and the callee does not read them), returning at most a scalar.
 #[inline(always)]
 pub(crate) unsafe fn call_in_registers(
     function: usize,
-    words: &[MaybeUninit<u64>; LANE_WORDS],
+    words: &[MaybeUninit<u64>; SLOT_WORDS],
     sse_count: u8,
+    stack_words: u8,
 ) -> (u64, u64) {
     let rax: u64;
     let xmm0: f64;
-    // SAFETY: the caller vouches for the function and its arguments. The argument
-    // registers are early outputs, so neither input is allocated to one of them and the
-    // loads cannot overwrite them. Rust aligns the stack for a call at the start of an asm
-    // block without `nostack`, and keeps nothing in the red zone; `clobber_abi("C")` names
-    // every other register the callee may change.
+    if stack_words == 0 {
+        // SAFETY: as below, without stack words (nor the register keeping the stack pointer).
+        unsafe {
+            std::arch::asm!(
+                "test al, al",
+                "jz 2f",
+                "movq xmm0, [{words} + 48]",
+                "movq xmm1, [{words} + 56]",
+                "movq xmm2, [{words} + 64]",
+                "movq xmm3, [{words} + 72]",
+                "movq xmm4, [{words} + 80]",
+                "movq xmm5, [{words} + 88]",
+                "movq xmm6, [{words} + 96]",
+                "movq xmm7, [{words} + 104]",
+                "2:",
+                "mov rdi, [{words}]",
+                "mov rsi, [{words} + 8]",
+                "mov rdx, [{words} + 16]",
+                "mov rcx, [{words} + 24]",
+                "mov r8, [{words} + 32]",
+                "mov r9, [{words} + 40]",
+                "call {function}",
+                words = in(reg) words.as_ptr(),
+                function = in(reg) function,
+                out("rdi") _,
+                out("rsi") _,
+                out("rdx") _,
+                out("rcx") _,
+                out("r8") _,
+                out("r9") _,
+                inout("rax") u64::from(sse_count) => rax,
+                lateout("xmm0") xmm0,
+                clobber_abi("C"),
+            );
+        }
+        return (rax, xmm0.to_bits());
+    }
+    // SAFETY: the caller vouches for the function and its arguments, and `stack_words` is
+    // at most 16, so the copy reads inside `words`. The argument registers are early
+    // outputs, so neither input is allocated to one of them, and the copy loop may use rdi
+    // and rsi before they are loaded. Rust aligns the stack for a call at the start of an asm
+    // block without `nostack`; the stack words take a multiple of 16 bytes below it, and r12
+    // (callee-saved, declared clobbered) restores it. `clobber_abi("C")` names every other
+    // register the callee may change.
     unsafe {
         std::arch::asm!(
+            "mov r12, rsp",
+            "test rcx, rcx",
+            "jz 3f",
+            "lea rdi, [rcx*8 + 15]",
+            "and rdi, -16",
+            "sub rsp, rdi",
+            "xor edi, edi",
+            "2:",
+            "mov rsi, [{words} + rdi*8 + 112]",
+            "mov [rsp + rdi*8], rsi",
+            "inc rdi",
+            "cmp rdi, rcx",
+            "jb 2b",
+            "3:",
             "test al, al",
-            "jz 2f",
+            "jz 4f",
             "movq xmm0, [{words} + 48]",
             "movq xmm1, [{words} + 56]",
             "movq xmm2, [{words} + 64]",
@@ -844,7 +913,7 @@ pub(crate) unsafe fn call_in_registers(
             "movq xmm5, [{words} + 88]",
             "movq xmm6, [{words} + 96]",
             "movq xmm7, [{words} + 104]",
-            "2:",
+            "4:",
             "mov rdi, [{words}]",
             "mov rsi, [{words} + 8]",
             "mov rdx, [{words} + 16]",
@@ -852,14 +921,16 @@ pub(crate) unsafe fn call_in_registers(
             "mov r8, [{words} + 32]",
             "mov r9, [{words} + 40]",
             "call {function}",
+            "mov rsp, r12",
             words = in(reg) words.as_ptr(),
             function = in(reg) function,
             out("rdi") _,
             out("rsi") _,
             out("rdx") _,
-            out("rcx") _,
+            inout("rcx") u64::from(stack_words.min(16)) => _,
             out("r8") _,
             out("r9") _,
+            out("r12") _,
             inout("rax") u64::from(sse_count) => rax,
             lateout("xmm0") xmm0,
             clobber_abi("C"),
