@@ -193,13 +193,16 @@ impl Route {
                 [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
             (Route::LaneLibffi, Some((_, len, INT))) => by_count!(
-                len, call_libffi_words, INT, Prepared::call_lane_libffi, [0 1 2 3 4 5 6 7 8]
+                len, call_libffi_words, INT, Prepared::call_lane_libffi,
+                [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
             (Route::LaneLibffi, Some((_, len, DOUBLE))) => by_count!(
-                len, call_libffi_words, DOUBLE, Prepared::call_lane_libffi, [0 1 2 3 4 5 6 7 8]
+                len, call_libffi_words, DOUBLE, Prepared::call_lane_libffi,
+                [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
             (Route::LaneLibffi, Some((_, len, _))) => by_count!(
-                len, call_libffi_words, ANY, Prepared::call_lane_libffi, [0 1 2 3 4 5 6 7 8]
+                len, call_libffi_words, ANY, Prepared::call_lane_libffi,
+                [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
             (Route::LaneRegisters, _) => Prepared::call_lane_registers,
             (Route::LaneLibffi, _) => Prepared::call_lane_libffi,
