@@ -27,8 +27,9 @@
 //!   closures.
 //! - `fast`: the x86-64 System V fast path: signatures classified once at binding, arguments
 //!   written straight into a register file that one assembly routine loads before the call.
-//!   All-scalar signatures get a *scalar lane* instead: each argument accepted by one or two
-//!   comparisons into its register, the call made by inline assembly. Signatures neither
+//!   All-scalar signatures (up to 16 arguments) get a *scalar lane* instead: each argument
+//!   accepted by one or two comparisons into its register or stack word, the call made by
+//!   inline assembly. Signatures neither
 //!   covers (`long double`, over-aligned structs, variadic arguments declared narrower than
 //!   `int`) go through libffi, the reference both are tested against.
 //! - [`Function`] (`call`): prepared once per signature, which chooses the call's route:
