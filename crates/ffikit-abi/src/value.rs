@@ -10,6 +10,8 @@ use std::fmt;
 /// interior NUL bytes, a struct must give every field.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+// An explicit one-byte tag: telling variants apart is one comparison, where the niche the
+// layout would otherwise hide the tag in costs several per match (and per drop).
 #[repr(u8)]
 pub enum Value {
     /// No value: the result of a `void` function.
