@@ -10,6 +10,18 @@ fn ffikit(args: &[&str]) -> std::process::Output {
         .expect("the ffikit binary runs")
 }
 
+/// A successful run's output and the JSON report it printed.
+fn json_report(output: std::process::Output) -> (String, serde_json::Value) {
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = serde_json::from_str(&stdout).unwrap();
+    (stdout, report)
+}
+
 #[test]
 fn compare_measures_every_workload_in_every_style() {
     let svg = tempfile::NamedTempFile::new().unwrap();
@@ -23,13 +35,7 @@ fn compare_measures_every_workload_in_every_style() {
         "--svg",
         svg.path().to_str().unwrap(),
     ]);
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let (stdout, report) = json_report(output);
     let measured = report["measurements"].as_array().unwrap();
     let skipped = report["skipped"].as_array().unwrap();
     let row = |workload: &str, style: &str| {
@@ -126,13 +132,7 @@ fn compare_counts_instructions_under_callgrind() {
         return;
     }
     let output = ffikit(&["compare", "--callgrind", "--filter", "gcd", "--json"]);
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let (stdout, report) = json_report(output);
     let counts = report["counts"].as_array().unwrap();
     let count = |style: &str| {
         counts

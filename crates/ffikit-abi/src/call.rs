@@ -119,6 +119,20 @@ const DOUBLE_RESULT: u8 = 2;
 /// [`Prepared::call_gprs`] for any other.
 const OTHER_RESULT: u8 = 0;
 
+/// A lane call's result from rax and xmm0: a signed integer or a double read without a
+/// match when the call was monomorphized for it (`RESULT`), any other scalar by its kind.
+#[inline(always)]
+fn lane_result<const RESULT: u8>(lane: &ScalarLane, rax: u64, xmm0: u64) -> Value {
+    match RESULT {
+        SIGNED_RESULT => {
+            let shift = lane.result_shift;
+            Value::Int(((rax << shift) as i64) >> shift)
+        }
+        DOUBLE_RESULT => Value::Float(f64::from_bits(xmm0)),
+        _ => lane.result.of_registers(rax, xmm0),
+    }
+}
+
 /// A call of a prepared function, chosen at binding for its signature (each checks the
 /// arity itself).
 type Invoke = fn(&Prepared, &[Value]) -> Result<Value, Error>;
@@ -376,14 +390,7 @@ impl Prepared {
         // binder vouched for): N arguments, all INTEGER class, each converted for its
         // parameter.
         let (rax, xmm0) = unsafe { crate::fast::call_gprs::<N>(self.code, &words) };
-        Ok(match RESULT {
-            SIGNED_RESULT => {
-                let shift = lane.result_shift;
-                Value::Int(((rax << shift) as i64) >> shift)
-            }
-            DOUBLE_RESULT => Value::Float(f64::from_bits(xmm0)),
-            _ => lane.result.of_registers(rax, xmm0),
-        })
+        Ok(lane_result::<RESULT>(lane, rax, xmm0))
     }
 
     /// [`call_gprs`](Self::call_gprs) for arguments other than in-range integers and
@@ -446,7 +453,7 @@ impl Prepared {
         else {
             return self.call_general(args);
         };
-        let mut words = [MaybeUninit::uninit(); SLOT_WORDS];
+        let mut words = [const { MaybeUninit::uninit() }; SLOT_WORDS];
         for k in 0..N {
             match lane_args[k].common_bits(&values[k]) {
                 Some(bits) => words[usize::from(lane_args[k].slot) % SLOT_WORDS].write(bits),
@@ -462,14 +469,7 @@ impl Prepared {
         let (rax, xmm0) = unsafe {
             crate::fast::call_in_registers(self.code, &words, lane.sse_count, lane.stack_words)
         };
-        Ok(match RESULT {
-            SIGNED_RESULT => {
-                let shift = lane.result_shift;
-                Value::Int(((rax << shift) as i64) >> shift)
-            }
-            DOUBLE_RESULT => Value::Float(f64::from_bits(xmm0)),
-            _ => lane.result.of_registers(rax, xmm0),
-        })
+        Ok(lane_result::<RESULT>(lane, rax, xmm0))
     }
 
     /// A [`ScalarLane`] in registers: converted, then called by inline assembly.
@@ -478,7 +478,7 @@ impl Prepared {
         else {
             return self.call_general(args);
         };
-        let mut words = [MaybeUninit::uninit(); SLOT_WORDS];
+        let mut words = [const { MaybeUninit::uninit() }; SLOT_WORDS];
         if !Self::lane_words(lane, args, true, &mut words) {
             return self.call_general(args);
         }
@@ -500,11 +500,11 @@ impl Prepared {
         else {
             return self.call_general(args);
         };
-        let mut words = [MaybeUninit::uninit(); LANE_WORDS];
+        let mut words = [const { MaybeUninit::uninit() }; LANE_WORDS];
         if !Self::lane_words(lane, args, false, &mut words) {
             return self.call_general(args);
         }
-        let mut pointers = [MaybeUninit::<*mut c_void>::uninit(); LANE_WORDS];
+        let mut pointers = [const { MaybeUninit::<*mut c_void>::uninit() }; LANE_WORDS];
         for (pointer, word) in pointers.iter_mut().zip(words.iter_mut()).take(args.len()) {
             pointer.write(word.as_mut_ptr().cast());
         }
@@ -566,14 +566,8 @@ impl Prepared {
                 (&raw mut result).cast(),
             )
         };
-        Ok(match RESULT {
-            SIGNED_RESULT => {
-                let shift = lane.result_shift;
-                Value::Int(((result << shift) as i64) >> shift)
-            }
-            DOUBLE_RESULT => Value::Float(f64::from_bits(result)),
-            _ => lane.result.scalar(result),
-        })
+        // libffi leaves every scalar result in the one word.
+        Ok(lane_result::<RESULT>(lane, result, result))
     }
 
     /// Every call the lanes do not take: arity checked, then the fast path or libffi.
@@ -614,7 +608,7 @@ impl Prepared {
     #[inline(never)]
     fn call_libffi(&self, args: &[Value]) -> Result<Value, Error> {
         // Every word libffi reads is written below, so the frame is not zeroed.
-        let mut inline_frame = [MaybeUninit::<u64>::uninit(); INLINE_FRAME_WORDS];
+        let mut inline_frame = [const { MaybeUninit::<u64>::uninit() }; INLINE_FRAME_WORDS];
         let mut heap_frame;
         let frame: &mut [MaybeUninit<u64>] = if self.frame_words <= INLINE_FRAME_WORDS {
             &mut inline_frame[..self.frame_words]
@@ -635,7 +629,7 @@ impl Prepared {
             }
         }
 
-        let mut inline_pointers = [MaybeUninit::<*mut c_void>::uninit(); INLINE_ARGS];
+        let mut inline_pointers = [const { MaybeUninit::<*mut c_void>::uninit() }; INLINE_ARGS];
         let mut heap_pointers;
         let pointers: &mut [MaybeUninit<*mut c_void>] = if args.len() <= INLINE_ARGS {
             &mut inline_pointers[..args.len()]

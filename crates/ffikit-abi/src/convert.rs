@@ -3,7 +3,7 @@
 //! strings, which live until the call returns.
 
 use crate::error::Error;
-use crate::shape::{Member, Pointee, Shape};
+use crate::shape::{Pointee, Shape};
 use crate::value::Value;
 
 /// Where a call's temporary copies of strings and byte buffers go: inline for the common
@@ -31,7 +31,9 @@ pub(crate) struct Inline<const N: usize>(pub [u8; N]);
 impl Scratch {
     pub fn new() -> Self {
         Scratch {
-            inline: [std::mem::MaybeUninit::uninit(); 256],
+            // A const block: the repeat form let LLVM merge the "uninitialized" bytes into a
+            // zeroing memset of the whole buffer on every call.
+            inline: [const { std::mem::MaybeUninit::uninit() }; 256],
             used: 0,
             overflow: Vec::new(),
         }
@@ -290,31 +292,6 @@ impl QuickResult {
     }
 }
 
-/// A struct value given member by member in declaration order, every member a scalar that
-/// [`Quick`] converts as it is (the common case, and the cheap one: no lookup by name), into
-/// `dst` (zeroed). False when it is not so: the general write then decides, and explains.
-fn write_members_in_order(members: &[Member], given: &[(String, Value)], dst: &mut [u8]) -> bool {
-    if members.len() != given.len() {
-        return false;
-    }
-    for (member, (name, value)) in members.iter().zip(given) {
-        if member.bits.is_some() || member.name.as_deref() != Some(name.as_str()) {
-            return false;
-        }
-        let Some(bits) = Quick::for_shape(&member.shape).bits(value) else {
-            return false;
-        };
-        let size = member.shape.size_align().0 as usize;
-        let start = member.offset as usize;
-        match dst.get_mut(start..start + size) {
-            // Little-endian: the member's bytes are the low bytes of its register bits.
-            Some(slot) if size <= 8 => slot.copy_from_slice(&bits.to_le_bytes()[..size]),
-            _ => return false,
-        }
-    }
-    true
-}
-
 /// A struct passed by value whose members are all scalars, planned once at binding: each
 /// member's name, offset, size and conversion, so a call writes a [`Value::Struct`] given
 /// in declaration order without looking members up by name or walking shapes.
@@ -510,9 +487,6 @@ pub(crate) fn write(
                 ));
             };
             dst.fill(0);
-            if !*union && write_members_in_order(members, given, dst) {
-                return Ok(());
-            }
             for (name, _) in given {
                 if !members
                     .iter()

@@ -363,7 +363,7 @@ impl FastPlan {
         after: impl FnOnce() -> Result<(), Error>,
     ) -> Result<Value, Error> {
         let mut file = RegisterFile {
-            registers: [MaybeUninit::uninit(); REGISTER_SLOTS],
+            registers: [const { MaybeUninit::uninit() }; REGISTER_SLOTS],
             stack: std::ptr::null(),
             stack_words: self.stack_words as u64,
             function,
@@ -375,7 +375,7 @@ impl FastPlan {
         };
         // Every stack word is written by the argument it belongs to before the call, so the
         // buffer is not zeroed.
-        let mut inline_stack = [MaybeUninit::<u64>::uninit(); INLINE_STACK_WORDS];
+        let mut inline_stack = [const { MaybeUninit::<u64>::uninit() }; INLINE_STACK_WORDS];
         let mut heap_stack;
         let stack: &mut [MaybeUninit<u64>] = if self.stack_words <= INLINE_STACK_WORDS {
             &mut inline_stack[..self.stack_words]
@@ -658,9 +658,9 @@ impl LaneArg {
         slot: 0,
     };
 
-    /// The bits of the commonest arguments — an in-range integer, a double or float, a
-    /// pointer — or None for any other (see [`bits`](Self::bits)). Inlined into the
-    /// monomorphized calls.
+    /// The bits of the commonest arguments — an in-range integer, a double or float (the
+    /// float nearest it, as the general conversion does), a pointer — or None for any other
+    /// (see [`bits`](Self::bits)). Inlined into the monomorphized calls.
     #[inline(always)]
     pub(crate) fn common_bits(&self, value: &Value) -> Option<u64> {
         match (value, self.kind) {
@@ -675,33 +675,16 @@ impl LaneArg {
     /// The argument's register bits, or None when the general conversion must decide.
     #[inline(always)]
     pub(crate) fn bits(&self, value: &Value) -> Option<u64> {
-        // The two commonest cases first, as plain comparisons.
-        if let Value::Int(i) = *value
-            && self.min <= i
-            && i <= self.max
-        {
-            return Some(i as u64);
-        }
-        if let Value::Float(f) = *value
-            && self.kind == LaneKind::Double
-        {
-            return Some(f.to_bits());
-        }
-        self.other_bits(value)
+        self.common_bits(value).or_else(|| self.other_bits(value))
     }
 
-    /// [`bits`](Self::bits) past the two commonest cases.
+    /// [`bits`](Self::bits) past [`common_bits`](Self::common_bits).
     #[inline(never)]
-    pub(crate) fn other_bits(&self, value: &Value) -> Option<u64> {
+    fn other_bits(&self, value: &Value) -> Option<u64> {
         match *value {
-            Value::Pointer(p) if self.kind == LaneKind::Address => Some(p as u64),
             Value::UInt(u) if self.kind == LaneKind::Integer && u <= self.umax => Some(u),
             Value::Null if self.kind == LaneKind::Address => Some(0),
             Value::Bool(b) if self.kind == LaneKind::Bool => Some(u64::from(b)),
-            // As the general conversion does: the float nearest the double.
-            Value::Float(f) if self.kind == LaneKind::Float => {
-                Some(u64::from((f as f32).to_bits()))
-            }
             // As the general conversion does: integers are numbers too.
             Value::Int(i) if self.kind == LaneKind::Double => Some((i as f64).to_bits()),
             Value::Int(i) if self.kind == LaneKind::Float => {
@@ -830,6 +813,33 @@ impl ScalarLane {
     }
 }
 
+/// The tail of both [`call_in_registers`] routines: the argument registers loaded from
+/// `{words}` (xmm0-xmm7 only when `al` > 0), then the call of `{function}`.
+macro_rules! load_registers_and_call {
+    () => {
+        concat!(
+            "test al, al\n",
+            "jz 5f\n",
+            "movq xmm0, [{words} + 48]\n",
+            "movq xmm1, [{words} + 56]\n",
+            "movq xmm2, [{words} + 64]\n",
+            "movq xmm3, [{words} + 72]\n",
+            "movq xmm4, [{words} + 80]\n",
+            "movq xmm5, [{words} + 88]\n",
+            "movq xmm6, [{words} + 96]\n",
+            "movq xmm7, [{words} + 104]\n",
+            "5:\n",
+            "mov rdi, [{words}]\n",
+            "mov rsi, [{words} + 8]\n",
+            "mov rdx, [{words} + 16]\n",
+            "mov rcx, [{words} + 24]\n",
+            "mov r8, [{words} + 32]\n",
+            "mov r9, [{words} + 40]\n",
+            "call {function}",
+        )
+    };
+}
+
 /// Calls `function` with `words` in the argument registers (slots 0-5 in rdi, rsi, rdx,
 /// rcx, r8, r9; slots 6-13 in xmm0-xmm7, loaded only when `sse_count` > 0), `stack_words`
 /// words from slot 14 on the stack, and `al` = `sse_count`; returns rax and xmm0's low 64
@@ -854,24 +864,7 @@ pub(crate) unsafe fn call_in_registers(
         // SAFETY: as below, without stack words (nor the register keeping the stack pointer).
         unsafe {
             std::arch::asm!(
-                "test al, al",
-                "jz 2f",
-                "movq xmm0, [{words} + 48]",
-                "movq xmm1, [{words} + 56]",
-                "movq xmm2, [{words} + 64]",
-                "movq xmm3, [{words} + 72]",
-                "movq xmm4, [{words} + 80]",
-                "movq xmm5, [{words} + 88]",
-                "movq xmm6, [{words} + 96]",
-                "movq xmm7, [{words} + 104]",
-                "2:",
-                "mov rdi, [{words}]",
-                "mov rsi, [{words} + 8]",
-                "mov rdx, [{words} + 16]",
-                "mov rcx, [{words} + 24]",
-                "mov r8, [{words} + 32]",
-                "mov r9, [{words} + 40]",
-                "call {function}",
+                load_registers_and_call!(),
                 words = in(reg) words.as_ptr(),
                 function = in(reg) function,
                 out("rdi") _,
@@ -910,24 +903,7 @@ pub(crate) unsafe fn call_in_registers(
             "cmp rdi, rcx",
             "jb 2b",
             "3:",
-            "test al, al",
-            "jz 4f",
-            "movq xmm0, [{words} + 48]",
-            "movq xmm1, [{words} + 56]",
-            "movq xmm2, [{words} + 64]",
-            "movq xmm3, [{words} + 72]",
-            "movq xmm4, [{words} + 80]",
-            "movq xmm5, [{words} + 88]",
-            "movq xmm6, [{words} + 96]",
-            "movq xmm7, [{words} + 104]",
-            "4:",
-            "mov rdi, [{words}]",
-            "mov rsi, [{words} + 8]",
-            "mov rdx, [{words} + 16]",
-            "mov rcx, [{words} + 24]",
-            "mov r8, [{words} + 32]",
-            "mov r9, [{words} + 40]",
-            "call {function}",
+            load_registers_and_call!(),
             "mov rsp, r12",
             words = in(reg) words.as_ptr(),
             function = in(reg) function,

@@ -43,6 +43,24 @@ const FIELDS: &[(&str, usize)] = &[
     ("double", 8),
 ];
 
+/// `source` compiled by the system C compiler into a shared object, opened (with the
+/// directory holding it, kept as long as the caller needs the file).
+fn compile(source: &str) -> (tempfile::TempDir, Library) {
+    let dir = tempfile::tempdir().unwrap();
+    let c = dir.path().join("generated.c");
+    let so = dir.path().join("libgenerated.so");
+    std::fs::write(&c, source).unwrap();
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&so)
+        .arg(&c)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let library = Library::open(so.to_str().unwrap()).unwrap();
+    (dir, library)
+}
+
 /// A value of a scalar C type, within its range.
 fn scalar_value(ty: &str, rng: &mut Rng) -> Value {
     let r = rng.next();
@@ -170,18 +188,7 @@ fn fast_path_agrees_with_libffi_bit_for_bit() {
         source.push_str(" return r; }\n");
     }
 
-    let dir = tempfile::tempdir().unwrap();
-    let c = dir.path().join("generated.c");
-    let so = dir.path().join("libgenerated.so");
-    std::fs::write(&c, &source).unwrap();
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1", "-o"])
-        .arg(&so)
-        .arg(&c)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let library = Library::open(so.to_str().unwrap()).unwrap();
+    let (_dir, library) = compile(&source);
     library.cdef(&declarations).unwrap();
 
     let same = |a: &Value, b: &Value| format!("{a:?}") == format!("{b:?}");
@@ -376,18 +383,7 @@ fn scalar_lanes_agree_with_the_general_conversions() {
         mixed.push((format!("{result} lane{index}({list})"), params));
     }
 
-    let dir = tempfile::tempdir().unwrap();
-    let c = dir.path().join("lanes.c");
-    let so = dir.path().join("liblanes.so");
-    std::fs::write(&c, &source).unwrap();
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1", "-o"])
-        .arg(&so)
-        .arg(&c)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let library = Library::open(so.to_str().unwrap()).unwrap();
+    let (_dir, library) = compile(&source);
 
     // The four paths: lane in registers (or lane through libffi past the registers), lane
     // through libffi, general conversions with the classified fast path, general
@@ -478,18 +474,7 @@ fn dynamic_callbacks_receive_every_scalar_type_as_a_call_returns_it() {
              {ty} id{k}({ty} x) {{ return x; }}"
         );
     }
-    let dir = tempfile::tempdir().unwrap();
-    let c = dir.path().join("pass.c");
-    let so = dir.path().join("libpass.so");
-    std::fs::write(&c, &source).unwrap();
-    let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1", "-o"])
-        .arg(&so)
-        .arg(&c)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let library = Library::open(so.to_str().unwrap()).unwrap();
+    let (_dir, library) = compile(&source);
 
     for (k, ty) in types.iter().enumerate() {
         let (min, max) = INTEGERS
