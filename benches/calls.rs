@@ -40,13 +40,16 @@ fn calls(c: &mut Criterion) {
 
 /// `n` declarations from the fixtures' own description (functions only).
 fn declarations(library: &Library, n: usize) -> (String, Vec<String>) {
-    let manifest = library
-        .function("const char *ffikit_manifest(void)")
-        .unwrap()
-        .call(&[])
-        .unwrap()
-        .as_text()
-        .unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2); live arguments of the types the function expects (promise 3).
+    let manifest = unsafe {
+        library
+            .function("const char *ffikit_manifest(void)")
+            .unwrap()
+            .call(&[])
+    }
+    .unwrap()
+    .as_text()
+    .unwrap();
     let mut parsed = ffikit_cdecl::Declarations::new();
     parsed.cdef(&manifest).unwrap();
     let names: Vec<String> = parsed
@@ -66,27 +69,32 @@ fn declarations(library: &Library, n: usize) -> (String, Vec<String>) {
 fn binding(c: &mut Criterion) {
     let mut group = c.benchmark_group("binding");
     group.bench_function("open libz (ffikit)", |b| {
-        b.iter(|| black_box(Library::open("libz.so.1").unwrap()))
+        // SAFETY: a system library or the fixtures: initializers sound to run (promise 1).
+        b.iter(|| black_box(unsafe { Library::open("libz.so.1") }.unwrap()))
     });
     group.bench_function("open libz (libloading)", |b| {
         // SAFETY: libz's initializers are safe to run (and run once; later opens are counted).
         b.iter(|| black_box(unsafe { libloading::Library::new("libz.so.1") }.unwrap()))
     });
-    let described = Library::open_described(SHARED_OBJECT).unwrap();
+    // SAFETY: a system library or the fixtures: initializers sound to run (promise 1).
+    let described = unsafe { Library::open_described(SHARED_OBJECT) }.unwrap();
     let (manifest, names) = declarations(&described, 100);
     group.bench_function("parse and bind 100 declarations", |b| {
         b.iter(|| {
-            let library = Library::open(SHARED_OBJECT).unwrap();
+            // SAFETY: a system library or the fixtures: initializers sound to run (promise 1).
+            let library = unsafe { Library::open(SHARED_OBJECT) }.unwrap();
             library.cdef(&manifest).unwrap();
             for name in &names {
-                black_box(library.get(name).unwrap());
+                // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+                black_box(unsafe { library.get(name) }.unwrap());
             }
         })
     });
     group.bench_function("bind 100 declarations (parsed)", |b| {
         b.iter(|| {
             for name in &names {
-                black_box(described.get(name).unwrap());
+                // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+                black_box(unsafe { described.get(name) }.unwrap());
             }
         })
     });

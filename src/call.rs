@@ -123,8 +123,16 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 /// # Errors
 ///
 /// [`CallError`] naming the argument or the step that failed.
-pub fn run(request: &Request) -> Result<Outcome, CallError> {
-    let library = Library::open(&request.library)?;
+///
+/// # Safety
+///
+/// The request is the caller's promise, as a command line is its user's: loading the library
+/// is sound, the declaration (and `cdef`) is true to it, and the arguments meet the
+/// function's preconditions (promises 1 to 4 of ffikit-abi's safety model). Buffers and
+/// out-parameters made from `buf:`/`out:` arguments are owned here and outlive the call.
+pub unsafe fn run(request: &Request) -> Result<Outcome, CallError> {
+    // SAFETY: promise 1, this function's contract.
+    let library = unsafe { Library::open(&request.library) }?;
     let mut decls = Declarations::new();
     if let Some(cdef) = &request.cdef {
         decls.cdef(cdef).map_err(CallError::Declaration)?;
@@ -149,7 +157,8 @@ pub fn run(request: &Request) -> Result<Outcome, CallError> {
         unreachable!("a function")
     };
 
-    let mut function = library.function(declaration)?;
+    // SAFETY: promise 2, this function's contract.
+    let mut function = unsafe { library.function(declaration) }?;
     let fixed = signature.params.len();
     let mut variadic_types = Vec::new();
     let mut variadic_texts = Vec::new();
@@ -194,7 +203,9 @@ pub fn run(request: &Request) -> Result<Outcome, CallError> {
         };
         args.push(value);
     }
-    let value = function.call(&args)?;
+    // SAFETY: promises 3 and 4, this function's contract; the buffers `args` points to are
+    // kept alive in `kept` until after the call.
+    let value = unsafe { function.call(&args) }?;
     let errno = request.errno.then(ffikit_abi::last_errno);
     let reports = kept
         .iter()

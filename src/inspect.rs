@@ -7,17 +7,13 @@ use ffikit_abi::{Binding, ExportedSymbol, SymbolKind};
 use ffikit_cdecl::{Declarations, QualType, Type};
 use serde_json::{Value as Json, json};
 
-/// The library file for a name or path, as ABI mode would load it.
+/// The library file for a name or path, as ABI mode would find it (it is not loaded).
 ///
 /// # Errors
 ///
-/// The library cannot be found or loaded.
+/// The library cannot be found.
 pub fn library_path(library: &str) -> Result<std::path::PathBuf, ffikit_abi::Error> {
-    let loaded = ffikit_abi::Library::open(library)?;
-    Ok(loaded
-        .path()
-        .expect("a library opened by name has a path")
-        .to_path_buf())
+    ffikit_abi::find_library(library)
 }
 
 fn kind_word(kind: SymbolKind) -> &'static str {

@@ -12,15 +12,21 @@ use ffikit_abi::{ErrorKind, Library, Path, Value, last_errno};
 
 fn fixtures() -> &'static Library {
     static LIBRARY: OnceLock<Library> = OnceLock::new();
-    LIBRARY.get_or_init(|| Library::open_described(SHARED_OBJECT).expect("the fixtures load"))
+    LIBRARY.get_or_init(|| {
+        // SAFETY: a system library or the fixtures: initializers sound to run (promise 1).
+        unsafe { Library::open_described(SHARED_OBJECT) }.expect("the fixtures load")
+    })
 }
 
 fn call(name: &str, args: &[Value]) -> Value {
-    fixtures()
-        .get(name)
-        .unwrap_or_else(|e| panic!("binding {name}: {e}"))
-        .call(args)
-        .unwrap_or_else(|e| panic!("calling {name}: {e}"))
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2); live arguments of the types the function expects (promise 3).
+    unsafe {
+        fixtures()
+            .get(name)
+            .unwrap_or_else(|e| panic!("binding {name}: {e}"))
+            .call(args)
+    }
+    .unwrap_or_else(|e| panic!("calling {name}: {e}"))
 }
 
 #[test]
@@ -86,14 +92,16 @@ fn integer_extremes_agree_with_api_mode() {
 
 #[test]
 fn out_of_range_integers_are_refused_before_the_call() {
-    let echo_uchar = fixtures().get("echo_uchar").unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let echo_uchar = unsafe { fixtures().get("echo_uchar") }.unwrap();
     for bad in [
         Value::Int(256),
         Value::Int(-1),
         Value::Float(1.0),
         Value::Str("1".into()),
     ] {
-        let error = echo_uchar.call(std::slice::from_ref(&bad)).unwrap_err();
+        // SAFETY: live arguments of the types the function expects (promise 3).
+        let error = unsafe { echo_uchar.call(std::slice::from_ref(&bad)) }.unwrap_err();
         assert!(
             matches!(
                 error.kind(),
@@ -102,11 +110,14 @@ fn out_of_range_integers_are_refused_before_the_call() {
             "{bad:?}: {error}"
         );
     }
-    let error = fixtures()
-        .get("echo_int8")
-        .unwrap()
-        .call(&[Value::Int(-129)])
-        .unwrap_err();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2); live arguments of the types the function expects (promise 3).
+    let error = unsafe {
+        fixtures()
+            .get("echo_int8")
+            .unwrap()
+            .call(&[Value::Int(-129)])
+    }
+    .unwrap_err();
     assert_eq!(
         error.to_string(),
         "argument 1 (`x`) of `echo_int8`: -129 is out of range for `signed char` (-128..=127)"
@@ -291,11 +302,8 @@ fn nested_structs_arrays_unions_and_enums() {
     assert_eq!(call("number_as_int", &[by_int]), Value::Int(i64::MIN));
 
     assert_eq!(
-        fixtures()
-            .get("next_color")
-            .unwrap()
-            .call(&[Value::Int(1)])
-            .unwrap(),
+        // SAFETY: the declaration is the library's own, as its header declares it (promise 2); live arguments of the types the function expects (promise 3).
+        unsafe { fixtures().get("next_color").unwrap().call(&[Value::Int(1)]) }.unwrap(),
         Value::Int(2)
     );
     let red = ffikit_cdecl_constant("COLOR_ULTRAVIOLET");
@@ -327,7 +335,8 @@ fn structs_libffi_cannot_describe_are_refused_not_guessed() {
             vec![Value::Int(1), Value::Int(2), Value::Int(3), Value::Int(4)],
         ),
     ] {
-        let error = fixtures().get(function).unwrap_err();
+        // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+        let error = unsafe { fixtures().get(function) }.unwrap_err();
         assert_eq!(
             error.kind(),
             ErrorKind::UnsupportedType,
@@ -443,11 +452,8 @@ fn pointers_out_parameters_and_arrays() {
     assert_eq!(call("is_null", &[Value::Null]), Value::Bool(true));
     assert_eq!(call("is_null", &[point.address()]), Value::Bool(false));
     // Numbers are not pointers.
-    let error = fixtures()
-        .get("is_null")
-        .unwrap()
-        .call(&[Value::Int(0)])
-        .unwrap_err();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2); live arguments of the types the function expects (promise 3).
+    let error = unsafe { fixtures().get("is_null").unwrap().call(&[Value::Int(0)]) }.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::TypeMismatch);
 }
 
@@ -477,13 +483,16 @@ fn strings_in_place_and_malloced() {
     );
     assert_eq!(call("string_or_null", &[false.into()]), Value::Null);
 
-    let length = fixtures().get("string_length").unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let length = unsafe { fixtures().get("string_length") }.unwrap();
     assert_eq!(
-        length.call(&[Value::Null]).unwrap_err().kind(),
+        // SAFETY: live arguments of the types the function expects (promise 3).
+        unsafe { length.call(&[Value::Null]) }.unwrap_err().kind(),
         ErrorKind::NullPointer
     );
     assert_eq!(
-        length.call(&["a\0b".into()]).unwrap_err().kind(),
+        // SAFETY: live arguments of the types the function expects (promise 3).
+        unsafe { length.call(&["a\0b".into()]) }.unwrap_err().kind(),
         ErrorKind::InteriorNul
     );
 }
@@ -491,7 +500,8 @@ fn strings_in_place_and_malloced() {
 #[test]
 fn variadic_calls_with_declared_and_inferred_types() {
     let library = fixtures();
-    let sum_ints = library.get("sum_ints").unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let sum_ints = unsafe { library.get("sum_ints") }.unwrap();
     // Inferred: five ints.
     let args: Vec<Value> = [5, 1, -2, 3, -4, i32::MAX]
         .into_iter()
@@ -499,41 +509,46 @@ fn variadic_calls_with_declared_and_inferred_types() {
         .collect();
     // SAFETY: count matches the ints passed.
     let api = unsafe { sys::sum_ints(5, 1, -2, 3, -4, i32::MAX) };
-    assert_eq!(sum_ints.call(&args).unwrap(), Value::Int(api.into()));
+    assert_eq!(
+        // SAFETY: live arguments of the types the function expects (promise 3).
+        unsafe { sum_ints.call(&args) }.unwrap(),
+        Value::Int(api.into())
+    );
     // Declared as char and short: promoted to int.
     let typed = sum_ints.variadic(library, &["char", "short"]).unwrap();
     assert_eq!(
-        typed.call(&[2.into(), 100.into(), (-300).into()]).unwrap(),
+        // SAFETY: live arguments of the types the function expects (promise 3).
+        unsafe { typed.call(&[2.into(), 100.into(), (-300).into()]) }.unwrap(),
         Value::Int(-200)
     );
     assert_eq!(
-        typed
-            .call(&[2.into(), 200.into(), 1.into()])
+        // SAFETY: live arguments of the types the function expects (promise 3).
+        unsafe { typed.call(&[2.into(), 200.into(), 1.into()]) }
             .unwrap_err()
             .kind(),
         ErrorKind::OutOfRange
     );
 
-    let sum_doubles = library
-        .get("sum_doubles")
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let sum_doubles = unsafe { library.get("sum_doubles") }
         .unwrap()
         .variadic(library, &["float", "double"])
         .unwrap();
     assert_eq!(
-        sum_doubles
-            .call(&[2.into(), Value::Float(0.5), Value::Float(0.25)])
-            .unwrap(),
+        // SAFETY: live arguments of the types the function expects (promise 3).
+        unsafe { sum_doubles.call(&[2.into(), Value::Float(0.5), Value::Float(0.25)]) }.unwrap(),
         Value::Float(0.75)
     );
 
     let buffer = library.new_value("char[64]").unwrap();
-    let format = library
-        .get("format_into")
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let format = unsafe { library.get("format_into") }
         .unwrap()
         .variadic(library, &["int", "char *", "double"])
         .unwrap();
-    let written = format
-        .call(&[
+    // SAFETY: live arguments of the types the function expects (promise 3).
+    let written = unsafe {
+        format.call(&[
             buffer.address(),
             64.into(),
             "%d|%s|%.3f".into(),
@@ -541,7 +556,8 @@ fn variadic_calls_with_declared_and_inferred_types() {
             "word".into(),
             Value::Float(9.87654),
         ])
-        .unwrap();
+    }
+    .unwrap();
     let text = String::from_utf8(
         buffer
             .bytes()
@@ -557,28 +573,34 @@ fn variadic_calls_with_declared_and_inferred_types() {
 
 #[test]
 fn errno_and_the_converter() {
-    let fail = fixtures().get("fail_with_errno").unwrap().capture_errno();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let fail = unsafe { fixtures().get("fail_with_errno") }
+        .unwrap()
+        .capture_errno();
     assert_eq!(
-        fail.call(&[Value::Int(libc::EDOM.into())]).unwrap(),
+        // SAFETY: live arguments of the types the function expects (promise 3).
+        unsafe { fail.call(&[Value::Int(libc::EDOM.into())]) }.unwrap(),
         Value::Int(-1)
     );
     assert_eq!(last_errno(), libc::EDOM);
 
-    let convert = fixtures()
-        .get("ffikit_convert_to_utf8")
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let convert = unsafe { fixtures().get("ffikit_convert_to_utf8") }
         .unwrap()
         .capture_errno();
     let input: Vec<u8> = (0..=255u8).collect();
     let out = fixtures().new_value("char[1024]").unwrap();
-    let written = convert
-        .call(&[
+    // SAFETY: live arguments of the types the function expects (promise 3).
+    let written = unsafe {
+        convert.call(&[
             "LATIN1".into(),
             Value::Bytes(input.clone()),
             256.into(),
             out.address(),
             1024.into(),
         ])
-        .unwrap();
+    }
+    .unwrap();
     let expected: String = input.iter().map(|&b| char::from(b)).collect();
     assert_eq!(written, Value::Int(expected.len() as i64));
     assert_eq!(&out.bytes()[..expected.len()], expected.as_bytes());
@@ -587,15 +609,17 @@ fn errno_and_the_converter() {
         ("UTF-8", vec![b'a', 0xC3, 0x28], 16, libc::EILSEQ),
         ("LATIN1", vec![0xE9; 3], 5, libc::E2BIG),
     ] {
-        let result = convert
-            .call(&[
+        // SAFETY: live arguments of the types the function expects (promise 3).
+        let result = unsafe {
+            convert.call(&[
                 encoding.into(),
                 Value::Bytes(input),
                 3.into(),
                 out.address(),
                 capacity.into(),
             ])
-            .unwrap();
+        }
+        .unwrap();
         assert_eq!(
             (result, last_errno()),
             (Value::Int(-1), errno),
@@ -606,19 +630,26 @@ fn errno_and_the_converter() {
 
 #[test]
 fn globals_read_and_written() {
-    let counter = fixtures().global("int fixture_counter").unwrap();
-    counter.set(&Value::Int(41)).unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let counter = unsafe { fixtures().global("int fixture_counter") }.unwrap();
+    // SAFETY: the variable is writable and nothing else uses it meanwhile (promise 4).
+    unsafe { counter.set(&Value::Int(41)) }.unwrap();
     assert_eq!(call("bump_counter", &[]), Value::Int(42));
     assert_eq!(counter.get(), Value::Int(42));
-    let version = fixtures().global("fixture_version").unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let version = unsafe { fixtures().global("fixture_version") }.unwrap();
     let address = version.get().as_address().unwrap();
     // SAFETY: fixture_version points to a static string literal.
     let text = unsafe { ffikit_abi::read_c_string(address) };
     assert_eq!(text, b"ffikit-fixtures 1.0");
-    let origin = fixtures().global("fixture_origin").unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let origin = unsafe { fixtures().global("fixture_origin") }.unwrap();
     assert_eq!(origin.get().to_string(), "{ x = 3, y = -4 }");
     assert_eq!(
-        counter.set(&Value::Int(1 << 40)).unwrap_err().kind(),
+        // SAFETY: the variable is writable and nothing else uses it meanwhile (promise 4).
+        unsafe { counter.set(&Value::Int(1 << 40)) }
+            .unwrap_err()
+            .kind(),
         ErrorKind::OutOfRange
     );
 }
@@ -626,9 +657,11 @@ fn globals_read_and_written() {
 #[test]
 fn functions_and_data_are_told_apart() {
     let library = fixtures();
-    let error = library.function("int fixture_counter(void)").unwrap_err();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let error = unsafe { library.function("int fixture_counter(void)") }.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::NotAFunction, "{error}");
-    let error = library.global("int gcd").unwrap_err();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let error = unsafe { library.global("int gcd") }.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::NotAFunction, "{error}");
 }
 
@@ -731,11 +764,14 @@ fn callbacks_on_a_thread_the_library_started() {
         .unwrap()
         .on_error(&Value::Int(-7))
         .unwrap();
-    let error = library
-        .get("call_on_new_thread")
-        .unwrap()
-        .call(&[explode.address(), 1.into(), Value::Null])
-        .unwrap_err();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2); live arguments of the types the function expects (promise 3).
+    let error = unsafe {
+        library
+            .get("call_on_new_thread")
+            .unwrap()
+            .call(&[explode.address(), 1.into(), Value::Null])
+    }
+    .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::CallbackFailed);
     assert!(
         error.to_string().contains("`explode`")

@@ -55,21 +55,29 @@ fn allocations(f: impl FnOnce()) -> usize {
 
 #[test]
 fn calls_of_up_to_16_arguments_do_not_allocate() {
-    let library = Library::open_described(SHARED_OBJECT).unwrap();
-    let gcd = library.get("gcd").unwrap();
-    let mix = library.get("mix_scalars").unwrap();
-    let length = library.get("string_length").unwrap();
-    let sum_struct = library.get("sum_s_mixed64").unwrap();
-    let errno = library.get("fail_with_errno").unwrap().capture_errno();
-    // The scalar lanes: in registers with SSE arguments, and through libffi.
-    let six = library.get("mixed_six").unwrap();
-    let gcd_libffi = library.get("gcd").unwrap().use_libffi();
-    let mix_libffi = library.get("mix_scalars").unwrap().use_libffi();
-    let mixed64 = library
-        .get("make_s_mixed64")
+    // SAFETY: a system library or the fixtures: initializers sound to run (promise 1).
+    let library = unsafe { Library::open_described(SHARED_OBJECT) }.unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let gcd = unsafe { library.get("gcd") }.unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let mix = unsafe { library.get("mix_scalars") }.unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let length = unsafe { library.get("string_length") }.unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let sum_struct = unsafe { library.get("sum_s_mixed64") }.unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let errno = unsafe { library.get("fail_with_errno") }
         .unwrap()
-        .call(&[1.into()])
-        .unwrap();
+        .capture_errno();
+    // The scalar lanes: in registers with SSE arguments, and through libffi.
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let six = unsafe { library.get("mixed_six") }.unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let gcd_libffi = unsafe { library.get("gcd") }.unwrap().use_libffi();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let mix_libffi = unsafe { library.get("mix_scalars") }.unwrap().use_libffi();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2); live arguments of the types the function expects (promise 3).
+    let mixed64 = unsafe { library.get("make_s_mixed64").unwrap().call(&[1.into()]) }.unwrap();
 
     let gcd_args = [Value::Int(1071), Value::Int(462)];
     let mix_args: Vec<Value> = (0..13)
@@ -93,14 +101,28 @@ fn calls_of_up_to_16_arguments_do_not_allocate() {
 
     let count = allocations(|| {
         for _ in 0..1000 {
-            assert_eq!(gcd.call(&gcd_args).unwrap(), Value::Int(21));
-            mix.call(&mix_args).unwrap();
-            assert_eq!(length.call(&length_args).unwrap(), Value::UInt(14));
-            sum_struct.call(&struct_args).unwrap();
-            errno.call(&errno_args).unwrap();
-            six.call(&six_args).unwrap();
-            assert_eq!(gcd_libffi.call(&gcd_args).unwrap(), Value::Int(21));
-            mix_libffi.call(&mix_args).unwrap();
+            // SAFETY: live arguments of the types the function expects (promise 3).
+            assert_eq!(unsafe { gcd.call(&gcd_args) }.unwrap(), Value::Int(21));
+            // SAFETY: live arguments of the types the function expects (promise 3).
+            unsafe { mix.call(&mix_args) }.unwrap();
+            assert_eq!(
+                // SAFETY: live arguments of the types the function expects (promise 3).
+                unsafe { length.call(&length_args) }.unwrap(),
+                Value::UInt(14)
+            );
+            // SAFETY: live arguments of the types the function expects (promise 3).
+            unsafe { sum_struct.call(&struct_args) }.unwrap();
+            // SAFETY: live arguments of the types the function expects (promise 3).
+            unsafe { errno.call(&errno_args) }.unwrap();
+            // SAFETY: live arguments of the types the function expects (promise 3).
+            unsafe { six.call(&six_args) }.unwrap();
+            assert_eq!(
+                // SAFETY: live arguments of the types the function expects (promise 3).
+                unsafe { gcd_libffi.call(&gcd_args) }.unwrap(),
+                Value::Int(21)
+            );
+            // SAFETY: live arguments of the types the function expects (promise 3).
+            unsafe { mix_libffi.call(&mix_args) }.unwrap();
         }
     });
     assert_eq!(

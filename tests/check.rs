@@ -15,7 +15,8 @@ fn manifest() -> &'static str {
 
 #[test]
 fn the_fixtures_own_declarations_pass() {
-    let library = Library::open(SHARED_OBJECT).unwrap();
+    // SAFETY: a system library or the fixtures: initializers sound to run (promise 1).
+    let library = unsafe { Library::open(SHARED_OBJECT) }.unwrap();
     let report = library.verify(manifest()).unwrap();
     assert!(report.types_checked);
     assert!(report.is_ok(), "{report}");
@@ -88,7 +89,8 @@ const WRONG: &[(&str, FindingKind, &str)] = &[
 
 #[test]
 fn each_wrong_declaration_is_reported_precisely() {
-    let library = Library::open(SHARED_OBJECT).unwrap();
+    // SAFETY: a system library or the fixtures: initializers sound to run (promise 1).
+    let library = unsafe { Library::open(SHARED_OBJECT) }.unwrap();
     for (declaration, kind, words) in WRONG {
         // The wrong declaration on line 3, after two correct ones.
         let text =
@@ -108,21 +110,26 @@ fn each_wrong_declaration_is_reported_precisely() {
 
 #[test]
 fn binding_can_refuse_contradicted_declarations() {
-    let library = Library::open(SHARED_OBJECT).unwrap();
-    assert!(library.function("float get_pi(void)").is_ok()); // not checked by default
+    // SAFETY: a system library or the fixtures: initializers sound to run (promise 1).
+    let library = unsafe { Library::open(SHARED_OBJECT) }.unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    assert!(unsafe { library.function("float get_pi(void)") }.is_ok()); // not checked by default
     library.refuse_mismatches(true);
-    let error = library.function("float get_pi(void)").unwrap_err();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let error = unsafe { library.function("float get_pi(void)") }.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::DeclarationMismatch);
     assert!(
         error.to_string().contains("the result is declared `float`"),
         "{error}"
     );
-    assert!(library.function("double get_pi(void)").is_ok());
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    assert!(unsafe { library.function("double get_pi(void)") }.is_ok());
 }
 
 #[test]
 fn libc_gets_export_checks_and_type_checks_only_with_debug_information() {
-    let libc = Library::open("libc.so.6").unwrap();
+    // SAFETY: a system library or the fixtures: initializers sound to run (promise 1).
+    let libc = unsafe { Library::open("libc.so.6") }.unwrap();
     let report = libc
         .verify("int printf(const char *, ...);\nextern FILE *stdin;\nint stdout(void);\nint no_such_libc_function(int);\n")
         .unwrap();
@@ -156,7 +163,8 @@ fn libc_gets_export_checks_and_type_checks_only_with_debug_information() {
 
 #[test]
 fn a_library_without_any_debug_information_gets_export_checks_only() {
-    let z = Library::open("libz.so.1").unwrap();
+    // SAFETY: a system library or the fixtures: initializers sound to run (promise 1).
+    let z = unsafe { Library::open("libz.so.1") }.unwrap();
     let report = z
         .verify("const char *zlibVersion(void);\nlong zlibVersion2(void);\nextern int z_errmsg;\n")
         .unwrap();

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use ffikit_abi::{CData, Callback, Error, Library, Value, last_errno};
+use ffikit_abi::{CData, Callback, Error, Library, OwnedFunction, Value, last_errno};
 use serde_json::{Value as Json, json};
 
 fn sample() -> Json {
@@ -132,21 +132,28 @@ fn behaviour(
             Ok(Value::Int(1))
         }),
         "sqlite_twice" => {
-            let sqlite = Arc::new(Library::open("libsqlite3.so.0")?);
-            sqlite.cdef("typedef struct sqlite3_context sqlite3_context; typedef struct sqlite3_value sqlite3_value;")?;
-            let value_int = sqlite
-                .function("int sqlite3_value_int(sqlite3_value *)")?
-                .into_owned(Arc::clone(&sqlite));
-            let result_int = sqlite
-                .function("void sqlite3_result_int(sqlite3_context *, int)")?
-                .into_owned(Arc::clone(&sqlite));
+            // SAFETY: libsqlite3 is a system library whose initializers are sound to run
+            // (promise 1), and both declarations are sqlite3.h's (promise 2).
+            let (value_int, result_int) = unsafe {
+                let sqlite = Arc::new(Library::open("libsqlite3.so.0")?);
+                sqlite.cdef("typedef struct sqlite3_context sqlite3_context; typedef struct sqlite3_value sqlite3_value;")?;
+                (
+                    OwnedFunction::new(&sqlite, "int sqlite3_value_int(sqlite3_value *)")?,
+                    OwnedFunction::new(&sqlite, "void sqlite3_result_int(sqlite3_context *, int)")?,
+                )
+            };
             library.callback(name, signature, move |args| {
                 record.lock().unwrap().calls += 1;
                 record.lock().unwrap().recorded = vec!["calls"];
                 // SAFETY: sqlite passes argc value pointers; the function takes one.
                 let first = unsafe { *(args[2].as_address().unwrap() as *const usize) };
-                let n = value_int.call(&[Value::Pointer(first)])?.as_i128().unwrap();
-                result_int.call(&[args[0].clone(), Value::Int((2 * n) as i64)])?;
+                // SAFETY: the value and the context are the ones sqlite passed to this
+                // function, valid during it (promise 3).
+                let n = unsafe { value_int.call(&[Value::Pointer(first)]) }?
+                    .as_i128()
+                    .unwrap();
+                // SAFETY: as above.
+                unsafe { result_int.call(&[args[0].clone(), Value::Int((2 * n) as i64)]) }?;
                 Ok(Value::Void)
             })
         }
@@ -449,7 +456,8 @@ fn run_step(
     let declaration = step["declaration"].as_str().unwrap();
     let cdefs = case.get("cdefs").and_then(Json::as_str).map(str::to_owned);
     state.current = Some((declaration.to_owned(), cdefs));
-    let mut function = library.function(declaration)?;
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let mut function = unsafe { library.function(declaration) }?;
     if let Some(types) = case.get("vararg_types").and_then(Json::as_array) {
         let types: Vec<&str> = types.iter().map(|t| t.as_str().unwrap()).collect();
         function = function.variadic(library, &types)?;
@@ -467,7 +475,8 @@ fn run_step(
     for (index, arg) in step["args"].as_array().unwrap().iter().enumerate() {
         args.push(state.argument(library, index, arg, aliased, &mut objects)?);
     }
-    let result = function.call(&args)?;
+    // SAFETY: live arguments of the types the function expects (promise 3).
+    let result = unsafe { function.call(&args) }?;
     if let Some(name) = step.get("save_return_as").and_then(Json::as_str) {
         state.saved_values.insert(name.into(), result.clone());
     }
@@ -480,7 +489,8 @@ fn run_step(
 
 /// The outcome of a case: the results (per step for multi-step cases) or the error.
 fn run_case(case: &Json) -> Result<Json, Error> {
-    let library = Library::open(case["library"].as_str().unwrap())?;
+    // SAFETY: a system library or the fixtures: initializers sound to run (promise 1).
+    let library = unsafe { Library::open(case["library"].as_str().unwrap()) }?;
     let mut aliased = Vec::new();
     aliased_arguments(&case["expected"], &mut aliased);
     let mut state = CaseState::default();

@@ -121,8 +121,11 @@ impl Libraries {
     /// A library that cannot be opened or described.
     pub fn open() -> Result<Libraries, CompareError> {
         // ABI mode binds the same fixtures, built as a shared object, from their own manifest.
-        let fixtures = Library::open_described(fixtures::SHARED_OBJECT)?;
-        let libc = Library::open("libc.so.6")?;
+        // SAFETY: the fixtures run no initializers and their manifest is generated from the
+        // same C declarations the fixtures are compiled from; libc is already loaded.
+        let fixtures = unsafe { Library::open_described(fixtures::SHARED_OBJECT) }?;
+        // SAFETY: libc is already loaded in this process: no initializer runs again.
+        let libc = unsafe { Library::open("libc.so.6") }?;
         libc.cdef(
             "size_t strlen(const char *s);
              int snprintf(char *buffer, size_t capacity, const char *format, ...);
@@ -208,16 +211,29 @@ fn not_a_number(value: Value) -> u64 {
     u64::MAX
 }
 
-fn dynamic<'a>(
+/// A row calling `function` with `args` through the dynamic route.
+///
+/// # Safety
+///
+/// `args` meet the function's preconditions for as long as the row lives (the workloads
+/// pass numbers, strings and structs of numbers).
+unsafe fn dynamic<'a>(
     function: Function<'a>,
     args: Vec<Value>,
 ) -> impl FnMut(Verify) -> Result<u64, std::io::Error> + 'a {
     move |_| {
-        function
-            .call(black_box(&args))
+        // SAFETY: this function's contract.
+        unsafe { function.call(black_box(&args)) }
             .map(fingerprint)
             .map_err(std::io::Error::other)
     }
+}
+
+/// A function of `library` declared earlier, by name.
+fn declared<'a>(library: &'a Library, name: &str) -> Result<Function<'a>, CompareError> {
+    // SAFETY: the libraries `Libraries::open` opens are declared from the fixtures' own
+    // manifest and from libc's declarations above, copied from its headers.
+    Ok(unsafe { library.get(name) }?)
 }
 
 /// FNV-1a: a cheap, stable hash of an output buffer.
@@ -242,9 +258,9 @@ fn bind_three<'a>(
     name: &str,
 ) -> Result<(Function<'a>, Function<'a>, Function<'a>), CompareError> {
     Ok((
-        library.get(name)?,
-        library.get(name)?.use_libffi(),
-        library.get(name)?.use_libffi(),
+        declared(library, name)?,
+        declared(library, name)?.use_libffi(),
+        declared(library, name)?.use_libffi(),
     ))
 }
 
@@ -309,8 +325,10 @@ fn gcd(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         .row(Style::Typed, move |_| unsafe {
             (*typed)(black_box(x), black_box(y)) as u64
         })
-        .fallible(Style::Dynamic, dynamic(function, args.clone()))
-        .fallible(Style::Libffi, dynamic(libffi, args))
+        // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+        .fallible(Style::Dynamic, unsafe { dynamic(function, args.clone()) })
+        // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+        .fallible(Style::Libffi, unsafe { dynamic(libffi, args) })
         .row(Style::FfiCall, move |_| {
             let (mut a, mut b) = (black_box(x), black_box(y));
             ffi_call(&reference, [ptr(&mut a), ptr(&mut b)]) as i32 as u64
@@ -336,8 +354,10 @@ fn get_pi(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         .row(Style::Api, |_| unsafe { sys::get_pi() }.to_bits())
         // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Typed, move |_| unsafe { (*typed)() }.to_bits())
-        .fallible(Style::Dynamic, dynamic(function, Vec::new()))
-        .fallible(Style::Libffi, dynamic(libffi, Vec::new()))
+        // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+        .fallible(Style::Dynamic, unsafe { dynamic(function, Vec::new()) })
+        // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+        .fallible(Style::Libffi, unsafe { dynamic(libffi, Vec::new()) })
         .row(Style::FfiCall, move |_| ffi_call(&reference, []))
         // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Libloading, move |_| unsafe { raw() }.to_bits());
@@ -380,8 +400,10 @@ fn mixed6(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
             // SAFETY: the call matches the declaration, as the workload's safety note says.
             unsafe { (*typed)(bb(a), bb(b), bb(c), bb(d), bb(e), bb(f)) }.to_bits()
         })
-        .fallible(Style::Dynamic, dynamic(function, args.clone()))
-        .fallible(Style::Libffi, dynamic(libffi, args))
+        // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+        .fallible(Style::Dynamic, unsafe { dynamic(function, args.clone()) })
+        // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+        .fallible(Style::Libffi, unsafe { dynamic(libffi, args) })
         .row(Style::FfiCall, move |_| {
             let (mut a, mut b, mut c, mut d, mut e, mut f) =
                 (bb(a), bb(b), bb(c), bb(d), bb(e), bb(f));
@@ -446,8 +468,10 @@ fn spill14(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         .row(Style::Api, move |_| unsafe { spill!(sys::spill14) })
         // SAFETY: the call matches the declaration, as the workload's safety note says.
         .row(Style::Typed, move |_| unsafe { spill!(*typed) })
-        .fallible(Style::Dynamic, dynamic(function, args.clone()))
-        .fallible(Style::Libffi, dynamic(libffi, args))
+        // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+        .fallible(Style::Dynamic, unsafe { dynamic(function, args.clone()) })
+        // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+        .fallible(Style::Libffi, unsafe { dynamic(libffi, args) })
         .row(Style::FfiCall, move |_| {
             let mut v = black_box(a);
             let pointers: [*mut c_void; 14] = std::array::from_fn(|k| v[k..].as_mut_ptr().cast());
@@ -516,8 +540,10 @@ fn struct_sum<'a, S: Copy + 'static, const N: usize>(
             Style::Typed,
             "typed handles take scalars and pointers, not structs",
         )
-        .fallible(Style::Dynamic, dynamic(function, args.clone()))
-        .fallible(Style::Libffi, dynamic(libffi, args))
+        // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+        .fallible(Style::Dynamic, unsafe { dynamic(function, args.clone()) })
+        // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+        .fallible(Style::Libffi, unsafe { dynamic(libffi, args) })
         .row(Style::FfiCall, move |_| {
             let mut s = black_box(value);
             ffi_call(&reference, [ptr(&mut s)])
@@ -555,8 +581,10 @@ fn strlen(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         .row(Style::Typed, move |_| unsafe {
             (*typed)(black_box(text.as_ptr())) as u64
         })
-        .fallible(Style::Dynamic, dynamic(function, args.clone()))
-        .fallible(Style::Libffi, dynamic(libffi, args))
+        // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+        .fallible(Style::Dynamic, unsafe { dynamic(function, args.clone()) })
+        // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+        .fallible(Style::Libffi, unsafe { dynamic(libffi, args) })
         .row(Style::FfiCall, move |_| {
             let mut pointer = black_box(text.as_ptr());
             ffi_call(&reference, [ptr(&mut pointer)])
@@ -586,10 +614,8 @@ fn snprintf(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     type Snprintf = unsafe extern "C" fn(*mut c_char, usize, *const c_char, ...) -> c_int;
     let raw = symbol::<Snprintf>(&libs.raw_libc, "snprintf")?;
     let variadic = ["int", "const char *", "double"];
-    let function = libs.libc.get("snprintf")?.variadic(&libs.libc, &variadic)?;
-    let libffi = libs
-        .libc
-        .get("snprintf")?
+    let function = declared(&libs.libc, "snprintf")?.variadic(&libs.libc, &variadic)?;
+    let libffi = declared(&libs.libc, "snprintf")?
         .variadic(&libs.libc, &variadic)?
         .use_libffi();
     let args = |buffer: &mut [u8; CAPACITY]| {
@@ -641,15 +667,15 @@ fn snprintf(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         })
         .without(Style::Typed, "typed handles refuse variadic signatures")
         .fallible(Style::Dynamic, move |verify| {
-            let n = function
-                .call(black_box(&dynamic_args))
+            // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+            let n = unsafe { function.call(black_box(&dynamic_args)) }
                 .map_err(std::io::Error::other)?;
             Ok(written(&b_dynamic[..], fingerprint(n) as c_int, verify))
         })
         .fallible(Style::Libffi, move |verify| {
-            let n = libffi
-                .call(black_box(&libffi_args))
-                .map_err(std::io::Error::other)?;
+            // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+            let n =
+                unsafe { libffi.call(black_box(&libffi_args)) }.map_err(std::io::Error::other)?;
             Ok(written(&b_libffi[..], fingerprint(n) as c_int, verify))
         })
         .row(Style::Libloading, move |verify| {
@@ -705,10 +731,10 @@ fn sort(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     type Compare = unsafe extern "C" fn(*const c_void, *const c_void) -> c_int;
     type Qsort = unsafe extern "C" fn(*mut c_void, usize, usize, Option<Compare>);
     type TypedQsort = unsafe extern "C" fn(*mut c_void, usize, usize, *const c_void);
-    let function = libs.libc.get("qsort")?;
+    let function = declared(&libs.libc, "qsort")?;
     let typed = function.typed::<TypedQsort>()?;
     let raw = symbol::<Qsort>(&libs.raw_libc, "qsort")?;
-    let libffi = libs.libc.get("qsort")?.use_libffi();
+    let libffi = declared(&libs.libc, "qsort")?.use_libffi();
     let signature = "int (*)(const void *, const void *)";
     let typed_compare = libs.libc.typed_callback::<Compare, _>(
         "compare",
@@ -781,17 +807,15 @@ fn sort(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         .fallible(Style::Dynamic, move |verify| {
             let _keep = &dynamic_compare;
             refill(&mut b_dynamic, &i_dynamic);
-            function
-                .call(black_box(&dynamic_call))
-                .map_err(std::io::Error::other)?;
+            // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+            unsafe { function.call(black_box(&dynamic_call)) }.map_err(std::io::Error::other)?;
             Ok(sorted(&b_dynamic, verify))
         })
         .fallible(Style::Libffi, move |verify| {
             let _keep = &keep_dynamic;
             refill(&mut b_libffi, &i_libffi);
-            libffi
-                .call(black_box(&libffi_call))
-                .map_err(std::io::Error::other)?;
+            // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+            unsafe { libffi.call(black_box(&libffi_call)) }.map_err(std::io::Error::other)?;
             Ok(sorted(&b_libffi, verify))
         })
         .row(Style::Libloading, move |verify| {
@@ -821,10 +845,10 @@ fn utf8(libs: &Libraries, size: usize) -> Result<Bench<'_>, CompareError> {
     type Convert =
         unsafe extern "C" fn(*const c_char, *const c_char, usize, *mut c_char, usize) -> isize;
     let name = "ffikit_convert_to_utf8";
-    let function = libs.fixtures.get(name)?.capture_errno();
+    let function = declared(&libs.fixtures, name)?.capture_errno();
     let typed = function.typed::<Convert>()?;
     let raw = symbol::<Convert>(&libs.raw_fixtures, name)?;
-    let libffi = libs.fixtures.get(name)?.capture_errno().use_libffi();
+    let libffi = declared(&libs.fixtures, name)?.capture_errno().use_libffi();
     let buffer = || vec![0u8; 2 * size];
     let (mut b_direct, mut b_api, mut b_typed, mut b_raw) =
         (buffer(), buffer(), buffer(), buffer());
@@ -890,16 +914,16 @@ fn utf8(libs: &Libraries, size: usize) -> Result<Bench<'_>, CompareError> {
         })
         .fallible(Style::Dynamic, move |verify| {
             let _input = &i_dynamic;
-            let value = function
-                .call(black_box(&dynamic_args))
+            // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+            let value = unsafe { function.call(black_box(&dynamic_args)) }
                 .map_err(std::io::Error::other)?;
             converted(&b_dynamic, dynamic_result(value)?, verify)
         })
         .fallible(Style::Libffi, move |verify| {
             let _input = &i_libffi;
-            let value = libffi
-                .call(black_box(&libffi_args))
-                .map_err(std::io::Error::other)?;
+            // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+            let value =
+                unsafe { libffi.call(black_box(&libffi_args)) }.map_err(std::io::Error::other)?;
             converted(&b_libffi, dynamic_result(value)?, verify)
         })
         .fallible(Style::Libloading, move |verify| {

@@ -949,6 +949,11 @@ pub(crate) fn read_result(shape: &Shape, bytes: &[u8]) -> Value {
 /// A C function bound from a [`Library`], callable with dynamic [`Value`]s. It cannot
 /// outlive its library (see [`OwnedFunction`] for one that keeps the library alive).
 ///
+/// Each [`call`](Self::call) is `unsafe`: the caller vouches that the arguments meet the
+/// function's own preconditions. Where a function has none beyond what ffikit checks (`cos`,
+/// `abs`, `strlen` given strings), [`into_safe`](Self::into_safe) makes that promise once
+/// and gives a handle with a safe `call`.
+///
 /// Functions are `Send + Sync`: any number of threads may call one at once.
 #[derive(Debug)]
 pub struct Function<'lib> {
@@ -957,12 +962,36 @@ pub struct Function<'lib> {
 }
 
 /// A [`Function`] that holds its library by reference count, for callers who must store
-/// both together (libloading's most-asked-for feature).
+/// both together (libloading's most-asked-for feature). It can only be bound from the
+/// library it holds ([`OwnedFunction::new`]), so it cannot outlive the code it calls.
 #[derive(Debug)]
 pub struct OwnedFunction {
     prepared: Prepared,
     library: Arc<Library>,
 }
+
+/// A function whose binder promised that every argument list this handle's safe
+/// [`call`](Safe::call) accepts is sound for it ([`Function::into_safe`],
+/// [`OwnedFunction::into_safe`]): promise 3 of the [safety model](crate#safety-model), made
+/// once instead of at each call, as for a safe function in cxx's `unsafe extern` block.
+///
+/// The safe call accepts only values whose memory ffikit vouches for: numbers (range
+/// checked), strings and bytes (copied for the duration of the call), struct values made of
+/// these, and NULL where [`allow_null`](Function::allow_null) said so. A raw address — a
+/// [`Value::Pointer`], a `char *` result passed back ([`Value::Text`]), a [`CData`] or
+/// callback address — is refused with [`Error::UncheckedPointer`]: only the `unsafe`
+/// [`Function::call`] takes those, where the caller vouches for them.
+///
+/// It dereferences to the function, for its name, address and typed handles.
+///
+/// [`CData`]: crate::CData
+#[derive(Debug)]
+pub struct Safe<F> {
+    function: F,
+}
+
+/// A [`Function`] whose calls are safe ([`Function::into_safe`]).
+pub type SafeFunction<'lib> = Safe<Function<'lib>>;
 
 impl<'lib> Function<'lib> {
     pub(crate) fn new(signature: Signature, code: usize) -> Result<Function<'lib>, Error> {
@@ -981,13 +1010,54 @@ impl<'lib> Function<'lib> {
     ///
     /// [`Error::ArityMismatch`], [`Error::TypeMismatch`], [`Error::OutOfRange`],
     /// [`Error::NullPointer`], [`Error::InteriorNul`]: the function is not called.
+    ///
+    /// # Safety
+    ///
+    /// The arguments meet the function's preconditions beyond what ffikit checks (promise 3
+    /// of the [safety model](crate#safety-model)): every address passed ([`Value::Pointer`],
+    /// [`CData::address`](crate::CData::address), [`Callback::address`](crate::Callback::address),
+    /// a [`Value::Text`] result passed on) points to memory valid for what the function does
+    /// with it, for as long as it does (a callback C keeps must outlive C's use of it:
+    /// [`Callback::leak`](crate::Callback::leak)); sizes and counts match the buffers; the
+    /// function's own rules (no double free, a lock held...) are kept. Strings and bytes given
+    /// as [`Value::Str`] and [`Value::Bytes`] are copies ffikit owns for the call: C may read
+    /// them (and write within them), never keep them.
     #[inline]
-    pub fn call(&self, args: &[Value]) -> Result<Value, Error> {
+    pub unsafe fn call(&self, args: &[Value]) -> Result<Value, Error> {
         self.prepared.call(args)
+    }
+
+    /// Promises that the function is sound for every argument list the safe
+    /// [`Safe::call`] accepts, so its calls need no `unsafe`.
+    ///
+    /// ```
+    /// # use ffikit_abi::{Library, Value};
+    /// let libc = Library::this();
+    /// // SAFETY: strlen is declared as in <string.h>; given a string ffikit copies, NUL-terminated,
+    /// // it reads only that string.
+    /// let strlen = unsafe { libc.function("size_t strlen(const char *)")?.into_safe() };
+    /// assert_eq!(strlen.call(&["hello".into()])?, Value::UInt(5));
+    /// // A raw address is the caller's promise, which the safe call cannot take.
+    /// let error = strlen.call(&[Value::Pointer(16)]).unwrap_err();
+    /// assert_eq!(error.kind(), ffikit_abi::ErrorKind::UncheckedPointer);
+    /// # Ok::<(), ffikit_abi::Error>(())
+    /// ```
+    ///
+    /// # Safety
+    ///
+    /// Calling the function is sound with every argument list [`Safe::call`] accepts: any
+    /// in-range numbers, any strings and bytes (copies owned by ffikit for the call), NULL
+    /// for the parameters marked [`allow_null`](Self::allow_null) (promise 3, made once).
+    /// True of `cos`, `abs`, `strlen(const char *)`, `getenv`; false of `free`, `memcpy`,
+    /// `qsort`, `strcpy` (a count or a destination ffikit cannot check), which keep the
+    /// `unsafe` [`call`](Self::call).
+    pub unsafe fn into_safe(self) -> SafeFunction<'lib> {
+        Safe { function: self }
     }
 
     /// The same variadic function with these C types for its variadic arguments (before
     /// promotion: `float` is passed as `double`, `char` and `short` as `int`), prepared once.
+    /// `library` only resolves the type names; the result calls the same code.
     ///
     /// # Errors
     ///
@@ -1057,14 +1127,11 @@ impl<'lib> Function<'lib> {
         self
     }
 
-    /// Accept NULL for the string parameter at `index` (0-based), which is refused by
-    /// default because `char *` parameters are strings C will read.
+    /// Accept NULL for the pointer parameter at `index` (0-based). [`Function::call`] refuses
+    /// NULL only for `char *` parameters, as strings C will read; [`Safe::call`] refuses it
+    /// for every pointer parameter not allowed here.
     pub fn allow_null(mut self, index: usize) -> Self {
-        let mut signature = (*self.prepared.signature).clone();
-        if let Some(param) = signature.params.get_mut(index) {
-            param.nullable = true;
-        }
-        self.prepared.signature = Arc::new(signature);
+        self.prepared.allow_null(index);
         self
     }
 
@@ -1101,14 +1168,6 @@ impl<'lib> Function<'lib> {
             self.prepared.code,
         )
     }
-
-    /// Keeps the library alive alongside the function.
-    pub fn into_owned(self, library: Arc<Library>) -> OwnedFunction {
-        OwnedFunction {
-            prepared: self.prepared,
-            library,
-        }
-    }
 }
 
 fn library_types(library: &Library, types: &[&str]) -> Result<Vec<Typed>, Error> {
@@ -1119,13 +1178,19 @@ fn library_types(library: &Library, types: &[&str]) -> Result<Vec<Typed>, Error>
 }
 
 impl OwnedFunction {
-    /// Binds `declaration` from a shared library handle.
+    /// Binds `declaration` from a shared library handle, which the function keeps alive.
     ///
     /// # Errors
     ///
     /// As [`Library::function`].
-    pub fn new(library: &Arc<Library>, declaration: &str) -> Result<OwnedFunction, Error> {
-        let function = library.function(declaration)?;
+    ///
+    /// # Safety
+    ///
+    /// As [`Library::function`]: the declaration is true to the symbol.
+    pub unsafe fn new(library: &Arc<Library>, declaration: &str) -> Result<OwnedFunction, Error> {
+        // SAFETY: the caller's promise, passed on. The function is bound from `library` and
+        // keeps it, so the code stays loaded as long as the function exists.
+        let function = unsafe { library.function(declaration) }?;
         Ok(OwnedFunction {
             prepared: function.prepared,
             library: Arc::clone(library),
@@ -1137,13 +1202,138 @@ impl OwnedFunction {
     /// # Errors
     ///
     /// As [`Function::call`].
+    ///
+    /// # Safety
+    ///
+    /// As [`Function::call`].
     #[inline]
-    pub fn call(&self, args: &[Value]) -> Result<Value, Error> {
+    pub unsafe fn call(&self, args: &[Value]) -> Result<Value, Error> {
         self.prepared.call(args)
+    }
+
+    /// As [`Function::into_safe`].
+    ///
+    /// # Safety
+    ///
+    /// As [`Function::into_safe`].
+    pub unsafe fn into_safe(self) -> Safe<OwnedFunction> {
+        Safe { function: self }
+    }
+
+    /// As [`Function::allow_null`].
+    pub fn allow_null(mut self, index: usize) -> Self {
+        self.prepared.allow_null(index);
+        self
     }
 
     /// The library this function keeps alive.
     pub fn library(&self) -> &Arc<Library> {
         &self.library
+    }
+}
+
+impl Safe<Function<'_>> {
+    /// Calls the function, as [`Function::call`] does, after refusing raw addresses (see
+    /// [`Safe`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UncheckedPointer`] for a raw address, [`Error::NullPointer`] for a NULL not
+    /// allowed, else as [`Function::call`]: the function is not called.
+    #[inline]
+    pub fn call(&self, args: &[Value]) -> Result<Value, Error> {
+        self.function.prepared.refuse_unchecked(args)?;
+        // SAFETY: every argument left is one the binder promised to be sound for this
+        // function (`into_safe`'s contract, promise 3).
+        unsafe { self.function.call(args) }
+    }
+}
+
+impl Safe<OwnedFunction> {
+    /// As [`Safe::<Function>::call`](Safe::call).
+    ///
+    /// # Errors
+    ///
+    /// As [`Safe::<Function>::call`](Safe::call).
+    #[inline]
+    pub fn call(&self, args: &[Value]) -> Result<Value, Error> {
+        self.function.prepared.refuse_unchecked(args)?;
+        // SAFETY: as for `Safe<Function>`: `into_safe`'s contract.
+        unsafe { self.function.call(args) }
+    }
+}
+
+impl<F> Safe<F> {
+    /// The function, whose `call` is `unsafe` again (for raw addresses).
+    pub fn into_inner(self) -> F {
+        self.function
+    }
+}
+
+impl<F> std::ops::Deref for Safe<F> {
+    type Target = F;
+
+    fn deref(&self) -> &F {
+        &self.function
+    }
+}
+
+impl Prepared {
+    fn allow_null(&mut self, index: usize) {
+        let mut signature = (*self.signature).clone();
+        if let Some(param) = signature.params.get_mut(index) {
+            param.nullable = true;
+        }
+        self.signature = Arc::new(signature);
+    }
+
+    /// What a safe call refuses: any raw address, anywhere in the arguments, and NULL except
+    /// for top-level parameters allowed to be NULL.
+    fn refuse_unchecked(&self, args: &[Value]) -> Result<(), Error> {
+        for (index, value) in args.iter().enumerate() {
+            let param = self.signature.params.get(index);
+            // NULL for a parameter that is not a pointer is left to the conversions' own
+            // type error.
+            let nullable =
+                param.is_some_and(|p| p.nullable || !matches!(p.typed.shape, Shape::Pointer(_)));
+            let place = || {
+                convert::Place::Argument {
+                    index,
+                    name: param.and_then(|p| p.name.as_deref()),
+                    function: &self.signature.name,
+                }
+                .to_string()
+            };
+            let ty = param.map_or("variadic argument", |p| p.typed.c_name.as_str());
+            refuse_unchecked_value(value, nullable, ty, &place)?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses raw addresses (and NULL unless `nullable`) in `value` and everything inside it.
+fn refuse_unchecked_value(
+    value: &Value,
+    nullable: bool,
+    ty: &str,
+    place: &dyn Fn() -> String,
+) -> Result<(), Error> {
+    match value {
+        Value::Null | Value::Pointer(0) if nullable => Ok(()),
+        Value::Null | Value::Pointer(0) => Err(Error::NullPointer {
+            place: place(),
+            ty: ty.to_owned(),
+        }),
+        Value::Pointer(_) | Value::Text { .. } => Err(Error::UncheckedPointer {
+            place: place(),
+            given: value.describe(),
+        }),
+        Value::Struct(members) => members
+            .iter()
+            .try_for_each(|(_, member)| refuse_unchecked_value(member, false, ty, place)),
+        Value::Array(items) => items
+            .iter()
+            .try_for_each(|item| refuse_unchecked_value(item, false, ty, place)),
+        _ => Ok(()),
     }
 }

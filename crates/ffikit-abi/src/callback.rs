@@ -456,10 +456,35 @@ impl Callback {
         Callback::build(&name, &params, result, shared, state)
     }
 
-    /// The function pointer's address, for dynamic calls. Keep the callback alive while C may
-    /// call it.
+    /// The function pointer's address, for dynamic calls. Passing it is the caller's promise
+    /// (the `unsafe` [`Function::call`](crate::Function::call)) that C stops calling it before
+    /// the callback drops: keep the callback alive for as long as C may call it, or
+    /// [`leak`](Self::leak) it.
     pub fn address(&self) -> Value {
         Value::Pointer(self.code.code())
+    }
+
+    /// Keeps the callback alive until the process exits, for C that keeps the pointer past
+    /// any call (`on_exit`, `atexit`, `signal`, `sqlite3_create_function`, an event loop's
+    /// handlers): what ctypes users do by keeping a reference forever, made explicit. Its
+    /// code and state stay reachable (no leak report), and are never freed.
+    ///
+    /// ```
+    /// use ffikit_abi::{Library, Value};
+    /// let libc = Library::this();
+    /// let bye = libc.callback("bye", "void (*)(int, void *)", |_| Ok(Value::Void))?.leak();
+    /// // SAFETY: on_exit is declared as in <stdlib.h>; the callback lives as long as the
+    /// // process, so C may call it at exit (promise 5).
+    /// let on_exit = unsafe { libc.function("int on_exit(void (*)(int, void *), void *)")? };
+    /// // SAFETY: as above; the argument given back to the callback is NULL, which it ignores.
+    /// unsafe { on_exit.call(&[bye.address(), Value::Null])? };
+    /// # Ok::<(), ffikit_abi::Error>(())
+    /// ```
+    pub fn leak(self) -> &'static Callback {
+        let kept: &'static Callback = Box::leak(Box::new(self));
+        // Kept in a list so that leak checkers see it as reachable, not lost.
+        KEPT.lock().unwrap_or_else(|p| p.into_inner()).push(kept);
+        kept
     }
 
     /// The name given when the callback was made (used in [`Error::CallbackFailed`]).
@@ -514,6 +539,9 @@ impl Drop for Callback {
     }
 }
 
+/// Callbacks kept for the life of the process ([`Callback::leak`]).
+static KEPT: Mutex<Vec<&'static Callback>> = Mutex::new(Vec::new());
+
 /// A callback whose Rust signature `F` was checked against its C declaration.
 #[derive(Debug)]
 pub struct TypedCallback<F> {
@@ -556,6 +584,17 @@ impl<F: CFunctionPointer> TypedCallback<F> {
     /// The untyped callback (address, failures, error result).
     pub fn callback(&self) -> &Callback {
         &self.callback
+    }
+
+    /// Keeps the callback alive until the process exits ([`Callback::leak`]): the pointer
+    /// may be kept by C for good.
+    pub fn leak(self) -> CallbackPtr<'static, F> {
+        let kept = self.callback.leak();
+        CallbackPtr {
+            // SAFETY: the closure code has the signature `F` was checked against.
+            function: unsafe { F::from_address(kept.code.code()) },
+            _callback: PhantomData,
+        }
     }
 }
 

@@ -290,11 +290,18 @@ impl Global<'_> {
     /// # Errors
     ///
     /// A value that does not fit the type, or a temporary string (it would dangle).
-    pub fn set(&self, value: &Value) -> Result<(), Error> {
+    ///
+    /// # Safety
+    ///
+    /// The variable is writable (not `const`, not in read-only memory), no other thread
+    /// reads or writes it meanwhile, and the value keeps the library's own invariants: an
+    /// address stored must stay valid for as long as C may use it, a count or size must
+    /// match what it describes (promise 4 of the [safety model](crate#safety-model)).
+    pub unsafe fn set(&self, value: &Value) -> Result<(), Error> {
         let staged = stage(&self.typed.shape, &self.typed.c_name, value, &self.name)?;
         let size = staged.len();
-        // SAFETY: as in `get`: a live, writable data object of this size (const globals are
-        // in read-only memory; declaring one without `const` is the caller's claim).
+        // SAFETY: a live data object of this size (as in `get`), writable and unshared during
+        // the write, and the value keeps the library's invariants: this function's contract.
         let target = unsafe { std::slice::from_raw_parts_mut(self.address as *mut u8, size) };
         target.copy_from_slice(&staged);
         Ok(())

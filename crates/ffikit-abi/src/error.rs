@@ -86,13 +86,28 @@ pub enum Error {
         /// The largest.
         max: String,
     },
-    /// NULL where the parameter needs a string.
-    #[error("{place}: NULL passed for a `{ty}` string parameter")]
+    /// NULL for a parameter that does not accept it: a `char *` string, or any pointer in a
+    /// [`Safe`](crate::Safe) call unless [`allow_null`](crate::Function::allow_null) said so.
+    #[error(
+        "{place}: NULL passed for a `{ty}` parameter that does not accept NULL (see `allow_null`)"
+    )]
     NullPointer {
         /// Which argument.
         place: String,
         /// The C type.
         ty: String,
+    },
+    /// A raw address given to a safe call ([`Safe`](crate::Safe)), which takes only values
+    /// whose memory ffikit vouches for: raw addresses go through the `unsafe`
+    /// [`Function::call`](crate::Function::call), where the caller vouches for them.
+    #[error(
+        "{place}: {given} is a raw address, which a safe call cannot check; pass it through the unsafe `Function::call`"
+    )]
+    UncheckedPointer {
+        /// Which argument.
+        place: String,
+        /// What was given.
+        given: String,
     },
     /// A string with a NUL byte inside, for a C string parameter.
     #[error("{place}: the string has a NUL byte at offset {offset}, so C would see it cut short")]
@@ -158,6 +173,8 @@ pub enum ErrorKind {
     NullPointer,
     /// [`Error::InteriorNul`].
     InteriorNul,
+    /// [`Error::UncheckedPointer`].
+    UncheckedPointer,
     /// [`Error::CallbackFailed`].
     CallbackFailed,
     /// [`Error::DeclarationMismatch`].
@@ -184,6 +201,7 @@ impl Error {
             Error::OutOfRange { .. } => ErrorKind::OutOfRange,
             Error::NullPointer { .. } => ErrorKind::NullPointer,
             Error::InteriorNul { .. } => ErrorKind::InteriorNul,
+            Error::UncheckedPointer { .. } => ErrorKind::UncheckedPointer,
             Error::CallbackFailed { .. } => ErrorKind::CallbackFailed,
             Error::DeclarationMismatch { .. } => ErrorKind::DeclarationMismatch,
             Error::UnsupportedType { .. } | Error::Prepare(_) => ErrorKind::UnsupportedType,

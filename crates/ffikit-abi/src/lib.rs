@@ -5,12 +5,15 @@
 //! ```
 //! use ffikit_abi::{Library, Value};
 //!
-//! let libm = Library::open("libm.so.6")?;
-//! let pow = libm.function("double pow(double x, double y)")?;
+//! // SAFETY: libm's initializers are sound to run; pow and toupper are declared as <math.h>
+//! // and <ctype.h> declare them, and are defined for every argument of those types.
+//! let (libm, pow, toupper);
+//! unsafe {
+//!     libm = Library::open("libm.so.6")?;
+//!     pow = libm.function("double pow(double x, double y)")?.into_safe();
+//!     toupper = libm.function("int toupper(unsigned char c)")?.into_safe();
+//! }
 //! assert_eq!(pow.call(&[Value::Float(2.5), Value::Float(5.0)])?, Value::Float(97.65625));
-//!
-//! let libc = Library::open("libc.so.6")?;
-//! let toupper = libc.function("int toupper(unsigned char c)")?;
 //! // 300 does not fit an unsigned char: an error, not a silent toupper(44).
 //! let error = toupper.call(&[Value::Int(300)]).unwrap_err();
 //! assert_eq!(error.kind(), ffikit_abi::ErrorKind::OutOfRange);
@@ -60,12 +63,50 @@
 //! [`Error::UnsupportedType`] saying libffi could not allocate executable memory — never a
 //! crash.
 //!
-//! # Safety
+//! # Safety model
 //!
-//! Loading a library runs its initializers, and calling a function through a wrong
-//! declaration is undefined behaviour no check can catch: the declarations are the caller's
-//! word. Within that, ffikit checks everything it can know: argument counts, kinds, integer
-//! ranges, NULL and interior NUL for strings, struct shapes, and that a symbol is a function.
+//! No safe function of this crate can cause undefined behaviour, whatever its arguments.
+//! What ffikit cannot check, the caller promises, each promise in exactly one kind of
+//! place, an `unsafe fn` whose `# Safety` section states it (as libloading's
+//! `Library::new`/`get`, libffi-rs's `Cif::call` and cxx's `unsafe extern` blocks do):
+//!
+//! | # | the caller promises | made at |
+//! |---|---|---|
+//! | 1 | loading the library runs sound code (its initializers, and finalizers at unload) | [`Library::open`], [`Library::open_with`], [`Library::open_described`] |
+//! | 2 | a declaration is true to the symbol: its types, its calling convention, a `char *` result is NULL or a string | [`Library::function`], [`Library::get`], [`Library::optional`], [`SignatureBuilder::bind`], [`Library::global`], [`OwnedFunction::new`], the manifest of [`Library::open_described`] |
+//! | 3 | the arguments meet the function's preconditions (addresses valid for what it does, counts matching buffers, its own rules) | each [`Function::call`] / [`OwnedFunction::call`]; or once, for every argument list a safe call accepts, with [`Function::into_safe`]; typed handles: each call of the `unsafe extern "C" fn`; [`Function::call_prepared_unchecked`] |
+//! | 4 | an address (an integer) points where the C type says, as long as C uses it | passing a [`Value::Pointer`] (or a [`Value::Text`] result) through the `unsafe` call of promise 3; [`Global::set`]; [`read_c_string`] |
+//! | 5 | C calls a callback only while it lives | passing [`Callback::address`] through the `unsafe` call; [`Callback::leak`] / [`TypedCallback::leak`] make it true for good; [`CallbackPtr`] borrows it for typed calls |
+//! | 6 | C memory handed over is the caller's to release, once, with the named function | [`Library::adopt`] |
+//!
+//! Everything else is safe because nothing in it can go wrong: [`Library::this`] loads
+//! nothing; [`Library::cdef`] and [`Library::verify`] read text and the library file;
+//! [`CData`] is memory Rust owns; making a callback runs nothing until C calls it, which only
+//! a promise-5 call arranges; [`Function::typed`] only checks a type, its calls are `unsafe`;
+//! [`Global::get`] reads what promise 2 vouched for. A [`Safe`] call refuses what its
+//! promise does not cover — any raw address ([`Error::UncheckedPointer`]) and NULL not
+//! allowed — so the promise is one a reviewer can check against the C function's manual.
+//! Symbols cannot outlive their library: [`Function`], [`Global`] and [`TypedFunction`]
+//! borrow it (compile-fail tests prove it), and an [`OwnedFunction`] can only be bound from
+//! the library it keeps alive. `docs/safety.md` audits every public function that reaches C.
+//!
+//! Calling `cos` takes one `unsafe` block:
+//!
+//! ```
+//! # use ffikit_abi::{Library, Value};
+//! // SAFETY: libm's initializers are sound to run; cos is declared as in <math.h> and is
+//! // defined for every double.
+//! let one = unsafe { Library::open("m")?.function("double cos(double)")?.call(&[0.0.into()])? };
+//! assert_eq!(one, Value::Float(1.0));
+//! # Ok::<(), ffikit_abi::Error>(())
+//! ```
+//!
+//! Within the promises, ffikit checks everything it can know: argument counts, kinds,
+//! integer ranges, NULL and interior NUL for strings, struct shapes, and that a symbol is a
+//! function (and, where the library has debug information, its declared types:
+//! [`Library::refuse_mismatches`]). NULL: an explicit [`Value::Null`] is the caller's
+//! intent, passed for any pointer parameter except a `char *` (a string, refused unless
+//! [`Function::allow_null`]); a [`Safe`] call refuses it for every pointer not allowed.
 
 mod call;
 mod callback;
@@ -84,12 +125,12 @@ mod typed;
 mod value;
 mod verify;
 
-pub use call::{Function, OwnedFunction, last_errno};
+pub use call::{Function, OwnedFunction, Safe, SafeFunction, last_errno};
 pub use callback::{CValue, Callback, CallbackError, CallbackPtr, TypedBody, TypedCallback};
 pub use data::{CData, Global, Path};
 pub use elf::{Binding, ExportedSymbol, SymbolKind, exported_symbols};
 pub use error::{Error, ErrorKind};
-pub use library::{Library, LoadFlags};
+pub use library::{Adopted, Library, LoadFlags, SignatureBuilder, find_library, verify_file};
 pub use typed::{CFunctionPointer, CType, TypedFunction};
 pub use value::Value;
 pub use verify::{Finding, FindingKind, Verification};
@@ -98,7 +139,8 @@ pub use verify::{Finding, FindingKind, Verification};
 ///
 /// # Safety
 ///
-/// `address` must point to a readable NUL-terminated string that stays valid during the call.
+/// `address` must point to a readable NUL-terminated string that stays valid during the call
+/// (promise 4 of the [safety model](crate#safety-model)).
 pub unsafe fn read_c_string(address: usize) -> Vec<u8> {
     // SAFETY: the caller guarantees a valid NUL-terminated string.
     unsafe { std::ffi::CStr::from_ptr(address as *const std::ffi::c_char) }

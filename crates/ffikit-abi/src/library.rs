@@ -54,9 +54,16 @@ use crate::elf::SymbolKind;
 /// A loaded shared object and the C declarations made for it.
 ///
 /// ```
-/// let libm = ffikit_abi::Library::open("m").unwrap();
-/// let cos = libm.function("double cos(double)").unwrap();
-/// assert_eq!(cos.call(&[0.0.into()]).unwrap().as_f64(), Some(1.0));
+/// use ffikit_abi::Library;
+/// // SAFETY: libm's initializers are sound to run; `double cos(double)` is how <math.h>
+/// // declares cos, which is defined for every double.
+/// let (libm, cos);
+/// unsafe {
+///     libm = Library::open("m")?;
+///     cos = libm.function("double cos(double)")?.into_safe();
+/// }
+/// assert_eq!(cos.call(&[0.0.into()])?.as_f64(), Some(1.0));
+/// # Ok::<(), ffikit_abi::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct Library {
@@ -77,8 +84,16 @@ impl Library {
     ///
     /// [`Error::LibraryNotFound`] listing every place tried, or [`Error::LibraryLoad`] with
     /// `dlerror`'s text as the source.
-    pub fn open(name: &str) -> Result<Library, Error> {
-        Library::open_with(name, LoadFlags::default())
+    ///
+    /// # Safety
+    ///
+    /// Loading runs the library's initializers (and those of the libraries it depends on),
+    /// and unloading runs its finalizers when the last handle drops: the caller vouches that
+    /// this code is sound to run here, now (promise 1 of the crate's
+    /// [safety model](crate#safety-model)), as for libloading's `Library::new`.
+    pub unsafe fn open(name: &str) -> Result<Library, Error> {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { Library::open_with(name, LoadFlags::default()) }
     }
 
     /// [`open`](Self::open) with explicit load flags.
@@ -86,13 +101,14 @@ impl Library {
     /// # Errors
     ///
     /// As [`open`](Self::open).
-    pub fn open_with(name: &str, flags: LoadFlags) -> Result<Library, Error> {
-        let path = locate::find_library(name).map_err(|tried| Error::LibraryNotFound {
-            name: name.to_owned(),
-            tried,
-        })?;
-        // SAFETY: loading a library runs its initializers; choosing to load it is the
-        // caller's trust decision, as with any dlopen (see the crate docs).
+    ///
+    /// # Safety
+    ///
+    /// As [`open`](Self::open).
+    pub unsafe fn open_with(name: &str, flags: LoadFlags) -> Result<Library, Error> {
+        let path = find_library(name)?;
+        // SAFETY: loading runs the library's initializers: the caller vouched for them
+        // (promise 1, this function's contract).
         let handle = unsafe { libloading::os::unix::Library::open(Some(&path), flags.bits()) }
             .map_err(|source| Error::LibraryLoad {
                 path: path.clone(),
@@ -109,7 +125,8 @@ impl Library {
         })
     }
 
-    /// The running program itself (and the libraries it loaded), like `dlopen(NULL)`.
+    /// The running program itself (and the libraries it loaded), like `dlopen(NULL)`. Safe:
+    /// nothing new is loaded, so no code runs.
     pub fn this() -> Library {
         Library {
             handle: libloading::os::unix::Library::this(),
@@ -129,13 +146,25 @@ impl Library {
     /// # Errors
     ///
     /// As [`open`](Self::open), or if the manifest is missing or does not parse.
-    pub fn open_described(name: &str) -> Result<Library, Error> {
-        let library = Library::open(name)?;
-        let manifest = library.function("const char *ffikit_manifest(void)")?;
-        let text = manifest
-            .call(&[])?
-            .as_text()
-            .ok_or_else(|| Error::NotDeclared("ffikit_manifest() returned NULL".into()))?;
+    ///
+    /// # Safety
+    ///
+    /// As [`open`](Self::open) (promise 1), and the library's manifest is true to it: it is
+    /// the declaration promise (promise 2) for every function it declares, made by the
+    /// library's author and vouched for by the caller. `ffikit_manifest`, if exported, must
+    /// be `const char *ffikit_manifest(void)` returning NULL or a string.
+    pub unsafe fn open_described(name: &str) -> Result<Library, Error> {
+        // SAFETY: promise 1, the caller's.
+        let library = unsafe { Library::open(name) }?;
+        // SAFETY: the caller vouches for the manifest function's declaration (this function's
+        // contract); it takes no arguments, so the call has no further precondition.
+        let text = unsafe {
+            library
+                .function("const char *ffikit_manifest(void)")?
+                .call(&[])?
+        }
+        .as_text()
+        .ok_or_else(|| Error::NotDeclared("ffikit_manifest() returned NULL".into()))?;
         library.cdef(&text)?;
         Ok(library)
     }
@@ -174,7 +203,16 @@ impl Library {
     /// # Errors
     ///
     /// A declaration error, a missing symbol, a data symbol, or a type ABI mode cannot call.
-    pub fn function(&self, declaration: &str) -> Result<Function<'_>, Error> {
+    ///
+    /// # Safety
+    ///
+    /// The declaration is true to the symbol (promise 2 of the
+    /// [safety model](crate#safety-model)): the symbol is a function with exactly these
+    /// parameter and result types and this calling convention, and a `char *` result is NULL
+    /// or a NUL-terminated string (ffikit reads it; declare `void *` otherwise). ffikit checks
+    /// what the library file says where it can ([`refuse_mismatches`](Self::refuse_mismatches)),
+    /// but a file without debug information says nothing about types.
+    pub unsafe fn function(&self, declaration: &str) -> Result<Function<'_>, Error> {
         let mut scratch = self.declarations().clone();
         let report = scratch.cdef(&terminated(declaration))?;
         let name = declared_function(&report, declaration)?;
@@ -184,8 +222,12 @@ impl Library {
     /// Starts describing a function by its parts instead of its C text (the builder style):
     ///
     /// ```
-    /// let libm = ffikit_abi::Library::open("m").unwrap();
-    /// let ldexp = libm.signature("ldexp").param("double").param("int").returns("double").bind().unwrap();
+    /// let libm = ffikit_abi::Library::this();
+    /// // SAFETY: `double ldexp(double, int)` is how <math.h> declares ldexp, which is defined
+    /// // for every double and int.
+    /// let ldexp = unsafe {
+    ///     libm.signature("ldexp").param("double").param("int").returns("double").bind().unwrap().into_safe()
+    /// };
     /// assert_eq!(ldexp.call(&[0.75.into(), 3.into()]).unwrap(), ffikit_abi::Value::Float(6.0));
     /// ```
     pub fn signature(&self, name: &str) -> SignatureBuilder<'_> {
@@ -205,13 +247,24 @@ impl Library {
     /// # Errors
     ///
     /// As [`function`](Self::function) for the release function, which must take one pointer.
-    pub fn adopt(&self, pointer: &Value, free_declaration: &str) -> Result<Adopted<'_>, Error> {
+    ///
+    /// # Safety
+    ///
+    /// `pointer` is memory the caller owns and nothing else will release or use after the
+    /// handle drops, and `free_declaration` is true to the symbol and releases exactly such
+    /// memory (promises 2 and 6 of the [safety model](crate#safety-model)).
+    pub unsafe fn adopt(
+        &self,
+        pointer: &Value,
+        free_declaration: &str,
+    ) -> Result<Adopted<'_>, Error> {
         let address = pointer.as_address().ok_or_else(|| Error::TypeMismatch {
             place: "the pointer to adopt".into(),
             expected: "a pointer".into(),
             given: pointer.describe(),
         })?;
-        let free = self.function(free_declaration)?;
+        // SAFETY: the caller vouches for the release function's declaration.
+        let free = unsafe { self.function(free_declaration) }?;
         Ok(Adopted { address, free })
     }
 
@@ -222,7 +275,12 @@ impl Library {
     ///
     /// [`Error::NotDeclared`] if no such function was declared, else as
     /// [`function`](Self::function).
-    pub fn get(&self, name: &str) -> Result<Function<'_>, Error> {
+    ///
+    /// # Safety
+    ///
+    /// As [`function`](Self::function): the declaration of `name` made earlier is true to
+    /// the symbol.
+    pub unsafe fn get(&self, name: &str) -> Result<Function<'_>, Error> {
         // Bound under the lock: binding reads the declarations, it does not change them
         // (cloning them per call cost 50 µs with the fixtures' 200 declarations).
         let decls = self.declarations();
@@ -235,8 +293,13 @@ impl Library {
     /// # Errors
     ///
     /// As [`function`](Self::function), except for a missing symbol.
-    pub fn optional(&self, declaration: &str) -> Result<Option<Function<'_>>, Error> {
-        match self.function(declaration) {
+    ///
+    /// # Safety
+    ///
+    /// As [`function`](Self::function).
+    pub unsafe fn optional(&self, declaration: &str) -> Result<Option<Function<'_>>, Error> {
+        // SAFETY: the caller's promise, passed on.
+        match unsafe { self.function(declaration) } {
             Err(Error::SymbolNotFound { .. }) => Ok(None),
             other => other.map(Some),
         }
@@ -287,7 +350,13 @@ impl Library {
     /// # Errors
     ///
     /// A declaration error, a missing symbol, or a function symbol.
-    pub fn global(&self, declaration: &str) -> Result<Global<'_>, Error> {
+    ///
+    /// # Safety
+    ///
+    /// The declaration is true to the symbol (promise 2): a variable of this type, at
+    /// least this large, readable for as long as the library is loaded. Writing it is a
+    /// separate promise ([`Global::set`]).
+    pub unsafe fn global(&self, declaration: &str) -> Result<Global<'_>, Error> {
         let mut scratch = self.declarations().clone();
         let name = if scratch.variable(declaration.trim()).is_some() {
             declaration.trim().to_owned()
@@ -362,7 +431,7 @@ impl Library {
     ///
     /// ```
     /// use ffikit_abi::{Library, Value};
-    /// let libc = Library::open("libc.so.6")?;
+    /// let libc = Library::this();
     /// let descending = libc.callback("descending", "int (*)(const void *, const void *)", |args| {
     ///     let (a, b) = (args[0].as_address().unwrap(), args[1].as_address().unwrap());
     ///     // SAFETY: qsort passes pointers to two ints of the array.
@@ -371,8 +440,12 @@ impl Library {
     /// })?;
     /// let mut values = libc.new_value("int[4]")?;
     /// values.set(&Value::Array(vec![3.into(), 1.into(), 4.into(), 2.into()]))?;
-    /// let qsort = libc.function("void qsort(void *, size_t, size_t, int (*)(const void *, const void *))")?;
-    /// qsort.call(&[values.address(), 4.into(), 4.into(), descending.address()])?;
+    /// // SAFETY: qsort's declaration is <stdlib.h>'s; `values` holds 4 ints of 4 bytes, and
+    /// // the comparator, alive during the call, compares two of them (promises 2 and 3).
+    /// unsafe {
+    ///     let qsort = libc.function("void qsort(void *, size_t, size_t, int (*)(const void *, const void *))")?;
+    ///     qsort.call(&[values.address(), 4.into(), 4.into(), descending.address()])?;
+    /// }
     /// assert_eq!(values.get(), Value::Array(vec![4.into(), 3.into(), 2.into(), 1.into()]));
     /// # Ok::<(), ffikit_abi::Error>(())
     /// ```
@@ -480,17 +553,12 @@ impl Library {
     ///
     /// Declarations that do not parse.
     pub fn verify(&self, declarations: &str) -> Result<crate::verify::Verification, Error> {
-        let mut decls = Declarations::new();
-        decls.cdef(declarations)?;
-        let mut report = crate::verify::verify(
-            &decls,
+        verify_with(
             declarations,
             self.exports(),
-            self.debug_info(),
-            None,
-        );
-        report.debug_file = self.debug_source().map(|(path, _)| path.clone());
-        Ok(report)
+            self.debug_source()
+                .map(|(path, info)| (path.as_path(), info)),
+        )
     }
 
     /// From now on, refuse to bind a function whose declaration the library's debug
@@ -500,6 +568,52 @@ impl Library {
             .store(refuse, std::sync::atomic::Ordering::Relaxed);
         self
     }
+}
+
+/// The file a library name or path stands for, found as [`Library::open`] finds it, without
+/// loading it.
+///
+/// # Errors
+///
+/// [`Error::LibraryNotFound`] listing every place tried.
+pub fn find_library(name: &str) -> Result<PathBuf, Error> {
+    locate::find_library(name).map_err(|tried| Error::LibraryNotFound {
+        name: name.to_owned(),
+        tried,
+    })
+}
+
+/// [`Library::verify`] for a library file that is read, never loaded: none of its code
+/// runs.
+///
+/// # Errors
+///
+/// Declarations that do not parse.
+pub fn verify_file(
+    library: &Path,
+    declarations: &str,
+) -> Result<crate::verify::Verification, Error> {
+    let exports = crate::elf::export_kinds(library);
+    let debug = crate::elf::debug_file(library)
+        .and_then(|path| Some((crate::debuginfo::read(&path).ok().flatten()?, path)));
+    verify_with(
+        declarations,
+        &exports,
+        debug.as_ref().map(|(info, path)| (path.as_path(), info)),
+    )
+}
+
+fn verify_with(
+    declarations: &str,
+    exports: &HashMap<String, SymbolKind>,
+    debug: Option<(&Path, &crate::debuginfo::DebugInfo)>,
+) -> Result<crate::verify::Verification, Error> {
+    let mut decls = Declarations::new();
+    decls.cdef(declarations)?;
+    let mut report =
+        crate::verify::verify(&decls, declarations, exports, debug.map(|(_, i)| i), None);
+    report.debug_file = debug.map(|(path, _)| path.to_path_buf());
+    Ok(report)
 }
 
 /// A function described by its parts; see [`Library::signature`].
@@ -538,7 +652,11 @@ impl<'lib> SignatureBuilder<'lib> {
     /// # Errors
     ///
     /// A part that is not a C type, or as [`Library::function`].
-    pub fn bind(self) -> Result<Function<'lib>, Error> {
+    ///
+    /// # Safety
+    ///
+    /// As [`Library::function`]: the signature described is true to the symbol.
+    pub unsafe fn bind(self) -> Result<Function<'lib>, Error> {
         let mut scratch = self.library.declarations().clone();
         let result = scratch.parse_type(&self.result)?;
         let params = self
@@ -552,7 +670,8 @@ impl<'lib> SignatureBuilder<'lib> {
             variadic: self.variadic,
         });
         let declaration = scratch.types().declaration(ty, &self.name);
-        self.library.function(&declaration)
+        // SAFETY: the caller's promise for the described signature, passed on.
+        unsafe { self.library.function(&declaration) }
     }
 }
 
@@ -574,7 +693,9 @@ impl Drop for Adopted<'_> {
     fn drop(&mut self) {
         // A release function that refuses its argument (a wrong declaration) leaks rather
         // than panicking in drop.
-        let _ = self.free.call(&[Value::Pointer(self.address)]);
+        // SAFETY: `Library::adopt`'s caller promised that this memory is theirs to release,
+        // once, with this function (promise 6); the handle is dropped once.
+        let _ = unsafe { self.free.call(&[Value::Pointer(self.address)]) };
     }
 }
 

@@ -139,12 +139,13 @@ function_pointers! {
 /// library's lifetime like libloading's `Symbol`. Dereference it to call.
 ///
 /// ```
-/// let libc = ffikit_abi::Library::open("libc.so.6").unwrap();
-/// let abs = libc.function("int abs(int)").unwrap();
-/// let abs = abs.typed::<unsafe extern "C" fn(i32) -> i32>().unwrap();
-/// // SAFETY: the declaration matches libc's abs.
-/// assert_eq!(unsafe { (*abs)(-3) }, 3);
-/// assert!(libc.function("int abs(int)").unwrap().typed::<unsafe extern "C" fn(i64) -> i32>().is_err());
+/// let libc = ffikit_abi::Library::this();
+/// // SAFETY: `int abs(int)` is how <stdlib.h> declares abs.
+/// let abs = unsafe { libc.function("int abs(int)") }.unwrap();
+/// let typed = abs.typed::<unsafe extern "C" fn(i32) -> i32>().unwrap();
+/// // SAFETY: abs is defined for every int but INT_MIN.
+/// assert_eq!(unsafe { (*typed)(-3) }, 3);
+/// assert!(abs.typed::<unsafe extern "C" fn(i64) -> i32>().is_err());
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct TypedFunction<'lib, F> {

@@ -5,13 +5,14 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ffikit_abi::{CallbackPtr, ErrorKind, Library, Value};
+use ffikit_abi::{CallbackPtr, ErrorKind, Library, OwnedFunction, Value};
 
 type Compare = unsafe extern "C" fn(*const c_void, *const c_void) -> i32;
 type Qsort<'cb> = unsafe extern "C" fn(*mut c_void, usize, usize, CallbackPtr<'cb, Compare>);
 
 fn libc() -> Library {
-    Library::open("libc.so.6").unwrap()
+    // SAFETY: a system library or the fixtures: initializers sound to run (promise 1).
+    unsafe { Library::open("libc.so.6") }.unwrap()
 }
 
 const QSORT: &str = "void qsort(void *, size_t, size_t, int (*)(const void *, const void *))";
@@ -33,7 +34,8 @@ fn typed_comparator_sorts_through_a_typed_qsort() {
             },
         )
         .unwrap();
-    let qsort = libc.function(QSORT).unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let qsort = unsafe { libc.function(QSORT) }.unwrap();
     let qsort = qsort.typed::<Qsort<'_>>().unwrap();
     let mut values: Vec<i32> = (0..1000).map(|k| (k * 7919) % 1009 - 500).collect();
     let mut expected = values.clone();
@@ -67,12 +69,13 @@ fn dynamic_comparator_through_a_dynamic_call_and_qsort_r_with_user_data() {
             [2.5, -1.0, 9.0, 0.0, 3.25].map(Value::Float).to_vec(),
         ))
         .unwrap();
-    let qsort = libc
-        .function("void qsort(void *, size_t, size_t, int (*)(const void *, const void *))")
-        .unwrap();
-    qsort
-        .call(&[array.address(), 5.into(), 8.into(), descending.address()])
-        .unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let qsort = unsafe {
+        libc.function("void qsort(void *, size_t, size_t, int (*)(const void *, const void *))")
+    }
+    .unwrap();
+    // SAFETY: live arguments of the types the function expects (promise 3).
+    unsafe { qsort.call(&[array.address(), 5.into(), 8.into(), descending.address()]) }.unwrap();
     assert_eq!(
         array.get(),
         Value::Array([9.0, 3.25, 2.5, 0.0, -1.0].map(Value::Float).to_vec())
@@ -96,23 +99,26 @@ fn dynamic_comparator_through_a_dynamic_call_and_qsort_r_with_user_data() {
             },
         )
         .unwrap();
-    let qsort_r = libc
-        .function("void qsort_r(void *, size_t, size_t, int (*)(const void *, const void *, void *), void *)")
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let qsort_r = unsafe { libc
+        .function("void qsort_r(void *, size_t, size_t, int (*)(const void *, const void *, void *), void *)") }
         .unwrap();
     let mut ints = libc.new_value("int[6]").unwrap();
     ints.set(&Value::Array([5, 3, 9, 1, 7, -2].map(Value::from).to_vec()))
         .unwrap();
     let mut sign = libc.new_value("int").unwrap();
     sign.set(&Value::Int(-1)).unwrap();
-    qsort_r
-        .call(&[
+    // SAFETY: live arguments of the types the function expects (promise 3).
+    unsafe {
+        qsort_r.call(&[
             ints.address(),
             6.into(),
             4.into(),
             signed.address(),
             sign.address(),
         ])
-        .unwrap();
+    }
+    .unwrap();
     assert_eq!(
         ints.get(),
         Value::Array([9, 7, 5, 3, 1, -2].map(Value::from).to_vec())
@@ -133,8 +139,9 @@ fn bsearch_finds_with_a_rust_comparator() {
             },
         )
         .unwrap();
-    let bsearch = libc
-        .function("void *bsearch(const void *, const void *, size_t, size_t, int (*)(const void *, const void *))")
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let bsearch = unsafe { libc
+        .function("void *bsearch(const void *, const void *, size_t, size_t, int (*)(const void *, const void *))") }
         .unwrap();
     let sorted: Vec<i64> = (0..100).map(|k| k * 3).collect();
     for (key, expected) in [
@@ -143,15 +150,17 @@ fn bsearch_finds_with_a_rust_comparator() {
         (297, Some(99)),
         (-1, None),
     ] {
-        let found = bsearch
-            .call(&[
+        // SAFETY: live arguments of the types the function expects (promise 3).
+        let found = unsafe {
+            bsearch.call(&[
                 Value::Pointer(&key as *const i64 as usize),
                 Value::Pointer(sorted.as_ptr() as usize),
                 100.into(),
                 8.into(),
                 compare.callback().address(),
             ])
-            .unwrap();
+        }
+        .unwrap();
         let index = found
             .as_address()
             .filter(|&a| a != 0)
@@ -172,25 +181,31 @@ fn pthread_create_runs_a_rust_closure_on_its_thread() {
             (arg as usize * 2) as *mut c_void
         })
         .unwrap();
-    let create = libc
-        .function("int pthread_create(unsigned long *, const void *, void *(*)(void *), void *)")
-        .unwrap();
-    let join = libc
-        .function("int pthread_join(unsigned long, void **)")
-        .unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let create = unsafe {
+        libc.function(
+            "int pthread_create(unsigned long *, const void *, void *(*)(void *), void *)",
+        )
+    }
+    .unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let join = unsafe { libc.function("int pthread_join(unsigned long, void **)") }.unwrap();
     let thread = libc.new_value("unsigned long").unwrap();
     let result = libc.new_value("void *").unwrap();
-    let status = create
-        .call(&[
+    // SAFETY: live arguments of the types the function expects (promise 3).
+    let status = unsafe {
+        create.call(&[
             thread.address(),
             Value::Null,
             start.callback().address(),
             Value::Pointer(21),
         ])
-        .unwrap();
+    }
+    .unwrap();
     assert_eq!(status, Value::Int(0));
     assert_eq!(
-        join.call(&[thread.get(), result.address()]).unwrap(),
+        // SAFETY: live arguments of the types the function expects (promise 3).
+        unsafe { join.call(&[thread.get(), result.address()]) }.unwrap(),
         Value::Int(0)
     );
     assert_eq!(result.get(), Value::Pointer(42));
@@ -199,7 +214,8 @@ fn pthread_create_runs_a_rust_closure_on_its_thread() {
 }
 
 fn sqlite() -> Library {
-    let sqlite = Library::open("sqlite3").unwrap();
+    // SAFETY: a system library or the fixtures: initializers sound to run (promise 1).
+    let sqlite = unsafe { Library::open("sqlite3") }.unwrap();
     sqlite
         .cdef("typedef struct sqlite3 sqlite3; typedef struct sqlite3_context sqlite3_context; typedef struct sqlite3_value sqlite3_value;")
         .unwrap();
@@ -207,12 +223,12 @@ fn sqlite() -> Library {
 }
 
 fn open_memory(sqlite: &Library) -> Value {
-    let open = sqlite
-        .function("int sqlite3_open(const char *, sqlite3 **)")
-        .unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let open = unsafe { sqlite.function("int sqlite3_open(const char *, sqlite3 **)") }.unwrap();
     let db = sqlite.new_value("sqlite3 *").unwrap();
     assert_eq!(
-        open.call(&[":memory:".into(), db.address()]).unwrap(),
+        // SAFETY: live arguments of the types the function expects (promise 3).
+        unsafe { open.call(&[":memory:".into(), db.address()]) }.unwrap(),
         Value::Int(0)
     );
     db.get()
@@ -250,18 +266,21 @@ fn sqlite3_exec_collects_rows_and_can_be_aborted() {
             },
         )
         .unwrap();
-    let exec = sqlite.function(EXEC).unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let exec = unsafe { sqlite.function(EXEC) }.unwrap();
     let errmsg = sqlite.new_value("char *").unwrap();
     let sql = "SELECT 1+1, 'x', NULL UNION ALL SELECT 3, 'y', 'z'";
-    let status = exec
-        .call(&[
+    // SAFETY: live arguments of the types the function expects (promise 3).
+    let status = unsafe {
+        exec.call(&[
             db.clone(),
             sql.into(),
             collect.address(),
             Value::Null,
             errmsg.address(),
         ])
-        .unwrap();
+    }
+    .unwrap();
     assert_eq!(status, Value::Int(0));
     let some = |s: &str| Some(s.to_owned());
     assert_eq!(
@@ -284,31 +303,39 @@ fn sqlite3_exec_collects_rows_and_can_be_aborted() {
             },
         )
         .unwrap();
-    let status = exec
-        .call(&[
+    // SAFETY: live arguments of the types the function expects (promise 3).
+    let status = unsafe {
+        exec.call(&[
             db.clone(),
             sql.into(),
             abort.address(),
             Value::Null,
             errmsg.address(),
         ])
-        .unwrap();
+    }
+    .unwrap();
     assert_eq!(status, Value::Int(4)); // SQLITE_ABORT
     assert_eq!(calls.load(Ordering::Relaxed), 1);
     let message = errmsg.get().as_address().unwrap();
     // SAFETY: sqlite3_exec set *errmsg to a string from sqlite3_malloc.
     let text = unsafe { ffikit_abi::read_c_string(message) };
     assert_eq!(text, b"query aborted");
-    sqlite
-        .function("void sqlite3_free(void *)")
-        .unwrap()
-        .call(&[Value::Pointer(message)])
-        .unwrap();
-    sqlite
-        .function("int sqlite3_close(sqlite3 *)")
-        .unwrap()
-        .call(&[db])
-        .unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2); live arguments of the types the function expects (promise 3).
+    unsafe {
+        sqlite
+            .function("void sqlite3_free(void *)")
+            .unwrap()
+            .call(&[Value::Pointer(message)])
+    }
+    .unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2); live arguments of the types the function expects (promise 3).
+    unsafe {
+        sqlite
+            .function("int sqlite3_close(sqlite3 *)")
+            .unwrap()
+            .call(&[db])
+    }
+    .unwrap();
 }
 
 #[test]
@@ -316,18 +343,14 @@ fn a_sqlite_function_calls_back_into_sqlite() {
     let sqlite = Arc::new(sqlite());
     let db = open_memory(&sqlite);
     let inner = Arc::clone(&sqlite);
-    let value_int = Arc::new(
-        inner
-            .function("int sqlite3_value_int(sqlite3_value *)")
-            .unwrap()
-            .into_owned(Arc::clone(&inner)),
-    );
-    let result_int = Arc::new(
-        inner
-            .function("void sqlite3_result_int(sqlite3_context *, int)")
-            .unwrap()
-            .into_owned(Arc::clone(&inner)),
-    );
+    // The callback keeps the functions it calls, and they keep their library.
+    // SAFETY: both declarations are sqlite3.h's (promise 2).
+    let (value_int, result_int) = unsafe {
+        (
+            OwnedFunction::new(&inner, "int sqlite3_value_int(sqlite3_value *)").unwrap(),
+            OwnedFunction::new(&inner, "void sqlite3_result_int(sqlite3_context *, int)").unwrap(),
+        )
+    };
     let twice = sqlite
         .callback(
             "twice",
@@ -336,17 +359,24 @@ fn a_sqlite_function_calls_back_into_sqlite() {
                 let argv = args[2].as_address().unwrap() as *const usize;
                 // SAFETY: sqlite passes argc (1) value pointers.
                 let first = unsafe { *argv };
-                let n = value_int.call(&[Value::Pointer(first)])?.as_i128().unwrap();
-                result_int.call(&[args[0].clone(), Value::Int((2 * n) as i64)])?;
+                // SAFETY: the value and the context are the ones sqlite passed to this
+                // function, valid during it (promise 3).
+                let n = unsafe { value_int.call(&[Value::Pointer(first)]) }?
+                    .as_i128()
+                    .unwrap();
+                // SAFETY: as above.
+                unsafe { result_int.call(&[args[0].clone(), Value::Int((2 * n) as i64)]) }?;
                 Ok(Value::Void)
             },
         )
         .unwrap();
-    let create = sqlite
-        .function("int sqlite3_create_function(sqlite3 *, const char *, int, int, void *, void (*)(sqlite3_context *, int, sqlite3_value **), void (*)(sqlite3_context *, int, sqlite3_value **), void (*)(sqlite3_context *))")
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let create = unsafe { sqlite
+        .function("int sqlite3_create_function(sqlite3 *, const char *, int, int, void *, void (*)(sqlite3_context *, int, sqlite3_value **), void (*)(sqlite3_context *, int, sqlite3_value **), void (*)(sqlite3_context *))") }
         .unwrap();
-    let status = create
-        .call(&[
+    // SAFETY: live arguments of the types the function expects (promise 3).
+    let status = unsafe {
+        create.call(&[
             db.clone(),
             "twice".into(),
             1.into(),
@@ -356,7 +386,8 @@ fn a_sqlite_function_calls_back_into_sqlite() {
             Value::Null,
             Value::Null,
         ])
-        .unwrap();
+    }
+    .unwrap();
     assert_eq!(status, Value::Int(0));
     let rows = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&rows);
@@ -370,21 +401,28 @@ fn a_sqlite_function_calls_back_into_sqlite() {
             },
         )
         .unwrap();
-    let exec = sqlite.function(EXEC).unwrap();
-    exec.call(&[
-        db.clone(),
-        "SELECT twice(21)".into(),
-        collect.address(),
-        Value::Null,
-        Value::Null,
-    ])
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let exec = unsafe { sqlite.function(EXEC) }.unwrap();
+    // SAFETY: live arguments of the types the function expects (promise 3).
+    unsafe {
+        exec.call(&[
+            db.clone(),
+            "SELECT twice(21)".into(),
+            collect.address(),
+            Value::Null,
+            Value::Null,
+        ])
+    }
     .unwrap();
     assert_eq!(*rows.lock().unwrap(), vec![vec![Some("42".to_owned())]]);
-    sqlite
-        .function("int sqlite3_close(sqlite3 *)")
-        .unwrap()
-        .call(&[db])
-        .unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2); live arguments of the types the function expects (promise 3).
+    unsafe {
+        sqlite
+            .function("int sqlite3_close(sqlite3 *)")
+            .unwrap()
+            .call(&[db])
+    }
+    .unwrap();
 }
 
 #[test]
@@ -395,14 +433,15 @@ fn a_panicking_comparator_fails_the_call_not_the_process() {
             panic!("comparator exploded")
         })
         .unwrap();
-    let qsort = libc.function(QSORT).unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let qsort = unsafe { libc.function(QSORT) }.unwrap();
     let mut values = libc.new_value("int[5]").unwrap();
     values
         .set(&Value::Array([5, 3, 9, 1, 7].map(Value::from).to_vec()))
         .unwrap();
-    let error = qsort
-        .call(&[values.address(), 5.into(), 4.into(), boom.address()])
-        .unwrap_err();
+    // SAFETY: live arguments of the types the function expects (promise 3).
+    let error =
+        unsafe { qsort.call(&[values.address(), 5.into(), 4.into(), boom.address()]) }.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::CallbackFailed);
     assert_eq!(
         error.to_string(),
@@ -414,23 +453,25 @@ fn a_panicking_comparator_fails_the_call_not_the_process() {
             Err("no comparisons today".into())
         })
         .unwrap();
-    let error = qsort
-        .call(&[values.address(), 5.into(), 4.into(), refuse.address()])
+    // SAFETY: live arguments of the types the function expects (promise 3).
+    let error = unsafe { qsort.call(&[values.address(), 5.into(), 4.into(), refuse.address()]) }
         .unwrap_err();
     assert_eq!(
         error.to_string(),
         "callback `refuse` failed: no comparisons today"
     );
-    let abs = libc.function("int abs(int)").unwrap();
-    assert_eq!(abs.call(&[(-3).into()]).unwrap(), Value::Int(3));
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let abs = unsafe { libc.function("int abs(int)") }.unwrap();
+    // SAFETY: live arguments of the types the function expects (promise 3).
+    assert_eq!(unsafe { abs.call(&[(-3).into()]) }.unwrap(), Value::Int(3));
     // A wrong result type is a failure too, with C given the error result.
     let wrong = libc
         .callback("wrong", "int (*)(const void *, const void *)", |_| {
             Ok(Value::Str("no".into()))
         })
         .unwrap();
-    let error = qsort
-        .call(&[values.address(), 5.into(), 4.into(), wrong.address()])
+    // SAFETY: live arguments of the types the function expects (promise 3).
+    let error = unsafe { qsort.call(&[values.address(), 5.into(), 4.into(), wrong.address()]) }
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::CallbackFailed);
 }
@@ -455,7 +496,8 @@ fn callbacks_from_eight_threads_at_once() {
             let libc = Arc::clone(&libc);
             let compare = Arc::clone(&compare);
             std::thread::spawn(move || {
-                let qsort = libc.function(QSORT).unwrap();
+                // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+                let qsort = unsafe { libc.function(QSORT) }.unwrap();
                 let qsort = qsort.typed::<Qsort<'_>>().unwrap();
                 for round in 0..50u32 {
                     let mut values: Vec<u32> =
@@ -531,19 +573,22 @@ fn a_panicking_typed_callback_fails_the_outer_call() {
             |_: *const c_void, _: *const c_void| -> i32 { panic!("typed comparator exploded") },
         )
         .unwrap();
-    let qsort = libc.function(QSORT).unwrap();
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let qsort = unsafe { libc.function(QSORT) }.unwrap();
     let mut values = libc.new_value("int[3]").unwrap();
     values
         .set(&Value::Array([3, 1, 2].map(Value::from).to_vec()))
         .unwrap();
-    let error = qsort
-        .call(&[
+    // SAFETY: live arguments of the types the function expects (promise 3).
+    let error = unsafe {
+        qsort.call(&[
             values.address(),
             3.into(),
             4.into(),
             boom.callback().address(),
         ])
-        .unwrap_err();
+    }
+    .unwrap_err();
     assert_eq!(
         error.to_string(),
         "callback `typed_boom` failed: panicked: typed comparator exploded"

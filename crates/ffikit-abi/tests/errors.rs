@@ -3,19 +3,26 @@
 use ffikit_abi::{Error, ErrorKind, Library, Value};
 
 fn libc() -> Library {
-    Library::open("libc.so.6").unwrap()
+    // SAFETY: libc is already loaded in this process: no initializer runs again.
+    unsafe { Library::open("libc.so.6") }.unwrap()
+}
+
+fn open(name: &str) -> Result<Library, Error> {
+    // SAFETY: these tests open missing files and a non-ELF file: the loader refuses them
+    // before any code could run.
+    unsafe { Library::open(name) }
 }
 
 #[test]
 fn a_missing_library_lists_every_place_tried() {
-    let error = Library::open("ffikit-no-such-library").unwrap_err();
+    let error = open("ffikit-no-such-library").unwrap_err();
     assert_eq!(error.kind(), ErrorKind::LibraryNotFound);
     let message = error.to_string();
     assert!(
         message.contains("ldconfig") && message.contains("/usr/lib"),
         "{message}"
     );
-    let error = Library::open("/nonexistent/libx.so").unwrap_err();
+    let error = open("/nonexistent/libx.so").unwrap_err();
     assert_eq!(error.kind(), ErrorKind::LibraryNotFound);
 }
 
@@ -25,7 +32,7 @@ fn a_file_the_loader_refuses_keeps_dlerror_as_the_source() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("libnotelf.so");
     std::fs::write(&path, "this is not an ELF file").unwrap();
-    let error = Library::open(path.to_str().unwrap()).unwrap_err();
+    let error = open(path.to_str().unwrap()).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::LibraryLoadError);
     let mut chain = String::new();
     let mut source = std::error::Error::source(&error);
@@ -40,48 +47,68 @@ fn a_file_the_loader_refuses_keeps_dlerror_as_the_source() {
 #[test]
 fn symbols_must_exist_and_be_what_they_are_declared_as() {
     let libc = libc();
-    let missing = libc
-        .function("int ffikit_no_such_symbol(void)")
-        .unwrap_err();
-    assert_eq!(missing.kind(), ErrorKind::SymbolNotFound);
-    // stdin is data in libc's ELF symbol table; printf is a function.
-    let data = libc.function("int stdin(void)").unwrap_err();
-    assert_eq!(data.kind(), ErrorKind::NotAFunction, "{data}");
-    let function = libc.global("int printf").unwrap_err();
-    assert_eq!(function.kind(), ErrorKind::NotAFunction, "{function}");
-    assert!(
-        libc.optional("int ffikit_no_such_symbol(void)")
-            .unwrap()
-            .is_none()
-    );
-    assert!(libc.optional("int abs(int)").unwrap().is_some());
+    // SAFETY: every binding below fails or is `abs` as <stdlib.h> declares it; none is called.
+    unsafe {
+        let missing = libc
+            .function("int ffikit_no_such_symbol(void)")
+            .unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::SymbolNotFound);
+        // stdin is data in libc's ELF symbol table; printf is a function.
+        let data = libc.function("int stdin(void)").unwrap_err();
+        assert_eq!(data.kind(), ErrorKind::NotAFunction, "{data}");
+        let function = libc.global("int printf").unwrap_err();
+        assert_eq!(function.kind(), ErrorKind::NotAFunction, "{function}");
+        assert!(
+            libc.optional("int ffikit_no_such_symbol(void)")
+                .unwrap()
+                .is_none()
+        );
+        assert!(libc.optional("int abs(int)").unwrap().is_some());
+    }
 }
 
 #[test]
 fn malformed_declarations_point_at_the_problem() {
     let libc = libc();
-    let error = libc.function("int (").unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::DeclarationSyntax);
-    let Error::Declaration(inner) = &error else {
-        panic!("{error:?}")
-    };
-    assert_eq!(inner.column(), 6);
-    let variable = libc.function("int errno_like").unwrap_err();
-    assert_eq!(variable.kind(), ErrorKind::DeclarationSyntax);
-    let unknown = libc.function("mystery_t abs(int)").unwrap_err();
-    assert_eq!(unknown.kind(), ErrorKind::DeclarationSyntax);
-    assert!(
-        std::error::Error::source(&unknown)
-            .unwrap()
-            .to_string()
-            .contains("^^^^^^^^^")
-    );
+    // SAFETY: none of these declarations parses, so nothing is bound.
+    unsafe {
+        let error = libc.function("int (").unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::DeclarationSyntax);
+        let Error::Declaration(inner) = &error else {
+            panic!("{error:?}")
+        };
+        assert_eq!(inner.column(), 6);
+        let variable = libc.function("int errno_like").unwrap_err();
+        assert_eq!(variable.kind(), ErrorKind::DeclarationSyntax);
+        let unknown = libc.function("mystery_t abs(int)").unwrap_err();
+        assert_eq!(unknown.kind(), ErrorKind::DeclarationSyntax);
+        assert!(
+            std::error::Error::source(&unknown)
+                .unwrap()
+                .to_string()
+                .contains("^^^^^^^^^")
+        );
+    }
 }
 
 #[test]
 fn arguments_are_checked_before_the_call() {
     let libc = libc();
-    let abs = libc.function("int abs(int j)").unwrap();
+    // SAFETY: abs, toupper, strlen and strerror as their headers declare them; each is
+    // defined for every value a safe call passes (in-range integers, strings copied for the
+    // call; toupper for every unsigned char; strerror returns a string for every int).
+    let (abs, toupper, strlen, strerror) = unsafe {
+        (
+            libc.function("int abs(int j)").unwrap().into_safe(),
+            libc.function("int toupper(unsigned char c)")
+                .unwrap()
+                .into_safe(),
+            libc.function("size_t strlen(const char *s)")
+                .unwrap()
+                .into_safe(),
+            libc.function("char *strerror(int)").unwrap().into_safe(),
+        )
+    };
     let kind = |args: &[Value]| abs.call(args).unwrap_err().kind();
     assert_eq!(kind(&[]), ErrorKind::ArityMismatch);
     assert_eq!(kind(&[1.into(), 2.into()]), ErrorKind::ArityMismatch);
@@ -94,7 +121,6 @@ fn arguments_are_checked_before_the_call() {
         Value::Int(-(1 << 31))
     );
 
-    let toupper = libc.function("int toupper(unsigned char c)").unwrap();
     let error = toupper.call(&[300.into()]).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::OutOfRange);
     assert_eq!(
@@ -102,7 +128,6 @@ fn arguments_are_checked_before_the_call() {
         Value::Int(b'Q'.into())
     );
 
-    let strlen = libc.function("size_t strlen(const char *s)").unwrap();
     assert_eq!(
         strlen.call(&[Value::Null]).unwrap_err().kind(),
         ErrorKind::NullPointer
@@ -116,10 +141,13 @@ fn arguments_are_checked_before_the_call() {
         ErrorKind::TypeMismatch
     );
     assert_eq!(strlen.call(&["four".into()]).unwrap(), Value::UInt(4));
-    // A binding may declare NULL acceptable.
-    let puts_like = libc.function("char *strerror(int)").unwrap();
+    // A raw address is for the unsafe call only.
+    assert_eq!(
+        strlen.call(&[Value::Pointer(16)]).unwrap_err().kind(),
+        ErrorKind::UncheckedPointer
+    );
     assert!(
-        puts_like
+        strerror
             .call(&[2.into()])
             .unwrap()
             .as_text()
@@ -132,7 +160,13 @@ fn arguments_are_checked_before_the_call() {
 fn structs_must_have_the_right_shape() {
     let libc = libc();
     libc.cdef("struct in_addr { in_addr_t s_addr; };").unwrap();
-    let ntoa = libc.function("char *inet_ntoa(struct in_addr in)").unwrap();
+    // SAFETY: inet_ntoa as <arpa/inet.h> declares it, defined for every address; it returns
+    // a string in a static buffer.
+    let ntoa = unsafe {
+        libc.function("char *inet_ntoa(struct in_addr in)")
+            .unwrap()
+            .into_safe()
+    };
     let ok = Value::Struct(vec![("s_addr".into(), Value::UInt(0x0100_007f))]);
     assert_eq!(
         ntoa.call(&[ok]).unwrap().as_text().as_deref(),
@@ -158,26 +192,29 @@ fn structs_must_have_the_right_shape() {
 #[test]
 fn types_abi_mode_cannot_call_are_refused() {
     let libc = libc();
-    for declaration in [
-        "__int128 abs(__int128 x)",
-        "_Atomic int abs(int x)",
-        "int abs(__builtin_va_list x)",
-    ] {
-        let error = libc.function(declaration).unwrap_err();
-        assert_eq!(
-            error.kind(),
-            ErrorKind::UnsupportedType,
-            "{declaration}: {error}"
+    // SAFETY: the declarations are refused, or are abs as declared in <stdlib.h> (not called).
+    unsafe {
+        for declaration in [
+            "__int128 abs(__int128 x)",
+            "_Atomic int abs(int x)",
+            "int abs(__builtin_va_list x)",
+        ] {
+            let error = libc.function(declaration).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                ErrorKind::UnsupportedType,
+                "{declaration}: {error}"
+            );
+        }
+        let typed = libc.function("int abs(int)").unwrap();
+        assert!(
+            typed
+                .typed::<unsafe extern "C" fn(i32, i32) -> i32>()
+                .is_err()
         );
+        assert!(typed.typed::<unsafe extern "C" fn(u32) -> i32>().is_err());
+        assert!(typed.typed::<unsafe extern "C" fn(i32) -> i32>().is_ok());
     }
-    let typed = libc.function("int abs(int)").unwrap();
-    assert!(
-        typed
-            .typed::<unsafe extern "C" fn(i32, i32) -> i32>()
-            .is_err()
-    );
-    assert!(typed.typed::<unsafe extern "C" fn(u32) -> i32>().is_err());
-    assert!(typed.typed::<unsafe extern "C" fn(i32) -> i32>().is_ok());
 }
 
 #[test]

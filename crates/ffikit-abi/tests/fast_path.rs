@@ -57,7 +57,8 @@ fn compile(source: &str) -> (tempfile::TempDir, Library) {
         .status()
         .unwrap();
     assert!(status.success());
-    let library = Library::open(so.to_str().unwrap()).unwrap();
+    // SAFETY: a system library or the fixtures: initializers sound to run (promise 1).
+    let library = unsafe { Library::open(so.to_str().unwrap()) }.unwrap();
     (dir, library)
 }
 
@@ -200,10 +201,11 @@ fn fast_path_agrees_with_libffi_bit_for_bit() {
             params.join(", ")
         };
         let declaration = format!("double {name}({list})");
-        let fast = library.function(&declaration).unwrap();
+        // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+        let fast = unsafe { library.function(&declaration) }.unwrap();
         // The reference: libffi with the general conversions (no lane, no struct plan).
-        let reference = library
-            .function(&declaration)
+        // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+        let reference = unsafe { library.function(&declaration) }
             .unwrap()
             .use_libffi()
             .use_general_path();
@@ -216,7 +218,11 @@ fn fast_path_agrees_with_libffi_bit_for_bit() {
                     None => scalar_value(ty, &mut rng),
                 })
                 .collect();
-            let (a, b) = (fast.call(&args).unwrap(), reference.call(&args).unwrap());
+            // SAFETY: live arguments of the types the function expects (promise 3).
+            let (a, b) = (
+                unsafe { fast.call(&args) }.unwrap(),
+                unsafe { reference.call(&args) }.unwrap(),
+            );
             assert!(same(&a, &b), "{declaration}: fast {a:?}, libffi {b:?}");
             // Struct values given otherwise — members reversed, one renamed, one missing, one
             // of the wrong kind — give the same result or the same error on both paths.
@@ -242,8 +248,10 @@ fn fast_path_agrees_with_libffi_bit_for_bit() {
                     Err(e) => format!("{:?}: {e}", e.kind()),
                 };
                 let (a, b) = (
-                    describe(fast.call(&changed)),
-                    describe(reference.call(&changed)),
+                    // SAFETY: live arguments of the types the function expects (promise 3).
+                    describe(unsafe { fast.call(&changed) }),
+                    // SAFETY: live arguments of the types the function expects (promise 3).
+                    describe(unsafe { reference.call(&changed) }),
                 );
                 assert_eq!(a, b, "{declaration} with {changed:?}");
             }
@@ -251,11 +259,19 @@ fn fast_path_agrees_with_libffi_bit_for_bit() {
     }
     for n in 1..=64 {
         let declaration = format!("struct s{n} make{n}(int seed, double x)");
-        let fast = library.function(&declaration).unwrap();
-        let reference = library.function(&declaration).unwrap().use_libffi();
+        // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+        let fast = unsafe { library.function(&declaration) }.unwrap();
+        // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+        let reference = unsafe { library.function(&declaration) }
+            .unwrap()
+            .use_libffi();
         assert!(fast.is_fast(), "{declaration}");
         let args = [Value::Int(n as i64 * 3 - 50), Value::Float(1.25)];
-        let (a, b) = (fast.call(&args).unwrap(), reference.call(&args).unwrap());
+        // SAFETY: live arguments of the types the function expects (promise 3).
+        let (a, b) = (
+            unsafe { fast.call(&args) }.unwrap(),
+            unsafe { reference.call(&args) }.unwrap(),
+        );
         assert!(same(&a, &b), "{declaration}: fast {a:?}, libffi {b:?}");
     }
     assert_eq!(
@@ -390,11 +406,18 @@ fn scalar_lanes_agree_with_the_general_conversions() {
     // conversions through libffi.
     let paths = |declaration: &str| {
         [
-            library.function(declaration).unwrap(),
-            library.function(declaration).unwrap().use_libffi(),
-            library.function(declaration).unwrap().use_general_path(),
-            library
-                .function(declaration)
+            // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+            unsafe { library.function(declaration) }.unwrap(),
+            // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+            unsafe { library.function(declaration) }
+                .unwrap()
+                .use_libffi(),
+            // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+            unsafe { library.function(declaration) }
+                .unwrap()
+                .use_general_path(),
+            // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+            unsafe { library.function(declaration) }
                 .unwrap()
                 .use_general_path()
                 .use_libffi(),
@@ -403,7 +426,8 @@ fn scalar_lanes_agree_with_the_general_conversions() {
     let agree = |declaration: &str, functions: &[ffikit_abi::Function<'_>], args: &[Value]| {
         let outcomes: Vec<String> = functions
             .iter()
-            .map(|f| outcome(f.call(args), args))
+            // SAFETY: live arguments of the types the function expects (promise 3).
+            .map(|f| outcome(unsafe { f.call(args) }, args))
             .collect();
         for other in &outcomes[1..] {
             assert_eq!(&outcomes[0], other, "{declaration} with {args:?}");
@@ -427,9 +451,18 @@ fn scalar_lanes_agree_with_the_general_conversions() {
         agree(declaration, &functions, &[Value::Int(1), Value::Int(2)]);
     }
     // An identity gives back what it was given, through the lane.
-    let int = library.function("int id4(int x)").unwrap();
-    assert_eq!(int.call(&[Value::Int(-7)]).unwrap(), Value::Int(-7));
-    assert_eq!(int.call(&[Value::UInt(7)]).unwrap(), Value::Int(7));
+    // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+    let int = unsafe { library.function("int id4(int x)") }.unwrap();
+    assert_eq!(
+        // SAFETY: live arguments of the types the function expects (promise 3).
+        unsafe { int.call(&[Value::Int(-7)]) }.unwrap(),
+        Value::Int(-7)
+    );
+    assert_eq!(
+        // SAFETY: live arguments of the types the function expects (promise 3).
+        unsafe { int.call(&[Value::UInt(7)]) }.unwrap(),
+        Value::Int(7)
+    );
     assert!(int.is_fast());
 
     for (declaration, params) in &mixed {
@@ -481,8 +514,8 @@ fn dynamic_callbacks_receive_every_scalar_type_as_a_call_returns_it() {
             .iter()
             .find(|(name, ..)| name == ty)
             .map_or((-3, 3), |(_, min, max)| (*min, *max));
-        let id = library
-            .function(&format!("{ty} id{k}({ty} x)"))
+        // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+        let id = unsafe { library.function(&format!("{ty} id{k}({ty} x)")) }
             .unwrap()
             .use_general_path();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -497,25 +530,30 @@ fn dynamic_callbacks_receive_every_scalar_type_as_a_call_returns_it() {
                 },
             )
             .unwrap();
-        let pass = library
-            .function(&format!(
+        // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+        let pass = unsafe {
+            library.function(&format!(
                 "{ty} pass{k}({ty} (*f)({ty}, {ty}), {ty} x, {ty} y)"
             ))
-            .unwrap();
+        }
+        .unwrap();
         let inputs: Vec<Value> = edge_values(min, max)
             .into_iter()
-            .filter(|v| id.call(std::slice::from_ref(v)).is_ok())
+            // SAFETY: live arguments of the types the function expects (promise 3).
+            .filter(|v| unsafe { id.call(std::slice::from_ref(v)) }.is_ok())
             .filter(|v| !matches!(v, Value::Str(_) | Value::Bytes(_)))
             .collect();
         assert!(inputs.len() >= 2, "{ty}: {inputs:?}");
         for pair in inputs.windows(2) {
             seen.lock().unwrap().clear();
-            let returned = pass
-                .call(&[callback.address(), pair[0].clone(), pair[1].clone()])
-                .unwrap();
+            // SAFETY: live arguments of the types the function expects (promise 3).
+            let returned =
+                unsafe { pass.call(&[callback.address(), pair[0].clone(), pair[1].clone()]) }
+                    .unwrap();
             let expected: Vec<Value> = pair
                 .iter()
-                .map(|v| id.call(std::slice::from_ref(v)).unwrap())
+                // SAFETY: live arguments of the types the function expects (promise 3).
+                .map(|v| unsafe { id.call(std::slice::from_ref(v)) }.unwrap())
                 .collect();
             assert_eq!(
                 *seen.lock().unwrap(),
