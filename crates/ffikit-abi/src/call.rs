@@ -982,7 +982,8 @@ pub struct OwnedFunction {
 /// callback address — is refused with [`Error::UncheckedPointer`]: only the `unsafe`
 /// [`Function::call`] takes those, where the caller vouches for them.
 ///
-/// It dereferences to the function, for its name, address and typed handles.
+/// It dereferences to the function, for its name, address, typed handles and its own
+/// `unsafe` call: `unsafe { (*strlen).call(&[buffer.address()]) }`.
 ///
 /// [`CData`]: crate::CData
 #[derive(Debug)]
@@ -1047,7 +1048,9 @@ impl<'lib> Function<'lib> {
     ///
     /// Calling the function is sound with every argument list [`Safe::call`] accepts: any
     /// in-range numbers, any strings and bytes (copies owned by ffikit for the call), NULL
-    /// for the parameters marked [`allow_null`](Self::allow_null) (promise 3, made once).
+    /// for the parameters marked [`allow_null`](Self::allow_null) (promise 3, made once) —
+    /// from any thread, concurrently too (the handle is `Send` and `Sync`: `strtok` or
+    /// `setenv` do not qualify).
     /// True of `cos`, `abs`, `strlen(const char *)`, `getenv`; false of `free`, `memcpy`,
     /// `qsort`, `strcpy` (a count or a destination ffikit cannot check), which keep the
     /// `unsafe` [`call`](Self::call).

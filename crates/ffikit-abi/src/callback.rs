@@ -567,7 +567,8 @@ impl<F: Copy> CallbackPtr<'_, F> {
     }
 }
 
-impl<F> CType for CallbackPtr<'_, F> {
+// SAFETY: `repr(transparent)` over a function pointer, passed as a C pointer.
+unsafe impl<F> CType for CallbackPtr<'_, F> {
     const KIND: Kind = Kind::Pointer;
 }
 
@@ -598,8 +599,9 @@ impl<F: CFunctionPointer> TypedCallback<F> {
     }
 }
 
-/// A closure that can be the body of a callback of type `F`.
-pub trait TypedBody<F>: Send + Sync + Sized + 'static {
+/// A closure that can be the body of a callback of type `F` (sealed: implemented for closures
+/// of the matching signature).
+pub trait TypedBody<F>: Send + Sync + Sized + 'static + crate::typed::sealed::Body<F> {
     #[doc(hidden)]
     /// # Safety
     ///
@@ -638,7 +640,11 @@ impl<B> SlotState<B> {
 }
 
 /// Reads a typed argument and writes a typed result, widened as libffi wants.
-pub trait CValue: CType + Copy {
+///
+/// # Safety
+///
+/// `read` and `write_widened` move exactly a value of the type's C kind ([`CType`]).
+pub unsafe trait CValue: CType + Copy {
     #[doc(hidden)]
     /// # Safety
     ///
@@ -653,7 +659,8 @@ pub trait CValue: CType + Copy {
 
 macro_rules! c_values {
     ($($ty:ty => $wide:ty),* $(,)?) => {$(
-        impl CValue for $ty {
+        // SAFETY: reads and writes exactly this type, widened to a full register.
+        unsafe impl CValue for $ty {
             unsafe fn read(from: *const c_void) -> Self {
                 // SAFETY: the caller guarantees a valid value there (maybe unaligned).
                 unsafe { from.cast::<$ty>().read_unaligned() }
@@ -671,7 +678,8 @@ c_values! {
     u64 => u64, isize => i64, usize => u64, f32 => f32, f64 => f64,
 }
 
-impl CValue for bool {
+// SAFETY: reads and writes exactly this type.
+unsafe impl CValue for bool {
     unsafe fn read(from: *const c_void) -> Self {
         // SAFETY: the caller guarantees a valid C _Bool (0 or 1) there.
         unsafe { from.cast::<u8>().read() != 0 }
@@ -682,12 +690,14 @@ impl CValue for bool {
     }
 }
 
-impl CValue for () {
+// SAFETY: reads and writes exactly this type.
+unsafe impl CValue for () {
     unsafe fn read(_: *const c_void) -> Self {}
     unsafe fn write_widened(self, _: *mut c_void) {}
 }
 
-impl<T> CValue for *const T {
+// SAFETY: reads and writes exactly a pointer.
+unsafe impl<T> CValue for *const T {
     unsafe fn read(from: *const c_void) -> Self {
         // SAFETY: the caller guarantees a pointer value there.
         unsafe { from.cast::<*const T>().read_unaligned() }
@@ -698,7 +708,8 @@ impl<T> CValue for *const T {
     }
 }
 
-impl<T> CValue for *mut T {
+// SAFETY: reads and writes exactly a pointer.
+unsafe impl<T> CValue for *mut T {
     unsafe fn read(from: *const c_void) -> Self {
         // SAFETY: the caller guarantees a pointer value there.
         unsafe { from.cast::<*mut T>().read_unaligned() }
@@ -739,6 +750,11 @@ macro_rules! typed_bodies {
                 Err(panic) => state.failed(panic),
             }
         }
+
+        impl<C, R: CValue, $($arg: CValue),*> crate::typed::sealed::Body<unsafe extern "C" fn($($arg),*) -> R> for C
+        where
+            C: Fn($($arg),*) -> R + Send + Sync + 'static,
+        {}
 
         impl<C, R: CValue, $($arg: CValue),*> TypedBody<unsafe extern "C" fn($($arg),*) -> R> for C
         where

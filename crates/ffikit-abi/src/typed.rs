@@ -46,14 +46,28 @@ impl Kind {
 }
 
 /// A Rust type with a C counterpart: integers, floats, `bool`, raw pointers, `()` (results).
-pub trait CType {
+///
+/// # Safety
+///
+/// `KIND` is the C kind the type is passed and returned as (its size, signedness and ABI
+/// class): the typed-handle and typed-callback checks rely on it.
+pub unsafe trait CType {
     #[doc(hidden)]
     const KIND: Kind;
 }
 
+/// Keeps traits whose implementations ffikit relies on to its own types.
+pub(crate) mod sealed {
+    /// Only `unsafe extern "C" fn` pointer types.
+    pub trait FunctionPointer {}
+    /// Only closures of the matching signature.
+    pub trait Body<F> {}
+}
+
 macro_rules! c_types {
     ($($ty:ty => $kind:expr),* $(,)?) => {$(
-        impl CType for $ty {
+        // SAFETY: the kind is the type's own (size, signedness, class).
+        unsafe impl CType for $ty {
             const KIND: Kind = $kind;
         }
     )*};
@@ -76,16 +90,19 @@ c_types! {
     f64 => Kind::Double,
 }
 
-impl<T> CType for *const T {
+// SAFETY: raw pointers are passed as C pointers.
+unsafe impl<T> CType for *const T {
     const KIND: Kind = Kind::Pointer;
 }
 
-impl<T> CType for *mut T {
+// SAFETY: as above.
+unsafe impl<T> CType for *mut T {
     const KIND: Kind = Kind::Pointer;
 }
 
-/// `unsafe extern "C" fn(A, B, ...) -> R` for C-compatible `A, B, ..., R`.
-pub trait CFunctionPointer: Copy {
+/// `unsafe extern "C" fn(A, B, ...) -> R` for C-compatible `A, B, ..., R` (sealed: calling
+/// one stays `unsafe`, the per-call promise of the [safety model](crate#safety-model)).
+pub trait CFunctionPointer: Copy + sealed::FunctionPointer {
     #[doc(hidden)]
     fn params() -> Vec<Kind>;
     #[doc(hidden)]
@@ -99,6 +116,8 @@ pub trait CFunctionPointer: Copy {
 
 macro_rules! function_pointers {
     ($( ($($arg:ident),*) )*) => {$(
+        impl<R: CType, $($arg: CType),*> sealed::FunctionPointer for unsafe extern "C" fn($($arg),*) -> R {}
+
         impl<R: CType, $($arg: CType),*> CFunctionPointer for unsafe extern "C" fn($($arg),*) -> R {
             fn params() -> Vec<Kind> {
                 vec![$($arg::KIND),*]
