@@ -330,10 +330,18 @@ pub struct VariableDecl {
     pub span: crate::Span,
 }
 
+/// How deeply a type may nest — pointers, arrays, function types and struct members, counted
+/// through typedefs — when it comes from parsed text. Every walk over a type (printing,
+/// layout, lowering, conversions) recurses at most this deep, so hostile declarations cannot
+/// overflow the stack. Real headers nest a few levels.
+pub const MAX_TYPE_DEPTH: u32 = 128;
+
 /// Every type, interned. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct TypeTable {
     types: Vec<Type>,
+    /// Per type: 1 + the deepest type it contains ([`TypeTable::depth`]).
+    depths: Vec<u32>,
     interned: HashMap<Type, TypeId>,
     records: Vec<Record>,
     enums: Vec<Enumeration>,
@@ -350,6 +358,7 @@ impl TypeTable {
     pub fn new() -> Self {
         TypeTable {
             types: Vec::new(),
+            depths: Vec::new(),
             interned: HashMap::default(),
             records: Vec::new(),
             enums: Vec::new(),
@@ -362,9 +371,28 @@ impl TypeTable {
             return id;
         }
         let id = TypeId(u32::try_from(self.types.len()).expect("fewer than 2^32 types"));
+        let depth = match &ty {
+            Type::Pointer(inner) | Type::Array { element: inner, .. } => self.depth(inner.ty),
+            Type::Function(f) => f
+                .params
+                .iter()
+                .map(|p| self.depth(p.ty))
+                .fold(self.depth(f.result.ty), u32::max),
+            _ => 0,
+        };
+        self.depths.push(depth.saturating_add(1));
         self.types.push(ty.clone());
         self.interned.insert(ty, id);
         id
+    }
+
+    /// How deeply the type nests: 1 for a scalar, an enum or an incomplete record; 1 + the
+    /// deepest member for a complete record; 1 + what it is made of for a pointer, an array or
+    /// a function. A pointer counts its pointee as it was when the pointer was made (a pointer
+    /// to a record is never walked into, which is what makes `struct node *next` finite).
+    /// The parser refuses types deeper than [`MAX_TYPE_DEPTH`].
+    pub fn depth(&self, id: TypeId) -> u32 {
+        self.depths[id.0 as usize]
     }
 
     /// What `id` stands for.
@@ -433,6 +461,12 @@ impl TypeTable {
         };
         let kind = self.records[record.0 as usize].kind;
         let layout = crate::layout::layout_record(self, kind, &fields, pack, aligned)?;
+        let deepest = fields
+            .iter()
+            .map(|f| self.depth(f.ty.ty))
+            .max()
+            .unwrap_or(0);
+        self.depths[id.0 as usize] = deepest.saturating_add(1);
         let slot = &mut self.records[record.0 as usize];
         slot.fields = Some(fields);
         slot.pack = pack;

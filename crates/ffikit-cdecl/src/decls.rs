@@ -320,10 +320,14 @@ impl Declarations {
 }
 
 /// Used by the parser to report a layout problem at a span.
-pub(crate) fn layout_error(error: LayoutError, span: Span, text: &str) -> Error {
+pub(crate) fn layout_error(
+    error: LayoutError,
+    span: Span,
+    locator: &crate::error::Locator<'_>,
+) -> Error {
     let kind = match error {
         LayoutError::Incomplete(_) => crate::ErrorKind::Incomplete,
         _ => crate::ErrorKind::InvalidLayout,
     };
-    Error::new(kind, error.to_string(), span, text)
+    Error::located(kind, error.to_string(), span, locator)
 }

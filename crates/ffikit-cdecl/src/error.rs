@@ -52,24 +52,104 @@ pub struct Error {
     span: Span,
     line: usize,
     column: usize,
-    source_line: String,
+    /// The source line as shown: at most [`SHOWN_LINE`] characters around the error, tabs as
+    /// spaces, invisible characters made visible.
+    shown: String,
+    /// Where the caret goes in `shown`, in characters, and how wide.
+    caret: (usize, usize),
+}
+
+/// The most characters of a source line an error keeps and shows: a minified header can put
+/// megabytes on one line, and a report of thousands of skipped declarations keeps one line
+/// each.
+const SHOWN_LINE: usize = 160;
+
+/// Turns byte offsets of one text into lines and columns. Errors made in increasing order of
+/// position (as a parser makes them) cost time linear in the text overall, not per error.
+#[derive(Debug)]
+pub(crate) struct Locator<'t> {
+    text: &'t str,
+    line_starts: std::cell::OnceCell<Vec<usize>>,
+    /// The last position located: (offset, its line's start, its column).
+    last: std::cell::Cell<(usize, usize, usize)>,
+}
+
+impl<'t> Locator<'t> {
+    pub(crate) fn new(text: &'t str) -> Self {
+        Locator {
+            text,
+            line_starts: std::cell::OnceCell::new(),
+            last: std::cell::Cell::new((0, 0, 1)),
+        }
+    }
+
+    /// The 1-based line, the line's first byte, and the 1-based column (in characters).
+    fn locate(&self, offset: usize) -> (usize, usize, usize) {
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        let line = starts.partition_point(|&s| s <= offset);
+        let line_start = starts[line - 1];
+        let (last_offset, last_line_start, last_column) = self.last.get();
+        let column = if last_line_start == line_start && last_offset <= offset {
+            last_column + self.text[last_offset..offset].chars().count()
+        } else {
+            self.text[line_start..offset].chars().count() + 1
+        };
+        self.last.set((offset, line_start, column));
+        (line, line_start, column)
+    }
 }
 
 impl Error {
     pub(crate) fn new(kind: ErrorKind, message: impl Into<String>, span: Span, text: &str) -> Self {
+        Error::located(kind, message, span, &Locator::new(text))
+    }
+
+    pub(crate) fn located(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        span: Span,
+        locator: &Locator<'_>,
+    ) -> Self {
+        let text = locator.text;
         let start = floor_char_boundary(text, span.start.min(text.len()));
         let span = Span::new(start, span.end.max(start));
-        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-        let line = text[..start].matches('\n').count() + 1;
-        let column = text[line_start..start].chars().count() + 1;
+        let (line, line_start, column) = locator.locate(start);
+        // Only as far as the window can reach (4 bytes a character at most): a line can be
+        // the whole text.
+        let reach = floor_char_boundary(text, (start + 4 * SHOWN_LINE).min(text.len()));
+        let line_end = text[start..reach].find('\n').map_or(reach, |i| start + i);
+        // A window of the line around the error, on character boundaries.
+        let from = floor_char_boundary(text, start.saturating_sub(SHOWN_LINE / 2).max(line_start));
+        let mut to = from;
+        for (count, (i, c)) in text[from..line_end].char_indices().enumerate() {
+            if count == SHOWN_LINE {
+                break;
+            }
+            to = from + i + c.len_utf8();
+        }
+        let mut shown = String::new();
+        if from > line_start {
+            shown.push('…');
+        }
+        let caret_at = shown.chars().count() + text[from..start].chars().count();
+        shown.extend(text[from..to].chars().map(visible));
+        if to < line_end || (to == reach && reach < text.len() && !text[reach..].starts_with('\n')) {
+            shown.push('…');
+        }
+        let end = floor_char_boundary(text, span.end.min(to.max(start)).min(text.len()));
+        let width = text[start..end.max(start)].chars().count().max(1);
         Error {
             kind,
             message: message.into(),
             span,
             line,
             column,
-            source_line: text[line_start..line_end].to_owned(),
+            shown,
+            caret: (caret_at, width),
         }
     }
 
@@ -99,6 +179,19 @@ impl Error {
     }
 }
 
+/// One character as shown under a caret: tabs as a space (they would misplace the caret),
+/// control and invisible format characters (NUL, a byte-order mark) as a visible stand-in of
+/// the same width.
+fn visible(c: char) -> char {
+    match c {
+        '\t' => ' ',
+        '\0'..='\x1f' => char::from_u32(0x2400 + c as u32).unwrap_or('?'),
+        '\x7f' => '\u{2421}',
+        '\u{feff}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' => '\u{fffd}',
+        c => c,
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.message)?;
@@ -106,38 +199,9 @@ impl fmt::Display for Error {
         let gutter = self.line.to_string();
         let pad = " ".repeat(gutter.len());
         writeln!(f, "{pad} |")?;
-        // Tabs would misplace the caret: show them as single spaces.
-        let shown: String = self
-            .source_line
-            .chars()
-            .map(|c| if c == '\t' { ' ' } else { c })
-            .collect();
-        writeln!(f, "{gutter} | {shown}")?;
-        let width = self.source_line[..]
-            .char_indices()
-            .skip(self.column - 1)
-            .take_while(|(i, _)| {
-                let line_start = self.span.start - self.column_bytes();
-                line_start + i < self.span.end
-            })
-            .count()
-            .max(1);
-        write!(
-            f,
-            "{pad} | {}{}",
-            " ".repeat(self.column - 1),
-            "^".repeat(width)
-        )
-    }
-}
-
-impl Error {
-    /// Bytes between the start of the line and the error.
-    fn column_bytes(&self) -> usize {
-        self.source_line
-            .char_indices()
-            .nth(self.column - 1)
-            .map_or(self.source_line.len(), |(i, _)| i)
+        writeln!(f, "{gutter} | {}", self.shown)?;
+        let (at, width) = self.caret;
+        write!(f, "{pad} | {}{}", " ".repeat(at), "^".repeat(width))
     }
 }
 

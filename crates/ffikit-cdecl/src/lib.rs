@@ -52,8 +52,8 @@ pub mod layout;
 mod parse;
 
 pub use ctype::{
-    Enumeration, Field, FunctionDecl, FunctionType, QualType, Qualifiers, Record, RecordKind,
-    Scalar, Type, TypeId, TypeTable, VariableDecl,
+    Enumeration, Field, FunctionDecl, FunctionType, MAX_TYPE_DEPTH, QualType, Qualifiers, Record,
+    RecordKind, Scalar, Type, TypeId, TypeTable, VariableDecl,
 };
 pub use decls::{Constant, Declarations, Declared, Report, Skipped, TagKind};
 pub use error::{Error, ErrorKind, Span};

@@ -12,11 +12,11 @@ mod expr;
 pub(crate) mod lexer;
 
 use crate::ctype::{
-    Field, FunctionDecl, FunctionType, QualType, Qualifiers, RecordKind, Scalar, Type, TypeId,
-    VariableDecl,
+    Field, FunctionDecl, FunctionType, MAX_TYPE_DEPTH, QualType, Qualifiers, RecordKind, Scalar,
+    Type, TypeId, VariableDecl,
 };
 use crate::decls::{Constant, Declarations, Declared, Report, Skipped, TagKind, layout_error};
-use crate::error::{Error, ErrorKind, Span};
+use crate::error::{Error, ErrorKind, Locator, Span};
 use lexer::{Token, TokenKind};
 
 /// How deeply declarators, parameter lists, struct bodies and expressions may nest.
@@ -94,6 +94,8 @@ impl Declarator {
 
 pub(crate) struct Parser<'a> {
     text: &'a str,
+    /// Lines and columns for errors, in linear time over all of them.
+    locator: Locator<'a>,
     tokens: Vec<Token>,
     pos: usize,
     decls: &'a mut Declarations,
@@ -180,6 +182,7 @@ impl<'a> Parser<'a> {
     pub(crate) fn new(text: &'a str, decls: &'a mut Declarations) -> Result<Self, Error> {
         Ok(Parser {
             text,
+            locator: Locator::new(text),
             tokens: lexer::tokenize(text, 0, text)?,
             pos: 0,
             decls,
@@ -265,7 +268,7 @@ impl<'a> Parser<'a> {
     }
 
     fn error(&self, kind: ErrorKind, message: impl Into<String>, span: Span) -> Error {
-        Error::new(kind, message, span, self.text)
+        Error::located(kind, message, span, &self.locator)
     }
 
     fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, Error>) -> Result<T, Error> {
@@ -281,6 +284,24 @@ impl<'a> Parser<'a> {
         let result = f(self);
         self.depth -= 1;
         result
+    }
+
+    /// Refuses a type nested deeper than [`MAX_TYPE_DEPTH`], before anything walks it.
+    fn bounded(&self, ty: QualType, span: Span) -> Result<(), Error> {
+        if self.decls.types.depth(ty.ty) > MAX_TYPE_DEPTH {
+            return Err(self.too_deep(span));
+        }
+        Ok(())
+    }
+
+    fn too_deep(&self, span: Span) -> Error {
+        self.error(
+            ErrorKind::TooDeep,
+            format!(
+                "type nested more than {MAX_TYPE_DEPTH} levels deep (pointers, arrays, functions and members, through typedefs)"
+            ),
+            span,
+        )
     }
 
     fn is_typedef_name(&self, word: &str) -> bool {
@@ -879,7 +900,7 @@ impl<'a> Parser<'a> {
     fn size_align_at(&self, ty: TypeId, span: Span) -> Result<(u64, u64), Error> {
         self.decls
             .size_align(ty)
-            .map_err(|e| layout_error(e, span, self.text))
+            .map_err(|e| layout_error(e, span, &self.locator))
     }
 
     // ---- struct, union, enum ----------------------------------------------------------------
@@ -928,11 +949,18 @@ impl<'a> Parser<'a> {
         };
         let span = tag.as_ref().map_or(open, |t| t.1);
         let complete = |parser: &mut Self, id: TypeId, fields: Vec<Field>| {
+            let deepest = fields
+                .iter()
+                .map(|f| parser.decls.types.depth(f.ty.ty))
+                .max();
+            if deepest.unwrap_or(0) >= MAX_TYPE_DEPTH {
+                return Err(parser.too_deep(span));
+            }
             parser
                 .decls
                 .types
                 .complete_record(id, fields, pack, attributes.aligned)
-                .map_err(|e| layout_error(e, span, parser.text))
+                .map_err(|e| layout_error(e, span, &parser.locator))
         };
         let Some((tag, tag_span)) = tag else {
             let id = self.decls.types.declare_record(kind, None);
@@ -1511,6 +1539,7 @@ impl<'a> Parser<'a> {
                 ty: self.decls.types.pointer(ty),
                 quals,
             };
+            self.bounded(ty, declarator.span)?;
         }
         for suffix in declarator.suffixes.iter().rev() {
             match suffix {
@@ -1529,6 +1558,7 @@ impl<'a> Parser<'a> {
                         _ => {}
                     }
                     ty = self.decls.types.array(ty, *len).into();
+                    self.bounded(ty, *span)?;
                     if len.is_some() {
                         self.size_align_at(ty.ty, *span)?; // too large?
                     }
@@ -1555,6 +1585,7 @@ impl<'a> Parser<'a> {
                     };
                     *param_names = Some(params.iter().map(|p| p.0.clone()).collect());
                     ty = self.decls.types.function(function).into();
+                    self.bounded(ty, *span)?;
                 }
             }
         }
