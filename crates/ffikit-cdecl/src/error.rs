@@ -137,7 +137,8 @@ impl Error {
         }
         let caret_at = shown.chars().count() + text[from..start].chars().count();
         shown.extend(text[from..to].chars().map(visible));
-        if to < line_end || (to == reach && reach < text.len() && !text[reach..].starts_with('\n')) {
+        if to < line_end || (to == reach && reach < text.len() && !text[reach..].starts_with('\n'))
+        {
             shown.push('…');
         }
         let end = floor_char_boundary(text, span.end.min(to.max(start)).min(text.len()));

@@ -138,3 +138,94 @@ fn only_inline_bodies_and_quad_floats_are_skipped() {
         }
     }
 }
+
+/// A translation unit of every installed header of a broad set, preprocessed together as a
+/// real program would include them (gcc's line markers land inside enum and struct bodies:
+/// signal.h, lzma.h, xcb/xcb.h and libxml/parser.h failed on them), parses as one text.
+#[test]
+fn a_translation_unit_of_many_system_headers() {
+    const HEADERS: &[&str] = &[
+        "stdio.h",
+        "stdlib.h",
+        "string.h",
+        "signal.h",
+        "pthread.h",
+        "time.h",
+        "unistd.h",
+        "fcntl.h",
+        "dirent.h",
+        "locale.h",
+        "wchar.h",
+        "math.h",
+        "complex.h",
+        "sys/stat.h",
+        "sys/socket.h",
+        "sys/mman.h",
+        "netinet/in.h",
+        "arpa/inet.h",
+        "netdb.h",
+        "zlib.h",
+        "sqlite3.h",
+        "expat.h",
+        "lzma.h",
+        "xcb/xcb.h",
+        "libxml/parser.h",
+        "openssl/ssl.h",
+        "ffi.h",
+        "bzlib.h",
+        "curl/curl.h",
+    ];
+    let unit: String = HEADERS
+        .iter()
+        .map(|h| {
+            format!(
+                "#if __has_include(<{h}>)\n#include <{h}>\nint ffikit_has_{}(void);\n#endif\n",
+                h.replace(['/', '.'], "_")
+            )
+        })
+        .collect();
+    let output = Command::new("cc")
+        .args(["-E", "-x", "c", "-I/usr/include/libxml2", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(unit.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("cc runs");
+    assert!(output.status.success(), "cc -E failed");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.lines().filter(|l| l.starts_with("# ")).count() > 100,
+        "the preprocessor's output carries line markers"
+    );
+    let mut decls = Declarations::new();
+    decls
+        .cdef(&text)
+        .unwrap_or_else(|e| panic!("the translation unit does not parse:\n{e}"));
+    // The marker functions say which headers were there; the C library's always are.
+    let present: Vec<&str> = HEADERS
+        .iter()
+        .copied()
+        .filter(|h| {
+            decls
+                .function(&format!("ffikit_has_{}", h.replace(['/', '.'], "_")))
+                .is_some()
+        })
+        .collect();
+    for always in ["stdio.h", "signal.h", "pthread.h", "sys/socket.h", "zlib.h"] {
+        assert!(
+            present.contains(&always),
+            "{always} missing from {present:?}"
+        );
+    }
+    // And what they declare is there, as the headers say.
+    assert_eq!(
+        signature(&decls, "sigaction"),
+        "int sigaction(int, const struct sigaction *restrict, struct sigaction *restrict)"
+    );
+    assert!(decls.function("deflate").is_some());
+    eprintln!("parsed {} headers together: {present:?}", present.len());
+}

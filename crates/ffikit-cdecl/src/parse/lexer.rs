@@ -93,6 +93,12 @@ pub(crate) fn tokenize(text: &str, base: usize, source: &str) -> Result<Vec<Toke
                 }
                 i += 1;
             }
+            // A line marker (`# 123 "file.h" 2`, `#line 123`) is position information, which
+            // the preprocessor puts between any two tokens (inside an enum or a struct body
+            // too): it is not a token.
+            if is_line_marker(&text[start + 1..i]) {
+                continue;
+            }
             tokens.push(Token {
                 kind: TokenKind::Directive,
                 span: Span::new(base + start, base + i),
@@ -297,4 +303,14 @@ fn number(text: &str, start: usize) -> Result<(TokenKind, usize), &'static str> 
         },
         i,
     ))
+}
+
+/// `# 123 "file"` (gcc's form) or `#line 123 "file"` (the standard's).
+fn is_line_marker(directive: &str) -> bool {
+    let body = directive.trim_start_matches([' ', '\t']);
+    let body = body
+        .strip_prefix("line")
+        .filter(|rest| rest.starts_with([' ', '\t']))
+        .map_or(body, |rest| rest.trim_start_matches([' ', '\t']));
+    body.starts_with(|c: char| c.is_ascii_digit())
 }

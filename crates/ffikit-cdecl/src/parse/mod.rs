@@ -1319,6 +1319,11 @@ impl<'a> Parser<'a> {
     fn declarator_inner(&mut self, allow_name: bool) -> Result<Declarator, Error> {
         let start = self.peek().span.start;
         let mut declarator = Declarator::default();
+        // `(__attribute__((alloc_size(1))) *f)`: attributes before the pointers too.
+        while self.word().is_some_and(is_attribute_keyword) {
+            let mut ignored = Attributes::default();
+            self.attributes(&mut ignored)?;
+        }
         while self.is_punct("*") || self.is_punct("^") {
             let star = self.bump();
             if self.text_of(star) == "^" {
