@@ -46,6 +46,14 @@ pub enum CallError {
     /// The declaration is not valid C.
     #[error("invalid declaration:\n{0}")]
     Declaration(ffikit_cdecl::Error),
+    /// Not as many arguments as the declaration has parameters.
+    #[error("`{function}` {message}")]
+    Arity {
+        /// The function.
+        function: String,
+        /// "takes 1 argument, 2 given".
+        message: String,
+    },
     /// An argument could not be read for its parameter.
     #[error("argument {index} (`{text}`): {reason}")]
     Argument {
@@ -80,6 +88,90 @@ fn bad(index: usize, text: &str, reason: impl Into<String>) -> CallError {
         index: index + 1,
         text: text.to_owned(),
         reason: reason.into(),
+    }
+}
+
+/// A number as typed, for an integer or floating parameter of C type `ty`: integers exactly
+/// (out of the 64-bit range is an error, not a rounded float), floating values with their
+/// sign (`-0`), and never an infinity the text did not spell (`1e400`).
+fn typed_number(text: &str, scalar: Scalar, ty: &str) -> Result<Value, String> {
+    if scalar.is_floating() {
+        let value = integer(text)
+            .map(|v| v.as_f64().unwrap_or_default())
+            .filter(|&v| v != 0.0 || !text.starts_with('-'))
+            .or_else(|| text.parse::<f64>().ok())
+            .ok_or_else(|| format!("not a number, for `{ty}`"))?;
+        let spelled_infinite = text
+            .trim_start_matches(['-', '+'])
+            .to_ascii_lowercase()
+            .starts_with("inf");
+        let too_large = match scalar {
+            Scalar::Float | Scalar::ComplexFloat => {
+                value.is_finite() && (value as f32).is_infinite()
+            }
+            _ => value.is_infinite() && !spelled_infinite,
+        };
+        if too_large {
+            let max = if matches!(scalar, Scalar::Float | Scalar::ComplexFloat) {
+                format!("{:e}", f32::MAX)
+            } else {
+                format!("{:e}", f64::MAX)
+            };
+            return Err(format!(
+                "{text} is out of range for `{ty}` (magnitude at most {max}; `inf` is spelled out)"
+            ));
+        }
+        return Ok(Value::Float(value));
+    }
+    if let Some(value) = integer(text) {
+        return Ok(value);
+    }
+    let digits = text.trim_start_matches('-');
+    let hex = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"));
+    let all_digits = match hex {
+        Some(h) => !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()),
+    };
+    if all_digits {
+        let (size, _) = scalar.size_align();
+        let bits = 8 * size as u32;
+        let (min, max) = if scalar.is_signed() {
+            (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
+        } else {
+            (0, (1i128 << bits) - 1)
+        };
+        return Err(format!("{text} is out of range for `{ty}` ({min}..={max})"));
+    }
+    // A float for an integer parameter: the call's own check explains the mismatch.
+    text.parse::<f64>()
+        .map(Value::Float)
+        .map_err(|_| format!("not a number, for `{ty}`"))
+}
+
+/// An integer, decimal or hexadecimal, if the text is one that fits 64 bits.
+fn integer(text: &str) -> Option<Value> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let parsed = if let Some(hex) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        u64::from_str_radix(hex, 16).ok()
+    } else if digits.starts_with('+') {
+        None
+    } else {
+        digits.parse::<u64>().ok()
+    };
+    match parsed? {
+        magnitude if negative => i64::try_from(magnitude)
+            .ok()
+            .map(|m| Value::Int(-m))
+            .or_else(|| (magnitude == 1 << 63).then_some(Value::Int(i64::MIN))),
+        magnitude => Some(i64::try_from(magnitude).map_or(Value::UInt(magnitude), Value::Int)),
     }
 }
 
@@ -160,6 +252,19 @@ pub unsafe fn run(request: &Request) -> Result<Outcome, CallError> {
     // SAFETY: promise 2, this function's contract.
     let mut function = unsafe { library.function(declaration) }?;
     let fixed = signature.params.len();
+    let given = request.args.len();
+    if given < fixed || (given > fixed && !signature.variadic) {
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        let expected = if signature.variadic {
+            format!("at least {fixed}")
+        } else {
+            fixed.to_string()
+        };
+        return Err(CallError::Arity {
+            function: name.clone(),
+            message: format!("takes {expected} argument{}, {given} given", plural(fixed)),
+        });
+    }
     let mut variadic_types = Vec::new();
     let mut variadic_texts = Vec::new();
     if signature.variadic {
@@ -260,21 +365,30 @@ fn argument(
         return Ok(Value::Null);
     }
     if let Some(hex) = text.strip_prefix("hex:") {
-        return unhex(hex)
-            .map(Value::Bytes)
-            .ok_or_else(|| bad(index, text, "not an even number of hex digits"));
+        return unhex(hex).map(Value::Bytes).ok_or_else(|| {
+            let reason = if hex.len() % 2 != 0 {
+                "hex:BYTES needs an even number of hex digits (two per byte)"
+            } else {
+                "hex:BYTES takes only the hex digits 0-9, a-f, A-F"
+            };
+            bad(index, text, reason)
+        });
     }
     if let Some(size) = text.strip_prefix("buf:") {
         let size: usize = size
             .parse()
             .map_err(|_| bad(index, text, "buf:N needs a byte count"))?;
-        let data = library.new_value(&format!("unsigned char[{}]", size.max(1)))?;
+        let data = library
+            .new_value(&format!("unsigned char[{}]", size.max(1)))
+            .map_err(|e| bad(index, text, e.to_string()))?;
         let address = data.address();
         kept.push((index, Reported::Buffer(data)));
         return Ok(address);
     }
     if let Some(type_name) = text.strip_prefix("out:") {
-        let data = library.new_value(type_name)?;
+        let data = library
+            .new_value(type_name)
+            .map_err(|e| bad(index, text, e.to_string()))?;
         let address = data.address();
         kept.push((index, Reported::Out(data)));
         return Ok(address);
@@ -300,16 +414,20 @@ fn argument(
                     Type::Void => "int".to_owned(),
                     _ => pointee_name.clone(),
                 };
-                let mut data = library.new_value(&format!("{element}[{}]", values.len().max(1)))?;
-                data.set(&Value::Array(values))?;
+                let in_argument = |e: ffikit_abi::Error| bad(index, text, e.to_string());
+                let mut data = library
+                    .new_value(&format!("{element}[{}]", values.len().max(1)))
+                    .map_err(in_argument)?;
+                data.set(&Value::Array(values)).map_err(in_argument)?;
                 let address = data.address();
                 kept.push((index, Reported::Array(data)));
                 return Ok(address);
             }
             if text.starts_with('{') {
                 let value = struct_value(decls, pointee.ty, index, text)?;
-                let mut data = library.new_value(&pointee_name)?;
-                data.set(&value)?;
+                let in_argument = |e: ffikit_abi::Error| bad(index, text, e.to_string());
+                let mut data = library.new_value(&pointee_name).map_err(in_argument)?;
+                data.set(&value).map_err(in_argument)?;
                 let address = data.address();
                 kept.push((index, Reported::Out(data)));
                 return Ok(address);
@@ -345,6 +463,13 @@ fn argument(
         Type::Scalar(Scalar::Bool) if matches!(text, "true" | "false") => {
             Ok(Value::Bool(text == "true"))
         }
+        Type::Scalar(scalar) => typed_number(text, *scalar, &types.display(ty))
+            .map_err(|reason| bad(index, text, reason)),
+        Type::Enum(e) => {
+            let scalar = types.enumeration(*e).underlying;
+            typed_number(text, scalar, &types.display(ty))
+                .map_err(|reason| bad(index, text, reason))
+        }
         _ => number(text).ok_or_else(|| {
             bad(
                 index,
@@ -379,15 +504,35 @@ fn struct_value(
             "the struct's members are not declared (use --cdef)",
         ));
     }
+    let types = decls.types();
+    let member_type = |name: &str| match types.get(ty) {
+        Type::Record(r) => types.record(*r).fields.as_ref().and_then(|fields| {
+            fields
+                .iter()
+                .find(|f| f.name.as_deref() == Some(name))
+                .map(|f| f.ty)
+        }),
+        _ => None,
+    };
     let fields = items
         .iter()
         .map(|item| {
             let (name, value) = item
                 .split_once('=')
                 .ok_or_else(|| bad(index, text, format!("`{item}` is not member=value")))?;
-            let value = number(value.trim())
-                .ok_or_else(|| bad(index, text, format!("`{value}` is not a number")))?;
-            Ok((name.trim().to_owned(), value))
+            let (name, value) = (name.trim(), value.trim());
+            let scalar = member_type(name).and_then(|t| match types.get(t.ty) {
+                Type::Scalar(s) => Some((*s, types.display(t))),
+                Type::Enum(e) => Some((types.enumeration(*e).underlying, types.display(t))),
+                _ => None,
+            });
+            let value = match scalar {
+                Some((scalar, c_name)) => typed_number(value, scalar, &c_name)
+                    .map_err(|reason| bad(index, text, format!("member `{name}`: {reason}")))?,
+                None => number(value)
+                    .ok_or_else(|| bad(index, text, format!("`{value}` is not a number")))?,
+            };
+            Ok((name.to_owned(), value))
         })
         .collect::<Result<Vec<_>, CallError>>()?;
     Ok(Value::Struct(fields))

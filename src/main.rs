@@ -33,8 +33,7 @@ impl DeclarationSource {
     fn text(&self) -> Result<String, Box<dyn std::error::Error>> {
         let mut text = self.cdef.clone().unwrap_or_default();
         if let Some(header) = &self.header {
-            let contents = std::fs::read_to_string(header)
-                .map_err(|e| format!("cannot read {}: {e}", header.display()))?;
+            let contents = read_header(header)?;
             text.push('\n');
             text.push_str(&contents);
         }
@@ -83,7 +82,7 @@ enum Commands {
         library: String,
         /// The function's C declaration.
         declaration: String,
-        /// The arguments.
+        /// The arguments (`-5`; a value like `-inf` after `--`).
         #[arg(allow_negative_numbers = true)]
         args: Vec<String>,
         /// C declarations of the types the call uses.
@@ -130,14 +129,32 @@ enum Commands {
     },
 }
 
+/// Exit statuses, the same for every subcommand: 0 ok, 1 `check` found mismatches, 2 bad
+/// input or a failure (clap's own usage errors are 2 as well).
+const EXIT_BAD_INPUT: u8 = 2;
+
 fn main() -> ExitCode {
     match try_main(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             report(error.as_ref());
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_BAD_INPUT)
         }
     }
+}
+
+/// A header's text: a regular file of at most `MAX_OBJECT_SIZE` bytes (`/dev/zero` would
+/// be read forever), in UTF-8.
+fn read_header(path: &std::path::Path) -> Result<String, String> {
+    let bytes =
+        ffikit_abi::read_file(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "cannot read {}: not UTF-8 text (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// Writes to stdout; a closed pipe (`ffikit symbols libc.so.6 | head`) ends quietly.
@@ -151,7 +168,7 @@ fn out(text: &str) {
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         Err(error) => {
             eprintln!("error: cannot write the output: {error}");
-            std::process::exit(1);
+            std::process::exit(EXIT_BAD_INPUT.into());
         }
         Ok(()) => {}
     }
@@ -216,8 +233,7 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         } => {
             let mut declarations = cdef.unwrap_or_default();
             if let Some(header) = header {
-                let text = std::fs::read_to_string(&header)
-                    .map_err(|e| format!("cannot read {}: {e}", header.display()))?;
+                let text = read_header(&header)?;
                 declarations.push('\n');
                 declarations.push_str(&text);
             }
@@ -235,7 +251,7 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 Ok(outcome) => print!("{}", outcome.to_text()),
                 Err(error) => {
                     report(&error);
-                    std::process::exit(2);
+                    std::process::exit(EXIT_BAD_INPUT.into());
                 }
             }
         }

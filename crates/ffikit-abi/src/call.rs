@@ -250,6 +250,11 @@ impl Prepared {
                 });
             }
         }
+        crate::data::check_by_value(
+            &signature.name,
+            shapes.iter().copied(),
+            &signature.result.shape,
+        )?;
         let fixed = signature.variadic.then_some(signature.params.len());
         let interface =
             CallInterface::new(&signature.name, &shapes, &signature.result.shape, fixed)?;

@@ -146,6 +146,24 @@ fn checked_int(
     Ok(v)
 }
 
+/// The `float` nearest `v`, or None when a finite `v` lies beyond `float`'s range (it would
+/// silently become infinity). Infinities and NaN stay what they are.
+#[inline(always)]
+pub(crate) fn narrow_f32(v: f64) -> Option<f32> {
+    let f = v as f32;
+    (f.is_finite() || !v.is_finite()).then_some(f)
+}
+
+fn float_out_of_range(place: &Place<'_>, value: f64, c_name: &dyn std::fmt::Display) -> Error {
+    Error::OutOfRange {
+        place: place.to_string(),
+        value: format!("{value:e}"),
+        ty: c_name.to_string(),
+        min: format!("{:e}", f32::MIN),
+        max: format!("{:e}", f32::MAX),
+    }
+}
+
 /// A parameter's conversion, chosen once when the function is bound. The common cases (an
 /// integer that fits, a double, an address) become register bits with one match and one range
 /// check; everything else, and every error, goes through [`write`], which explains itself.
@@ -200,7 +218,7 @@ impl Quick {
             (Quick::U64, Value::Int(i)) if *i >= 0 => Some(*i as u64),
             (Quick::Bool, Value::Bool(b)) => Some(u64::from(*b)),
             (Quick::Double, Value::Float(f)) => Some(f.to_bits()),
-            (Quick::Float, Value::Float(f)) => Some(u64::from((*f as f32).to_bits())),
+            (Quick::Float, Value::Float(f)) => narrow_f32(*f).map(|f| u64::from(f.to_bits())),
             // As the general conversion does: integers are numbers too.
             (Quick::Double, Value::Int(i)) => Some((*i as f64).to_bits()),
             (Quick::Float, Value::Int(i)) => Some(u64::from((*i as f64 as f32).to_bits())),
@@ -405,7 +423,8 @@ pub(crate) fn write(
             let v = value
                 .as_f64()
                 .ok_or_else(|| mismatch(place, "a number for `float`", value))?;
-            dst.copy_from_slice(&(v as f32).to_ne_bytes());
+            let f = narrow_f32(v).ok_or_else(|| float_out_of_range(place, v, &c_name))?;
+            dst.copy_from_slice(&f.to_ne_bytes());
         }
         Shape::Double => {
             let v = value
@@ -432,7 +451,11 @@ pub(crate) fn write(
             let (re_dst, im_dst) = dst.split_at_mut(part);
             for (x, slot) in [(re, re_dst), (im, im_dst)] {
                 match part {
-                    4 => slot.copy_from_slice(&(x as f32).to_ne_bytes()),
+                    4 => {
+                        let f =
+                            narrow_f32(x).ok_or_else(|| float_out_of_range(place, x, &c_name))?;
+                        slot.copy_from_slice(&f.to_ne_bytes());
+                    }
                     8 => slot.copy_from_slice(&x.to_ne_bytes()),
                     _ => {
                         slot.fill(0);
@@ -487,7 +510,16 @@ pub(crate) fn write(
                 ));
             };
             dst.fill(0);
+            let mut seen = std::collections::HashSet::with_capacity(given.len());
             for (name, _) in given {
+                if !seen.insert(name.as_str()) {
+                    return Err(mismatch(
+                        &Place::Member(place, name),
+                        &format!("each member of `{c_name}` once"),
+                        &Value::Void,
+                    )
+                    .with_given(format!("`{name}` given twice")));
+                }
                 if !members
                     .iter()
                     .any(|m| m.name.as_deref() == Some(name.as_str()))
@@ -567,11 +599,12 @@ pub(crate) fn write(
             dst.fill(0);
             match value {
                 Value::Array(items) if items.len() as u64 <= *len => {
+                    let element_name = element_name(c_name);
                     for (k, item) in items.iter().enumerate() {
                         let start = k * size as usize;
                         write(
                             element,
-                            c_name,
+                            &element_name,
                             item,
                             &mut dst[start..start + size as usize],
                             &Place::Element(place, k),
@@ -597,6 +630,18 @@ pub(crate) fn write(
         }
     }
     Ok(())
+}
+
+/// The element type's name from an array type's (`int[2][3]` → `int[3]`); other names as
+/// they are.
+fn element_name(array: &str) -> String {
+    match (array.find('['), array.ends_with(']')) {
+        (Some(open), true) => match array[open..].find(']') {
+            Some(close) => format!("{}{}", &array[..open], &array[open + close + 1..]),
+            None => array.to_owned(),
+        },
+        _ => array.to_owned(),
+    }
 }
 
 trait WithGiven {

@@ -28,9 +28,54 @@ pub enum Path<'a> {
     Index(usize),
 }
 
+/// The largest C object ffikit allocates ([`Library::new_value`](crate::Library::new_value),
+/// buffers of `ffikit call`): 1 GiB. Larger requests are an [`Error::TooLarge`], not an
+/// allocation failure that aborts the process.
+pub const MAX_OBJECT_SIZE: u64 = 1 << 30;
+
+/// The most bytes a call passes by value — all its arguments together, or its result — and a
+/// callback receives: 64 KiB. Values passed by value are copied onto the C stack, so a
+/// hostile declaration (`struct big { char b[1 << 30]; }` by value) would overflow it; no
+/// real interface comes near.
+pub const MAX_BY_VALUE: u64 = 64 << 10;
+
+/// Refuses a signature passing more than [`MAX_BY_VALUE`] bytes by value.
+pub(crate) fn check_by_value<'s>(
+    name: &str,
+    params: impl IntoIterator<Item = &'s Shape>,
+    result: &Shape,
+) -> Result<(), Error> {
+    let arguments: u64 = params
+        .into_iter()
+        .map(|shape| shape.size_align().0.next_multiple_of(8))
+        .fold(0, u64::saturating_add);
+    for (size, what) in [
+        (arguments, "its arguments"),
+        (result.size_align().0, "its result"),
+    ] {
+        if size > MAX_BY_VALUE {
+            return Err(Error::TooLarge {
+                what: format!("`{name}`: {what} by value"),
+                size,
+                limit_what: "passes by value",
+                limit: MAX_BY_VALUE,
+            });
+        }
+    }
+    Ok(())
+}
+
 impl CData {
     pub(crate) fn new(typed: Typed) -> Result<CData, Error> {
         let (size, align) = typed.shape.size_align();
+        if size > MAX_OBJECT_SIZE {
+            return Err(Error::TooLarge {
+                what: format!("`{}`", typed.c_name),
+                size,
+                limit_what: "allocates",
+                limit: MAX_OBJECT_SIZE,
+            });
+        }
         if matches!(typed.shape, Shape::Void) || align > 16 {
             return Err(Error::UnsupportedType {
                 ty: typed.c_name,

@@ -69,7 +69,7 @@ impl ExportedSymbol {
 ///
 /// The file cannot be read or is not a 64-bit ELF object.
 pub fn exported_symbols(path: &Path) -> Result<Vec<ExportedSymbol>, String> {
-    let data = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let data = read_file(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let file = ElfFile64::<object::Endianness>::parse(&*data)
         .map_err(|e| format!("{} is not a 64-bit ELF file: {e}", path.display()))?;
     let endian = file.endian();
@@ -132,7 +132,7 @@ pub(crate) fn export_kinds(path: &Path) -> HashMap<String, SymbolKind> {
 /// The file holding `path`'s DWARF: the file itself when it has `.debug_info`, else a
 /// separate debug file found by build-id under /usr/lib/debug.
 pub(crate) fn debug_file(path: &Path) -> Option<PathBuf> {
-    let data = std::fs::read(path).ok()?;
+    let data = read_file(path).ok()?;
     let file = object::File::parse(&*data).ok()?;
     if file
         .section_by_name(".debug_info")
@@ -148,4 +148,42 @@ pub(crate) fn debug_file(path: &Path) -> Option<PathBuf> {
         &hex[2..]
     ));
     separate.exists().then_some(separate)
+}
+
+/// Reads a whole file that is a regular file of at most [`MAX_OBJECT_SIZE`] bytes: a device
+/// (`/dev/zero`), a FIFO or a directory given as a library or a header is refused instead of
+/// read forever.
+///
+/// [`MAX_OBJECT_SIZE`]: crate::MAX_OBJECT_SIZE
+///
+/// # Errors
+///
+/// The file cannot be read, is not a regular file, or is larger than the limit.
+pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let limit = crate::MAX_OBJECT_SIZE;
+    let file = std::fs::File::open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let too_large = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("larger than {limit} bytes, the most ffikit reads"),
+        )
+    };
+    if metadata.len() > limit {
+        return Err(too_large());
+    }
+    let mut data = Vec::with_capacity(metadata.len() as usize);
+    // Bounded even if the file grows while it is read.
+    file.take(limit + 1).read_to_end(&mut data)?;
+    if data.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(data)
 }

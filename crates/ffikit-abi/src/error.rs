@@ -109,6 +109,19 @@ pub enum Error {
         /// What was given.
         given: String,
     },
+    /// A value larger than ffikit allocates ([`MAX_OBJECT_SIZE`](crate::MAX_OBJECT_SIZE)) or
+    /// passes by value ([`MAX_BY_VALUE`](crate::MAX_BY_VALUE)).
+    #[error("{what} takes {size} bytes; ffikit {limit_what} at most {limit} bytes")]
+    TooLarge {
+        /// What was too large (a type, a signature).
+        what: String,
+        /// Its size.
+        size: u64,
+        /// "allocates", "passes by value".
+        limit_what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
     /// A string with a NUL byte inside, for a C string parameter.
     #[error("{place}: the string has a NUL byte at offset {offset}, so C would see it cut short")]
     InteriorNul {
@@ -175,6 +188,8 @@ pub enum ErrorKind {
     InteriorNul,
     /// [`Error::UncheckedPointer`].
     UncheckedPointer,
+    /// [`Error::TooLarge`].
+    TooLarge,
     /// [`Error::CallbackFailed`].
     CallbackFailed,
     /// [`Error::DeclarationMismatch`].
@@ -202,6 +217,7 @@ impl Error {
             Error::NullPointer { .. } => ErrorKind::NullPointer,
             Error::InteriorNul { .. } => ErrorKind::InteriorNul,
             Error::UncheckedPointer { .. } => ErrorKind::UncheckedPointer,
+            Error::TooLarge { .. } => ErrorKind::TooLarge,
             Error::CallbackFailed { .. } => ErrorKind::CallbackFailed,
             Error::DeclarationMismatch { .. } => ErrorKind::DeclarationMismatch,
             Error::UnsupportedType { .. } | Error::Prepare(_) => ErrorKind::UnsupportedType,

@@ -666,7 +666,9 @@ impl LaneArg {
         match (value, self.kind) {
             (&Value::Int(i), _) if self.min <= i && i <= self.max => Some(i as u64),
             (&Value::Float(f), LaneKind::Double) => Some(f.to_bits()),
-            (&Value::Float(f), LaneKind::Float) => Some(u64::from((f as f32).to_bits())),
+            (&Value::Float(f), LaneKind::Float) => {
+                crate::convert::narrow_f32(f).map(|f| u64::from(f.to_bits()))
+            }
             (&Value::Pointer(p), LaneKind::Address) => Some(p as u64),
             _ => None,
         }

@@ -127,8 +127,8 @@ mod verify;
 
 pub use call::{Function, OwnedFunction, Safe, SafeFunction, last_errno};
 pub use callback::{CValue, Callback, CallbackError, CallbackPtr, TypedBody, TypedCallback};
-pub use data::{CData, Global, Path};
-pub use elf::{Binding, ExportedSymbol, SymbolKind, exported_symbols};
+pub use data::{CData, Global, MAX_BY_VALUE, MAX_OBJECT_SIZE, Path};
+pub use elf::{Binding, ExportedSymbol, SymbolKind, exported_symbols, read_file};
 pub use error::{Error, ErrorKind};
 pub use library::{Adopted, Library, LoadFlags, SignatureBuilder, find_library, verify_file};
 pub use typed::{CFunctionPointer, CType, TypedFunction};

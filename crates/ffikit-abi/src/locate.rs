@@ -71,6 +71,11 @@ fn loader_cache() -> &'static [(String, PathBuf)] {
 /// Finds the file for `name`, or returns every place tried.
 pub(crate) fn find_library(name: &str) -> Result<PathBuf, Vec<String>> {
     let mut tried = Vec::new();
+    if name.trim().is_empty() || name.contains('\0') {
+        // Not a name: searching would find `lib.so` (or stop at the NUL).
+        tried.push("nowhere: an empty name, or one with a NUL byte, names no library".to_owned());
+        return Err(tried);
+    }
     if name.contains('/') {
         let path = PathBuf::from(name);
         if path.exists() {

@@ -16,6 +16,11 @@ pub(crate) struct Value {
 }
 
 impl Value {
+    /// Whether the value has a signed type.
+    pub(crate) fn is_signed(&self) -> bool {
+        self.signed
+    }
+
     fn new(value: i128, signed: bool, bits: u32) -> Value {
         let mut v = Value {
             value,

@@ -1216,6 +1216,8 @@ impl<'a> Parser<'a> {
         };
         self.bump(); // {
         let mut values: Vec<(String, i128)> = Vec::new();
+        // The next implicit value, if it fits: gcc computes it in the previous value's type,
+        // so past LONG_MAX only when that was unsigned, and never past ULONG_MAX.
         let mut next = Some(0i128);
         while !self.is_punct("}") {
             let token = self.peek();
@@ -1228,18 +1230,25 @@ impl<'a> Parser<'a> {
             while self.word().is_some_and(is_attribute_keyword) {
                 self.attributes(&mut ignored)?;
             }
-            let value = if self.eat_punct("=") {
-                self.constant_expression()?.value
+            let (value, unsigned) = if self.eat_punct("=") {
+                let constant = self.constant_expression()?;
+                (constant.value, !constant.is_signed())
             } else {
-                next.ok_or_else(|| {
+                let value = next.ok_or_else(|| {
                     self.error(
                         ErrorKind::InvalidConstant,
-                        "enumerator value overflows",
+                        format!("overflow in enumeration values: `{name}` is past the largest value an enum can hold"),
                         token.span,
                     )
-                })?
+                })?;
+                (value, value > i64::MAX as i128)
             };
-            next = value.checked_add(1);
+            let limit = if unsigned {
+                u64::MAX as i128
+            } else {
+                i64::MAX as i128
+            };
+            next = value.checked_add(1).filter(|&n| n <= limit);
             if redefining.is_none() {
                 self.declare_constant(&name, value, id, token.span)?;
             }
