@@ -86,7 +86,9 @@ enum Reported {
 fn bad(index: usize, text: &str, reason: impl Into<String>) -> CallError {
     CallError::Argument {
         index: index + 1,
-        text: text.to_owned(),
+        // NUL, a byte-order mark and other invisible characters escaped, so the message shows
+        // what was typed.
+        text: text.escape_debug().to_string(),
         reason: reason.into(),
     }
 }

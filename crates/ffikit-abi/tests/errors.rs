@@ -236,3 +236,82 @@ fn union_members_given_together_must_agree() {
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::TypeMismatch);
 }
+
+#[test]
+fn values_beyond_a_float_are_out_of_range_on_every_route() {
+    // SAFETY: libm's initializers are sound to run (promise 1); fabsf as <math.h> declares
+    // it, defined for every float (promises 2 and 3).
+    let libm = unsafe { Library::open("libm.so.6") }.unwrap();
+    // SAFETY: as above.
+    let (lane, general) = unsafe {
+        (
+            libm.function("float fabsf(float)").unwrap().into_safe(),
+            libm.function("float fabsf(float)")
+                .unwrap()
+                .use_general_path()
+                .into_safe(),
+        )
+    };
+    for fabsf in [&lane, &general] {
+        for too_large in [1e300, -3.5e38] {
+            let error = fabsf.call(&[Value::Float(too_large)]).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::OutOfRange, "{too_large}");
+        }
+        // The largest float, infinity and NaN are values.
+        assert_eq!(
+            fabsf.call(&[Value::Float(-f64::from(f32::MAX))]).unwrap(),
+            Value::Float(f64::from(f32::MAX))
+        );
+        assert_eq!(
+            fabsf.call(&[Value::Float(f64::NEG_INFINITY)]).unwrap(),
+            Value::Float(f64::INFINITY)
+        );
+        assert!(
+            fabsf
+                .call(&[Value::Float(f64::NAN)])
+                .unwrap()
+                .as_f64()
+                .unwrap()
+                .is_nan()
+        );
+    }
+}
+
+#[test]
+fn a_member_given_twice_is_refused() {
+    let libc = libc();
+    libc.cdef("struct in_addr { in_addr_t s_addr; };").unwrap();
+    // SAFETY: inet_ntoa as <arpa/inet.h> declares it; it is never called here (promise 2).
+    let ntoa = unsafe { libc.function("char *inet_ntoa(struct in_addr in)") }.unwrap();
+    let twice = Value::Struct(vec![
+        ("s_addr".into(), Value::UInt(1)),
+        ("s_addr".into(), Value::UInt(2)),
+    ]);
+    let mut data = libc.new_value("struct in_addr").unwrap();
+    assert_eq!(
+        data.set(&twice).unwrap_err().kind(),
+        ErrorKind::TypeMismatch
+    );
+    // SAFETY: the call is refused before C runs.
+    let error = unsafe { ntoa.call(&[twice]) }.unwrap_err();
+    assert!(
+        error.to_string().contains("`s_addr` given twice"),
+        "{error}"
+    );
+}
+
+#[test]
+fn sizes_past_the_limits_are_refused_before_any_allocation_or_call() {
+    let libc = libc();
+    let error = libc.new_value("char[2147483648]").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TooLarge);
+    assert!(libc.new_value("char[1048576]").is_ok());
+    libc.cdef("struct big { char b[70000]; };").unwrap();
+    // SAFETY: the binding is refused (the struct is larger than ffikit passes by value).
+    let error = unsafe { libc.function("int abs(struct big)") }.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TooLarge);
+    let error = libc
+        .callback("big", "void (*)(struct big)", |_| Ok(Value::Void))
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TooLarge);
+}

@@ -279,3 +279,74 @@ fn absurd_sizes_are_errors_not_overflows() {
         assert!(expected.contains(&error.kind()), "{text}: {error}");
     }
 }
+
+#[test]
+fn types_nest_at_most_max_type_depth_however_they_are_built() {
+    use ffikit_cdecl::{ErrorKind, MAX_TYPE_DEPTH};
+    let depth = MAX_TYPE_DEPTH as usize;
+    let deep = |text: String| {
+        Declarations::new()
+            .cdef(&text)
+            .map(|_| ())
+            .map_err(|e| e.kind())
+    };
+    // One declarator: pointers, array dimensions, function types.
+    assert_eq!(deep(format!("int {}p;", "*".repeat(depth - 1))), Ok(()));
+    assert_eq!(
+        deep(format!("int {}p;", "*".repeat(50_000))),
+        Err(ErrorKind::TooDeep)
+    );
+    assert_eq!(
+        deep(format!("int x{};", "[1]".repeat(16_000))),
+        Err(ErrorKind::TooDeep)
+    );
+    // Through typedefs, and through struct members, one level at a time.
+    let typedefs: String = (1..=depth)
+        .map(|k| format!("typedef t{} *t{k};\n", k - 1))
+        .collect();
+    assert_eq!(
+        deep(format!("typedef int t0;\n{typedefs}")),
+        Err(ErrorKind::TooDeep)
+    );
+    let structs: String = (1..=depth)
+        .map(|k| format!("struct s{k} {{ struct s{} inner; }};\n", k - 1))
+        .collect();
+    assert_eq!(
+        deep(format!("struct s0 {{ int x; }};\n{structs}")),
+        Err(ErrorKind::TooDeep)
+    );
+    // A recursive struct is finite: its pointer to itself is not walked into.
+    assert_eq!(
+        deep("struct node { struct node *next; int v; };".into()),
+        Ok(())
+    );
+}
+
+#[test]
+fn an_error_on_a_huge_line_shows_a_window_of_it() {
+    let mut text = "int a; ".repeat(200_000);
+    text.push_str("int @;");
+    let error = Declarations::new().cdef(&text).unwrap_err();
+    assert_eq!(error.line(), 1);
+    assert_eq!(error.column(), 7 * 200_000 + 5);
+    let shown = error.to_string();
+    assert!(shown.len() < 1000, "{} bytes", shown.len());
+    // The caret is under the `@`.
+    let lines: Vec<&str> = shown.lines().collect();
+    let source = lines[lines.len() - 2];
+    let caret = lines[lines.len() - 1];
+    let at = caret.find('^').unwrap();
+    assert_eq!(
+        source[..].chars().nth(source[..at].chars().count()),
+        Some('@'),
+        "{shown}"
+    );
+}
+
+#[test]
+fn invisible_characters_are_shown_under_the_caret() {
+    let error = Declarations::new().cdef("int x\u{0};").unwrap_err();
+    assert!(error.to_string().contains('\u{2400}'), "{error}");
+    let error = Declarations::new().cdef("int \u{feff}x;").unwrap_err();
+    assert!(error.to_string().contains('\u{fffd}'), "{error}");
+}
