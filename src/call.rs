@@ -77,6 +77,7 @@ pub struct Outcome {
     pub errno: Option<i32>,
 }
 
+#[derive(Debug)]
 enum Reported {
     Out(CData),
     Buffer(CData),
@@ -212,21 +213,27 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// Runs the call.
+/// A request's arguments, read for their parameters: the values to pass and the C objects
+/// (`out:`, `buf:`, arrays, structs by address) they point to, owned here.
+#[derive(Debug)]
+pub struct Arguments {
+    /// The declared function's name.
+    pub function: String,
+    /// The C types of the variadic arguments (`TYPE:` prefixes), in order.
+    pub variadic_types: Vec<String>,
+    /// One value per argument.
+    pub values: Vec<Value>,
+    kept: Vec<(usize, Reported)>,
+}
+
+/// Reads the request's declaration and arguments against `library` (whose declarations get
+/// the request's `cdef`). Binds nothing and calls nothing: every input gets an answer here,
+/// which the fuzz target `call_arguments` checks.
 ///
 /// # Errors
 ///
-/// [`CallError`] naming the argument or the step that failed.
-///
-/// # Safety
-///
-/// The request is the caller's promise, as a command line is its user's: loading the library
-/// is sound, the declaration (and `cdef`) is true to it, and the arguments meet the
-/// function's preconditions (promises 1 to 4 of ffikit-abi's safety model). Buffers and
-/// out-parameters made from `buf:`/`out:` arguments are owned here and outlive the call.
-pub unsafe fn run(request: &Request) -> Result<Outcome, CallError> {
-    // SAFETY: promise 1, this function's contract.
-    let library = unsafe { Library::open(&request.library) }?;
+/// [`CallError`] naming the argument or the declaration's problem.
+pub fn read_arguments(request: &Request, library: &Library) -> Result<Arguments, CallError> {
     let mut decls = Declarations::new();
     if let Some(cdef) = &request.cdef {
         decls.cdef(cdef).map_err(CallError::Declaration)?;
@@ -250,9 +257,6 @@ pub unsafe fn run(request: &Request) -> Result<Outcome, CallError> {
     let Type::Function(signature) = decls.types().get(decl.ty).clone() else {
         unreachable!("a function")
     };
-
-    // SAFETY: promise 2, this function's contract.
-    let mut function = unsafe { library.function(declaration) }?;
     let fixed = signature.params.len();
     let given = request.args.len();
     if given < fixed || (given > fixed && !signature.variadic) {
@@ -269,28 +273,20 @@ pub unsafe fn run(request: &Request) -> Result<Outcome, CallError> {
     }
     let mut variadic_types = Vec::new();
     let mut variadic_texts = Vec::new();
-    if signature.variadic {
-        for (index, text) in request.args.iter().enumerate().skip(fixed) {
-            let (ty, value) = text
-                .split_once(':')
-                .filter(|(ty, _)| !matches!(*ty, "str" | "out" | "buf" | "hex"))
-                .ok_or_else(|| bad(index, text, "a variadic argument needs its C type: TYPE:VALUE (int:5, double:2.5, char*:text)"))?;
-            variadic_types.push(ty.replace('*', " *"));
-            variadic_texts.push(value.to_owned());
-        }
-        let types: Vec<&str> = variadic_types.iter().map(String::as_str).collect();
-        function = function.variadic(&library, &types)?;
+    for (index, text) in request.args.iter().enumerate().skip(fixed) {
+        let (ty, value) = text
+            .split_once(':')
+            .filter(|(ty, _)| !matches!(*ty, "str" | "out" | "buf" | "hex"))
+            .ok_or_else(|| bad(index, text, "a variadic argument needs its C type: TYPE:VALUE (int:5, double:2.5, char*:text)"))?;
+        variadic_types.push(ty.replace('*', " *"));
+        variadic_texts.push(value.to_owned());
     }
-    if request.errno {
-        function = function.capture_errno();
-    }
-
     let mut kept: Vec<(usize, Reported)> = Vec::new();
-    let mut args = Vec::new();
+    let mut values = Vec::new();
     for (index, text) in request.args.iter().enumerate() {
         let value = if index < fixed {
             argument(
-                &library,
+                library,
                 &decls,
                 signature.params[index],
                 index,
@@ -300,7 +296,7 @@ pub unsafe fn run(request: &Request) -> Result<Outcome, CallError> {
         } else {
             let ty = decls_type(&mut decls, &variadic_types[index - fixed], index, text)?;
             argument(
-                &library,
+                library,
                 &decls,
                 ty,
                 index,
@@ -308,13 +304,52 @@ pub unsafe fn run(request: &Request) -> Result<Outcome, CallError> {
                 &mut kept,
             )?
         };
-        args.push(value);
+        values.push(value);
     }
-    // SAFETY: promises 3 and 4, this function's contract; the buffers `args` points to are
-    // kept alive in `kept` until after the call.
-    let value = unsafe { function.call(&args) }?;
+    Ok(Arguments {
+        function: name,
+        variadic_types,
+        values,
+        kept,
+    })
+}
+
+/// Runs the call.
+///
+/// # Errors
+///
+/// [`CallError`] naming the argument or the step that failed.
+///
+/// # Safety
+///
+/// The request is the caller's promise, as a command line is its user's: loading the library
+/// is sound, the declaration (and `cdef`) is true to it, and the arguments meet the
+/// function's preconditions (promises 1 to 4 of ffikit-abi's safety model). Buffers and
+/// out-parameters made from `buf:`/`out:` arguments are owned here and outlive the call.
+pub unsafe fn run(request: &Request) -> Result<Outcome, CallError> {
+    // SAFETY: promise 1, this function's contract.
+    let library = unsafe { Library::open(&request.library) }?;
+    let arguments = read_arguments(request, &library)?;
+    let declaration = request.declaration.trim().trim_end_matches(';');
+    // SAFETY: promise 2, this function's contract.
+    let mut function = unsafe { library.function(declaration) }?;
+    if !arguments.variadic_types.is_empty() {
+        let types: Vec<&str> = arguments
+            .variadic_types
+            .iter()
+            .map(String::as_str)
+            .collect();
+        function = function.variadic(&library, &types)?;
+    }
+    if request.errno {
+        function = function.capture_errno();
+    }
+    // SAFETY: promises 3 and 4, this function's contract; the objects the values point to
+    // are kept alive in `arguments` until after the call.
+    let value = unsafe { function.call(&arguments.values) }?;
     let errno = request.errno.then(ffikit_abi::last_errno);
-    let reports = kept
+    let reports = arguments
+        .kept
         .iter()
         .map(|(index, reported)| match reported {
             Reported::Out(data) => ("out", *index, to_json(&data.get())),

@@ -1,5 +1,9 @@
 //! Parsing speed on real headers: the preprocessed text of sqlite3.h and zlib.h (made by
 //! `cc -E` in the set-up), in MB/s of preprocessed text. Target: at least 20 MB/s.
+//!
+//! And on hostile text, which must take time linear in its size: 40,000 `static inline`
+//! functions (each skipped with a note), one per line and all on one line, and a type nested
+//! 16,000 levels (refused at the depth limit).
 
 use std::hint::black_box;
 use std::process::Command;
@@ -33,5 +37,31 @@ fn parse_headers(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse_headers);
+fn parse_hostile(c: &mut Criterion) {
+    let mut group = c.benchmark_group("hostile");
+    group.sample_size(20);
+    let lines: String = (0..40_000)
+        .map(|k| format!("static inline int f{k}(int x) {{ return x + {k}; }}\n"))
+        .collect();
+    let one_line = lines.replace('\n', " ");
+    for (name, text) in [
+        ("static-inline-lines", lines),
+        ("static-inline-one-line", one_line),
+    ] {
+        let report = Declarations::new().cdef(&text).expect("parses");
+        assert_eq!(report.skipped.len(), 40_000);
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(Declarations::new().cdef(black_box(&text)).is_ok()))
+        });
+    }
+    let dims = format!("int x{};", "[1]".repeat(16_000));
+    group.throughput(Throughput::Bytes(dims.len() as u64));
+    group.bench_function("array-16000-dimensions", |b| {
+        b.iter(|| black_box(Declarations::new().cdef(black_box(&dims)).is_err()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, parse_headers, parse_hostile);
 criterion_main!(benches);
