@@ -110,7 +110,9 @@ impl Style {
             Style::Direct => "direct static C",
             Style::Api => "API mode (bindgen)",
             Style::Typed => "ABI typed handle",
-            Style::Dynamic => "ABI dynamic, fast path",
+            // Without the x86-64 fast path, the default route is libffi with the scalar lanes.
+            Style::Dynamic if ffikit_abi::FAST_PATH => "ABI dynamic, fast path",
+            Style::Dynamic => "ABI dynamic, default route",
             Style::Libffi => "ABI dynamic, libffi",
             Style::FfiCall => "raw ffi_call, same cif",
             Style::Libloading => "raw libloading pointer",

@@ -12,7 +12,9 @@ use crate::convert::{
     self, Inline, Quick, QuickResult, RecordPlan, Scratch, WriteOptions, bytes_of,
 };
 use crate::error::Error;
-use crate::fast::{LANE_WORDS, LaneKind, SLOT_WORDS, ScalarLane};
+use crate::fast::{LANE_WORDS, ScalarLane};
+#[cfg(fast_path)]
+use crate::fast::{LaneKind, SLOT_WORDS};
 use crate::library::Library;
 use crate::lower::CallInterface;
 use crate::shape::{Pointee, Shape, Typed};
@@ -31,6 +33,24 @@ thread_local! {
 /// [`Function::capture_errno`]), like ctypes' `get_errno()`.
 pub fn last_errno() -> i32 {
     LAST_ERRNO.with(Cell::get)
+}
+
+/// This thread's `errno`, where the C library keeps it.
+fn errno_location() -> *mut std::ffi::c_int {
+    #[cfg(any(target_os = "linux", target_os = "emscripten", target_os = "hurd"))]
+    // SAFETY: glibc's and musl's accessor, always valid to call.
+    return unsafe { libc::__errno_location() };
+    #[cfg(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "dragonfly"
+    ))]
+    // SAFETY: the BSD libcs' accessor, always valid to call.
+    return unsafe { libc::__error() };
+    #[cfg(any(target_os = "android", target_os = "netbsd", target_os = "openbsd"))]
+    // SAFETY: Bionic's and the other BSDs' accessor, always valid to call.
+    return unsafe { libc::__errno() };
 }
 
 /// A declared parameter: its name, its type, and whether NULL is accepted for a string.
@@ -185,23 +205,29 @@ impl Route {
             };
         }
         match (self, shape) {
+            #[cfg(fast_path)]
             (Route::LaneRegisters, Some((0, len @ 0..=6, INT))) => by_count!(
                 len, call_gprs, INT, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
             ),
+            #[cfg(fast_path)]
             (Route::LaneRegisters, Some((0, len @ 0..=6, DOUBLE))) => by_count!(
                 len, call_gprs, DOUBLE, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
             ),
+            #[cfg(fast_path)]
             (Route::LaneRegisters, Some((0, len @ 0..=6, _))) => by_count!(
                 len, call_gprs, ANY, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
             ),
+            #[cfg(fast_path)]
             (Route::LaneRegisters, Some((_, len, INT))) => by_count!(
                 len, call_registers, INT, Prepared::call_lane_registers,
                 [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
+            #[cfg(fast_path)]
             (Route::LaneRegisters, Some((_, len, DOUBLE))) => by_count!(
                 len, call_registers, DOUBLE, Prepared::call_lane_registers,
                 [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
+            #[cfg(fast_path)]
             (Route::LaneRegisters, Some((_, len, _))) => by_count!(
                 len, call_registers, ANY, Prepared::call_lane_registers,
                 [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
@@ -218,7 +244,11 @@ impl Route {
                 len, call_libffi_words, ANY, Prepared::call_lane_libffi,
                 [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
+            #[cfg(fast_path)]
             (Route::LaneRegisters, _) => Prepared::call_lane_registers,
+            // Never chosen without the fast path (no lane is `inline_call`).
+            #[cfg(not(fast_path))]
+            (Route::LaneRegisters, _) => Prepared::call_lane_libffi,
             (Route::LaneLibffi, _) => Prepared::call_lane_libffi,
             (Route::Fast | Route::Libffi, _) => Prepared::call_general,
         }
@@ -361,6 +391,7 @@ impl Prepared {
     /// A [`ScalarLane`] of `N` INTEGER-class arguments: each converted straight into the
     /// register it goes to. `RESULT` is [`SIGNED_RESULT`] or [`DOUBLE_RESULT`] for those
     /// results (read without a match), else [`OTHER_RESULT`].
+    #[cfg(fast_path)]
     fn call_gprs<const N: usize, const RESULT: u8>(&self, args: &[Value]) -> Result<Value, Error> {
         // Chosen only for a usable lane of N INTEGER-class arguments.
         let lane = &self.lane;
@@ -402,6 +433,7 @@ impl Prepared {
     /// pointers (each through [`LaneArg::bits`](crate::fast::LaneArg::bits), the general
     /// path when that cannot convert one), or with errno to keep or a callback that could
     /// fail. Out of line, so the common call keeps few registers.
+    #[cfg(fast_path)]
     #[inline(never)]
     fn call_gprs_converting<const N: usize>(&self, args: &[Value]) -> Result<Value, Error> {
         let lane = &self.lane;
@@ -447,6 +479,7 @@ impl Prepared {
     /// A [`ScalarLane`] of `N` arguments in registers, SSE ones among them (`RESULT` as for
     /// [`call_gprs`](Self::call_gprs)); anything but the common arguments, errno to keep
     /// or a callback that could fail take [`call_lane_registers`](Self::call_lane_registers).
+    #[cfg(fast_path)]
     fn call_registers<const N: usize, const RESULT: u8>(
         &self,
         args: &[Value],
@@ -478,6 +511,7 @@ impl Prepared {
     }
 
     /// A [`ScalarLane`] in registers: converted, then called by inline assembly.
+    #[cfg(fast_path)]
     fn call_lane_registers(&self, args: &[Value]) -> Result<Value, Error> {
         let Some(lane) = Some(&self.lane).filter(|lane| lane.usable && lane.len == args.len())
         else {
@@ -579,6 +613,7 @@ impl Prepared {
     #[inline(never)]
     fn call_general(&self, args: &[Value]) -> Result<Value, Error> {
         if args.len() == self.arity() {
+            #[cfg(fast_path)]
             if let (Some(fast), false) = (&self.fast, self.force_libffi) {
                 return self.call_fast(fast, args);
             }
@@ -686,6 +721,7 @@ impl Prepared {
 
     /// The fast path: registers filled directly, no libffi.
     #[inline(always)]
+    #[cfg(fast_path)]
     fn call_fast(&self, fast: &crate::fast::FastPlan, args: &[Value]) -> Result<Value, Error> {
         let fixed = self.signature.params.len();
         let param = |index: usize| match self.signature.params.get(index) {
@@ -726,8 +762,8 @@ impl Prepared {
     #[inline(always)]
     fn enter(&self) -> crate::callback::CallGuard {
         if self.capture_errno {
-            // SAFETY: __errno_location returns this thread's errno, always valid to write.
-            unsafe { *libc::__errno_location() = 0 };
+            // SAFETY: the location is this thread's errno, always valid to write.
+            unsafe { *errno_location() = 0 };
         }
         crate::callback::CallGuard::enter()
     }

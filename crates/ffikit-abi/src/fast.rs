@@ -12,6 +12,10 @@
 //! already in registers; [`call_in_registers`] otherwise). The calls using them are
 //! monomorphized per argument count in `call`.
 
+// Without `fast_path` (another target, or the feature off) only the lanes' classification is
+// used, for the libffi lanes; the register-file path and the inline calls are not compiled.
+#![cfg_attr(not(fast_path), allow(dead_code, unused_imports))]
+
 use std::mem::MaybeUninit;
 
 use crate::convert::{
@@ -57,6 +61,7 @@ const _: () = {
 // (the count is also what al must hold for a variadic callee), the stack words only when
 // there are some. rbx (callee-saved) keeps the file across the call; the
 // stack stays 16-byte aligned at the call.
+#[cfg(fast_path)]
 std::arch::global_asm!(
     ".globl ffikit_fast_call",
     ".hidden ffikit_fast_call",
@@ -115,6 +120,7 @@ std::arch::global_asm!(
     ".size ffikit_fast_call, .-ffikit_fast_call",
 );
 
+#[cfg(fast_path)]
 unsafe extern "C" {
     /// # Safety
     ///
@@ -257,7 +263,7 @@ impl FastPlan {
     /// Classifies a signature (parameters already promoted for variadic ones), or None when
     /// some part of it needs libffi.
     pub(crate) fn new(params: &[&Shape], result: &Shape) -> Option<FastPlan> {
-        if !cfg!(all(target_arch = "x86_64", target_os = "linux")) {
+        if !cfg!(fast_path) {
             return None;
         }
         let (mut gpr, mut sse, mut stack) = (0u8, 0u8, 0u16);
@@ -348,6 +354,7 @@ impl FastPlan {
     /// # Safety
     ///
     /// `function` must have the signature this plan was made from.
+    #[cfg(fast_path)]
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(crate) unsafe fn call<'a>(
@@ -738,7 +745,11 @@ impl ScalarLane {
     /// or the result needs more than a scalar conversion.
     pub(crate) fn new(params: &[&Shape], result: &Shape) -> Option<ScalarLane> {
         let result = QuickResult::for_shape(result);
-        if result == QuickResult::General || params.len() > LANE_WORDS {
+        // libffi reads a lane's scalar from the low bytes of its word: little-endian only.
+        if result == QuickResult::General
+            || params.len() > LANE_WORDS
+            || cfg!(target_endian = "big")
+        {
             return None;
         }
         let mut args = [LaneArg::UNUSED; LANE_WORDS];
@@ -802,7 +813,7 @@ impl ScalarLane {
                 QuickResult::Signed { shift } | QuickResult::Unsigned { shift } => shift.into(),
                 _ => 0,
             },
-            inline_call: cfg!(all(target_arch = "x86_64", target_os = "linux")),
+            inline_call: cfg!(fast_path),
             sse_count: sse.min(8),
             stack_words: stack,
             usable: true,
@@ -815,6 +826,7 @@ impl ScalarLane {
     }
 }
 
+#[cfg(fast_path)]
 /// The tail of both [`call_in_registers`] routines: the argument registers loaded from
 /// `{words}` (xmm0-xmm7 only when `al` > 0), then the call of `{function}`.
 macro_rules! load_registers_and_call {
@@ -853,6 +865,7 @@ macro_rules! load_registers_and_call {
 /// stack words hold (a [`ScalarLane`] made from its declaration, the slot of each argument
 /// written with its converted bits; register slots no argument uses are copied into their
 /// registers as they are, and the callee does not read them), returning at most a scalar.
+#[cfg(fast_path)]
 #[inline(always)]
 pub(crate) unsafe fn call_in_registers(
     function: usize,
@@ -934,6 +947,7 @@ pub(crate) unsafe fn call_in_registers(
 /// `function` must be a System V function taking exactly `N` INTEGER-class arguments (a
 /// [`ScalarLane`] without SSE arguments made from its declaration, each word converted for
 /// its parameter), returning at most a scalar.
+#[cfg(fast_path)]
 #[inline(always)]
 pub(crate) unsafe fn call_gprs<const N: usize>(function: usize, words: &[u64; 6]) -> (u64, u64) {
     macro_rules! call {

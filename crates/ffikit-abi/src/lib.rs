@@ -135,6 +135,10 @@ pub use typed::{CFunctionPointer, CType, TypedFunction};
 pub use value::Value;
 pub use verify::{Finding, FindingKind, Verification};
 
+/// Whether this build has the x86-64 System V fast path and scalar lanes (the `fast-path`
+/// feature, on x86-64 Linux). Without it every call goes through libffi.
+pub const FAST_PATH: bool = cfg!(fast_path);
+
 /// The bytes of the NUL-terminated C string at `address` (without the NUL).
 ///
 /// # Safety

@@ -148,7 +148,20 @@ fn push_flattened(shape: &Shape, fields: &mut Vec<Type>) -> Result<(), Error> {
     Ok(())
 }
 
+/// A union by value on targets whose ABI ffikit cannot yet describe to libffi (which has no
+/// unions): refused, never passed wrong.
+#[cfg(not(all(target_arch = "x86_64", not(windows))))]
+fn union_type(_size: u64, _members: &[Member]) -> Result<Type, Error> {
+    Err(Error::UnsupportedType {
+        ty: "union".into(),
+        reason: "unions by value are supported on x86-64 System V only (libffi has no unions; \
+                 ffikit describes one by its eightbyte classes there)"
+            .into(),
+    })
+}
+
 /// The System V class of one eightbyte.
+#[cfg(all(target_arch = "x86_64", not(windows)))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
     None,
@@ -158,6 +171,7 @@ enum Class {
 
 /// libffi has no unions: describe one by a struct that the System V classifier treats the
 /// same, eightbyte by eightbyte (INTEGER wins over SSE, as the psABI merges classes).
+#[cfg(all(target_arch = "x86_64", not(windows)))]
 fn union_type(size: u64, members: &[Member]) -> Result<Type, Error> {
     let eightbytes = size.div_ceil(8) as usize;
     let mut classes = vec![Class::None; eightbytes];
@@ -177,6 +191,7 @@ fn union_type(size: u64, members: &[Member]) -> Result<Type, Error> {
     Ok(Type::structure(fields))
 }
 
+#[cfg(all(target_arch = "x86_64", not(windows)))]
 fn classify(shape: &Shape, offset: u64, classes: &mut [Class]) -> Result<(), Error> {
     let mut mark = |class: Class, at: u64| {
         let slot = &mut classes[(at / 8) as usize];

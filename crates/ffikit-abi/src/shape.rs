@@ -215,11 +215,12 @@ fn scalar_shape(scalar: Scalar) -> Option<Shape> {
         Bool => Shape::Bool,
         Float => Shape::Float,
         Double => Shape::Double,
-        LongDouble => Shape::LongDouble,
+        // Only where ffikit knows this target's `long double` format (x87, binary128).
+        LongDouble if crate::convert::long_double::SUPPORTED => Shape::LongDouble,
         ComplexFloat => Shape::Complex { part: 4 },
         ComplexDouble => Shape::Complex { part: 8 },
-        ComplexLongDouble => Shape::Complex { part: 16 },
-        Int128 | UInt128 => return None,
+        ComplexLongDouble if crate::convert::long_double::SUPPORTED => Shape::Complex { part: 16 },
+        LongDouble | ComplexLongDouble | Int128 | UInt128 => return None,
         other => Shape::Int {
             size: other.size_align().0 as u8,
             signed: other.is_signed(),
