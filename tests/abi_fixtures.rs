@@ -288,18 +288,25 @@ fn nested_structs_arrays_unions_and_enums() {
     );
     assert_eq!(call("sample_total", &[sample]), Value::Float(api_total));
 
-    let number = call("number_from_double", &[Value::Float(2.5)]);
-    assert_eq!(number.field("d"), Some(&Value::Float(2.5)));
-    assert_eq!(
-        number.field("i"),
-        Some(&Value::Int(2.5f64.to_bits() as i64))
-    );
-    assert_eq!(
-        call("number_as_double", std::slice::from_ref(&number)),
-        Value::Float(2.5)
-    );
-    let by_int = Value::Struct(vec![("i".into(), Value::Int(i64::MIN))]);
-    assert_eq!(call("number_as_int", &[by_int]), Value::Int(i64::MIN));
+    if cfg!(all(target_arch = "x86_64", not(windows))) {
+        let number = call("number_from_double", &[Value::Float(2.5)]);
+        assert_eq!(number.field("d"), Some(&Value::Float(2.5)));
+        assert_eq!(
+            number.field("i"),
+            Some(&Value::Int(2.5f64.to_bits() as i64))
+        );
+        assert_eq!(
+            call("number_as_double", std::slice::from_ref(&number)),
+            Value::Float(2.5)
+        );
+        let by_int = Value::Struct(vec![("i".into(), Value::Int(i64::MIN))]);
+        assert_eq!(call("number_as_int", &[by_int]), Value::Int(i64::MIN));
+    } else {
+        // Elsewhere unions by value are refused at binding, never passed wrong.
+        // SAFETY: the declaration is the library's own (promise 2); the binding is refused.
+        let refused = unsafe { fixtures().get("number_from_double") }.unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::UnsupportedType);
+    }
 
     assert_eq!(
         // SAFETY: the declaration is the library's own, as its header declares it (promise 2); live arguments of the types the function expects (promise 3).
@@ -523,9 +530,17 @@ fn variadic_calls_with_declared_and_inferred_types() {
     );
     assert_eq!(
         // SAFETY: live arguments of the types the function expects (promise 3).
-        unsafe { typed.call(&[2.into(), 200.into(), 1.into()]) }
-            .unwrap_err()
-            .kind(),
+        // One past `char`'s range: 128 where char is signed (x86-64), 256 where it is
+        // unsigned (aarch64).
+        unsafe {
+            typed.call(&[
+                2.into(),
+                (i64::from(std::ffi::c_char::MAX) + 1).into(),
+                1.into(),
+            ])
+        }
+        .unwrap_err()
+        .kind(),
         ErrorKind::OutOfRange
     );
 

@@ -130,6 +130,7 @@ fn floats_and_bools_round_trip_bit_for_bit() {
 
 /// The x87 80-bit extended encoding of a finite, normal f64, as the Intel SDM defines it
 /// (explicit integer bit, 15-bit exponent biased by 16383), in a 16-byte `long double` slot.
+#[cfg(target_arch = "x86_64")]
 fn x87_from_f64(value: f64) -> [u8; 16] {
     let bits = value.to_bits();
     let sign = (bits >> 63) as u16;
@@ -145,10 +146,14 @@ fn x87_from_f64(value: f64) -> [u8; 16] {
 }
 
 /// Whether valgrind runs this process (its preload library is mapped).
+#[cfg(target_arch = "x86_64")]
 fn under_valgrind() -> bool {
     std::fs::read_to_string("/proc/self/maps").is_ok_and(|maps| maps.contains("vgpreload"))
 }
 
+/// x87's format is x86-64's `long double` (aarch64 Linux's is binary128, tested in
+/// ffikit-abi's `convert::binary128`).
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn long_double_through_memory_is_x87_extended() {
     let mut max = 0u128;

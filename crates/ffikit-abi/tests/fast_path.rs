@@ -43,14 +43,16 @@ const FIELDS: &[(&str, usize)] = &[
     ("double", 8),
 ];
 
-/// `source` compiled by the system C compiler into a shared object, opened (with the
+/// `source` compiled by the C compiler into a shared object, opened (with the
 /// directory holding it, kept as long as the caller needs the file).
 fn compile(source: &str) -> (tempfile::TempDir, Library) {
     let dir = tempfile::tempdir().unwrap();
     let c = dir.path().join("generated.c");
     let so = dir.path().join("libgenerated.so");
     std::fs::write(&c, source).unwrap();
-    let status = Command::new("cc")
+    // `$CC` when set (a cross compiler, when the tests run on another target), else `cc`.
+    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = Command::new(compiler)
         .args(["-shared", "-fPIC", "-O1", "-o"])
         .arg(&so)
         .arg(&c)
