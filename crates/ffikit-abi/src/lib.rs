@@ -28,7 +28,9 @@
 //! - `shape`: declared types (from `ffikit-cdecl`) resolved into sizes, offsets and kinds.
 //! - `lower`: the only module that knows libffi: types, prepared call interfaces, `ffi_call`,
 //!   closures.
-//! - `fast`: the x86-64 System V fast path: signatures classified once at binding, arguments
+//! - `fast`: the x86-64 System V fast path (compiled only with the `fast-path` feature on
+//!   x86-64 Linux — [`FAST_PATH`] says whether this build has it; elsewhere every call goes
+//!   through libffi): signatures classified once at binding, arguments
 //!   written straight into a register file that one assembly routine loads before the call.
 //!   All-scalar signatures (up to 16 arguments) get a *scalar lane* instead: each argument
 //!   accepted by one or two comparisons into its register or stack word, the call made by
@@ -42,7 +44,8 @@
 //!   not accept as is goes to the general conversions, which convert it or explain why not —
 //!   lays the arguments out on the stack (no heap allocation for up to 16 arguments), calls,
 //!   reads the result. Variadic specializations, errno capture.
-//! - `convert`: [`Value`]s to C memory and back, by shape (x87 `long double` included).
+//! - `convert`: [`Value`]s to C memory and back, by shape (`long double` as x87 on x86-64,
+//!   IEEE binary128 on aarch64 and riscv64 Linux, refused elsewhere).
 //! - [`CData`] and [`Global`] (`data`): C objects owned by Rust, and a library's globals.
 //! - `elf`, `debuginfo`, `verify`: what a library says about itself — its exported symbols
 //!   ([`exported_symbols`]) and its DWARF types — and [`Library::verify`], which checks
