@@ -164,8 +164,6 @@ fn integer(text: &str) -> Option<Value> {
         .or_else(|| digits.strip_prefix("0X"))
     {
         u64::from_str_radix(hex, 16).ok()
-    } else if digits.starts_with('+') {
-        None
     } else {
         digits.parse::<u64>().ok()
     };
@@ -178,29 +176,9 @@ fn integer(text: &str) -> Option<Value> {
     }
 }
 
+/// A number whatever the parameter's type: an integer if it is one, else a float.
 fn number(text: &str) -> Option<Value> {
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let parsed = if let Some(hex) = digits
-        .strip_prefix("0x")
-        .or_else(|| digits.strip_prefix("0X"))
-    {
-        u64::from_str_radix(hex, 16).ok()
-    } else {
-        digits.parse::<u64>().ok()
-    };
-    match parsed {
-        Some(magnitude) if negative => i64::try_from(magnitude)
-            .ok()
-            .map(|m| Value::Int(-m))
-            .or_else(|| (magnitude == 1 << 63).then_some(Value::Int(i64::MIN))),
-        Some(magnitude) => {
-            Some(i64::try_from(magnitude).map_or(Value::UInt(magnitude), Value::Int))
-        }
-        None => text.parse::<f64>().ok().map(Value::Float),
-    }
+    integer(text).or_else(|| text.parse::<f64>().ok().map(Value::Float))
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

@@ -813,6 +813,29 @@ pub(crate) mod long_double {
     }
 }
 
+/// `value >> shift`, rounded to nearest, ties to even: narrowing a wider significand to f64's
+/// (x87's and binary128's alike).
+#[cfg_attr(
+    not(any(test, target_arch = "x86_64", binary128_long_double)),
+    allow(dead_code)
+)]
+fn round_shift(value: u128, shift: u32) -> u128 {
+    if shift == 0 {
+        return value;
+    }
+    if shift >= 128 {
+        return 0;
+    }
+    let kept = value >> shift;
+    let rest = value & ((1u128 << shift) - 1);
+    let half = 1u128 << (shift - 1);
+    if rest > half || (rest == half && kept & 1 == 1) {
+        kept + 1
+    } else {
+        kept
+    }
+}
+
 /// IEEE 754 binary128 (`long double` on aarch64 and riscv64 Linux), to and from f64. Compiled
 /// there, and for its tests everywhere.
 #[cfg(any(test, binary128_long_double))]
@@ -867,7 +890,7 @@ pub(crate) mod binary128 {
         }
         let normalized = significand << leading; // the top bit at bit 112
         if biased >= 1 {
-            let mut kept = round_shift(normalized, FRACTION_BITS - 52);
+            let mut kept = super::round_shift(normalized, FRACTION_BITS - 52);
             let mut biased = biased as u64;
             if kept >> 53 != 0 {
                 kept >>= 1;
@@ -879,22 +902,7 @@ pub(crate) mod binary128 {
             return f64::from_bits(sign | biased << 52 | (kept as u64 & ((1 << 52) - 1)));
         }
         let shift = FRACTION_BITS - 52 + (1 - biased) as u32;
-        f64::from_bits(sign | round_shift(normalized, shift) as u64)
-    }
-
-    /// `value >> shift`, rounded to nearest, ties to even.
-    fn round_shift(value: u128, shift: u32) -> u128 {
-        if shift >= 128 {
-            return 0;
-        }
-        let kept = value >> shift;
-        let rest = value & ((1u128 << shift) - 1);
-        let half = 1u128 << (shift - 1);
-        if rest > half || (rest == half && kept & 1 == 1) {
-            kept + 1
-        } else {
-            kept
-        }
+        f64::from_bits(sign | super::round_shift(normalized, shift) as u64)
     }
 
     #[cfg(test)]
@@ -998,7 +1006,8 @@ pub(crate) mod x87 {
             return f64::from_bits(sign | 0x7ff0_0000_0000_0000);
         }
         if biased >= 1 {
-            let mut kept = round_shift(normalized, 11); // 53 significant bits
+            // 53 significant bits.
+            let mut kept = super::round_shift(u128::from(normalized), 11) as u64;
             let mut biased = biased as u64;
             if kept >> 53 != 0 {
                 kept >>= 1; // rounding carried into a new bit
@@ -1012,29 +1021,7 @@ pub(crate) mod x87 {
         // Subnormal result: fewer significant bits. A carry into bit 52 makes the smallest
         // normal, which the same bits encode.
         let shift = 11 + (1 - biased) as u32;
-        f64::from_bits(sign | round_shift(normalized, shift))
-    }
-
-    /// `value >> shift`, rounded to nearest, ties to even.
-    fn round_shift(value: u64, shift: u32) -> u64 {
-        if shift == 0 {
-            return value;
-        }
-        if shift > 64 {
-            return 0;
-        }
-        let kept = if shift == 64 { 0 } else { value >> shift };
-        let rest = if shift == 64 {
-            value
-        } else {
-            value & ((1u64 << shift) - 1)
-        };
-        let half = 1u64 << (shift - 1);
-        if rest > half || (rest == half && kept & 1 == 1) {
-            kept + 1
-        } else {
-            kept
-        }
+        f64::from_bits(sign | super::round_shift(u128::from(normalized), shift) as u64)
     }
 
     #[cfg(test)]
