@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use ffikit_abi::{Binding, ExportedSymbol, SymbolKind};
 use ffikit_cdecl::{Declarations, QualType, Type};
+use ffikit_inspect::{Binding, ExportedSymbol, SymbolKind};
 use serde_json::{Value as Json, json};
 
 /// The library file for a name or path, as ABI mode would find it (it is not loaded).
@@ -13,7 +13,10 @@ use serde_json::{Value as Json, json};
 ///
 /// The library cannot be found.
 pub fn library_path(library: &str) -> Result<std::path::PathBuf, ffikit_abi::Error> {
-    ffikit_abi::find_library(library)
+    ffikit_inspect::find_library(library).map_err(|tried| ffikit_abi::Error::LibraryNotFound {
+        name: library.to_owned(),
+        tried,
+    })
 }
 
 fn kind_word(kind: SymbolKind) -> &'static str {
@@ -185,7 +188,7 @@ fn bits_text(bits: u64) -> String {
 }
 
 /// `ffikit check`'s JSON form.
-pub fn check_json(report: &ffikit_abi::Verification) -> Json {
+pub fn check_json(report: &ffikit_inspect::Verification) -> Json {
     json!({
         "ok": report.is_ok(),
         "types_checked": report.types_checked,

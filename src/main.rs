@@ -146,8 +146,7 @@ fn main() -> ExitCode {
 /// A header's text: a regular file of at most `MAX_OBJECT_SIZE` bytes (`/dev/zero` would
 /// be read forever), in UTF-8.
 fn read_header(path: &std::path::Path) -> Result<String, String> {
-    let bytes =
-        ffikit_abi::read_file(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = ffikit_inspect::read_file(path).map_err(|e| e.to_string())?;
     String::from_utf8(bytes).map_err(|e| {
         format!(
             "cannot read {}: not UTF-8 text (byte {})",
@@ -193,7 +192,7 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
         Commands::Symbols { library, json } => {
             let path = ffikit::inspect::library_path(&library)?;
-            let symbols = ffikit_abi::exported_symbols(&path)?;
+            let symbols = ffikit_inspect::exported_symbols(&path)?;
             let mut report = ffikit::inspect::symbols_report(&symbols, json);
             if json {
                 report.push('\n');
@@ -211,8 +210,8 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         } => {
             let text = source.text()?;
             // Read from the file, never loaded: checking runs none of the library's code.
-            let path = ffikit_abi::find_library(&library)?;
-            let report = ffikit_abi::verify_file(&path, &text)?;
+            let path = ffikit::inspect::library_path(&library)?;
+            let report = ffikit_inspect::LibraryFile::read(&path)?.verify(&text)?;
             if json {
                 println!("{}", ffikit::inspect::check_json(&report));
             } else {

@@ -22,8 +22,8 @@
 //!
 //! # Organization
 //!
-//! - [`Library`] (`library`, `locate`): loading by path or name (LD_LIBRARY_PATH, the loader
-//!   cache, the standard directories), symbols checked against the ELF dynamic symbol table
+//! - [`Library`] (`library`): loading by path or name (found by ffikit-inspect's
+//!   [`find_library`]: LD_LIBRARY_PATH, the loader cache, the standard directories), symbols checked against the ELF dynamic symbol table
 //!   (function or data), declarations kept per library.
 //! - `shape`: declared types (from `ffikit-cdecl`) resolved into sizes, offsets and kinds.
 //! - `lower`: the only module that knows libffi: types, prepared call interfaces, `ffi_call`,
@@ -47,9 +47,10 @@
 //! - `convert`: [`Value`]s to C memory and back, by shape (`long double` as x87 on x86-64,
 //!   IEEE binary128 on aarch64 and riscv64 Linux, refused elsewhere).
 //! - [`CData`] and [`Global`] (`data`): C objects owned by Rust, and a library's globals.
-//! - `elf`, `debuginfo`, `verify`: what a library says about itself — its exported symbols
-//!   ([`exported_symbols`]) and its DWARF types — and [`Library::verify`], which checks
-//!   declarations against them.
+//! - What a library file says about itself — its exported symbols ([`exported_symbols`]),
+//!   its DWARF types, declarations checked against them ([`LibraryFile`]) — comes from the
+//!   ffikit-inspect crate, which reads the file and never loads it; [`Library::verify`] and
+//!   the function-or-data check at binding use it.
 //! - [`TypedFunction`] (`typed`): a Rust function-pointer type checked once, then called
 //!   directly.
 //! - [`Callback`] (`callback`, `slots`): Rust closures as C function pointers — dynamic ones
@@ -115,28 +116,27 @@ mod call;
 mod callback;
 mod convert;
 mod data;
-mod debuginfo;
-mod elf;
 mod error;
 mod fast;
 mod library;
-mod locate;
 mod lower;
 mod shape;
 mod slots;
 mod typed;
 mod value;
-mod verify;
 
 pub use call::{Function, OwnedFunction, Safe, SafeFunction, last_errno};
 pub use callback::{CValue, Callback, CallbackError, CallbackPtr, TypedBody, TypedCallback};
 pub use data::{CData, Global, MAX_BY_VALUE, MAX_OBJECT_SIZE, Path};
-pub use elf::{Binding, ExportedSymbol, SymbolKind, exported_symbols, read_file};
+// What a library file says about itself, read without loading it (ffikit-inspect).
 pub use error::{Error, ErrorKind};
-pub use library::{Adopted, Library, LoadFlags, SignatureBuilder, find_library, verify_file};
+pub use ffikit_inspect::{
+    Binding, ExportedSymbol, Finding, FindingKind, LibraryFile, SymbolKind, Verification,
+    exported_symbols, find_library, read_file,
+};
+pub use library::{Adopted, Library, LoadFlags, SignatureBuilder};
 pub use typed::{CFunctionPointer, CType, TypedFunction};
 pub use value::Value;
-pub use verify::{Finding, FindingKind, Verification};
 
 /// Whether this build has the x86-64 System V fast path and scalar lanes (the `fast-path`
 /// feature, on x86-64 Linux). Without it every call goes through libffi.

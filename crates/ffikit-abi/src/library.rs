@@ -12,7 +12,6 @@ use crate::call::{Function, Signature};
 use crate::callback::{Callback, CallbackError, TypedCallback};
 use crate::data::{CData, Global};
 use crate::error::Error;
-use crate::locate;
 use crate::shape;
 use crate::value::Value;
 
@@ -49,7 +48,7 @@ impl LoadFlags {
     }
 }
 
-use crate::elf::SymbolKind;
+use ffikit_inspect::{LibraryFile, SymbolKind};
 
 /// A loaded shared object and the C declarations made for it.
 ///
@@ -71,8 +70,8 @@ pub struct Library {
     name: String,
     path: Option<PathBuf>,
     decls: Mutex<Declarations>,
-    exports: OnceLock<HashMap<String, SymbolKind>>,
-    debug: OnceLock<Option<(PathBuf, crate::debuginfo::DebugInfo)>>,
+    /// The file, read (not loaded) once, for exports and debug information.
+    file: OnceLock<LibraryFile>,
     refuse_mismatches: std::sync::atomic::AtomicBool,
 }
 
@@ -106,7 +105,10 @@ impl Library {
     ///
     /// As [`open`](Self::open).
     pub unsafe fn open_with(name: &str, flags: LoadFlags) -> Result<Library, Error> {
-        let path = find_library(name)?;
+        let path = ffikit_inspect::find_library(name).map_err(|tried| Error::LibraryNotFound {
+            name: name.to_owned(),
+            tried,
+        })?;
         // SAFETY: loading runs the library's initializers: the caller vouched for them
         // (promise 1, this function's contract).
         let handle = unsafe { libloading::os::unix::Library::open(Some(&path), flags.bits()) }
@@ -119,8 +121,7 @@ impl Library {
             name: name.to_owned(),
             path: Some(path),
             decls: Mutex::new(Declarations::new()),
-            exports: OnceLock::new(),
-            debug: OnceLock::new(),
+            file: OnceLock::new(),
             refuse_mismatches: Default::default(),
         })
     }
@@ -133,8 +134,7 @@ impl Library {
             name: "<this process>".into(),
             path: None,
             decls: Mutex::new(Declarations::new()),
-            exports: OnceLock::new(),
-            debug: OnceLock::new(),
+            file: OnceLock::new(),
             refuse_mismatches: Default::default(),
         }
     }
@@ -325,8 +325,7 @@ impl Library {
             .refuse_mismatches
             .load(std::sync::atomic::Ordering::Relaxed)
         {
-            let findings =
-                crate::verify::verify(decls, "", self.exports(), self.debug_info(), Some(name));
+            let findings = self.file().verify_function(decls, name);
             if !findings.is_ok() {
                 let messages: Vec<String> = findings
                     .findings
@@ -519,29 +518,19 @@ impl Library {
         Ok(address)
     }
 
-    /// The library's own exported symbols and their kinds, read once from its ELF file.
-    fn exports(&self) -> &HashMap<String, SymbolKind> {
-        self.exports.get_or_init(|| {
-            self.path
-                .as_deref()
-                .map(crate::elf::export_kinds)
-                .unwrap_or_default()
+    /// The library's file, read once (never loaded again): its exported symbols and kinds,
+    /// and its debug information when a check needs it. For [`Library::this`], or a file that
+    /// cannot be read, nothing.
+    fn file(&self) -> &LibraryFile {
+        self.file.get_or_init(|| match self.path.as_deref() {
+            Some(path) => LibraryFile::read(path).unwrap_or_else(|_| LibraryFile::unreadable(path)),
+            None => LibraryFile::unreadable(Path::new("")),
         })
     }
 
-    /// The library's DWARF (or its separate debug file's), read once.
-    fn debug_info(&self) -> Option<&crate::debuginfo::DebugInfo> {
-        self.debug_source().map(|(_, info)| info)
-    }
-
-    fn debug_source(&self) -> Option<&(PathBuf, crate::debuginfo::DebugInfo)> {
-        self.debug
-            .get_or_init(|| {
-                let path = crate::elf::debug_file(self.path.as_deref()?)?;
-                let info = crate::debuginfo::read(&path).ok().flatten()?;
-                Some((path, info))
-            })
-            .as_ref()
+    /// The library's own exported symbols and their kinds.
+    fn exports(&self) -> &HashMap<String, SymbolKind> {
+        self.file().exports()
     }
 
     /// Checks declarations against the library: does it export each function and global, as
@@ -552,13 +541,8 @@ impl Library {
     /// # Errors
     ///
     /// Declarations that do not parse.
-    pub fn verify(&self, declarations: &str) -> Result<crate::verify::Verification, Error> {
-        verify_with(
-            declarations,
-            self.exports(),
-            self.debug_source()
-                .map(|(path, info)| (path.as_path(), info)),
-        )
+    pub fn verify(&self, declarations: &str) -> Result<ffikit_inspect::Verification, Error> {
+        Ok(self.file().verify(declarations)?)
     }
 
     /// From now on, refuse to bind a function whose declaration the library's debug
@@ -568,52 +552,6 @@ impl Library {
             .store(refuse, std::sync::atomic::Ordering::Relaxed);
         self
     }
-}
-
-/// The file a library name or path stands for, found as [`Library::open`] finds it, without
-/// loading it.
-///
-/// # Errors
-///
-/// [`Error::LibraryNotFound`] listing every place tried.
-pub fn find_library(name: &str) -> Result<PathBuf, Error> {
-    locate::find_library(name).map_err(|tried| Error::LibraryNotFound {
-        name: name.to_owned(),
-        tried,
-    })
-}
-
-/// [`Library::verify`] for a library file that is read, never loaded: none of its code
-/// runs.
-///
-/// # Errors
-///
-/// Declarations that do not parse.
-pub fn verify_file(
-    library: &Path,
-    declarations: &str,
-) -> Result<crate::verify::Verification, Error> {
-    let exports = crate::elf::export_kinds(library);
-    let debug = crate::elf::debug_file(library)
-        .and_then(|path| Some((crate::debuginfo::read(&path).ok().flatten()?, path)));
-    verify_with(
-        declarations,
-        &exports,
-        debug.as_ref().map(|(info, path)| (path.as_path(), info)),
-    )
-}
-
-fn verify_with(
-    declarations: &str,
-    exports: &HashMap<String, SymbolKind>,
-    debug: Option<(&Path, &crate::debuginfo::DebugInfo)>,
-) -> Result<crate::verify::Verification, Error> {
-    let mut decls = Declarations::new();
-    decls.cdef(declarations)?;
-    let mut report =
-        crate::verify::verify(&decls, declarations, exports, debug.map(|(_, i)| i), None);
-    report.debug_file = debug.map(|(path, _)| path.to_path_buf());
-    Ok(report)
 }
 
 /// A function described by its parts; see [`Library::signature`].

@@ -144,8 +144,7 @@ type Dwarf<'a> = gimli::Dwarf<Reader<'a>>;
 
 /// Reads the DWARF of `path` (`None` if it has none).
 pub(crate) fn read(path: &Path) -> Result<Option<DebugInfo>, String> {
-    let data =
-        crate::elf::read_file(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let data = crate::elf::read_file(path).map_err(|e| e.to_string())?;
     let file = object::File::parse(&*data).map_err(|e| e.to_string())?;
     if file.section_by_name(".debug_info").is_none() {
         return Ok(None);

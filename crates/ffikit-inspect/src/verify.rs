@@ -47,7 +47,8 @@ impl fmt::Display for Finding {
     }
 }
 
-/// The outcome of [`Library::verify`](crate::Library::verify).
+/// The outcome of [`LibraryFile::verify`](crate::LibraryFile::verify) (and of ffikit-abi's
+/// `Library::verify`).
 #[derive(Debug, Clone, Default)]
 pub struct Verification {
     /// Every disagreement found.
@@ -154,7 +155,10 @@ pub(crate) fn verify(
     debug: Option<&DebugInfo>,
     only: Option<&str>,
 ) -> Verification {
-    let line = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    // Line numbers by binary search over the line starts: many findings cost no more than
+    // one pass over the text.
+    let line_starts: Vec<usize> = text.match_indices('\n').map(|(i, _)| i + 1).collect();
+    let line = |offset: usize| line_starts.partition_point(|&start| start <= offset) + 1;
     let mut report = Verification {
         types_checked: debug.is_some(),
         ..Verification::default()

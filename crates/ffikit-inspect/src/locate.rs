@@ -133,8 +133,13 @@ fn loader_cache() -> &'static [(String, PathBuf)] {
     })
 }
 
-/// Finds the file for `name`, or returns every place tried.
-pub(crate) fn find_library(name: &str) -> Result<PathBuf, Vec<String>> {
+/// The file a library name (`m`, `libz.so.1`, `sqlite3`) or path stands for, found as
+/// ctypes' `find_library` would, without loading it; or every place tried.
+///
+/// # Errors
+///
+/// Every place tried, for the message.
+pub fn find_library(name: &str) -> Result<PathBuf, Vec<String>> {
     let mut tried = Vec::new();
     if name.trim().is_empty() || name.contains('\0') {
         // Not a name: searching would find `lib.so` (or stop at the NUL).
