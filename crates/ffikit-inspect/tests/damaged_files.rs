@@ -24,7 +24,7 @@ fn nm(path: &Path) -> BTreeSet<String> {
         .lines()
         .filter_map(|line| line.split_whitespace().nth(2).map(str::to_owned))
         // nm lists version definitions as absolute symbols named like the version.
-        .filter(|name| !name.contains('@') || name.split('@').next() != name.split('@').last())
+        .filter(|name| !name.contains('@') || name.split('@').next() != name.split('@').next_back())
         .collect()
 }
 
