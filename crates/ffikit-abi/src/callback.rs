@@ -390,7 +390,7 @@ impl Callback {
         state: Box<S>,
     ) -> Result<Callback, Error> {
         let shapes: Vec<&Shape> = params.iter().map(|p| &p.shape).collect();
-        crate::data::check_by_value(name, shapes.iter().copied(), &result.shape)?;
+        crate::shape::check_by_value(name, shapes.iter().copied(), &result.shape)?;
         // SAFETY: the state is boxed (a stable address) and owned by the Callback, which
         // frees the code before it (field order); it reads exactly these types.
         let code = Code::Closure(unsafe {

@@ -5,7 +5,6 @@ use std::marker::PhantomData;
 
 use crate::convert::{self, Scratch, WriteOptions};
 use crate::error::Error;
-use crate::library::Library;
 use crate::shape::{Shape, Typed};
 use crate::value::Value;
 
@@ -32,38 +31,6 @@ pub enum Path<'a> {
 /// buffers of `ffikit call`): 1 GiB. Larger requests are an [`Error::TooLarge`], not an
 /// allocation failure that aborts the process.
 pub const MAX_OBJECT_SIZE: u64 = 1 << 30;
-
-/// The most bytes a call passes by value — all its arguments together, or its result — and a
-/// callback receives: 64 KiB. Values passed by value are copied onto the C stack, so a
-/// hostile declaration (`struct big { char b[1 << 30]; }` by value) would overflow it; no
-/// real interface comes near.
-pub const MAX_BY_VALUE: u64 = 64 << 10;
-
-/// Refuses a signature passing more than [`MAX_BY_VALUE`] bytes by value.
-pub(crate) fn check_by_value<'s>(
-    name: &str,
-    params: impl IntoIterator<Item = &'s Shape>,
-    result: &Shape,
-) -> Result<(), Error> {
-    let arguments: u64 = params
-        .into_iter()
-        .map(|shape| shape.size_align().0.next_multiple_of(8))
-        .fold(0, u64::saturating_add);
-    for (size, what) in [
-        (arguments, "its arguments"),
-        (result.size_align().0, "its result"),
-    ] {
-        if size > MAX_BY_VALUE {
-            return Err(Error::TooLarge {
-                what: format!("`{name}`: {what} by value"),
-                size,
-                limit_what: "passes by value",
-                limit: MAX_BY_VALUE,
-            });
-        }
-    }
-    Ok(())
-}
 
 impl CData {
     pub(crate) fn new(typed: Typed) -> Result<CData, Error> {
@@ -299,7 +266,7 @@ pub struct Global<'lib> {
     name: String,
     typed: Typed,
     address: usize,
-    _library: PhantomData<&'lib Library>,
+    _library: PhantomData<&'lib ()>,
 }
 
 impl Global<'_> {

@@ -117,24 +117,25 @@ mod callback;
 mod convert;
 mod data;
 mod error;
-mod fast;
 mod library;
+mod long_double;
 mod lower;
 mod shape;
 mod slots;
 mod typed;
 mod value;
 
-pub use call::{Function, OwnedFunction, Safe, SafeFunction, last_errno};
+pub use call::{Function, Safe, SafeFunction, last_errno};
 pub use callback::{CValue, Callback, CallbackError, CallbackPtr, TypedBody, TypedCallback};
-pub use data::{CData, Global, MAX_BY_VALUE, MAX_OBJECT_SIZE, Path};
+pub use data::{CData, Global, MAX_OBJECT_SIZE, Path};
+pub use shape::MAX_BY_VALUE;
 // What a library file says about itself, read without loading it (ffikit-inspect).
 pub use error::{Error, ErrorKind};
 pub use ffikit_inspect::{
     Binding, ExportedSymbol, Finding, FindingKind, LibraryFile, SymbolKind, Verification,
     exported_symbols, find_library, read_file,
 };
-pub use library::{Adopted, Library, LoadFlags, SignatureBuilder};
+pub use library::{Adopted, Library, LoadFlags, OwnedFunction, SignatureBuilder};
 pub use typed::{CFunctionPointer, CType, TypedFunction};
 pub use value::Value;
 

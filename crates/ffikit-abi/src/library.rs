@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ffikit_cdecl::{Declarations, Declared, Report, Type};
 
-use crate::call::{Function, Signature};
+use crate::call::{Function, Safe, Signature};
 use crate::callback::{Callback, CallbackError, TypedCallback};
 use crate::data::{CData, Global};
 use crate::error::Error;
@@ -551,6 +551,109 @@ impl Library {
         self.refuse_mismatches
             .store(refuse, std::sync::atomic::Ordering::Relaxed);
         self
+    }
+}
+
+/// A [`Function`] that holds its library by reference count, for callers who must store
+/// both together (libloading's most-asked-for feature). It can only be bound from the
+/// library it holds ([`OwnedFunction::new`]), so it cannot outlive the code it calls.
+#[derive(Debug)]
+pub struct OwnedFunction {
+    // Field order: the function is dropped before the library it points into.
+    /// `'static` because `library`, kept alive here, outlives it; never handed out as such.
+    function: Function<'static>,
+    library: Arc<Library>,
+}
+
+impl OwnedFunction {
+    /// Binds `declaration` from a shared library handle, which the function keeps alive.
+    ///
+    /// # Errors
+    ///
+    /// As [`Library::function`].
+    ///
+    /// # Safety
+    ///
+    /// As [`Library::function`]: the declaration is true to the symbol.
+    pub unsafe fn new(library: &Arc<Library>, declaration: &str) -> Result<OwnedFunction, Error> {
+        // SAFETY: the caller's promise, passed on.
+        let function = unsafe { library.function(declaration) }?;
+        // SAFETY: the Arc is kept beside the function and dropped after it (field order), so
+        // the library outlives every use of the detached function.
+        let function: Function<'static> = unsafe { function.detach() };
+        Ok(OwnedFunction {
+            function,
+            library: Arc::clone(library),
+        })
+    }
+
+    /// As [`Function::call`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Function::call`].
+    ///
+    /// # Safety
+    ///
+    /// As [`Function::call`].
+    #[inline]
+    pub unsafe fn call(&self, args: &[Value]) -> Result<Value, Error> {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.function.call(args) }
+    }
+
+    /// As [`Function::into_safe`].
+    ///
+    /// # Safety
+    ///
+    /// As [`Function::into_safe`].
+    pub unsafe fn into_safe(self) -> Safe<OwnedFunction> {
+        Safe { function: self }
+    }
+
+    /// As [`Function::allow_null`].
+    pub fn allow_null(mut self, index: usize) -> Self {
+        self.function = self.function.allow_null(index);
+        self
+    }
+
+    /// The library this function keeps alive.
+    pub fn library(&self) -> &Arc<Library> {
+        &self.library
+    }
+}
+
+impl Safe<OwnedFunction> {
+    /// As [`Safe::<Function>::call`](Safe::call).
+    ///
+    /// # Errors
+    ///
+    /// As [`Safe::<Function>::call`](Safe::call).
+    #[inline]
+    pub fn call(&self, args: &[Value]) -> Result<Value, Error> {
+        // SAFETY: `OwnedFunction::into_safe` made promise 3 for this function.
+        unsafe { self.function.function.call_refusing_raw(args) }
+    }
+}
+
+impl<'lib> Function<'lib> {
+    /// The same variadic function with these C types for its variadic arguments (before
+    /// promotion: `float` is passed as `double`, `char` and `short` as `int`), prepared once.
+    /// `library` only resolves the type names; the result calls the same code.
+    ///
+    /// # Errors
+    ///
+    /// A type that does not parse or cannot be passed, or a function that is not variadic.
+    pub fn variadic(
+        &self,
+        library: &'lib Library,
+        types: &[&str],
+    ) -> Result<Function<'lib>, Error> {
+        let typed = types
+            .iter()
+            .map(|text| library.resolve_type(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.with_variadic_types(&typed)
     }
 }
 

@@ -216,14 +216,46 @@ fn scalar_shape(scalar: Scalar) -> Option<Shape> {
         Float => Shape::Float,
         Double => Shape::Double,
         // Only where ffikit knows this target's `long double` format (x87, binary128).
-        LongDouble if crate::convert::long_double::SUPPORTED => Shape::LongDouble,
+        LongDouble if crate::long_double::SUPPORTED => Shape::LongDouble,
         ComplexFloat => Shape::Complex { part: 4 },
         ComplexDouble => Shape::Complex { part: 8 },
-        ComplexLongDouble if crate::convert::long_double::SUPPORTED => Shape::Complex { part: 16 },
+        ComplexLongDouble if crate::long_double::SUPPORTED => Shape::Complex { part: 16 },
         LongDouble | ComplexLongDouble | Int128 | UInt128 => return None,
         other => Shape::Int {
             size: other.size_align().0 as u8,
             signed: other.is_signed(),
         },
     })
+}
+
+/// The most bytes a call passes by value — all its arguments together, or its result — and a
+/// callback receives: 64 KiB. Values passed by value are copied onto the C stack, so a
+/// hostile declaration (`struct big { char b[1 << 30]; }` by value) would overflow it; no
+/// real interface comes near.
+pub const MAX_BY_VALUE: u64 = 64 << 10;
+
+/// Refuses a signature passing more than [`MAX_BY_VALUE`] bytes by value.
+pub(crate) fn check_by_value<'s>(
+    name: &str,
+    params: impl IntoIterator<Item = &'s Shape>,
+    result: &Shape,
+) -> Result<(), Error> {
+    let arguments: u64 = params
+        .into_iter()
+        .map(|shape| shape.size_align().0.next_multiple_of(8))
+        .fold(0, u64::saturating_add);
+    for (size, what) in [
+        (arguments, "its arguments"),
+        (result.size_align().0, "its result"),
+    ] {
+        if size > MAX_BY_VALUE {
+            return Err(Error::TooLarge {
+                what: format!("`{name}`: {what} by value"),
+                size,
+                limit_what: "passes by value",
+                limit: MAX_BY_VALUE,
+            });
+        }
+    }
+    Ok(())
 }

@@ -5,7 +5,6 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 
 use crate::error::Error;
-use crate::library::Library;
 use crate::shape::{Shape, Typed};
 
 /// The C kind a Rust type stands for in a typed signature.
@@ -169,7 +168,7 @@ function_pointers! {
 #[derive(Debug, Clone, Copy)]
 pub struct TypedFunction<'lib, F> {
     function: F,
-    _library: PhantomData<&'lib Library>,
+    _library: PhantomData<&'lib ()>,
 }
 
 /// Checks a Rust function-pointer type against a declared signature.

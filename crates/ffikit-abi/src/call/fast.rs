@@ -12,10 +12,6 @@
 //! already in registers; [`call_in_registers`] otherwise). The calls using them are
 //! monomorphized per argument count in `call`.
 
-// Without `fast_path` (another target, or the feature off) only the lanes' classification is
-// used, for the libffi lanes; the register-file path and the inline calls are not compiled.
-#![cfg_attr(not(fast_path), allow(dead_code, unused_imports))]
-
 use std::mem::MaybeUninit;
 
 use crate::convert::{
@@ -24,6 +20,9 @@ use crate::convert::{
 use crate::error::Error;
 use crate::shape::{Pointee, Shape, Typed};
 use crate::value::Value;
+
+use super::Prepared;
+use super::lanes::{FIRST_SSE_SLOT, REGISTER_SLOTS};
 
 /// What the assembly routine loads and stores. Field offsets are fixed by the routine.
 #[repr(C)]
@@ -41,9 +40,6 @@ struct RegisterFile {
     xmm1: u64,
 }
 
-/// Slots 0-5 are the integer registers, 6-13 the SSE ones, 14 on the stack words.
-const REGISTER_SLOTS: usize = 14;
-const FIRST_SSE_SLOT: u16 = 6;
 /// Stack words kept inline (beyond, on the heap).
 const INLINE_STACK_WORDS: usize = 16;
 
@@ -61,7 +57,6 @@ const _: () = {
 // (the count is also what al must hold for a variadic callee), the stack words only when
 // there are some. rbx (callee-saved) keeps the file across the call; the
 // stack stays 16-byte aligned at the call.
-#[cfg(fast_path)]
 std::arch::global_asm!(
     ".globl ffikit_fast_call",
     ".hidden ffikit_fast_call",
@@ -120,7 +115,6 @@ std::arch::global_asm!(
     ".size ffikit_fast_call, .-ffikit_fast_call",
 );
 
-#[cfg(fast_path)]
 unsafe extern "C" {
     /// # Safety
     ///
@@ -354,7 +348,6 @@ impl FastPlan {
     /// # Safety
     ///
     /// `function` must have the signature this plan was made from.
-    #[cfg(fast_path)]
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub(crate) unsafe fn call<'a>(
@@ -614,388 +607,44 @@ fn scalar_bits<'a>(
 }
 
 fn read_result(shape: &Shape, bytes: &[u8]) -> Value {
-    crate::call::read_result(shape, bytes)
+    convert::read_result(shape, bytes)
 }
 
-/// Arguments of a [`ScalarLane`] at most, and its words for libffi (one per argument); a
-/// power of two so an index masked to it needs no bounds check.
-pub(crate) const LANE_WORDS: usize = 16;
-
-/// Words of the inline-assembly call: register slots 0-5 (rdi..r9), 6-13 (xmm0..xmm7), then
-/// up to 16 stack words; a power of two, as above.
-pub(crate) const SLOT_WORDS: usize = 32;
-
-/// What a [`LaneArg`] is, for the conversions its range does not decide.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum LaneKind {
-    /// Any integer type, `_Bool` included: a [`Value::Int`] in `min..=max`, a
-    /// [`Value::UInt`] up to `umax`.
-    Integer,
-    /// `_Bool`: also a [`Value::Bool`].
-    Bool,
-    Float,
-    Double,
-    /// A pointer that is not a string.
-    Address,
-}
-
-/// One argument of a [`ScalarLane`]: what it accepts as is, and the word it goes to.
-/// Anything else (an integer out of range, a string for a pointer, ...) sends the whole call
-/// to the general path, which converts what it can and explains what it cannot.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LaneArg {
-    /// The range a [`Value::Int`] passes in (an empty one for floating and pointer types).
-    pub min: i64,
-    pub max: i64,
-    /// The largest [`Value::UInt`] that passes (0 and an empty `min..=max`: none).
-    pub umax: u64,
-    pub kind: LaneKind,
-    /// The register slot (0-5 rdi..r9, 6-13 xmm0..xmm7) or stack word (14 on) of the inline
-    /// call; libffi uses the index instead.
-    pub slot: u8,
-}
-
-impl LaneArg {
-    const UNUSED: LaneArg = LaneArg {
-        min: 1,
-        max: 0,
-        umax: 0,
-        kind: LaneKind::Address,
-        slot: 0,
-    };
-
-    /// The bits of the commonest arguments — an in-range integer, a double or float (the
-    /// float nearest it, as the general conversion does), a pointer — or None for any other
-    /// (see [`bits`](Self::bits)). Inlined into the monomorphized calls.
+impl Prepared {
+    /// The fast path: registers filled directly, no libffi.
     #[inline(always)]
-    pub(crate) fn common_bits(&self, value: &Value) -> Option<u64> {
-        match (value, self.kind) {
-            (&Value::Int(i), _) if self.min <= i && i <= self.max => Some(i as u64),
-            (&Value::Float(f), LaneKind::Double) => Some(f.to_bits()),
-            (&Value::Float(f), LaneKind::Float) => {
-                crate::convert::narrow_f32(f).map(|f| u64::from(f.to_bits()))
-            }
-            (&Value::Pointer(p), LaneKind::Address) => Some(p as u64),
-            _ => None,
-        }
-    }
-
-    /// The argument's register bits, or None when the general conversion must decide.
-    #[inline(always)]
-    pub(crate) fn bits(&self, value: &Value) -> Option<u64> {
-        self.common_bits(value).or_else(|| self.other_bits(value))
-    }
-
-    /// [`bits`](Self::bits) past [`common_bits`](Self::common_bits).
-    #[inline(never)]
-    fn other_bits(&self, value: &Value) -> Option<u64> {
-        match *value {
-            Value::UInt(u) if self.kind == LaneKind::Integer && u <= self.umax => Some(u),
-            Value::Null if self.kind == LaneKind::Address => Some(0),
-            Value::Bool(b) if self.kind == LaneKind::Bool => Some(u64::from(b)),
-            // As the general conversion does: integers are numbers too.
-            Value::Int(i) if self.kind == LaneKind::Double => Some((i as f64).to_bits()),
-            Value::Int(i) if self.kind == LaneKind::Float => {
-                Some(u64::from((i as f64 as f32).to_bits()))
-            }
-            _ => None,
-        }
-    }
-}
-
-/// The common C signature: every argument a scalar or pointer, at most 16 of them, the
-/// result a scalar or void. Such calls skip the general machinery: each argument is one
-/// match into one word, and — when every argument fits in a register — the call itself is
-/// inline assembly with the words already in the argument registers (no register file, no
-/// trampoline), as LuaJIT's compiled calls do.
-#[derive(Debug, Clone)]
-pub(crate) struct ScalarLane {
-    /// The first `len` are the arguments (inline: no pointer to follow per call).
-    pub args: [LaneArg; LANE_WORDS],
-    pub len: usize,
-    pub result: QuickResult,
-    /// The shift of a signed or unsigned integer result (see [`QuickResult::Signed`]).
-    pub result_shift: u32,
-    /// The inline-assembly call can take it (x86-64 System V: every lane; arguments past the
-    /// registers go in stack words it writes).
-    pub inline_call: bool,
-    /// Arguments passed on the stack.
-    pub stack_words: u8,
-    /// SSE registers used (what `al` must hold for a variadic callee).
-    pub sse_count: u8,
-    /// False for the stand-in of a signature without a lane.
-    pub usable: bool,
-}
-
-impl ScalarLane {
-    /// The stand-in for a signature without a lane.
-    pub(crate) const UNUSABLE: ScalarLane = ScalarLane {
-        args: [LaneArg::UNUSED; LANE_WORDS],
-        len: 0,
-        result: QuickResult::General,
-        result_shift: 0,
-        inline_call: false,
-        sse_count: 0,
-        stack_words: 0,
-        usable: false,
-    };
-
-    /// The lane for a signature (parameters already promoted), or None when some argument
-    /// or the result needs more than a scalar conversion.
-    pub(crate) fn new(params: &[&Shape], result: &Shape) -> Option<ScalarLane> {
-        let result = QuickResult::for_shape(result);
-        // libffi reads a lane's scalar from the low bytes of its word: little-endian only.
-        if result == QuickResult::General
-            || params.len() > LANE_WORDS
-            || cfg!(target_endian = "big")
-        {
-            return None;
-        }
-        let mut args = [LaneArg::UNUSED; LANE_WORDS];
-        let (mut gpr, mut sse, mut stack) = (0u8, 0u8, 0u8);
-        for (arg, shape) in args.iter_mut().zip(params) {
-            // The next register of a class, or — once its registers are taken — the next
-            // stack word, in argument order as System V passes them.
-            let mut next = |counter: &mut u8, first: u8, registers: u8| {
-                *counter += 1;
-                if *counter <= registers {
-                    first + *counter - 1
-                } else {
-                    stack += 1;
-                    REGISTER_SLOTS as u8 + stack - 1
-                }
-            };
-            *arg = match Quick::for_shape(shape) {
-                Quick::Int { min, max } => LaneArg {
-                    min,
-                    max,
-                    umax: max as u64,
-                    kind: LaneKind::Integer,
-                    slot: next(&mut gpr, 0, 6),
-                },
-                Quick::U64 => LaneArg {
-                    min: 0,
-                    max: i64::MAX,
-                    umax: u64::MAX,
-                    kind: LaneKind::Integer,
-                    slot: next(&mut gpr, 0, 6),
-                },
-                Quick::Bool => LaneArg {
-                    min: 0,
-                    max: 1,
-                    umax: 1,
-                    kind: LaneKind::Bool,
-                    slot: next(&mut gpr, 0, 6),
-                },
-                Quick::Address => LaneArg {
-                    slot: next(&mut gpr, 0, 6),
-                    ..LaneArg::UNUSED
-                },
-                Quick::Float => LaneArg {
-                    kind: LaneKind::Float,
-                    slot: next(&mut sse, FIRST_SSE_SLOT as u8, 8),
-                    ..LaneArg::UNUSED
-                },
-                Quick::Double => LaneArg {
-                    kind: LaneKind::Double,
-                    slot: next(&mut sse, FIRST_SSE_SLOT as u8, 8),
-                    ..LaneArg::UNUSED
-                },
-                Quick::General => return None,
-            };
-        }
-        Some(ScalarLane {
-            args,
-            len: params.len(),
-            result,
-            result_shift: match result {
-                QuickResult::Signed { shift } | QuickResult::Unsigned { shift } => shift.into(),
-                _ => 0,
-            },
-            inline_call: cfg!(fast_path),
-            sse_count: sse.min(8),
-            stack_words: stack,
-            usable: true,
-        })
-    }
-
-    /// The arguments.
-    pub(crate) fn args(&self) -> &[LaneArg] {
-        &self.args[..self.len]
-    }
-}
-
-#[cfg(fast_path)]
-/// The tail of both [`call_in_registers`] routines: the argument registers loaded from
-/// `{words}` (xmm0-xmm7 only when `al` > 0), then the call of `{function}`.
-macro_rules! load_registers_and_call {
-    () => {
-        concat!(
-            "test al, al\n",
-            "jz 5f\n",
-            "movq xmm0, [{words} + 48]\n",
-            "movq xmm1, [{words} + 56]\n",
-            "movq xmm2, [{words} + 64]\n",
-            "movq xmm3, [{words} + 72]\n",
-            "movq xmm4, [{words} + 80]\n",
-            "movq xmm5, [{words} + 88]\n",
-            "movq xmm6, [{words} + 96]\n",
-            "movq xmm7, [{words} + 104]\n",
-            "5:\n",
-            "mov rdi, [{words}]\n",
-            "mov rsi, [{words} + 8]\n",
-            "mov rdx, [{words} + 16]\n",
-            "mov rcx, [{words} + 24]\n",
-            "mov r8, [{words} + 32]\n",
-            "mov r9, [{words} + 40]\n",
-            "call {function}",
-        )
-    };
-}
-
-/// Calls `function` with `words` in the argument registers (slots 0-5 in rdi, rsi, rdx,
-/// rcx, r8, r9; slots 6-13 in xmm0-xmm7, loaded only when `sse_count` > 0), `stack_words`
-/// words from slot 14 on the stack, and `al` = `sse_count`; returns rax and xmm0's low 64
-/// bits.
-///
-/// # Safety
-///
-/// `function` must be a System V function taking exactly the arguments these registers and
-/// stack words hold (a [`ScalarLane`] made from its declaration, the slot of each argument
-/// written with its converted bits; register slots no argument uses are copied into their
-/// registers as they are, and the callee does not read them), returning at most a scalar.
-#[cfg(fast_path)]
-#[inline(always)]
-pub(crate) unsafe fn call_in_registers(
-    function: usize,
-    words: &[MaybeUninit<u64>; SLOT_WORDS],
-    sse_count: u8,
-    stack_words: u8,
-) -> (u64, u64) {
-    let rax: u64;
-    let xmm0: f64;
-    if stack_words == 0 {
-        // SAFETY: as below, without stack words (nor the register keeping the stack pointer).
+    pub(super) fn call_fast(&self, fast: &FastPlan, args: &[Value]) -> Result<Value, Error> {
+        let fixed = self.signature.params.len();
+        let param = |index: usize| match self.signature.params.get(index) {
+            Some(param) => &param.typed,
+            None => &self.variadic[index - fixed].promoted,
+        };
+        let place = |index: usize| convert::Place::Argument {
+            index,
+            name: self
+                .signature
+                .params
+                .get(index)
+                .and_then(|p| p.name.as_deref()),
+            function: &self.signature.name,
+        };
+        let nullable = |index: usize| index >= fixed || self.signature.params[index].nullable;
+        let mut scratch = Scratch::new();
+        let around = self.enter();
+        // SAFETY: the plan was classified from the declaration of the function at `code`,
+        // which the binder vouched for.
         unsafe {
-            std::arch::asm!(
-                load_registers_and_call!(),
-                words = in(reg) words.as_ptr(),
-                function = in(reg) function,
-                out("rdi") _,
-                out("rsi") _,
-                out("rdx") _,
-                out("rcx") _,
-                out("r8") _,
-                out("r9") _,
-                inout("rax") u64::from(sse_count) => rax,
-                lateout("xmm0") xmm0,
-                clobber_abi("C"),
-            );
+            fast.call(
+                self.code,
+                param,
+                &self.signature.result,
+                args,
+                place,
+                nullable,
+                |index| self.record(index),
+                &mut scratch,
+                || self.leave(around, args),
+            )
         }
-        return (rax, xmm0.to_bits());
-    }
-    // SAFETY: the caller vouches for the function and its arguments, and `stack_words` is
-    // at most 16, so the copy reads inside `words`. The argument registers are early
-    // outputs, so neither input is allocated to one of them, and the copy loop may use rdi
-    // and rsi before they are loaded. Rust aligns the stack for a call at the start of an asm
-    // block without `nostack`; the stack words take a multiple of 16 bytes below it, and r12
-    // (callee-saved, declared clobbered) restores it. `clobber_abi("C")` names every other
-    // register the callee may change.
-    unsafe {
-        std::arch::asm!(
-            "mov r12, rsp",
-            "test rcx, rcx",
-            "jz 3f",
-            "lea rdi, [rcx*8 + 15]",
-            "and rdi, -16",
-            "sub rsp, rdi",
-            "xor edi, edi",
-            "2:",
-            "mov rsi, [{words} + rdi*8 + 112]",
-            "mov [rsp + rdi*8], rsi",
-            "inc rdi",
-            "cmp rdi, rcx",
-            "jb 2b",
-            "3:",
-            load_registers_and_call!(),
-            "mov rsp, r12",
-            words = in(reg) words.as_ptr(),
-            function = in(reg) function,
-            out("rdi") _,
-            out("rsi") _,
-            out("rdx") _,
-            inout("rcx") u64::from(stack_words.min(16)) => _,
-            out("r8") _,
-            out("r9") _,
-            out("r12") _,
-            inout("rax") u64::from(sse_count) => rax,
-            lateout("xmm0") xmm0,
-            clobber_abi("C"),
-        );
-    }
-    (rax, xmm0.to_bits())
-}
-
-/// Calls `function` with the first `N` of `words` in rdi, rsi, rdx, rcx, r8, r9 and `al` =
-/// 0 (no SSE registers); returns rax and xmm0's low 64 bits. Monomorphized per argument
-/// count, so the compiler keeps the words in registers and loads only those the function
-/// takes.
-///
-/// # Safety
-///
-/// `function` must be a System V function taking exactly `N` INTEGER-class arguments (a
-/// [`ScalarLane`] without SSE arguments made from its declaration, each word converted for
-/// its parameter), returning at most a scalar.
-#[cfg(fast_path)]
-#[inline(always)]
-pub(crate) unsafe fn call_gprs<const N: usize>(function: usize, words: &[u64; 6]) -> (u64, u64) {
-    macro_rules! call {
-        ($($register:tt = $word:expr),*) => {{
-            let rax: u64;
-            let xmm0: f64;
-            // SAFETY: the caller vouches for the function and its arguments. Rust aligns
-            // the stack for a call at the start of an asm block without `nostack`, and
-            // keeps nothing in the red zone; `clobber_abi("C")` names every register the
-            // callee may change.
-            unsafe {
-                std::arch::asm!(
-                    "call {function}",
-                    function = in(reg) function,
-                    $(in($register) $word,)*
-                    inout("rax") 0u64 => rax,
-                    lateout("xmm0") xmm0,
-                    clobber_abi("C"),
-                );
-            }
-            (rax, xmm0.to_bits())
-        }};
-    }
-    match N {
-        0 => call!(),
-        1 => call!("rdi" = words[0]),
-        2 => call!("rdi" = words[0], "rsi" = words[1]),
-        3 => call!("rdi" = words[0], "rsi" = words[1], "rdx" = words[2]),
-        4 => call!(
-            "rdi" = words[0],
-            "rsi" = words[1],
-            "rdx" = words[2],
-            "rcx" = words[3]
-        ),
-        5 => call!(
-            "rdi" = words[0],
-            "rsi" = words[1],
-            "rdx" = words[2],
-            "rcx" = words[3],
-            "r8" = words[4]
-        ),
-        _ => call!(
-            "rdi" = words[0],
-            "rsi" = words[1],
-            "rdx" = words[2],
-            "rcx" = words[3],
-            "r8" = words[4],
-            "r9" = words[5]
-        ),
     }
 }

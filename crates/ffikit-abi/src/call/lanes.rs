@@ -1,0 +1,349 @@
+//! All-scalar signatures (up to 16 arguments, every one a scalar or a pointer, the result a
+//! scalar or void) get a [`ScalarLane`] at binding: each argument accepted as is by a
+//! comparison or two into its word (anything else sends the whole call to the general
+//! conversions). This module classifies them — portable — and calls them through libffi, one
+//! word per argument; `registers` calls the same lanes by inline assembly where it can.
+
+use std::ffi::c_void;
+use std::mem::MaybeUninit;
+
+use super::Prepared;
+use crate::convert::{Quick, QuickResult};
+use crate::error::Error;
+use crate::shape::Shape;
+use crate::value::Value;
+
+/// Slots 0-5 are the integer registers, 6-13 the SSE ones, 14 on the stack words (System V's
+/// order; the register route reads them, libffi uses the argument index instead).
+pub(super) const REGISTER_SLOTS: usize = 14;
+pub(super) const FIRST_SSE_SLOT: u16 = 6;
+
+/// [`Prepared::call_gprs`] for a signed integer result.
+pub(super) const SIGNED_RESULT: u8 = 1;
+/// [`Prepared::call_gprs`] for a `double` result.
+pub(super) const DOUBLE_RESULT: u8 = 2;
+/// [`Prepared::call_gprs`] for any other.
+pub(super) const OTHER_RESULT: u8 = 0;
+
+/// A lane call's result from rax and xmm0: a signed integer or a double read without a
+/// match when the call was monomorphized for it (`RESULT`), any other scalar by its kind.
+#[inline(always)]
+pub(super) fn lane_result<const RESULT: u8>(lane: &ScalarLane, rax: u64, xmm0: u64) -> Value {
+    match RESULT {
+        SIGNED_RESULT => {
+            let shift = lane.result_shift;
+            Value::Int(((rax << shift) as i64) >> shift)
+        }
+        DOUBLE_RESULT => Value::Float(f64::from_bits(xmm0)),
+        _ => lane.result.of_registers(rax, xmm0),
+    }
+}
+
+/// Arguments of a [`ScalarLane`] at most, and its words for libffi (one per argument); a
+/// power of two so an index masked to it needs no bounds check.
+pub(crate) const LANE_WORDS: usize = 16;
+
+/// What a [`LaneArg`] is, for the conversions its range does not decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum LaneKind {
+    /// Any integer type, `_Bool` included: a [`Value::Int`] in `min..=max`, a
+    /// [`Value::UInt`] up to `umax`.
+    Integer,
+    /// `_Bool`: also a [`Value::Bool`].
+    Bool,
+    Float,
+    Double,
+    /// A pointer that is not a string.
+    Address,
+}
+
+/// One argument of a [`ScalarLane`]: what it accepts as is, and the word it goes to.
+/// Anything else (an integer out of range, a string for a pointer, ...) sends the whole call
+/// to the general path, which converts what it can and explains what it cannot.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LaneArg {
+    /// The range a [`Value::Int`] passes in (an empty one for floating and pointer types).
+    pub min: i64,
+    pub max: i64,
+    /// The largest [`Value::UInt`] that passes (0 and an empty `min..=max`: none).
+    pub umax: u64,
+    pub kind: LaneKind,
+    /// The register slot (0-5 rdi..r9, 6-13 xmm0..xmm7) or stack word (14 on) of the inline
+    /// call; libffi uses the index instead.
+    pub slot: u8,
+}
+
+impl LaneArg {
+    const UNUSED: LaneArg = LaneArg {
+        min: 1,
+        max: 0,
+        umax: 0,
+        kind: LaneKind::Address,
+        slot: 0,
+    };
+
+    /// The bits of the commonest arguments — an in-range integer, a double or float (the
+    /// float nearest it, as the general conversion does), a pointer — or None for any other
+    /// (see [`bits`](Self::bits)). Inlined into the monomorphized calls.
+    #[inline(always)]
+    pub(crate) fn common_bits(&self, value: &Value) -> Option<u64> {
+        match (value, self.kind) {
+            (&Value::Int(i), _) if self.min <= i && i <= self.max => Some(i as u64),
+            (&Value::Float(f), LaneKind::Double) => Some(f.to_bits()),
+            (&Value::Float(f), LaneKind::Float) => {
+                crate::convert::narrow_f32(f).map(|f| u64::from(f.to_bits()))
+            }
+            (&Value::Pointer(p), LaneKind::Address) => Some(p as u64),
+            _ => None,
+        }
+    }
+
+    /// The argument's register bits, or None when the general conversion must decide.
+    #[inline(always)]
+    pub(crate) fn bits(&self, value: &Value) -> Option<u64> {
+        self.common_bits(value).or_else(|| self.other_bits(value))
+    }
+
+    /// [`bits`](Self::bits) past [`common_bits`](Self::common_bits).
+    #[inline(never)]
+    fn other_bits(&self, value: &Value) -> Option<u64> {
+        match *value {
+            Value::UInt(u) if self.kind == LaneKind::Integer && u <= self.umax => Some(u),
+            Value::Null if self.kind == LaneKind::Address => Some(0),
+            Value::Bool(b) if self.kind == LaneKind::Bool => Some(u64::from(b)),
+            // As the general conversion does: integers are numbers too.
+            Value::Int(i) if self.kind == LaneKind::Double => Some((i as f64).to_bits()),
+            Value::Int(i) if self.kind == LaneKind::Float => {
+                Some(u64::from((i as f64 as f32).to_bits()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The common C signature: every argument a scalar or pointer, at most 16 of them, the
+/// result a scalar or void. Such calls skip the general machinery: each argument is one
+/// match into one word, and — when every argument fits in a register — the call itself is
+/// inline assembly with the words already in the argument registers (no register file, no
+/// trampoline), as LuaJIT's compiled calls do.
+#[derive(Debug, Clone)]
+pub(crate) struct ScalarLane {
+    /// The first `len` are the arguments (inline: no pointer to follow per call).
+    pub args: [LaneArg; LANE_WORDS],
+    pub len: usize,
+    pub result: QuickResult,
+    /// The shift of a signed or unsigned integer result (see [`QuickResult::Signed`]).
+    pub result_shift: u32,
+    /// The inline-assembly call can take it (x86-64 System V: every lane; arguments past the
+    /// registers go in stack words it writes).
+    pub inline_call: bool,
+    /// Arguments passed on the stack.
+    #[cfg_attr(not(fast_path), allow(dead_code))]
+    pub stack_words: u8,
+    /// SSE registers used (what `al` must hold for a variadic callee).
+    pub sse_count: u8,
+    /// False for the stand-in of a signature without a lane.
+    pub usable: bool,
+}
+
+impl ScalarLane {
+    /// The stand-in for a signature without a lane.
+    pub(crate) const UNUSABLE: ScalarLane = ScalarLane {
+        args: [LaneArg::UNUSED; LANE_WORDS],
+        len: 0,
+        result: QuickResult::General,
+        result_shift: 0,
+        inline_call: false,
+        sse_count: 0,
+        stack_words: 0,
+        usable: false,
+    };
+
+    /// The lane for a signature (parameters already promoted), or None when some argument
+    /// or the result needs more than a scalar conversion.
+    pub(crate) fn new(params: &[&Shape], result: &Shape) -> Option<ScalarLane> {
+        let result = QuickResult::for_shape(result);
+        // libffi reads a lane's scalar from the low bytes of its word: little-endian only.
+        if result == QuickResult::General
+            || params.len() > LANE_WORDS
+            || cfg!(target_endian = "big")
+        {
+            return None;
+        }
+        let mut args = [LaneArg::UNUSED; LANE_WORDS];
+        let (mut gpr, mut sse, mut stack) = (0u8, 0u8, 0u8);
+        for (arg, shape) in args.iter_mut().zip(params) {
+            // The next register of a class, or — once its registers are taken — the next
+            // stack word, in argument order as System V passes them.
+            let mut next = |counter: &mut u8, first: u8, registers: u8| {
+                *counter += 1;
+                if *counter <= registers {
+                    first + *counter - 1
+                } else {
+                    stack += 1;
+                    REGISTER_SLOTS as u8 + stack - 1
+                }
+            };
+            *arg = match Quick::for_shape(shape) {
+                Quick::Int { min, max } => LaneArg {
+                    min,
+                    max,
+                    umax: max as u64,
+                    kind: LaneKind::Integer,
+                    slot: next(&mut gpr, 0, 6),
+                },
+                Quick::U64 => LaneArg {
+                    min: 0,
+                    max: i64::MAX,
+                    umax: u64::MAX,
+                    kind: LaneKind::Integer,
+                    slot: next(&mut gpr, 0, 6),
+                },
+                Quick::Bool => LaneArg {
+                    min: 0,
+                    max: 1,
+                    umax: 1,
+                    kind: LaneKind::Bool,
+                    slot: next(&mut gpr, 0, 6),
+                },
+                Quick::Address => LaneArg {
+                    slot: next(&mut gpr, 0, 6),
+                    ..LaneArg::UNUSED
+                },
+                Quick::Float => LaneArg {
+                    kind: LaneKind::Float,
+                    slot: next(&mut sse, FIRST_SSE_SLOT as u8, 8),
+                    ..LaneArg::UNUSED
+                },
+                Quick::Double => LaneArg {
+                    kind: LaneKind::Double,
+                    slot: next(&mut sse, FIRST_SSE_SLOT as u8, 8),
+                    ..LaneArg::UNUSED
+                },
+                Quick::General => return None,
+            };
+        }
+        Some(ScalarLane {
+            args,
+            len: params.len(),
+            result,
+            result_shift: match result {
+                QuickResult::Signed { shift } | QuickResult::Unsigned { shift } => shift.into(),
+                _ => 0,
+            },
+            inline_call: cfg!(fast_path),
+            sse_count: sse.min(8),
+            stack_words: stack,
+            usable: true,
+        })
+    }
+
+    /// The arguments.
+    pub(crate) fn args(&self) -> &[LaneArg] {
+        &self.args[..self.len]
+    }
+}
+
+impl Prepared {
+    /// Every argument converted quickly into `words`, at its register slot (`by_slot`) or
+    /// at its index; false when one needs the general conversion (which also explains
+    /// errors).
+    #[inline(always)]
+    pub(super) fn lane_words<const W: usize>(
+        lane: &ScalarLane,
+        args: &[Value],
+        by_slot: bool,
+        words: &mut [MaybeUninit<u64>; W],
+    ) -> bool {
+        for (index, (arg, value)) in lane.args().iter().zip(args).enumerate() {
+            let word = if by_slot {
+                usize::from(arg.slot)
+            } else {
+                index
+            };
+            match arg.bits(value) {
+                Some(bits) => words[word % W].write(bits),
+                None => return false,
+            };
+        }
+        true
+    }
+
+    /// A [`ScalarLane`] through libffi: one word per argument, each converted by
+    /// [`LaneArg::bits`](crate::fast::LaneArg::bits) (the general path when that cannot).
+    pub(super) fn call_lane_libffi(&self, args: &[Value]) -> Result<Value, Error> {
+        let Some(lane) = Some(&self.lane).filter(|lane| lane.usable && lane.len == args.len())
+        else {
+            return self.call_general(args);
+        };
+        let mut words = [const { MaybeUninit::uninit() }; LANE_WORDS];
+        if !Self::lane_words(lane, args, false, &mut words) {
+            return self.call_general(args);
+        }
+        let mut pointers = [const { MaybeUninit::<*mut c_void>::uninit() }; LANE_WORDS];
+        for (pointer, word) in pointers.iter_mut().zip(words.iter_mut()).take(args.len()) {
+            pointer.write(word.as_mut_ptr().cast());
+        }
+        let mut result = [0u64; 2];
+        let around = self.enter();
+        // SAFETY: the interface was prepared from the declaration of the function at `code`
+        // (which the binder vouched for); each argument is a scalar converted for its
+        // parameter into its own word, which libffi reads from the low bytes
+        // (little-endian); the 16-byte result buffer covers a scalar result widened to a
+        // register.
+        unsafe {
+            self.interface.call(
+                self.code as *const c_void,
+                pointers.as_mut_ptr().cast(),
+                result.as_mut_ptr().cast(),
+            )
+        };
+        self.leave(around, args)?;
+        Ok(lane.result.scalar(result[0]))
+    }
+
+    /// A [`ScalarLane`] of `N` arguments through libffi, each converted into its own word
+    /// (`RESULT` as for [`call_gprs`](Self::call_gprs)); anything but in-range integers,
+    /// doubles and pointers, errno to keep or a callback that could fail take
+    /// [`call_lane_libffi`](Self::call_lane_libffi).
+    pub(super) fn call_libffi_words<const N: usize, const RESULT: u8>(
+        &self,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        // Chosen only for a usable lane of N arguments.
+        let lane = &self.lane;
+        let (Ok(values), Some(lane_args)) =
+            (<&[Value; N]>::try_from(args), lane.args.first_chunk::<N>())
+        else {
+            return self.call_general(args);
+        };
+        let mut words = [0u64; N];
+        for k in 0..N {
+            match lane_args[k].common_bits(&values[k]) {
+                Some(bits) => words[k] = bits,
+                None => return self.call_lane_libffi(args),
+            }
+        }
+        if self.capture_errno || crate::callback::any_live() {
+            return self.call_lane_libffi(args);
+        }
+        let mut pointers: [*mut c_void; N] =
+            std::array::from_fn(|k| (&raw mut words[k]).cast::<c_void>());
+        let mut result = 0u64;
+        // SAFETY: the interface was prepared from the declaration of the function at `code`
+        // (which the binder vouched for); each argument is a scalar converted for its
+        // parameter into its own word, which libffi reads from the low bytes
+        // (little-endian); the 8-byte result covers a scalar result (libffi widens small
+        // integers to a whole register).
+        unsafe {
+            self.interface.call(
+                self.code as *const c_void,
+                pointers.as_mut_ptr(),
+                (&raw mut result).cast(),
+            )
+        };
+        // libffi leaves every scalar result in the one word.
+        Ok(lane_result::<RESULT>(lane, result, result))
+    }
+}

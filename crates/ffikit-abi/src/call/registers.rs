@@ -1,0 +1,312 @@
+//! The x86-64 System V scalar lanes called by inline assembly: the words go straight into
+//! rdi..r9 and xmm0-xmm7 (and stack words past them), no register file, no trampoline — as
+//! LuaJIT's compiled calls do. Compiled only with `fast_path` (the `fast-path` feature on
+//! x86-64 Linux).
+
+use std::mem::MaybeUninit;
+
+use super::Prepared;
+use super::lanes::{LaneKind, lane_result};
+use crate::error::Error;
+use crate::value::Value;
+
+/// The tail of both [`call_in_registers`] routines: the argument registers loaded from
+/// `{words}` (xmm0-xmm7 only when `al` > 0), then the call of `{function}`.
+macro_rules! load_registers_and_call {
+    () => {
+        concat!(
+            "test al, al\n",
+            "jz 5f\n",
+            "movq xmm0, [{words} + 48]\n",
+            "movq xmm1, [{words} + 56]\n",
+            "movq xmm2, [{words} + 64]\n",
+            "movq xmm3, [{words} + 72]\n",
+            "movq xmm4, [{words} + 80]\n",
+            "movq xmm5, [{words} + 88]\n",
+            "movq xmm6, [{words} + 96]\n",
+            "movq xmm7, [{words} + 104]\n",
+            "5:\n",
+            "mov rdi, [{words}]\n",
+            "mov rsi, [{words} + 8]\n",
+            "mov rdx, [{words} + 16]\n",
+            "mov rcx, [{words} + 24]\n",
+            "mov r8, [{words} + 32]\n",
+            "mov r9, [{words} + 40]\n",
+            "call {function}",
+        )
+    };
+}
+
+/// Calls `function` with `words` in the argument registers (slots 0-5 in rdi, rsi, rdx,
+/// rcx, r8, r9; slots 6-13 in xmm0-xmm7, loaded only when `sse_count` > 0), `stack_words`
+/// words from slot 14 on the stack, and `al` = `sse_count`; returns rax and xmm0's low 64
+/// bits.
+///
+/// # Safety
+///
+/// `function` must be a System V function taking exactly the arguments these registers and
+/// stack words hold (a [`ScalarLane`] made from its declaration, the slot of each argument
+/// written with its converted bits; register slots no argument uses are copied into their
+/// registers as they are, and the callee does not read them), returning at most a scalar.
+#[inline(always)]
+pub(crate) unsafe fn call_in_registers(
+    function: usize,
+    words: &[MaybeUninit<u64>; SLOT_WORDS],
+    sse_count: u8,
+    stack_words: u8,
+) -> (u64, u64) {
+    let rax: u64;
+    let xmm0: f64;
+    if stack_words == 0 {
+        // SAFETY: as below, without stack words (nor the register keeping the stack pointer).
+        unsafe {
+            std::arch::asm!(
+                load_registers_and_call!(),
+                words = in(reg) words.as_ptr(),
+                function = in(reg) function,
+                out("rdi") _,
+                out("rsi") _,
+                out("rdx") _,
+                out("rcx") _,
+                out("r8") _,
+                out("r9") _,
+                inout("rax") u64::from(sse_count) => rax,
+                lateout("xmm0") xmm0,
+                clobber_abi("C"),
+            );
+        }
+        return (rax, xmm0.to_bits());
+    }
+    // SAFETY: the caller vouches for the function and its arguments, and `stack_words` is
+    // at most 16, so the copy reads inside `words`. The argument registers are early
+    // outputs, so neither input is allocated to one of them, and the copy loop may use rdi
+    // and rsi before they are loaded. Rust aligns the stack for a call at the start of an asm
+    // block without `nostack`; the stack words take a multiple of 16 bytes below it, and r12
+    // (callee-saved, declared clobbered) restores it. `clobber_abi("C")` names every other
+    // register the callee may change.
+    unsafe {
+        std::arch::asm!(
+            "mov r12, rsp",
+            "test rcx, rcx",
+            "jz 3f",
+            "lea rdi, [rcx*8 + 15]",
+            "and rdi, -16",
+            "sub rsp, rdi",
+            "xor edi, edi",
+            "2:",
+            "mov rsi, [{words} + rdi*8 + 112]",
+            "mov [rsp + rdi*8], rsi",
+            "inc rdi",
+            "cmp rdi, rcx",
+            "jb 2b",
+            "3:",
+            load_registers_and_call!(),
+            "mov rsp, r12",
+            words = in(reg) words.as_ptr(),
+            function = in(reg) function,
+            out("rdi") _,
+            out("rsi") _,
+            out("rdx") _,
+            inout("rcx") u64::from(stack_words.min(16)) => _,
+            out("r8") _,
+            out("r9") _,
+            out("r12") _,
+            inout("rax") u64::from(sse_count) => rax,
+            lateout("xmm0") xmm0,
+            clobber_abi("C"),
+        );
+    }
+    (rax, xmm0.to_bits())
+}
+
+/// Calls `function` with the first `N` of `words` in rdi, rsi, rdx, rcx, r8, r9 and `al` =
+/// 0 (no SSE registers); returns rax and xmm0's low 64 bits. Monomorphized per argument
+/// count, so the compiler keeps the words in registers and loads only those the function
+/// takes.
+///
+/// # Safety
+///
+/// `function` must be a System V function taking exactly `N` INTEGER-class arguments (a
+/// [`ScalarLane`] without SSE arguments made from its declaration, each word converted for
+/// its parameter), returning at most a scalar.
+#[inline(always)]
+pub(crate) unsafe fn call_gprs<const N: usize>(function: usize, words: &[u64; 6]) -> (u64, u64) {
+    macro_rules! call {
+        ($($register:tt = $word:expr),*) => {{
+            let rax: u64;
+            let xmm0: f64;
+            // SAFETY: the caller vouches for the function and its arguments. Rust aligns
+            // the stack for a call at the start of an asm block without `nostack`, and
+            // keeps nothing in the red zone; `clobber_abi("C")` names every register the
+            // callee may change.
+            unsafe {
+                std::arch::asm!(
+                    "call {function}",
+                    function = in(reg) function,
+                    $(in($register) $word,)*
+                    inout("rax") 0u64 => rax,
+                    lateout("xmm0") xmm0,
+                    clobber_abi("C"),
+                );
+            }
+            (rax, xmm0.to_bits())
+        }};
+    }
+    match N {
+        0 => call!(),
+        1 => call!("rdi" = words[0]),
+        2 => call!("rdi" = words[0], "rsi" = words[1]),
+        3 => call!("rdi" = words[0], "rsi" = words[1], "rdx" = words[2]),
+        4 => call!(
+            "rdi" = words[0],
+            "rsi" = words[1],
+            "rdx" = words[2],
+            "rcx" = words[3]
+        ),
+        5 => call!(
+            "rdi" = words[0],
+            "rsi" = words[1],
+            "rdx" = words[2],
+            "rcx" = words[3],
+            "r8" = words[4]
+        ),
+        _ => call!(
+            "rdi" = words[0],
+            "rsi" = words[1],
+            "rdx" = words[2],
+            "rcx" = words[3],
+            "r8" = words[4],
+            "r9" = words[5]
+        ),
+    }
+}
+
+/// Words of the inline-assembly call: register slots 0-5 (rdi..r9), 6-13 (xmm0..xmm7), then
+/// up to 16 stack words; a power of two, as above.
+const SLOT_WORDS: usize = 32;
+
+impl Prepared {
+    /// A [`ScalarLane`] of `N` INTEGER-class arguments: each converted straight into the
+    /// register it goes to. `RESULT` is [`SIGNED_RESULT`] or [`DOUBLE_RESULT`] for those
+    /// results (read without a match), else [`OTHER_RESULT`].
+    #[cfg(fast_path)]
+    pub(super) fn call_gprs<const N: usize, const RESULT: u8>(
+        &self,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        // Chosen only for a usable lane of N INTEGER-class arguments.
+        let lane = &self.lane;
+        let Ok(values) = <&[Value; N]>::try_from(args) else {
+            return self.call_general(args);
+        };
+        let Some(lane_args) = lane.args.first_chunk::<N>() else {
+            return self.call_general(args);
+        };
+        let mut words = [0u64; 6];
+        for k in 0..N {
+            let (arg, value) = (&lane_args[k], &values[k]);
+            // Integers and pointers inline; anything else converted out of line.
+            words[k % 6] = if let Value::Int(i) = *value
+                && arg.min <= i
+                && i <= arg.max
+            {
+                i as u64
+            } else if let Value::Pointer(p) = *value
+                && arg.kind == LaneKind::Address
+            {
+                p as u64
+            } else {
+                return self.call_gprs_converting::<N>(args);
+            };
+        }
+        if self.capture_errno || crate::callback::any_live() {
+            return self.call_gprs_converting::<N>(args);
+        }
+        // Nothing to do around the call: no errno to keep, no callback that could fail.
+        // SAFETY: the lane was made from the declaration of the function at `code` (which the
+        // binder vouched for): N arguments, all INTEGER class, each converted for its
+        // parameter.
+        let (rax, xmm0) = unsafe { call_gprs::<N>(self.code, &words) };
+        Ok(lane_result::<RESULT>(lane, rax, xmm0))
+    }
+
+    /// [`call_gprs`](Self::call_gprs) for arguments other than in-range integers and
+    /// pointers (each through [`LaneArg::bits`](crate::fast::LaneArg::bits), the general
+    /// path when that cannot convert one), or with errno to keep or a callback that could
+    /// fail. Out of line, so the common call keeps few registers.
+    #[cfg(fast_path)]
+    #[inline(never)]
+    pub(super) fn call_gprs_converting<const N: usize>(
+        &self,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let lane = &self.lane;
+        let mut words = [0u64; 6];
+        for (word, (arg, value)) in words.iter_mut().zip(lane.args().iter().zip(args)) {
+            match arg.bits(value) {
+                Some(bits) => *word = bits,
+                None => return self.call_general(args),
+            }
+        }
+        let around = self.enter();
+        // SAFETY: as in `call_gprs`: N INTEGER-class arguments, each converted for its
+        // parameter.
+        let (rax, xmm0) = unsafe { call_gprs::<N>(self.code, &words) };
+        self.leave(around, args)?;
+        Ok(lane.result.of_registers(rax, xmm0))
+    }
+
+    /// A [`ScalarLane`] of `N` arguments in registers, SSE ones among them (`RESULT` as for
+    /// [`call_gprs`](Self::call_gprs)); anything but the common arguments, errno to keep
+    /// or a callback that could fail take [`call_lane_registers`](Self::call_lane_registers).
+    #[cfg(fast_path)]
+    pub(super) fn call_registers<const N: usize, const RESULT: u8>(
+        &self,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        // Chosen only for a usable lane of N arguments, all in registers.
+        let lane = &self.lane;
+        let (Ok(values), Some(lane_args)) =
+            (<&[Value; N]>::try_from(args), lane.args.first_chunk::<N>())
+        else {
+            return self.call_general(args);
+        };
+        let mut words = [const { MaybeUninit::uninit() }; SLOT_WORDS];
+        for k in 0..N {
+            match lane_args[k].common_bits(&values[k]) {
+                Some(bits) => words[usize::from(lane_args[k].slot) % SLOT_WORDS].write(bits),
+                None => return self.call_lane_registers(args),
+            };
+        }
+        if self.capture_errno || crate::callback::any_live() {
+            return self.call_lane_registers(args);
+        }
+        // SAFETY: the lane was made from the declaration of the function at `code` (which
+        // the binder vouched for) and chose registers only because every argument fits in
+        // one; each argument's slot holds its converted bits.
+        let (rax, xmm0) =
+            unsafe { call_in_registers(self.code, &words, lane.sse_count, lane.stack_words) };
+        Ok(lane_result::<RESULT>(lane, rax, xmm0))
+    }
+
+    /// A [`ScalarLane`] in registers: converted, then called by inline assembly.
+    #[cfg(fast_path)]
+    pub(super) fn call_lane_registers(&self, args: &[Value]) -> Result<Value, Error> {
+        let Some(lane) = Some(&self.lane).filter(|lane| lane.usable && lane.len == args.len())
+        else {
+            return self.call_general(args);
+        };
+        let mut words = [const { MaybeUninit::uninit() }; SLOT_WORDS];
+        if !Self::lane_words(lane, args, true, &mut words) {
+            return self.call_general(args);
+        }
+        let around = self.enter();
+        // SAFETY: the lane was made from the declaration of the function at `code` (which
+        // the binder vouched for) and chose registers only because every argument fits in
+        // one; each argument's slot holds its converted bits.
+        let (rax, xmm0) =
+            unsafe { call_in_registers(self.code, &words, lane.sse_count, lane.stack_words) };
+        self.leave(around, args)?;
+        Ok(lane.result.of_registers(rax, xmm0))
+    }
+}
