@@ -22,41 +22,38 @@
 //!
 //! # Organization
 //!
+//! In layers, each importing only from those below it (no circles):
+//!
 //! - [`Library`] (`library`): loading by path or name (found by ffikit-inspect's
-//!   [`find_library`]: LD_LIBRARY_PATH, the loader cache, the standard directories), symbols checked against the ELF dynamic symbol table
-//!   (function or data), declarations kept per library.
-//! - `shape`: declared types (from `ffikit-cdecl`) resolved into sizes, offsets and kinds.
+//!   [`find_library`]), symbols told apart as functions or data by the library file's own
+//!   exports, declarations kept per library. `library::bind` is where declarations meet
+//!   symbols (promise 2): [`Library::function`], [`Library::get`], [`SignatureBuilder`],
+//!   [`OwnedFunction`], [`Library::global`], [`Library::adopt`]; `library::make` makes C
+//!   objects ([`CData`]) and callbacks from declarations.
+//! - `call`: a function's plan, made once at binding (its conversions, its libffi interface,
+//!   and the route its calls take, chosen from one table of monomorphized calls), and the
+//!   routes, a module each: `lanes` (all-scalar signatures, each argument one comparison into
+//!   its word, called through libffi — portable), `registers` and `fast` (x86-64 Linux with
+//!   the `fast-path` feature: the lanes by inline assembly, and the classified register-file
+//!   path for structs; [`FAST_PATH`] says whether this build has them), `general` (libffi
+//!   with the general conversions: the reference the others are tested against, and what
+//!   takes any argument they do not accept as is, explaining every error). `call::function`
+//!   holds the handles, [`Function`] and [`Safe`].
+//! - [`Callback`] (`callback`, `slots`): Rust closures as C function pointers — dynamic ones
+//!   on libffi closures, typed ones (`callback::typed`) on pre-compiled slot functions
+//!   (libffi closures once the 64 slots are taken); panics are caught at the boundary and
+//!   reported by the foreign call around them as [`Error::CallbackFailed`].
+//! - [`TypedFunction`] (`typed`): a Rust function-pointer type checked once, then called
+//!   directly. [`CData`] and [`Global`] (`data`): C objects owned by Rust, a library's globals.
+//! - `convert`: [`Value`]s to C memory and back, by shape; `convert::quick`: the conversions
+//!   chosen at binding (one match and a range check per argument, struct members in order).
 //! - `lower`: the only module that knows libffi: types, prepared call interfaces, `ffi_call`,
 //!   closures.
-//! - `fast`: the x86-64 System V fast path (compiled only with the `fast-path` feature on
-//!   x86-64 Linux — [`FAST_PATH`] says whether this build has it; elsewhere every call goes
-//!   through libffi): signatures classified once at binding, arguments
-//!   written straight into a register file that one assembly routine loads before the call.
-//!   All-scalar signatures (up to 16 arguments) get a *scalar lane* instead: each argument
-//!   accepted by one or two comparisons into its register or stack word, the call made by
-//!   inline assembly. Signatures neither
-//!   covers (`long double`, over-aligned structs, variadic arguments declared narrower than
-//!   `int`) go through libffi, the reference both are tested against.
-//! - [`Function`] (`call`): prepared once per signature, which chooses the call's route:
-//!   a lane call monomorphized for the argument count (and for `int`/`double` results), the
-//!   classified fast path, or libffi (with a lane's one-word-per-argument frame, or the
-//!   general conversions). Each call checks arity, types and ranges — anything a lane does
-//!   not accept as is goes to the general conversions, which convert it or explain why not —
-//!   lays the arguments out on the stack (no heap allocation for up to 16 arguments), calls,
-//!   reads the result. Variadic specializations, errno capture.
-//! - `convert`: [`Value`]s to C memory and back, by shape (`long double` as x87 on x86-64,
-//!   IEEE binary128 on aarch64 and riscv64 Linux, refused elsewhere).
-//! - [`CData`] and [`Global`] (`data`): C objects owned by Rust, and a library's globals.
+//! - `shape`: declared types (from ffikit-cdecl) resolved into sizes, offsets and kinds;
+//!   `long_double`: the target's `long double` format (x87, binary128, or refused).
 //! - What a library file says about itself — its exported symbols ([`exported_symbols`]),
 //!   its DWARF types, declarations checked against them ([`LibraryFile`]) — comes from the
-//!   ffikit-inspect crate, which reads the file and never loads it; [`Library::verify`] and
-//!   the function-or-data check at binding use it.
-//! - [`TypedFunction`] (`typed`): a Rust function-pointer type checked once, then called
-//!   directly.
-//! - [`Callback`] (`callback`, `slots`): Rust closures as C function pointers — dynamic ones
-//!   on libffi closures, typed ones on pre-compiled slot functions (libffi closures once the
-//!   64 slots are taken); panics are caught at the boundary and reported by the foreign call
-//!   around them as [`Error::CallbackFailed`].
+//!   ffikit-inspect crate, which reads the file and never loads it.
 //!
 //! # Callbacks and executable memory
 //!

@@ -12,7 +12,7 @@ use crate::shape::{Shape, Typed};
 use crate::value::Value;
 
 /// A C function bound from a [`Library`](crate::Library), callable with dynamic [`Value`]s. It cannot
-/// outlive its library (see [`OwnedFunction`] for one that keeps the library alive).
+/// outlive its library (see [`OwnedFunction`](crate::OwnedFunction) for one that keeps the library alive).
 ///
 /// Each [`call`](Self::call) is `unsafe`: the caller vouches that the arguments meet the
 /// function's own preconditions. Where a function has none beyond what ffikit checks (`cos`,
@@ -28,7 +28,7 @@ pub struct Function<'lib> {
 
 /// A function whose binder promised that every argument list this handle's safe
 /// [`call`](Safe::call) accepts is sound for it ([`Function::into_safe`],
-/// [`OwnedFunction::into_safe`]): promise 3 of the [safety model](crate#safety-model), made
+/// [`OwnedFunction::into_safe`](crate::OwnedFunction::into_safe)): promise 3 of the [safety model](crate#safety-model), made
 /// once instead of at each call, as for a safe function in cxx's `unsafe extern` block.
 ///
 /// The safe call accepts only values whose memory ffikit vouches for: numbers (range
@@ -132,7 +132,7 @@ impl<'lib> Function<'lib> {
     /// # Safety
     ///
     /// The library the function came from stays loaded for as long as the result is used
-    /// (an [`OwnedFunction`](crate::OwnedFunction) keeps it beside the function).
+    /// (an [`OwnedFunction`](crate::OwnedFunction)(crate::OwnedFunction) keeps it beside the function).
     pub(crate) unsafe fn detach(self) -> Function<'static> {
         Function {
             prepared: self.prepared,
@@ -195,7 +195,7 @@ impl<'lib> Function<'lib> {
         }
     }
 
-    /// Clear `errno` before each call and save it right after, for [`last_errno`].
+    /// Clear `errno` before each call and save it right after, for [`last_errno`](crate::last_errno).
     pub fn capture_errno(mut self) -> Self {
         self.prepared.capture_errno = true;
         self

@@ -271,7 +271,7 @@ impl Prepared {
     }
 
     /// A [`ScalarLane`] through libffi: one word per argument, each converted by
-    /// [`LaneArg::bits`](crate::fast::LaneArg::bits) (the general path when that cannot).
+    /// [`LaneArg::bits`](super::lanes::LaneArg::bits) (the general path when that cannot).
     pub(super) fn call_lane_libffi(&self, args: &[Value]) -> Result<Value, Error> {
         let Some(lane) = Some(&self.lane).filter(|lane| lane.usable && lane.len == args.len())
         else {

@@ -45,7 +45,7 @@ macro_rules! load_registers_and_call {
 /// # Safety
 ///
 /// `function` must be a System V function taking exactly the arguments these registers and
-/// stack words hold (a [`ScalarLane`] made from its declaration, the slot of each argument
+/// stack words hold (a [`ScalarLane`](super::lanes::ScalarLane) made from its declaration, the slot of each argument
 /// written with its converted bits; register slots no argument uses are copied into their
 /// registers as they are, and the callee does not read them), returning at most a scalar.
 #[inline(always)]
@@ -127,7 +127,7 @@ pub(crate) unsafe fn call_in_registers(
 /// # Safety
 ///
 /// `function` must be a System V function taking exactly `N` INTEGER-class arguments (a
-/// [`ScalarLane`] without SSE arguments made from its declaration, each word converted for
+/// [`ScalarLane`](super::lanes::ScalarLane) without SSE arguments made from its declaration, each word converted for
 /// its parameter), returning at most a scalar.
 #[inline(always)]
 pub(crate) unsafe fn call_gprs<const N: usize>(function: usize, words: &[u64; 6]) -> (u64, u64) {
@@ -186,9 +186,9 @@ pub(crate) unsafe fn call_gprs<const N: usize>(function: usize, words: &[u64; 6]
 const SLOT_WORDS: usize = 32;
 
 impl Prepared {
-    /// A [`ScalarLane`] of `N` INTEGER-class arguments: each converted straight into the
-    /// register it goes to. `RESULT` is [`SIGNED_RESULT`] or [`DOUBLE_RESULT`] for those
-    /// results (read without a match), else [`OTHER_RESULT`].
+    /// A [`ScalarLane`](super::lanes::ScalarLane) of `N` INTEGER-class arguments: each converted straight into the
+    /// register it goes to. `RESULT` is [`SIGNED_RESULT`](super::lanes::SIGNED_RESULT) or [`DOUBLE_RESULT`](super::lanes::DOUBLE_RESULT) for those
+    /// results (read without a match), else [`OTHER_RESULT`](super::lanes::OTHER_RESULT).
     #[cfg(fast_path)]
     pub(super) fn call_gprs<const N: usize, const RESULT: u8>(
         &self,
@@ -231,7 +231,7 @@ impl Prepared {
     }
 
     /// [`call_gprs`](Self::call_gprs) for arguments other than in-range integers and
-    /// pointers (each through [`LaneArg::bits`](crate::fast::LaneArg::bits), the general
+    /// pointers (each through [`LaneArg::bits`](super::lanes::LaneArg::bits), the general
     /// path when that cannot convert one), or with errno to keep or a callback that could
     /// fail. Out of line, so the common call keeps few registers.
     #[cfg(fast_path)]
@@ -256,7 +256,7 @@ impl Prepared {
         Ok(lane.result.of_registers(rax, xmm0))
     }
 
-    /// A [`ScalarLane`] of `N` arguments in registers, SSE ones among them (`RESULT` as for
+    /// A [`ScalarLane`](super::lanes::ScalarLane) of `N` arguments in registers, SSE ones among them (`RESULT` as for
     /// [`call_gprs`](Self::call_gprs)); anything but the common arguments, errno to keep
     /// or a callback that could fail take [`call_lane_registers`](Self::call_lane_registers).
     #[cfg(fast_path)]
@@ -289,7 +289,7 @@ impl Prepared {
         Ok(lane_result::<RESULT>(lane, rax, xmm0))
     }
 
-    /// A [`ScalarLane`] in registers: converted, then called by inline assembly.
+    /// A [`ScalarLane`](super::lanes::ScalarLane) in registers: converted, then called by inline assembly.
     #[cfg(fast_path)]
     pub(super) fn call_lane_registers(&self, args: &[Value]) -> Result<Value, Error> {
         let Some(lane) = Some(&self.lane).filter(|lane| lane.usable && lane.len == args.len())

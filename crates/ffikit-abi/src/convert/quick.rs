@@ -1,0 +1,228 @@
+//! Conversions chosen once, when a function is bound: [`Quick`] turns the commonest argument
+//! values into register bits with one match and a range check, [`QuickResult`] reads a
+//! scalar result from its register, [`RecordPlan`] writes a struct member by member. Anything
+//! they do not take goes to the general conversions in the parent module, which convert it or
+//! explain why not.
+
+use super::{int_range, narrow_f32};
+use crate::shape::{Pointee, Shape};
+use crate::value::Value;
+
+/// A parameter's conversion, chosen once when the function is bound. The common cases (an
+/// integer that fits, a double, an address) become register bits with one match and one range
+/// check; everything else, and every error, goes through [`write`], which explains itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Quick {
+    /// An integer type other than `unsigned long long`: the value must lie in `min..=max`.
+    Int {
+        min: i64,
+        max: i64,
+    },
+    /// A 64-bit unsigned integer.
+    U64,
+    Bool,
+    Float,
+    Double,
+    /// A pointer that is not a string: `void *`, `T *`, a function pointer.
+    Address,
+    /// Anything else: the general conversion.
+    General,
+}
+
+impl Quick {
+    pub(crate) fn for_shape(shape: &Shape) -> Quick {
+        match *shape {
+            Shape::Int {
+                size: 8,
+                signed: false,
+            } => Quick::U64,
+            Shape::Int { size, signed } => {
+                let (min, max) = int_range(size, signed);
+                Quick::Int {
+                    min: min as i64,
+                    max: max as i64,
+                }
+            }
+            Shape::Bool => Quick::Bool,
+            Shape::Float => Quick::Float,
+            Shape::Double => Quick::Double,
+            Shape::Pointer(Pointee::Void | Pointee::Other | Pointee::Function) => Quick::Address,
+            _ => Quick::General,
+        }
+    }
+
+    /// The value as one register's bits (integers sign- or zero-extended to 64 bits, floats
+    /// in the low bits), or None when the general conversion must decide (or refuse).
+    #[inline(always)]
+    pub(crate) fn bits(self, value: &Value) -> Option<u64> {
+        match (self, value) {
+            (Quick::Int { min, max }, Value::Int(i)) if min <= *i && *i <= max => Some(*i as u64),
+            (Quick::Int { max, .. }, Value::UInt(u)) if *u <= max as u64 => Some(*u),
+            (Quick::U64, Value::UInt(u)) => Some(*u),
+            (Quick::U64, Value::Int(i)) if *i >= 0 => Some(*i as u64),
+            (Quick::Bool, Value::Bool(b)) => Some(u64::from(*b)),
+            (Quick::Double, Value::Float(f)) => Some(f.to_bits()),
+            (Quick::Float, Value::Float(f)) => narrow_f32(*f).map(|f| u64::from(f.to_bits())),
+            // As the general conversion does: integers are numbers too.
+            (Quick::Double, Value::Int(i)) => Some((*i as f64).to_bits()),
+            (Quick::Float, Value::Int(i)) => Some(u64::from((*i as f64 as f32).to_bits())),
+            (Quick::Address, Value::Pointer(p)) => Some(*p as u64),
+            (Quick::Address, Value::Null) => Some(0),
+            _ => None,
+        }
+    }
+}
+
+/// A result's conversion, chosen once: scalars come straight out of the result register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QuickResult {
+    Void,
+    /// A signed integer in the low bits: shifted up by `shift`, then arithmetically down.
+    Signed {
+        shift: u8,
+    },
+    /// An unsigned integer in the low bits: shifted up by `shift`, then logically down.
+    Unsigned {
+        shift: u8,
+    },
+    Bool,
+    Float,
+    Double,
+    Address,
+    /// Anything else (`char *` text, structs, ...): the general reading.
+    General,
+}
+
+impl QuickResult {
+    pub(crate) fn for_shape(shape: &Shape) -> QuickResult {
+        match *shape {
+            Shape::Void => QuickResult::Void,
+            Shape::Int { size, signed } => {
+                let shift = 64 - 8 * size;
+                match signed {
+                    true => QuickResult::Signed { shift },
+                    false => QuickResult::Unsigned { shift },
+                }
+            }
+            Shape::Bool => QuickResult::Bool,
+            Shape::Float => QuickResult::Float,
+            Shape::Double => QuickResult::Double,
+            Shape::Pointer(Pointee::Void | Pointee::Other | Pointee::Function) => {
+                QuickResult::Address
+            }
+            _ => QuickResult::General,
+        }
+    }
+
+    /// [`value`](Self::value) for a plan that is not [`QuickResult::General`] (which gives
+    /// `Void` here).
+    #[inline(always)]
+    pub(crate) fn scalar(self, word: u64) -> Value {
+        match self.value(word) {
+            Some(value) => value,
+            None => Value::Void,
+        }
+    }
+
+    /// The value a call left in rax (integers, pointers) or xmm0 (floating), for a plan
+    /// that is not [`QuickResult::General`].
+    #[inline(always)]
+    pub(crate) fn of_registers(self, rax: u64, xmm0: u64) -> Value {
+        match self {
+            QuickResult::Float | QuickResult::Double => self.scalar(xmm0),
+            _ => self.scalar(rax),
+        }
+    }
+
+    /// The value in the low bits of `word` (the first result register), or None for
+    /// [`QuickResult::General`].
+    #[inline(always)]
+    pub(crate) fn value(self, word: u64) -> Option<Value> {
+        Some(match self {
+            QuickResult::Void => Value::Void,
+            QuickResult::Signed { shift } => Value::Int(((word << shift) as i64) >> shift),
+            QuickResult::Unsigned { shift } => Value::UInt((word << shift) >> shift),
+            QuickResult::Bool => Value::Bool(word as u8 != 0),
+            QuickResult::Float => Value::Float(f32::from_bits(word as u32).into()),
+            QuickResult::Double => Value::Float(f64::from_bits(word)),
+            QuickResult::Address => match word {
+                0 => Value::Null,
+                address => Value::Pointer(address as usize),
+            },
+            QuickResult::General => return None,
+        })
+    }
+}
+
+/// A struct passed by value whose members are all scalars, planned once at binding: each
+/// member's name, offset, size and conversion, so a call writes a [`Value::Struct`] given
+/// in declaration order without looking members up by name or walking shapes.
+#[derive(Debug, Clone)]
+pub(crate) struct RecordPlan {
+    members: Box<[PlannedMember]>,
+}
+
+#[derive(Debug, Clone)]
+struct PlannedMember {
+    name: String,
+    offset: usize,
+    size: usize,
+    quick: Quick,
+}
+
+impl RecordPlan {
+    /// The plan for a struct (not a union) of named scalar members without bitfields.
+    pub(crate) fn for_shape(shape: &Shape) -> Option<RecordPlan> {
+        let Shape::Record {
+            union: false,
+            members,
+            ..
+        } = shape
+        else {
+            return None;
+        };
+        let members = members
+            .iter()
+            .map(|member| {
+                let quick = Quick::for_shape(&member.shape);
+                let size = member.shape.size_align().0 as usize;
+                (member.bits.is_none() && quick != Quick::General && size <= 8).then(|| {
+                    Some(PlannedMember {
+                        name: member.name.clone()?,
+                        offset: member.offset as usize,
+                        size,
+                        quick,
+                    })
+                })?
+            })
+            .collect::<Option<Box<[PlannedMember]>>>()?;
+        Some(RecordPlan { members })
+    }
+
+    /// Writes `value` into `dst` (the struct's bytes, zeroed) when it is a struct value
+    /// giving every member in order, each one a [`Quick`] converts; false otherwise, and the
+    /// general write then decides (and explains).
+    #[inline]
+    pub(crate) fn write(&self, value: &Value, dst: &mut [u8]) -> bool {
+        let Value::Struct(given) = value else {
+            return false;
+        };
+        if given.len() != self.members.len() {
+            return false;
+        }
+        for (member, (name, value)) in self.members.iter().zip(given) {
+            if *name != member.name {
+                return false;
+            }
+            let Some(bits) = member.quick.bits(value) else {
+                return false;
+            };
+            match dst.get_mut(member.offset..member.offset + member.size) {
+                // Little-endian: the member's bytes are the low bytes of its register bits.
+                Some(slot) => slot.copy_from_slice(&bits.to_le_bytes()[..member.size]),
+                None => return false,
+            }
+        }
+        true
+    }
+}
