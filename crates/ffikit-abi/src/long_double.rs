@@ -28,6 +28,24 @@ pub fn read(src: &[u8]) -> f64 {
     }
 }
 
+/// Every kind of f64 (zeros, normals, the extremes, subnormals, infinities), which every
+/// `long double` format holds exactly: each must come back bit for bit.
+#[cfg(test)]
+const ROUND_TRIP_VALUES: [f64; 12] = [
+    0.0,
+    -0.0,
+    1.0,
+    -2.5,
+    std::f64::consts::PI,
+    f64::MAX,
+    f64::MIN_POSITIVE,
+    5e-324,
+    -1.5e-310,
+    f64::INFINITY,
+    f64::NEG_INFINITY,
+    123456789.125,
+];
+
 /// `value >> shift`, rounded to nearest, ties to even: narrowing a wider significand to f64's
 /// (x87's and binary128's alike).
 #[cfg_attr(
@@ -126,20 +144,7 @@ pub(crate) mod binary128 {
 
         #[test]
         fn every_kind_of_f64_round_trips() {
-            for value in [
-                0.0,
-                -0.0,
-                1.0,
-                -2.5,
-                std::f64::consts::PI,
-                f64::MAX,
-                f64::MIN_POSITIVE,
-                5e-324,
-                -1.5e-310,
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-                123456789.125,
-            ] {
+            for value in super::super::ROUND_TRIP_VALUES {
                 assert_eq!(
                     to_f64(from_f64(value)).to_bits(),
                     value.to_bits(),
@@ -245,21 +250,7 @@ pub(crate) mod x87 {
 
         #[test]
         fn every_kind_of_f64_round_trips() {
-            let values = [
-                0.0,
-                -0.0,
-                1.0,
-                -2.5,
-                std::f64::consts::PI,
-                f64::MAX,
-                f64::MIN_POSITIVE,
-                5e-324,
-                -1.5e-310,
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-                123456789.125,
-            ];
-            for value in values {
+            for value in super::super::ROUND_TRIP_VALUES {
                 assert_eq!(
                     to_f64(from_f64(value)).to_bits(),
                     value.to_bits(),
