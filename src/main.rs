@@ -110,6 +110,9 @@ enum Commands {
         /// struct32, strlen, snprintf, sort, utf8-100B, utf8-10MiB).
         #[arg(long)]
         filter: Option<String>,
+        /// A first look: 3 rounds of 5 ms batches (ratios less certain; the table says when).
+        #[arg(long, conflicts_with_all = ["samples", "sample_ms", "callgrind"])]
+        quick: bool,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -258,6 +261,7 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             samples,
             sample_ms,
             filter,
+            quick,
             json,
             svg,
             callgrind,
@@ -271,6 +275,7 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 counting::run_child(workload, style, calls)?;
                 return Ok(());
             }
+            let (samples, sample_ms) = if quick { (3, 5) } else { (samples, sample_ms) };
             let options = compare::Options {
                 samples: samples.into(),
                 sample_time: Duration::from_millis(sample_ms),
@@ -297,6 +302,8 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 println!("{}", compare::describe_fixtures());
                 print!("{}", compare::render_table(&report));
+                print!("{}", compare::render_facts(&report));
+                print!("{}", compare::render_legend(&options));
             }
         }
     }

@@ -91,6 +91,34 @@ fn compare_measures_every_workload_in_every_style() {
     }
     let chart = std::fs::read_to_string(svg.path()).unwrap();
     assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
+    assert!(
+        chart.contains("the whole picture"),
+        "the SVG carries the second table"
+    );
+    // Every ratio comes with its range over the paired rounds.
+    for m in measured.iter().filter(|m| m["style"] != "direct") {
+        let range = m["ratio_range"].as_array().unwrap();
+        let (low, high) = (range[0].as_f64().unwrap(), range[1].as_f64().unwrap());
+        let ratio = m["ratio_to_direct"].as_f64().unwrap();
+        assert!(low <= ratio && ratio <= high, "{m}");
+    }
+    // The whole picture: the dynamic styles' checks are found by trying each bad argument.
+    let facts = report["facts"].as_array().unwrap();
+    let fact = |style: &str| facts.iter().find(|f| f["style"] == style).unwrap();
+    for style in ["dynamic", "libffi"] {
+        assert_eq!(
+            fact(style)["checks"],
+            "arity, types, ranges, NULL, struct shapes",
+            "{style}"
+        );
+        assert_eq!(fact(style)["expresses"]["structs by value"], true);
+        assert!(fact(style)["binding_ns"].as_f64().unwrap() > 0.0);
+    }
+    // What a typed handle cannot express shows as what it skipped.
+    assert_eq!(fact("typed")["expresses"]["structs by value"], false);
+    assert_eq!(fact("typed")["expresses"]["variadics"], false);
+    assert_eq!(fact("typed")["expresses"]["callbacks"], true);
+    assert!(fact("direct")["binding_ns"].is_null());
     for workload in workloads {
         assert!(
             chart.contains(&format!(">{workload}: ")),
@@ -118,6 +146,12 @@ fn compare_prints_a_table_with_ratios_to_the_direct_call() {
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(direct.trim_end().ends_with("1.00x"), "{direct}");
     assert!(stdout.contains(Style::Dynamic.label()), "{stdout}");
+    // The legend and the whole picture follow the table.
+    assert!(
+        stdout.contains("\nlegend:\n") && stdout.contains("ratio range"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nthe whole picture:\n"), "{stdout}");
 }
 
 /// The callgrind mode's counts: two runs differenced, so the same code counts the same. The

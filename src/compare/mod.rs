@@ -7,8 +7,11 @@
 //!   `ffi_call` on the same prepared interface, a raw libloading pointer, and a subprocess
 //!   for the conversion), each checked against a result Rust computes on its own before it
 //!   is measured, so a fast but wrong style cannot win.
-//! - this module: the timing (median of batches calibrated to `--sample-ms`, spread, ratio
-//!   to the direct call), the report as a table, JSON and an SVG chart;
+//! - this module: the timing — the styles of one workload timed in alternation, batch by
+//!   batch (A B C A B C ...), each batch calibrated to `--sample-ms`, and every ratio to the
+//!   direct call taken round by round and summarized by its median and range, so the
+//!   machine's speed drifting during a run cancels out — and the report as a table (with a
+//!   legend and the whole picture of each style), JSON and an SVG chart;
 //! - [`callgrind`]: instructions per call counted under `valgrind --tool=callgrind`, two runs
 //!   of different call counts differenced, since time on a shared machine is noisy.
 
@@ -120,6 +123,57 @@ impl Style {
         }
     }
 
+    /// What the style is, for the legend.
+    pub fn description(self) -> &'static str {
+        match self {
+            Style::Direct => {
+                "the function declared by hand in Rust, the C linked into the program: the baseline"
+            }
+            Style::Api => "bindgen's declarations of the same static C (CFFI's API mode)",
+            Style::Typed => {
+                "Function::typed: a Rust function pointer into the .so, its type checked once"
+            }
+            Style::Dynamic => {
+                "Function::call with Values, every argument checked, by the default route"
+            }
+            Style::Libffi => "Function::call with Values, every argument checked, through libffi",
+            Style::FfiCall => {
+                "libffi's ffi_call on the same prepared interface, unchecked: what checks add"
+            }
+            Style::Libloading => "a function pointer from libloading, its type the caller's word",
+            Style::Subprocess => "the iconv command run once per call (the shell-out way)",
+        }
+    }
+
+    /// What the style needs at build time and at run time.
+    pub fn needs(self) -> (&'static str, &'static str) {
+        match self {
+            Style::Direct => ("a C compiler", "nothing (linked in)"),
+            Style::Api => (
+                "a C compiler, libclang (or committed bindings)",
+                "nothing (linked in)",
+            ),
+            Style::Typed | Style::Dynamic | Style::Libffi | Style::FfiCall => {
+                ("nothing", "the .so (and libffi, built in)")
+            }
+            Style::Libloading => ("nothing", "the .so"),
+            Style::Subprocess => ("nothing", "the iconv program"),
+        }
+    }
+
+    /// What the style checks before a call, when it is not found by trying (the dynamic
+    /// styles' checks are probed: [`Facts::checks`]).
+    fn static_checks(self) -> &'static str {
+        match self {
+            Style::Direct | Style::Api | Style::Typed | Style::Libloading => {
+                "arity and types at compile time (Rust's; ranges by the types themselves)"
+            }
+            Style::FfiCall => "none (raw argument pointers)",
+            Style::Subprocess => "none (text)",
+            Style::Dynamic | Style::Libffi => "",
+        }
+    }
+
     /// The style with this [`key`](Self::key).
     pub fn from_key(key: &str) -> Option<Style> {
         Style::ALL.into_iter().find(|s| s.key() == key)
@@ -165,6 +219,10 @@ pub enum CompareError {
     Callgrind(String),
 }
 
+/// A ratio's range wider than this share of its median cannot be concluded from: the table
+/// says so.
+pub const INCONCLUSIVE_SPREAD: f64 = 0.25;
+
 /// One timed (workload, style) pair.
 #[derive(Debug, Clone)]
 pub struct Measurement {
@@ -177,6 +235,9 @@ pub struct Measurement {
     /// Per-call time of each batch in nanoseconds (fractional: a call can take less than
     /// one), sorted.
     pub per_call_ns: Vec<f64>,
+    /// This style's time over the direct call's in the same round, one per round, sorted
+    /// (empty when the workload has no direct call).
+    pub ratios: Vec<f64>,
 }
 
 impl Measurement {
@@ -206,6 +267,21 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// The whole picture of one style, beside its speed: what it needs, what binding costs,
+/// what it checks, what it can express.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// The style.
+    pub style: Style,
+    /// Opening the .so and binding one function, in nanoseconds (None: linked at build time,
+    /// or a process per call).
+    pub binding_ns: Option<f64>,
+    /// What is refused before C runs: probed for the dynamic styles, else by construction.
+    pub checks: String,
+    /// Features and whether this run measured the style doing them (None: not run here).
+    pub expresses: Vec<(&'static str, Option<bool>)>,
+}
+
 /// Everything one run of `ffikit compare` measured.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -213,6 +289,8 @@ pub struct Report {
     pub measurements: Vec<Measurement>,
     /// Pairs that could not run here.
     pub skipped: Vec<Skipped>,
+    /// Each style's whole picture.
+    pub facts: Vec<Facts>,
 }
 
 impl Report {
@@ -224,10 +302,26 @@ impl Report {
             .map(Measurement::median_ns)
     }
 
-    /// A measurement's median relative to the direct call of the same workload.
+    /// A measurement relative to the direct call of the same workload: the median of the
+    /// ratios taken round by round (both measured back to back in each round).
     pub fn ratio(&self, measurement: &Measurement) -> Option<f64> {
-        self.baseline_ns(&measurement.workload)
-            .map(|base| measurement.median_ns() / base.max(f64::MIN_POSITIVE))
+        let ratios = &measurement.ratios;
+        (!ratios.is_empty()).then(|| ratios[ratios.len() / 2])
+    }
+
+    /// The lowest and highest of those per-round ratios.
+    pub fn ratio_range(&self, measurement: &Measurement) -> Option<(f64, f64)> {
+        let ratios = &measurement.ratios;
+        Some((*ratios.first()?, *ratios.last()?))
+    }
+
+    /// Whether the per-round ratios spread too widely to conclude from (more than
+    /// [`INCONCLUSIVE_SPREAD`] of their median).
+    pub fn inconclusive(&self, measurement: &Measurement) -> bool {
+        match (self.ratio(measurement), self.ratio_range(measurement)) {
+            (Some(median), Some((low, high))) => (high - low) / median > INCONCLUSIVE_SPREAD,
+            _ => false,
+        }
     }
 
     fn workloads(&self) -> Vec<&str> {
@@ -257,24 +351,69 @@ pub fn run(options: &Options) -> Result<Report, CompareError> {
     let mut report = Report::default();
     for name in names {
         let bench = workloads::build(name, &libs)?;
+        let mut calls = Vec::new();
         for (style, call) in bench.rows {
-            let mut call = match checked(name, style, call, bench.expected) {
-                Ok(call) => call,
-                Err(Unavailable(reason)) => {
-                    report.skipped.push(Skipped {
-                        workload: name.into(),
-                        style,
-                        reason,
-                    });
-                    continue;
-                }
-            }?;
-            report
-                .measurements
-                .push(measure(name, style, &mut call, options)?);
+            match checked(name, style, call, bench.expected) {
+                Ok(call) => calls.push((style, call?)),
+                Err(Unavailable(reason)) => report.skipped.push(Skipped {
+                    workload: name.into(),
+                    style,
+                    reason,
+                }),
+            }
         }
+        report
+            .measurements
+            .extend(measure_together(name, &mut calls, options)?);
     }
+    report.facts = facts(&report, &workloads::probe_checks(&libs)?);
     Ok(report)
+}
+
+/// Features, each shown by a workload: a style can express it when that workload ran in it.
+const FEATURES: [(&str, &str); 4] = [
+    ("structs by value", "struct16"),
+    ("variadics", "snprintf"),
+    ("callbacks", "sort"),
+    ("strings", "strlen"),
+];
+
+fn facts(report: &Report, probed: &[(&'static str, bool)]) -> Vec<Facts> {
+    Style::ALL
+        .into_iter()
+        .filter(|style| *style != Style::Subprocess)
+        .map(|style| {
+            let checks = match style {
+                Style::Dynamic | Style::Libffi => probed
+                    .iter()
+                    .filter(|(_, refused)| *refused)
+                    .map(|(check, _)| *check)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other.static_checks().to_owned(),
+            };
+            let expresses = FEATURES
+                .iter()
+                .map(|(feature, workload)| {
+                    let ran = report
+                        .measurements
+                        .iter()
+                        .any(|m| m.workload == *workload && m.style == style);
+                    let skipped = report
+                        .skipped
+                        .iter()
+                        .any(|s| s.workload == *workload && s.style == style);
+                    (*feature, (ran || skipped).then_some(ran))
+                })
+                .collect();
+            Facts {
+                style,
+                binding_ns: workloads::binding_cost(style),
+                checks,
+                expresses,
+            }
+        })
+        .collect()
 }
 
 /// Why a style does not run for a workload (not an error: the report says so).
@@ -305,44 +444,70 @@ fn checked<'a>(
     }
 }
 
-fn measure(
+/// Times every style of one workload in alternation: each style's batch is calibrated on its
+/// own, then each round times one batch of every style, starting with a different style each
+/// round, and each style's ratio to the direct call is taken within the round.
+fn measure_together(
     workload: &str,
-    style: Style,
-    call: &mut workloads::Call<'_>,
+    calls: &mut [(Style, workloads::Call<'_>)],
     options: &Options,
-) -> Result<Measurement, CompareError> {
-    let failed = |source| CompareError::CallFailed {
-        workload: workload.into(),
-        style: style.label(),
-        source,
-    };
-    let mut batch = |calls: u64| -> Result<Duration, CompareError> {
+) -> Result<Vec<Measurement>, CompareError> {
+    let batch = |style: Style, call: &mut workloads::Call<'_>, n: u64| {
         let start = Instant::now();
-        for _ in 0..calls {
-            std::hint::black_box(call(false).map_err(failed)?);
+        for _ in 0..n {
+            std::hint::black_box(call(false).map_err(|source| CompareError::CallFailed {
+                workload: workload.into(),
+                style: style.label(),
+                source,
+            })?);
         }
-        Ok(start.elapsed())
+        Ok::<_, CompareError>(start.elapsed())
     };
-    // Calibrate: double the batch until it takes long enough to time.
-    let mut calls = 1u64;
-    loop {
-        let elapsed = batch(calls)?;
-        if elapsed >= options.sample_time || calls >= 1 << 40 {
-            break;
+    // Calibrate: double each style's batch until it takes long enough to time.
+    let mut sizes = Vec::with_capacity(calls.len());
+    for (style, call) in calls.iter_mut() {
+        let mut n = 1u64;
+        while batch(*style, call, n)? < options.sample_time && n < 1 << 40 {
+            n *= 2;
         }
-        calls *= 2;
+        sizes.push(n);
     }
-    let mut per_call_ns = Vec::with_capacity(options.samples);
-    for _ in 0..options.samples.max(1) {
-        per_call_ns.push(batch(calls)?.as_secs_f64() * 1e9 / calls as f64);
+    let rounds = options.samples.max(1);
+    let mut times = vec![Vec::with_capacity(rounds); calls.len()];
+    for round in 0..rounds {
+        for k in 0..calls.len() {
+            let index = (k + round) % calls.len();
+            let (style, call) = &mut calls[index];
+            let elapsed = batch(*style, call, sizes[index])?;
+            times[index].push(elapsed.as_secs_f64() * 1e9 / sizes[index] as f64);
+        }
     }
-    per_call_ns.sort_by(f64::total_cmp);
-    Ok(Measurement {
-        workload: workload.into(),
-        style,
-        calls_per_batch: calls,
-        per_call_ns,
-    })
+    let direct = calls.iter().position(|(style, _)| *style == Style::Direct);
+    Ok(calls
+        .iter()
+        .zip(sizes)
+        .zip(&times)
+        .map(|(((style, _), calls_per_batch), per_round)| {
+            let mut ratios: Vec<f64> = match direct {
+                Some(d) => per_round
+                    .iter()
+                    .zip(&times[d])
+                    .map(|(t, base)| t / base.max(f64::MIN_POSITIVE))
+                    .collect(),
+                None => Vec::new(),
+            };
+            ratios.sort_by(f64::total_cmp);
+            let mut per_call_ns = per_round.clone();
+            per_call_ns.sort_by(f64::total_cmp);
+            Measurement {
+                workload: workload.into(),
+                style: *style,
+                calls_per_batch,
+                per_call_ns,
+                ratios,
+            }
+        })
+        .collect())
 }
 
 /// The report as a table: one row per (workload, style), ratio to the direct call.
@@ -350,7 +515,7 @@ pub fn render_table(report: &Report) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "{:<11} {:<24} {:>11} {:>7} {:>10}",
+        "{:<11} {:<24} {:>11} {:>7} {:>10}  ratio range",
         "workload", "style", "median", "spread", "vs direct"
     );
     for workload in report.workloads() {
@@ -362,14 +527,26 @@ pub fn render_table(report: &Report) -> String {
             let ratio = report
                 .ratio(m)
                 .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
+            let range = match report.ratio_range(m) {
+                Some((low, high)) if m.style != Style::Direct => {
+                    let warning = if report.inconclusive(m) {
+                        "  (too spread to conclude)"
+                    } else {
+                        ""
+                    };
+                    format!("{low:.2}-{high:.2}x{warning}")
+                }
+                _ => String::new(),
+            };
             let _ = writeln!(
                 text,
-                "{:<11} {:<24} {:>11} {:>6.0}% {:>10}",
+                "{:<11} {:<24} {:>11} {:>6.0}% {:>10}  {}",
                 m.workload,
                 m.style.label(),
                 format_ns(m.median_ns()),
                 100.0 * m.spread(),
-                ratio
+                ratio,
+                range
             );
         }
         for s in report.skipped.iter().filter(|s| s.workload == workload) {
@@ -386,6 +563,101 @@ pub fn render_table(report: &Report) -> String {
     text
 }
 
+/// What the columns mean, for the text output.
+pub fn render_legend(options: &Options) -> String {
+    let mut text = String::from("\nlegend:\n");
+    for style in Style::ALL {
+        let _ = writeln!(text, "  {:<24} {}", style.label(), style.description());
+    }
+    let rows = [
+        (
+            "median",
+            format!(
+                "the median time per call over {} batches (each calibrated to take at least {} ms)",
+                options.samples,
+                options.sample_time.as_millis()
+            ),
+        ),
+        (
+            "spread",
+            "(slowest batch - fastest) / median, for the style alone".to_owned(),
+        ),
+        (
+            "vs direct",
+            format!(
+                "the style's time over the direct call's, taken round by round: the styles of a \
+                 workload are timed in alternation, so the machine speeding up or slowing down \
+                 during the run moves both; the median of the {} rounds' ratios",
+                options.samples
+            ),
+        ),
+        (
+            "ratio range",
+            format!(
+                "the lowest and highest of those ratios; wider than {:.0}% of the median is too \
+                 spread to conclude (rerun, or count instructions: --callgrind)",
+                100.0 * INCONCLUSIVE_SPREAD
+            ),
+        ),
+    ];
+    for (column, meaning) in rows {
+        let _ = writeln!(text, "  {column:<24} {meaning}");
+    }
+    text
+}
+
+/// The whole picture as a table: needs, binding cost, checks, what each style expresses.
+pub fn render_facts(report: &Report) -> String {
+    let mut text = String::from("\nthe whole picture:\n");
+    let _ = writeln!(
+        text,
+        "{:<24} {:<48} {:<34} {:>10}",
+        "style", "needs at build time", "needs at run time", "binding"
+    );
+    for facts in &report.facts {
+        let (build, run) = facts.style.needs();
+        let binding = facts.binding_ns.map_or_else(|| "-".to_owned(), format_ns);
+        let _ = writeln!(
+            text,
+            "{:<24} {:<48} {:<34} {:>10}",
+            facts.style.label(),
+            build,
+            run,
+            binding
+        );
+    }
+    let _ = writeln!(
+        text,
+        "\n{:<24} checked before the call / expresses",
+        "style"
+    );
+    for facts in &report.facts {
+        let expresses: Vec<String> = facts
+            .expresses
+            .iter()
+            .map(|(feature, can)| match can {
+                Some(true) => format!("{feature}: yes"),
+                Some(false) => format!("{feature}: no"),
+                None => format!("{feature}: not run"),
+            })
+            .collect();
+        let _ = writeln!(
+            text,
+            "{:<24} {}\n{:<24} {}",
+            facts.style.label(),
+            facts.checks,
+            "",
+            expresses.join(", ")
+        );
+    }
+    let _ = writeln!(
+        text,
+        "(binding: opening the .so and binding `int gcd(int, int)`, measured; checks of the dynamic \
+         styles found by calling with one bad argument each)"
+    );
+    text
+}
+
 /// The report as JSON: one object per measurement (times in nanoseconds) and per skip.
 pub fn render_json(report: &Report) -> serde_json::Value {
     let measurements: Vec<serde_json::Value> = report
@@ -399,8 +671,25 @@ pub fn render_json(report: &Report) -> serde_json::Value {
                 "median_ns": m.median_ns(),
                 "spread": m.spread(),
                 "ratio_to_direct": report.ratio(m),
+                "ratio_range": report.ratio_range(m).map(|(low, high)| [low, high]),
+                "inconclusive": report.inconclusive(m),
                 "calls_per_batch": m.calls_per_batch,
                 "per_call_ns": m.per_call_ns,
+            })
+        })
+        .collect();
+    let facts: Vec<serde_json::Value> = report
+        .facts
+        .iter()
+        .map(|f| {
+            let (build, run) = f.style.needs();
+            serde_json::json!({
+                "style": f.style.key(),
+                "needs_at_build_time": build,
+                "needs_at_run_time": run,
+                "binding_ns": f.binding_ns,
+                "checks": f.checks,
+                "expresses": f.expresses.iter().map(|(feature, can)| (feature.to_string(), serde_json::json!(can))).collect::<serde_json::Map<_, _>>(),
             })
         })
         .collect();
@@ -408,6 +697,7 @@ pub fn render_json(report: &Report) -> serde_json::Value {
         "fixtures": describe_fixtures(),
         "measurements": measurements,
         "skipped": skipped_json(&report.skipped),
+        "facts": facts,
     })
 }
 
@@ -433,9 +723,12 @@ pub fn render_svg(report: &Report) -> String {
                 .map(|m| svg::Bar {
                     label: m.style.label(),
                     value: m.median_ns(),
-                    text: match report.ratio(m) {
-                        Some(r) => format!("{} ({r:.2}x)", format_ns(m.median_ns())),
-                        None => format_ns(m.median_ns()),
+                    text: match (report.ratio(m), report.ratio_range(m)) {
+                        (Some(r), Some((low, high))) if m.style != Style::Direct => format!(
+                            "{} ({r:.2}x, {low:.2}-{high:.2}x)",
+                            format_ns(m.median_ns())
+                        ),
+                        _ => format_ns(m.median_ns()),
                     },
                     baseline: m.style == Style::Direct,
                 })
@@ -443,8 +736,12 @@ pub fn render_svg(report: &Report) -> String {
         })
         .collect();
     svg::chart(
-        "ffikit compare: median time per call (log scale; ratio to direct static C)",
+        "ffikit compare: median time per call (log scale; ratio to direct static C, its median and range over paired rounds)",
         &groups,
+        &render_facts(report)
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>(),
     )
 }
 

@@ -30,7 +30,7 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-pub(crate) fn chart(title: &str, groups: &[Group]) -> String {
+pub(crate) fn chart(title: &str, groups: &[Group], footer: &[String]) -> String {
     let values = groups.iter().flat_map(|g| g.bars.iter().map(|b| b.value));
     let (low, high) = values.fold((f64::INFINITY, 0f64), |(lo, hi), v| {
         (lo.min(v.max(1e-3)), hi.max(v))
@@ -47,6 +47,8 @@ pub(crate) fn chart(title: &str, groups: &[Group]) -> String {
             .map(|g| TITLE + g.bars.len() as f64 * (BAR + GAP) + 10.0)
             .sum::<f64>()
         + 30.0;
+    let chart_height = height;
+    let height = height + footer.len() as f64 * 15.0 + 10.0;
     let mut svg = String::new();
     let _ = writeln!(
         svg,
@@ -59,7 +61,7 @@ pub(crate) fn chart(title: &str, groups: &[Group]) -> String {
         escape(title)
     );
     let axis_top = 40.0;
-    let axis_bottom = height - 30.0;
+    let axis_bottom = chart_height - 30.0;
     // Decade lines, labelled in time units.
     let mut decade = first;
     while decade <= last {
@@ -111,6 +113,16 @@ pub(crate) fn chart(title: &str, groups: &[Group]) -> String {
             y += BAR + GAP;
         }
         y += 10.0;
+    }
+    // The whole picture, as text lines below the chart.
+    let mut line_y = chart_height + 5.0;
+    for line in footer {
+        let _ = writeln!(
+            svg,
+            r#"<text x="10" y="{line_y:.1}" font-family="monospace" font-size="11" xml:space="preserve">{}</text>"#,
+            escape(line)
+        );
+        line_y += 15.0;
     }
     svg.push_str("</svg>\n");
     svg

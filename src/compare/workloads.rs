@@ -974,3 +974,107 @@ fn convert_in_subprocess(input: &[u8]) -> Result<Vec<u8>, std::io::Error> {
     }
     Ok(output)
 }
+
+/// What ABI mode's dynamic call refuses before C runs, found by trying: each probe is a call
+/// with one bad argument, and the check counts when the call comes back with the error for it
+/// (every probe is harmless even if it were not refused).
+pub fn probe_checks(libs: &Libraries) -> Result<Vec<(&'static str, bool)>, CompareError> {
+    use ffikit_abi::ErrorKind;
+    let gcd = declared(&libs.fixtures, "gcd")?;
+    let pair = declared(&libs.fixtures, "sum_s_int64x2")?;
+    // SAFETY: strnlen as <string.h> declares it; with a length of 0 it reads nothing.
+    let strnlen = unsafe { libs.libc.function("size_t strnlen(const char *, size_t)") }?;
+    let refused = |function: &Function<'_>, args: &[Value], kind: ErrorKind| {
+        // SAFETY: each probe is harmless even if called: gcd with integers, a struct of two
+        // integers, strnlen of length 0 (which reads nothing).
+        matches!(unsafe { function.call(args) }, Err(e) if e.kind() == kind)
+    };
+    Ok(vec![
+        (
+            "arity",
+            refused(&gcd, &[Value::Int(1)], ErrorKind::ArityMismatch),
+        ),
+        (
+            "types",
+            refused(
+                &gcd,
+                &[Value::Float(0.5), Value::Int(1)],
+                ErrorKind::TypeMismatch,
+            ),
+        ),
+        (
+            "ranges",
+            refused(
+                &gcd,
+                &[Value::Int(1 << 40), Value::Int(1)],
+                ErrorKind::OutOfRange,
+            ),
+        ),
+        (
+            "NULL",
+            refused(
+                &strnlen,
+                &[Value::Null, Value::Int(0)],
+                ErrorKind::NullPointer,
+            ),
+        ),
+        (
+            "struct shapes",
+            refused(
+                &pair,
+                &[Value::Struct(vec![("nope".into(), Value::Int(1))])],
+                ErrorKind::TypeMismatch,
+            ),
+        ),
+    ])
+}
+
+/// What binding one function costs at run time for `style`, in nanoseconds: opening the
+/// shared object and binding `int gcd(int, int)` (and checking the typed handle's type, or
+/// looking the symbol up with libloading); None for the styles linked at build time or run as
+/// a process per call.
+pub fn binding_cost(style: Style) -> Option<f64> {
+    type Gcd = unsafe extern "C" fn(c_int, c_int) -> c_int;
+    let bind = || -> bool {
+        match style {
+            Style::Dynamic | Style::Libffi | Style::FfiCall | Style::Typed => {
+                // SAFETY: the fixtures run no initializers; gcd is declared as in their header.
+                let Ok(library) = (unsafe { Library::open(fixtures::SHARED_OBJECT) }) else {
+                    return false;
+                };
+                // SAFETY: as above.
+                let Ok(function) = (unsafe { library.function("int gcd(int, int)") }) else {
+                    return false;
+                };
+                style != Style::Typed || function.typed::<Gcd>().is_ok()
+            }
+            Style::Libloading => {
+                // SAFETY: as above; the symbol's type is the header's.
+                unsafe {
+                    libloading::Library::new(fixtures::SHARED_OBJECT)
+                        .and_then(|library| library.get::<Gcd>(b"gcd").map(|_| ()))
+                        .is_ok()
+                }
+            }
+            _ => false,
+        }
+    };
+    if !matches!(
+        style,
+        Style::Dynamic | Style::Libffi | Style::FfiCall | Style::Typed | Style::Libloading
+    ) || !bind()
+    {
+        return None;
+    }
+    let mut batches: Vec<f64> = (0..5)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            for _ in 0..50 {
+                black_box(bind());
+            }
+            start.elapsed().as_secs_f64() * 1e9 / 50.0
+        })
+        .collect();
+    batches.sort_by(f64::total_cmp);
+    Some(batches[2])
+}
