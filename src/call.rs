@@ -108,20 +108,12 @@ fn typed_number(text: &str, scalar: Scalar, ty: &str) -> Result<Value, String> {
             .trim_start_matches(['-', '+'])
             .to_ascii_lowercase()
             .starts_with("inf");
-        let too_large = match scalar {
-            Scalar::Float | Scalar::ComplexFloat => {
-                value.is_finite() && (value as f32).is_infinite()
-            }
-            _ => value.is_infinite() && !spelled_infinite,
-        };
-        if too_large {
-            let max = if matches!(scalar, Scalar::Float | Scalar::ComplexFloat) {
-                format!("{:e}", f32::MAX)
-            } else {
-                format!("{:e}", f64::MAX)
-            };
+        // An infinity the text did not spell is a number too large for f64 itself; a value
+        // beyond a `float`'s range is refused by the call's own conversion, as for any caller.
+        if value.is_infinite() && !spelled_infinite {
             return Err(format!(
-                "{text} is out of range for `{ty}` (magnitude at most {max}; `inf` is spelled out)"
+                "{text} is out of range for `{ty}` (magnitude at most {:e}; `inf` is spelled out)",
+                f64::MAX
             ));
         }
         return Ok(Value::Float(value));

@@ -29,7 +29,24 @@ pub fn read(src: &[u8]) -> f64 {
 }
 
 /// Every kind of f64 (zeros, normals, the extremes, subnormals, infinities), which every
-/// `long double` format holds exactly: each must come back bit for bit.
+/// `long double` format holds exactly: each must come back bit for bit, through each format.
+#[cfg(test)]
+#[test]
+fn every_kind_of_f64_round_trips() {
+    for value in ROUND_TRIP_VALUES {
+        let back = binary128::to_f64(binary128::from_f64(value));
+        assert_eq!(back.to_bits(), value.to_bits(), "binary128: {value}");
+        #[cfg(target_arch = "x86_64")]
+        {
+            let back = x87::to_f64(x87::from_f64(value));
+            assert_eq!(back.to_bits(), value.to_bits(), "x87: {value}");
+        }
+    }
+    assert!(binary128::to_f64(binary128::from_f64(f64::NAN)).is_nan());
+    #[cfg(target_arch = "x86_64")]
+    assert!(x87::to_f64(x87::from_f64(f64::NAN)).is_nan());
+}
+
 #[cfg(test)]
 const ROUND_TRIP_VALUES: [f64; 12] = [
     0.0,
@@ -67,6 +84,38 @@ fn round_shift(value: u128, shift: u32) -> u128 {
     } else {
         kept
     }
+}
+
+/// The f64 nearest ±`significand` · 2^(`unbiased` − `top`), where `top` is the significand's
+/// highest set bit (the two formats differ only in where it sits): ties to even, past f64's
+/// range infinity, below its normal range a subnormal or zero.
+#[cfg_attr(
+    not(any(test, target_arch = "x86_64", binary128_long_double)),
+    allow(dead_code)
+)]
+fn nearest_f64(sign: u64, significand: u128, top: u32, unbiased: i32) -> f64 {
+    let infinity = f64::from_bits(sign | 0x7ff0_0000_0000_0000);
+    let biased = unbiased + 1023;
+    if biased >= 0x7ff {
+        return infinity;
+    }
+    if biased >= 1 {
+        // 53 significant bits; a carry out of rounding makes a new top bit.
+        let mut kept = round_shift(significand, top - 52) as u64;
+        let mut biased = biased as u64;
+        if kept >> 53 != 0 {
+            kept >>= 1;
+            biased += 1;
+            if biased >= 0x7ff {
+                return infinity;
+            }
+        }
+        return f64::from_bits(sign | biased << 52 | (kept & ((1 << 52) - 1)));
+    }
+    // Subnormal result: fewer significant bits. A carry into bit 52 makes the smallest
+    // normal, which the same bits encode.
+    let shift = top - 52 + (1 - biased) as u32;
+    f64::from_bits(sign | round_shift(significand, shift) as u64)
 }
 
 /// IEEE 754 binary128 (`long double` on aarch64 and riscv64 Linux), to and from f64. Compiled
@@ -117,42 +166,12 @@ pub(crate) mod binary128 {
         };
         let leading = significand.leading_zeros() - (127 - FRACTION_BITS);
         let unbiased = exponent.max(1) - 16383 - leading as i32;
-        let biased = unbiased + 1023;
-        if biased >= 0x7ff {
-            return infinity;
-        }
-        let normalized = significand << leading; // the top bit at bit 112
-        if biased >= 1 {
-            let mut kept = super::round_shift(normalized, FRACTION_BITS - 52);
-            let mut biased = biased as u64;
-            if kept >> 53 != 0 {
-                kept >>= 1;
-                biased += 1;
-                if biased >= 0x7ff {
-                    return infinity;
-                }
-            }
-            return f64::from_bits(sign | biased << 52 | (kept as u64 & ((1 << 52) - 1)));
-        }
-        let shift = FRACTION_BITS - 52 + (1 - biased) as u32;
-        f64::from_bits(sign | super::round_shift(normalized, shift) as u64)
+        super::nearest_f64(sign, significand << leading, FRACTION_BITS, unbiased)
     }
 
     #[cfg(test)]
     mod tests {
         use super::*;
-
-        #[test]
-        fn every_kind_of_f64_round_trips() {
-            for value in super::super::ROUND_TRIP_VALUES {
-                assert_eq!(
-                    to_f64(from_f64(value)).to_bits(),
-                    value.to_bits(),
-                    "{value}"
-                );
-            }
-            assert!(to_f64(from_f64(f64::NAN)).is_nan());
-        }
 
         #[test]
         fn known_encodings_from_the_standard() {
@@ -219,46 +238,13 @@ pub(crate) mod x87 {
         }
         // value = mantissa / 2^63 * 2^(exponent - 16383); x87 denormals use exponent 1.
         let leading = mantissa.leading_zeros();
-        let normalized = mantissa << leading;
         let unbiased = exponent.max(1) - 16383 - leading as i32;
-        let biased = unbiased + 1023;
-        if biased >= 0x7ff {
-            return f64::from_bits(sign | 0x7ff0_0000_0000_0000);
-        }
-        if biased >= 1 {
-            // 53 significant bits.
-            let mut kept = super::round_shift(u128::from(normalized), 11) as u64;
-            let mut biased = biased as u64;
-            if kept >> 53 != 0 {
-                kept >>= 1; // rounding carried into a new bit
-                biased += 1;
-                if biased >= 0x7ff {
-                    return f64::from_bits(sign | 0x7ff0_0000_0000_0000);
-                }
-            }
-            return f64::from_bits(sign | biased << 52 | (kept & ((1 << 52) - 1)));
-        }
-        // Subnormal result: fewer significant bits. A carry into bit 52 makes the smallest
-        // normal, which the same bits encode.
-        let shift = 11 + (1 - biased) as u32;
-        f64::from_bits(sign | super::round_shift(u128::from(normalized), shift) as u64)
+        super::nearest_f64(sign, u128::from(mantissa << leading), 63, unbiased)
     }
 
     #[cfg(test)]
     mod tests {
         use super::*;
-
-        #[test]
-        fn every_kind_of_f64_round_trips() {
-            for value in super::super::ROUND_TRIP_VALUES {
-                assert_eq!(
-                    to_f64(from_f64(value)).to_bits(),
-                    value.to_bits(),
-                    "{value}"
-                );
-            }
-            assert!(to_f64(from_f64(f64::NAN)).is_nan());
-        }
 
         #[test]
         fn encodes_as_the_intel_manual_says() {

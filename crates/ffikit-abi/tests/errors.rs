@@ -315,3 +315,31 @@ fn sizes_past_the_limits_are_refused_before_any_allocation_or_call() {
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::TooLarge);
 }
+
+#[test]
+fn members_of_a_large_struct_are_checked_by_name_too() {
+    let libc = libc();
+    let names: Vec<String> = (0..40).map(|k| format!("m{k}")).collect();
+    let body: String = names.iter().map(|n| format!("int {n}; ")).collect();
+    libc.cdef(&format!("struct wide {{ {body}}};")).unwrap();
+    let mut wide = libc.new_value("struct wide").unwrap();
+    let all: Vec<(String, Value)> = names
+        .iter()
+        .enumerate()
+        .map(|(k, n)| (n.clone(), Value::Int(k as i64)))
+        .collect();
+    wide.set(&Value::Struct(all.iter().rev().cloned().collect()))
+        .unwrap();
+    assert_eq!(wide.get(), Value::Struct(all.clone()));
+    let mut twice = all.clone();
+    twice.push(("m3".into(), Value::Int(9)));
+    let error = wide.set(&Value::Struct(twice)).unwrap_err();
+    assert!(error.to_string().contains("`m3` given twice"), "{error}");
+    let mut unknown = all;
+    unknown[5].0 = "nope".into();
+    let error = wide.set(&Value::Struct(unknown)).unwrap_err();
+    assert!(
+        error.to_string().contains("no member named `nope`"),
+        "{error}"
+    );
+}

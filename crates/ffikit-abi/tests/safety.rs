@@ -195,3 +195,25 @@ fn a_leaked_typed_callback_stays_callable() {
         assert_eq!(unsafe { pointer(x) }, 3 * x);
     }
 }
+
+/// A value nested deeper than any C type is refused by the conversions; the safe call's walk
+/// looking for raw addresses stops at the deepest type there can be.
+#[test]
+fn a_value_nested_deeper_than_any_type_is_refused() {
+    let libc = libc();
+    // SAFETY: strlen as <string.h> declares it; it only reads the string it is given
+    // (promises 2 and 3).
+    let strlen = unsafe {
+        libc.function("size_t strlen(const char *)")
+            .unwrap()
+            .into_safe()
+    };
+    let mut value = Value::Pointer(16);
+    for _ in 0..1000 {
+        value = Value::Array(vec![value]);
+    }
+    assert_eq!(
+        strlen.call(&[value]).unwrap_err().kind(),
+        ErrorKind::TypeMismatch
+    );
+}

@@ -92,7 +92,7 @@ pub(crate) fn exported_symbols(
         }
         _ => return Err("the dynamic segment has a symbol table but no string table".into()),
     };
-    let versions = versions(&tags, endian, count, &at)?;
+    let versions = versions(&tags, endian, count, strings, &at)?;
 
     let mut exported = Vec::new();
     for (index, symbol) in symbols.iter().enumerate() {
@@ -174,6 +174,7 @@ fn versions<'d>(
     tags: &Tags,
     endian: Endianness,
     count: usize,
+    strings: &[u8],
     at: &impl Fn(u64, &str) -> Result<&'d [u8], String>,
 ) -> Result<Option<Versions>, String> {
     let (Some(versym), Some(verdef)) = (tags.versym, tags.verdef) else {
@@ -183,7 +184,6 @@ fn versions<'d>(
     let (indices, _) = pod::slice_from_bytes::<object::U16<Endianness>>(bytes, count)
         .map_err(|()| "the version indices are cut short".to_owned())?;
     let indices = indices.iter().map(|i| i.get(endian)).collect();
-    let strings = at(tags.strtab.unwrap_or(0), "the string table")?;
     let mut names = Vec::new();
     let mut entry = at(verdef, "the version definitions (DT_VERDEF)")?;
     // At most DT_VERDEFNUM entries, and never more than the bytes could hold: a cycle of

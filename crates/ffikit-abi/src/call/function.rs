@@ -301,7 +301,7 @@ impl Prepared {
                 .to_string()
             };
             let ty = param.map_or("variadic argument", |p| p.typed.c_name.as_str());
-            refuse_unchecked_value(value, nullable, ty, &place)?;
+            refuse_unchecked_value(value, nullable, ty, &place, 0)?;
         }
         Ok(())
     }
@@ -313,7 +313,13 @@ fn refuse_unchecked_value(
     nullable: bool,
     ty: &str,
     place: &dyn Fn() -> String,
+    depth: u32,
 ) -> Result<(), Error> {
+    // No C type nests deeper than this, so the conversions never reach a value below it (and
+    // refuse the value): the walk stops there instead of following a hostile nesting down.
+    if depth > ffikit_cdecl::MAX_TYPE_DEPTH {
+        return Ok(());
+    }
     match value {
         Value::Null | Value::Pointer(0) if nullable => Ok(()),
         Value::Null | Value::Pointer(0) => Err(Error::NullPointer {
@@ -324,12 +330,12 @@ fn refuse_unchecked_value(
             place: place(),
             given: value.describe(),
         }),
-        Value::Struct(members) => members
-            .iter()
-            .try_for_each(|(_, member)| refuse_unchecked_value(member, false, ty, place)),
+        Value::Struct(members) => members.iter().try_for_each(|(_, member)| {
+            refuse_unchecked_value(member, false, ty, place, depth + 1)
+        }),
         Value::Array(items) => items
             .iter()
-            .try_for_each(|item| refuse_unchecked_value(item, false, ty, place)),
+            .try_for_each(|item| refuse_unchecked_value(item, false, ty, place, depth + 1)),
         _ => Ok(()),
     }
 }

@@ -291,35 +291,13 @@ pub(crate) fn write(
                 ));
             };
             dst.fill(0);
-            let mut seen = std::collections::HashSet::with_capacity(given.len());
-            for (name, _) in given {
-                if !seen.insert(name.as_str()) {
-                    return Err(mismatch(
-                        &Place::Member(place, name),
-                        &format!("each member of `{c_name}` once"),
-                        &Value::Void,
-                    )
-                    .with_given(format!("`{name}` given twice")));
-                }
-                if !members
-                    .iter()
-                    .any(|m| m.name.as_deref() == Some(name.as_str()))
-                {
-                    return Err(mismatch(
-                        &Place::Member(place, name),
-                        &format!("a member of `{c_name}`"),
-                        &Value::Void,
-                    )
-                    .with_given(format!("no member named `{name}`")));
-                }
-            }
+            let given_members = GivenMembers::check(given, members, place, c_name)?;
             if *union && given.is_empty() {
                 return Err(mismatch(place, &format!("a member of `{c_name}`"), value));
             }
             for member in members {
                 let Some(name) = &member.name else { continue };
-                let member_value = given.iter().find(|(n, _)| n == name).map(|(_, v)| v);
-                let Some(member_value) = member_value else {
+                let Some(member_value) = given_members.get(name) else {
                     if *union {
                         continue;
                     }
@@ -411,6 +389,72 @@ pub(crate) fn write(
         }
     }
     Ok(())
+}
+
+/// A struct value's members, looked up by name, each checked once: a member of the record,
+/// given once. Scans for the common small structs — no allocation on the call path — and a
+/// map past [`GivenMembers::FEW`], so a struct of thousands of members is not quadratic.
+enum GivenMembers<'v> {
+    Few(&'v [(String, Value)]),
+    Many(std::collections::HashMap<&'v str, &'v Value>),
+}
+
+impl<'v> GivenMembers<'v> {
+    const FEW: usize = 16;
+
+    fn check(
+        given: &'v [(String, Value)],
+        members: &[crate::shape::Member],
+        place: &Place<'_>,
+        c_name: &str,
+    ) -> Result<GivenMembers<'v>, Error> {
+        let twice = |name: &str| {
+            mismatch(
+                &Place::Member(place, name),
+                &format!("each member of `{c_name}` once"),
+                &Value::Void,
+            )
+            .with_given(format!("`{name}` given twice"))
+        };
+        let unknown = |name: &str| {
+            mismatch(
+                &Place::Member(place, name),
+                &format!("a member of `{c_name}`"),
+                &Value::Void,
+            )
+            .with_given(format!("no member named `{name}`"))
+        };
+        if given.len() <= Self::FEW && members.len() <= Self::FEW {
+            for (index, (name, _)) in given.iter().enumerate() {
+                if given[..index].iter().any(|(earlier, _)| earlier == name) {
+                    return Err(twice(name));
+                }
+                if !members.iter().any(|m| m.name.as_deref() == Some(name)) {
+                    return Err(unknown(name));
+                }
+            }
+            return Ok(GivenMembers::Few(given));
+        }
+        let names: std::collections::HashSet<&str> =
+            members.iter().filter_map(|m| m.name.as_deref()).collect();
+        let mut by_name = std::collections::HashMap::with_capacity(given.len());
+        for (name, value) in given {
+            if by_name.insert(name.as_str(), value).is_some() {
+                return Err(twice(name));
+            }
+            if !names.contains(name.as_str()) {
+                return Err(unknown(name));
+            }
+        }
+        Ok(GivenMembers::Many(by_name))
+    }
+
+    fn get(&self, name: &str) -> Option<&'v Value> {
+        match self {
+            GivenMembers::Few(given) => given.iter().find(|(n, _)| n == name).map(|(_, v)| v),
+            GivenMembers::Many(by_name) => by_name.get(name).copied(),
+        }
+    }
 }
 
 /// The element type's name from an array type's (`int[2][3]` → `int[3]`); other names as
