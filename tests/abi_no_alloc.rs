@@ -108,8 +108,8 @@ fn calls_of_up_to_16_arguments_do_not_allocate() {
 
     let count = allocations(|| {
         for _ in 0..1000 {
-            // SAFETY: live arguments of the types the function expects (promise 3).
             assert_eq!(
+                // SAFETY: live arguments of the types the function expects (promise 3).
                 unsafe { sum_struct.call(&reversed_args) }.unwrap(),
                 struct_sum
             );
