@@ -30,8 +30,11 @@ pub struct Request {
     pub declaration: String,
     /// The arguments, as typed on the command line.
     pub args: Vec<String>,
-    /// Declarations of the types used (`--cdef`, `--header`).
+    /// Declarations of the types used (`--cdef`, or `--header` read as it is).
     pub cdef: Option<String>,
+    /// A header to read through the C preprocessor (`--header`): its functions can be called
+    /// by name instead of a declaration, its `static inline` ones through a compiled shim.
+    pub header: Option<ffikit_cdecl::Header>,
     /// Report errno.
     pub errno: bool,
 }
@@ -189,6 +192,9 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 pub struct Arguments {
     /// The declared function's name.
     pub function: String,
+    /// Whether the request named a function the declarations already declare (bound by
+    /// name, not from a declaration of its own).
+    pub by_name: bool,
     /// The C types of the variadic arguments (`TYPE:` prefixes), in order.
     pub variadic_types: Vec<String>,
     /// One value per argument.
@@ -204,26 +210,40 @@ pub struct Arguments {
 ///
 /// [`CallError`] naming the argument or the declaration's problem.
 pub fn read_arguments(request: &Request, library: &Library) -> Result<Arguments, CallError> {
-    let mut decls = Declarations::new();
     if let Some(cdef) = &request.cdef {
-        decls.cdef(cdef).map_err(CallError::Declaration)?;
         library.cdef(cdef)?;
     }
+    let mut decls = library.declared();
     let declaration = request.declaration.trim().trim_end_matches(';');
-    let report = decls
-        .cdef(&format!("{declaration};"))
-        .map_err(CallError::Declaration)?;
-    let name = report
-        .declared
-        .iter()
-        .find_map(|d| match d {
-            ffikit_cdecl::Declared::Function(name) => Some(name.clone()),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            ffikit_abi::Error::NotDeclared(format!("`{declaration}` declares no function"))
-        })?;
-    let decl = decls.function(&name).expect("declared").clone();
+    fn known<'d>(decls: &'d Declarations, name: &str) -> Option<&'d ffikit_cdecl::FunctionDecl> {
+        decls.function(name).or_else(|| decls.inline_function(name))
+    }
+    let by_name = known(&decls, declaration).is_some();
+    let name = if by_name {
+        declaration.to_owned()
+    } else {
+        if is_identifier(declaration) {
+            return Err(ffikit_abi::Error::NotDeclared(format!(
+                "no function `{declaration}` is declared{}; give its C declaration (`int {declaration}(int)`)",
+                if request.header.is_some() { " by the header" } else { "" }
+            ))
+            .into());
+        }
+        let report = decls
+            .cdef(&format!("{declaration};"))
+            .map_err(CallError::Declaration)?;
+        report
+            .declared
+            .iter()
+            .find_map(|d| match d {
+                ffikit_cdecl::Declared::Function(name) => Some(name.clone()),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                ffikit_abi::Error::NotDeclared(format!("`{declaration}` declares no function"))
+            })?
+    };
+    let decl = known(&decls, &name).expect("declared").clone();
     let Type::Function(signature) = decls.types().get(decl.ty).clone() else {
         unreachable!("a function")
     };
@@ -278,6 +298,7 @@ pub fn read_arguments(request: &Request, library: &Library) -> Result<Arguments,
     }
     Ok(Arguments {
         function: name,
+        by_name,
         variadic_types,
         values,
         kept,
@@ -299,10 +320,28 @@ pub fn read_arguments(request: &Request, library: &Library) -> Result<Arguments,
 pub unsafe fn run(request: &Request) -> Result<Outcome, CallError> {
     // SAFETY: promise 1, this function's contract.
     let library = unsafe { Library::open(&request.library) }?;
+    if let Some(header) = &request.header {
+        library.include(header)?;
+    }
     let arguments = read_arguments(request, &library)?;
     let declaration = request.declaration.trim().trim_end_matches(';');
-    // SAFETY: promise 2, this function's contract.
-    let mut function = unsafe { library.function(declaration) }?;
+    let mut function = if arguments.by_name {
+        let name = arguments.function.as_str();
+        let inline = {
+            let decls = library.declared();
+            decls.function(name).is_none() && decls.inline_function(name).is_some()
+        };
+        if let (true, Some(header)) = (inline, &request.header) {
+            // SAFETY: promises 1 and 2, this function's contract: the header is true to the
+            // library, and the shim holds only the header's own code.
+            unsafe { library.compile_inline(header, &[name]) }?;
+        }
+        // SAFETY: promise 2, this function's contract (the header's declaration).
+        unsafe { library.get(name) }?
+    } else {
+        // SAFETY: promise 2, this function's contract.
+        unsafe { library.function(declaration) }?
+    };
     if !arguments.variadic_types.is_empty() {
         let types: Vec<&str> = arguments
             .variadic_types
@@ -338,6 +377,11 @@ pub unsafe fn run(request: &Request) -> Result<Outcome, CallError> {
         reports,
         errno,
     })
+}
+
+fn is_identifier(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn decls_type(

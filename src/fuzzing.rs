@@ -48,7 +48,11 @@ pub fn declarations(data: &[u8]) {
             _ => {}
         }
     }
-    let _ = crate::inspect::layout_report(&text, &[]);
+    if let Ok(mut loaded) =
+        crate::headers::load(Some(&text), None, &crate::headers::HeaderOptions::default())
+    {
+        let _ = crate::inspect::layout_report(&mut loaded, &[]);
+    }
 }
 
 /// The signatures [`call_arguments`] reads arguments for.
@@ -91,6 +95,7 @@ pub fn call_arguments(data: &[u8]) {
         declaration: declaration.to_owned(),
         args,
         cdef: Some(TYPES.to_owned()),
+        header: None,
         errno: false,
     };
     match crate::call::read_arguments(&request, &Library::this()) {

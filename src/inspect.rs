@@ -68,18 +68,25 @@ pub fn symbols_report(symbols: &[ExportedSymbol], as_json: bool) -> String {
 }
 
 /// `ffikit layout`: each type's size, alignment and members, with holes and padding, like
-/// pahole. Without type names, every struct, union and enum the text defines.
+/// pahole. Without type names, every struct, union and enum the declarations define — for a
+/// preprocessed header, the header's own and those its declarations use.
 ///
 /// # Errors
 ///
-/// Declarations or type names that do not parse, or incomplete types.
+/// Type names that do not parse.
 pub fn layout_report(
-    declarations: &str,
+    loaded: &mut crate::headers::Loaded,
     type_names: &[String],
 ) -> Result<String, ffikit_cdecl::Error> {
-    let mut decls = Declarations::new();
-    decls.cdef(declarations)?;
-    let types: Vec<(String, QualType)> = if type_names.is_empty() {
+    let types: Vec<(String, QualType)> = if !type_names.is_empty() {
+        type_names
+            .iter()
+            .map(|name| Ok((name.clone(), loaded.decls.parse_type(name)?)))
+            .collect::<Result<_, ffikit_cdecl::Error>>()?
+    } else if loaded.scope.is_some() {
+        crate::headers::own_types(loaded)
+    } else {
+        let decls = &loaded.decls;
         let mut tags: Vec<_> = decls
             .tags()
             .filter_map(|(kind, tag, id)| decls.tag_span(kind, tag).map(|span| (span.start, id)))
@@ -88,17 +95,29 @@ pub fn layout_report(
         tags.into_iter()
             .map(|(_, id)| (decls.types().display(id), QualType::plain(id)))
             .collect()
-    } else {
-        type_names
-            .iter()
-            .map(|name| Ok((name.clone(), decls.parse_type(name)?)))
-            .collect::<Result<_, ffikit_cdecl::Error>>()?
     };
     let mut text = String::new();
     for (name, ty) in types {
-        describe(&decls, &name, ty, &mut text);
+        describe(&loaded.decls, &name, ty, &mut text);
     }
     Ok(text)
+}
+
+/// A text file of declarations: a regular file of at most `MAX_FILE_SIZE` bytes
+/// (`/dev/zero` would be read forever), in UTF-8.
+///
+/// # Errors
+///
+/// The file cannot be read or is not UTF-8.
+pub fn read_text(path: &std::path::Path) -> Result<String, String> {
+    let bytes = ffikit_inspect::read_file(path).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "cannot read {}: not UTF-8 text (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 fn describe(decls: &Declarations, name: &str, ty: QualType, text: &mut String) {
@@ -195,6 +214,7 @@ pub fn check_json(report: &ffikit_inspect::Verification) -> Json {
         "debug_file": report.debug_file.as_ref().map(|p| p.display().to_string()),
         "checked": { "functions": report.checked.0, "globals": report.checked.1, "types": report.checked.2 },
         "findings": report.findings.iter().map(|f| json!({
+            "file": f.file,
             "line": f.line,
             "name": f.name,
             "kind": format!("{:?}", f.kind),

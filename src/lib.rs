@@ -8,10 +8,12 @@
 //! - [`compare`]: the workloads and binding styles behind `ffikit compare`.
 //! - [`call`]: `ffikit call`, any C function from the shell through ABI mode.
 //! - [`inspect`]: `ffikit symbols`, `ffikit layout` and `ffikit check`.
+//! - [`headers`]: `--header`, real headers through the C preprocessor, and `ffikit constants`.
 //! - [`fuzzing`]: the checks the fuzz targets in `fuzz/` run, replayed by `cargo test`.
 
 pub mod call;
 pub mod compare;
 pub mod fixtures;
 pub mod fuzzing;
+pub mod headers;
 pub mod inspect;

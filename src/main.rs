@@ -17,27 +17,26 @@ struct Cli {
     command: Commands,
 }
 
-/// Declarations given on the command line or in a file.
+/// Declarations given on the command line or in a header.
 #[derive(Debug, clap::Args)]
 #[group(required = true, multiple = true)]
 struct DeclarationSource {
     /// C declarations.
     #[arg(long)]
     cdef: Option<String>,
-    /// A file of C declarations (a header, preprocessed or plain).
+    /// A header, as installed: a name found like `#include <zlib.h>` (`zlib.h`,
+    /// `sys/stat.h`) or a path. The C preprocessor runs on it; its own declarations are
+    /// what is checked and listed.
     #[arg(long)]
-    header: Option<std::path::PathBuf>,
+    header: Option<String>,
 }
 
 impl DeclarationSource {
-    fn text(&self) -> Result<String, Box<dyn std::error::Error>> {
-        let mut text = self.cdef.clone().unwrap_or_default();
-        if let Some(header) = &self.header {
-            let contents = read_header(header)?;
-            text.push('\n');
-            text.push_str(&contents);
-        }
-        Ok(text)
+    fn load(
+        &self,
+        options: &ffikit::headers::HeaderOptions,
+    ) -> Result<ffikit::headers::Loaded, Box<dyn std::error::Error>> {
+        ffikit::headers::load(self.cdef.as_deref(), self.header.as_deref(), options)
     }
 }
 
@@ -57,8 +56,22 @@ enum Commands {
     Layout {
         #[command(flatten)]
         source: DeclarationSource,
-        /// Types to show (`struct flags`); every struct, union and enum declared if none.
+        #[command(flatten)]
+        header_options: ffikit::headers::HeaderOptions,
+        /// Types to show (`struct flags`); if none, every struct, union and enum declared (of
+        /// a header: its own, and those its declarations use).
         types: Vec<String>,
+    },
+    /// Show a header's constants: object-like `#define`s with an integer, floating or
+    /// string value (after the preprocessor expands them), and enumerators, with their C
+    /// types and where they are defined.
+    Constants {
+        #[command(flatten)]
+        source: DeclarationSource,
+        #[command(flatten)]
+        header_options: ffikit::headers::HeaderOptions,
+        /// Constants to show (`Z_OK`); every one of the header's own if none.
+        names: Vec<String>,
     },
     /// Check declarations against a library: exported? function or data? and, where the
     /// library has debug information, types, variadic-ness, layouts and enum values. Exit
@@ -68,11 +81,14 @@ enum Commands {
         library: String,
         #[command(flatten)]
         source: DeclarationSource,
+        #[command(flatten)]
+        header_options: ffikit::headers::HeaderOptions,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Call a C function: `ffikit call libm.so.6 'double cos(double)' 1`.
+    /// Call a C function: `ffikit call libm.so.6 'double cos(double)' 1`, or by name from a
+    /// header: `ffikit call libz.so.1 --header zlib.h crc32 0 str:123456789 9`.
     ///
     /// Arguments follow the parameter types: numbers, strings for `char *`, `null`,
     /// `out:TYPE`, `buf:N`, `hex:BYTES`, `[1,2,3]`, `{x=1,y=2}`, `str:TEXT`, and
@@ -80,7 +96,8 @@ enum Commands {
     Call {
         /// The library: a path, or a name (`libm.so.6`, `m`, `z`).
         library: String,
-        /// The function's C declaration.
+        /// The function's C declaration, or its name when `--header` (or `--cdef`) declares
+        /// it.
         declaration: String,
         /// The arguments (`-5`; a value like `-inf` after `--`).
         #[arg(allow_negative_numbers = true)]
@@ -88,9 +105,12 @@ enum Commands {
         /// C declarations of the types the call uses.
         #[arg(long)]
         cdef: Option<String>,
-        /// A header file of such declarations (preprocessed or plain).
+        /// A header, as installed (`zlib.h`) or by path: its functions can be called by
+        /// name, its `static inline` ones through a shim compiled on the fly.
         #[arg(long)]
-        header: Option<std::path::PathBuf>,
+        header: Option<String>,
+        #[command(flatten)]
+        header_options: ffikit::headers::HeaderOptions,
         /// Report errno after the call.
         #[arg(long)]
         errno: bool,
@@ -146,19 +166,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// A header's text: a regular file of at most `MAX_OBJECT_SIZE` bytes (`/dev/zero` would
-/// be read forever), in UTF-8.
-fn read_header(path: &std::path::Path) -> Result<String, String> {
-    let bytes = ffikit_inspect::read_file(path).map_err(|e| e.to_string())?;
-    String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "cannot read {}: not UTF-8 text (byte {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })
-}
-
 /// Writes to stdout; a closed pipe (`ffikit symbols libc.so.6 | head`) ends quietly.
 fn out(text: &str) {
     use std::io::Write;
@@ -202,23 +209,46 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             }
             out(&report);
         }
-        Commands::Layout { source, types } => {
-            let text = source.text()?;
-            out(&ffikit::inspect::layout_report(&text, &types)?);
+        Commands::Layout {
+            source,
+            header_options,
+            types,
+        } => {
+            let mut loaded = source.load(&header_options)?;
+            let mut text = ffikit::inspect::layout_report(&mut loaded, &types)?;
+            if types.is_empty() {
+                text.push_str(&loaded.skipped_report(header_options.skipped));
+            }
+            out(&text);
+        }
+        Commands::Constants {
+            source,
+            header_options,
+            names,
+        } => {
+            let loaded = source.load(&header_options)?;
+            let mut text = ffikit::headers::constants_report(&loaded, &names)?;
+            if names.is_empty() {
+                text.push_str(&loaded.skipped_report(header_options.skipped));
+            }
+            out(&text);
         }
         Commands::Check {
             library,
             source,
+            header_options,
             json,
         } => {
-            let text = source.text()?;
+            let loaded = source.load(&header_options)?;
             // Read from the file, never loaded: checking runs none of the library's code.
             let path = ffikit::inspect::library_path(&library)?;
-            let report = ffikit_inspect::LibraryFile::read(&path)?.verify(&text)?;
+            let file = ffikit_inspect::LibraryFile::read(&path)?;
+            let report = file.verify_declarations(&loaded.decls, loaded.scope.as_ref());
             if json {
                 println!("{}", ffikit::inspect::check_json(&report));
             } else {
                 println!("{report}");
+                print!("{}", loaded.skipped_report(header_options.skipped));
             }
             if !report.is_ok() {
                 std::process::exit(1);
@@ -230,24 +260,32 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             args,
             cdef,
             header,
+            header_options,
             errno,
             json,
         } => {
             let mut declarations = cdef.unwrap_or_default();
+            let mut preprocessed = None;
             if let Some(header) = header {
-                let text = read_header(&header)?;
-                declarations.push('\n');
-                declarations.push_str(&text);
+                if header_options.reads_as_is(&header) {
+                    let text = ffikit::inspect::read_text(std::path::Path::new(&header))?;
+                    declarations.push('\n');
+                    declarations.push_str(&text);
+                } else {
+                    preprocessed = Some(header_options.header(&header));
+                }
             }
             let request = ffikit::call::Request {
                 library,
                 declaration,
                 args,
                 cdef: (!declarations.trim().is_empty()).then_some(declarations),
+                header: preprocessed,
                 errno,
             };
-            // SAFETY: the user typed the library, the declaration and the arguments: the
-            // command line is their promise (1 to 4 of ffikit-abi's safety model).
+            // SAFETY: the user typed the library, the declaration (or header) and the
+            // arguments: the command line is their promise (1 to 4 of ffikit-abi's safety
+            // model).
             match unsafe { ffikit::call::run(&request) } {
                 Ok(outcome) if json => println!("{}", outcome.to_json()),
                 Ok(outcome) => print!("{}", outcome.to_text()),

@@ -160,6 +160,10 @@ pub enum Error {
     /// libffi refused the call interface.
     #[error("libffi could not prepare the call interface for `{0}`")]
     Prepare(String),
+    /// Reading a header (the C preprocessor, its declarations) or compiling a shim for its
+    /// `static inline` functions failed.
+    #[error(transparent)]
+    Header(#[from] ffikit_cdecl::HeaderError),
 }
 
 /// The kind of an [`Error`], for matching.
@@ -197,6 +201,8 @@ pub enum ErrorKind {
     /// [`Error::UnsupportedType`], [`Error::Prepare`], and declarations of types the model
     /// cannot express.
     UnsupportedType,
+    /// [`Error::Header`].
+    Header,
 }
 
 impl Error {
@@ -221,6 +227,7 @@ impl Error {
             Error::CallbackFailed { .. } => ErrorKind::CallbackFailed,
             Error::DeclarationMismatch { .. } => ErrorKind::DeclarationMismatch,
             Error::UnsupportedType { .. } | Error::Prepare(_) => ErrorKind::UnsupportedType,
+            Error::Header(_) => ErrorKind::Header,
         }
     }
 }

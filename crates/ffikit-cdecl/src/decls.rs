@@ -6,7 +6,7 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::ctype::{
     FunctionDecl, QualType, Record, RecordKind, Scalar, Type, TypeId, TypeTable, VariableDecl,
 };
-use crate::error::{Error, Span};
+use crate::error::{Error, Origin, Span};
 use crate::layout::{self, LayoutError, RecordLayout};
 use crate::parse::Parser;
 
@@ -40,7 +40,7 @@ pub struct Constant {
 }
 
 /// One name a [`Declarations::cdef`] call declared.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Declared {
     /// A function.
@@ -55,12 +55,68 @@ pub enum Declared {
     Tag(TagKind, String),
 }
 
+/// What kind of thing a [`Skipped`] entry left out, for summaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum SkipKind {
+    /// A `static inline` (or plain `inline`) function: no symbol to call, but a compiled
+    /// shim can export it ([`Declarations::inline_function`]).
+    InlineFunction,
+    /// A `static` function or variable: no symbol.
+    Static,
+    /// A function-like macro (`#define deflateInit(strm, level) ...`).
+    FunctionLikeMacro,
+    /// An object-like macro whose value is not an integer, floating or string constant.
+    Macro,
+    /// A declaration using a type the model cannot express (`_Float128`, `_Complex int`).
+    Unsupported,
+    /// A preprocessor line other than `#define`, `#undef` and `#pragma pack`.
+    Directive,
+}
+
+impl SkipKind {
+    /// A plural noun for summaries: "static inline functions".
+    pub fn describe(self) -> &'static str {
+        match self {
+            SkipKind::InlineFunction => "inline functions",
+            SkipKind::Static => "static functions and variables",
+            SkipKind::FunctionLikeMacro => "function-like macros",
+            SkipKind::Macro => "macros that are not constants",
+            SkipKind::Unsupported => "declarations of unsupported types",
+            SkipKind::Directive => "preprocessor lines",
+        }
+    }
+}
+
 /// A declaration left out because the model cannot express it (or it has no symbol, such as a
 /// `static inline` function): reported, not fatal to the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
-    /// Why, with the source line and a caret.
+    /// What kind of declaration.
+    pub kind: SkipKind,
+    /// Why, with the source line and a caret (and the original file and line, see
+    /// [`Error::origin`]).
     pub reason: Error,
+}
+
+/// The value of an object-like `#define`, as the preprocessor expands it and C evaluates it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum MacroValue {
+    /// An integer constant expression (casts and other macros included): `Z_OK`,
+    /// `SQLITE_IOERR_READ`, `(1U << 31)`.
+    Integer(Constant),
+    /// A floating constant expression: `M_PI`, `(2.0f * 3)`. A `long double` value is kept
+    /// as the nearest `f64`.
+    Float {
+        /// The value.
+        value: f64,
+        /// `float`, `double` or `long double`, as C types the expression.
+        ty: TypeId,
+    },
+    /// A string literal, or adjacent ones concatenated, escapes decoded, without the
+    /// terminating NUL: `ZLIB_VERSION`, `SQLITE_VERSION`.
+    String(Vec<u8>),
 }
 
 /// What one [`Declarations::cdef`] call did.
@@ -84,6 +140,12 @@ pub struct Declarations {
     pub(crate) function_order: Vec<String>,
     pub(crate) variables: HashMap<String, VariableDecl>,
     pub(crate) constants: HashMap<String, Constant>,
+    /// Where each name was declared (the last declaration of it).
+    pub(crate) origins: HashMap<Declared, Origin>,
+    /// The values of object-like `#define`s.
+    pub(crate) macros: HashMap<String, MacroValue>,
+    /// `static inline` functions: declared and defined in the text, with no symbol.
+    pub(crate) inline_functions: HashMap<String, FunctionDecl>,
 }
 
 impl Default for Declarations {
@@ -164,6 +226,9 @@ impl Declarations {
             function_order: Vec::new(),
             variables: HashMap::default(),
             constants: HashMap::default(),
+            origins: HashMap::default(),
+            macros: HashMap::default(),
+            inline_functions: HashMap::default(),
         };
         for &(name, scalar) in STANDARD_TYPEDEFS {
             let ty = decls.types.scalar(scalar);
@@ -258,9 +323,46 @@ impl Declarations {
         self.typedefs.get(name).copied()
     }
 
+    /// Every typedef (the standard ones included), in no particular order.
+    pub fn typedefs(&self) -> impl Iterator<Item = (&str, QualType)> {
+        self.typedefs.iter().map(|(name, ty)| (name.as_str(), *ty))
+    }
+
+    /// Every enumerator and integer `#define`, in no particular order.
+    pub fn constants(&self) -> impl Iterator<Item = (&str, Constant)> {
+        self.constants.iter().map(|(name, c)| (name.as_str(), *c))
+    }
+
     /// An enumerator or integer `#define`.
     pub fn constant(&self, name: &str) -> Option<Constant> {
         self.constants.get(name).copied()
+    }
+
+    /// The value of an object-like `#define`: an integer, floating or string constant.
+    /// Integer ones are also [`constant`](Self::constant)s, usable in later declarations.
+    ///
+    /// ```
+    /// use ffikit_cdecl::{Declarations, MacroValue};
+    ///
+    /// let mut decls = Declarations::new();
+    /// decls.cdef("#define VERSION \"1.2\" \"-rc\"\n#define SCALE (2.5 * 2)").unwrap();
+    /// assert_eq!(decls.macro_value("VERSION"), Some(&MacroValue::String(b"1.2-rc".to_vec())));
+    /// assert!(matches!(decls.macro_value("SCALE"), Some(MacroValue::Float { value: 5.0, .. })));
+    /// ```
+    pub fn macro_value(&self, name: &str) -> Option<&MacroValue> {
+        self.macros.get(name)
+    }
+
+    /// Every object-like `#define` with a value, in no particular order.
+    pub fn macros(&self) -> impl Iterator<Item = (&str, &MacroValue)> {
+        self.macros.iter().map(|(name, value)| (name.as_str(), value))
+    }
+
+    /// A `static inline` function the text defined: its declaration, for a shim to export
+    /// (see [`Header::compile_shim`](crate::Header::compile_shim)). It has no symbol of its
+    /// own.
+    pub fn inline_function(&self, name: &str) -> Option<&FunctionDecl> {
+        self.inline_functions.get(name)
     }
 
     /// `struct tag`.
@@ -289,6 +391,22 @@ impl Declarations {
         self.tags
             .iter()
             .map(|((kind, tag), id)| (*kind, tag.as_str(), *id))
+    }
+
+    /// Where a name was declared: the original header's file and line when the text came
+    /// from the preprocessor (its line markers), else the line of the `cdef` text. `None` for
+    /// the standard typedefs and names never declared.
+    ///
+    /// ```
+    /// use ffikit_cdecl::{Declarations, Declared};
+    ///
+    /// let mut decls = Declarations::new();
+    /// decls.cdef("# 40 \"/usr/include/zlib.h\"\nint deflateEnd(void *strm);").unwrap();
+    /// let origin = decls.origin(&Declared::Function("deflateEnd".into())).unwrap();
+    /// assert_eq!((origin.file_name(), origin.line), (Some("zlib.h"), 40));
+    /// ```
+    pub fn origin(&self, declared: &Declared) -> Option<&Origin> {
+        self.origins.get(declared)
     }
 
     /// `sizeof` and `_Alignof` of a complete type.

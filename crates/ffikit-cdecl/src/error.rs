@@ -1,6 +1,9 @@
 //! Declaration errors: what went wrong, and where, with the source line and a caret.
 
 use std::fmt;
+use std::sync::Arc;
+
+use crate::parse::LineMarker;
 
 /// A byte range in the declaration text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -15,6 +18,36 @@ impl Span {
     /// A span from `start` to `end`.
     pub fn new(start: usize, end: usize) -> Span {
         Span { start, end }
+    }
+}
+
+/// Where a declaration, constant or error came from: a line of an original header, as the
+/// preprocessor's line markers tell (`zlib.h:1234`), or — for text without markers, such as
+/// a plain `cdef` — a line of the text itself.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Origin {
+    /// The file, as the preprocessor named it (`/usr/include/zlib.h`, `<command-line>`);
+    /// `None` for a line of the declaration text itself.
+    pub file: Option<Arc<str>>,
+    /// 1-based line in that file.
+    pub line: usize,
+}
+
+impl Origin {
+    /// The file's name without its directories (`zlib.h`), or `None`.
+    pub fn file_name(&self) -> Option<&str> {
+        self.file
+            .as_deref()
+            .map(|file| file.rsplit('/').next().unwrap_or(file))
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.file {
+            Some(file) => write!(f, "{file}:{}", self.line),
+            None => write!(f, "line {}", self.line),
+        }
     }
 }
 
@@ -57,6 +90,8 @@ pub struct Error {
     shown: String,
     /// Where the caret goes in `shown`, in characters, and how wide.
     caret: (usize, usize),
+    /// The original file and line, where line markers tell.
+    origin: Option<Origin>,
 }
 
 /// The most characters of a source line an error keeps and shows: a minified header can put
@@ -69,6 +104,8 @@ const SHOWN_LINE: usize = 160;
 #[derive(Debug)]
 pub(crate) struct Locator<'t> {
     text: &'t str,
+    /// The preprocessor's line markers, in order of position.
+    markers: Vec<LineMarker>,
     line_starts: std::cell::OnceCell<Vec<usize>>,
     /// The last position located: (offset, its line's start, its column).
     last: std::cell::Cell<(usize, usize, usize)>,
@@ -76,20 +113,51 @@ pub(crate) struct Locator<'t> {
 
 impl<'t> Locator<'t> {
     pub(crate) fn new(text: &'t str) -> Self {
+        Locator::with_markers(text, Vec::new())
+    }
+
+    pub(crate) fn with_markers(text: &'t str, markers: Vec<LineMarker>) -> Self {
         Locator {
             text,
+            markers,
             line_starts: std::cell::OnceCell::new(),
             last: std::cell::Cell::new((0, 0, 1)),
         }
     }
 
-    /// The 1-based line, the line's first byte, and the 1-based column (in characters).
-    fn locate(&self, offset: usize) -> (usize, usize, usize) {
-        let starts = self.line_starts.get_or_init(|| {
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
             std::iter::once(0)
                 .chain(self.text.match_indices('\n').map(|(i, _)| i + 1))
                 .collect()
-        });
+        })
+    }
+
+    /// The 1-based line of the text that byte `offset` is on.
+    fn text_line(&self, offset: usize) -> usize {
+        self.line_starts().partition_point(|&s| s <= offset)
+    }
+
+    /// Where byte `offset` came from: the original file and line when a line marker precedes
+    /// it, else the text's own line.
+    pub(crate) fn origin(&self, offset: usize) -> Origin {
+        let text_line = self.text_line(offset);
+        let index = self.markers.partition_point(|m| m.at <= offset);
+        match index.checked_sub(1).map(|i| &self.markers[i]) {
+            Some(marker) => Origin {
+                file: marker.file.clone(),
+                line: marker.line + (text_line - self.text_line(marker.at)),
+            },
+            None => Origin {
+                file: None,
+                line: text_line,
+            },
+        }
+    }
+
+    /// The 1-based line, the line's first byte, and the 1-based column (in characters).
+    fn locate(&self, offset: usize) -> (usize, usize, usize) {
+        let starts = self.line_starts();
         let line = starts.partition_point(|&s| s <= offset);
         let line_start = starts[line - 1];
         let (last_offset, last_line_start, last_column) = self.last.get();
@@ -143,6 +211,7 @@ impl Error {
         }
         let end = floor_char_boundary(text, span.end.min(to.max(start)).min(text.len()));
         let width = text[start..end.max(start)].chars().count().max(1);
+        let origin = (!locator.markers.is_empty()).then(|| locator.origin(start));
         Error {
             kind,
             message: message.into(),
@@ -151,7 +220,52 @@ impl Error {
             column,
             shown,
             caret: (caret_at, width),
+            origin: origin.filter(|o| o.file.is_some()),
         }
+    }
+
+    /// The original file and line of the error, when the text carried the preprocessor's
+    /// line markers (`zlib.h:1234`).
+    pub fn origin(&self) -> Option<&Origin> {
+        self.origin.as_ref()
+    }
+
+    /// The error, located at `origin` (a line of text made up from the original, such as a
+    /// macro's definition).
+    pub(crate) fn with_origin(mut self, origin: Origin) -> Error {
+        self.origin = Some(origin);
+        self
+    }
+
+    /// The same error shown on the original header's own line, when the origin file can be
+    /// read and the bad token appears on that line (the preprocessor may have expanded a
+    /// macro there; then the preprocessed line stays).
+    #[must_use]
+    pub fn with_original_line(mut self) -> Error {
+        let Some(origin) = &self.origin else {
+            return self;
+        };
+        let Some(file) = origin.file.as_deref() else {
+            return self;
+        };
+        let Ok(contents) = std::fs::read(file) else {
+            return self;
+        };
+        let Some(line) = contents.split(|&b| b == b'\n').nth(origin.line - 1) else {
+            return self;
+        };
+        let Ok(line) = std::str::from_utf8(line) else {
+            return self;
+        };
+        let (at, width) = self.caret;
+        let token: String = self.shown.chars().skip(at).take(width).collect();
+        let found: Vec<usize> = line.match_indices(token.as_str()).map(|(i, _)| i).collect();
+        if token.trim().is_empty() || found.len() != 1 || line.chars().count() > SHOWN_LINE {
+            return self;
+        }
+        self.caret = (line[..found[0]].chars().count(), width);
+        self.shown = line.chars().map(visible).collect();
+        self
     }
 
     /// The kind of error, for matching.
@@ -196,8 +310,16 @@ fn visible(c: char) -> char {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.message)?;
-        writeln!(f, " --> line {}, column {}", self.line, self.column)?;
-        let gutter = self.line.to_string();
+        let gutter = match &self.origin {
+            Some(origin) => {
+                writeln!(f, " --> {origin}")?;
+                origin.line.to_string()
+            }
+            None => {
+                writeln!(f, " --> line {}, column {}", self.line, self.column)?;
+                self.line.to_string()
+            }
+        };
         let pad = " ".repeat(gutter.len());
         writeln!(f, "{pad} |")?;
         writeln!(f, "{gutter} | {}", self.shown)?;

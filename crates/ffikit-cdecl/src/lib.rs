@@ -48,6 +48,7 @@
 pub mod ctype;
 mod decls;
 mod error;
+mod header;
 pub mod layout;
 mod parse;
 
@@ -55,7 +56,12 @@ pub use ctype::{
     Enumeration, Field, FunctionDecl, FunctionType, MAX_TYPE_DEPTH, QualType, Qualifiers, Record,
     RecordKind, Scalar, Type, TypeId, TypeTable, VariableDecl,
 };
-pub use decls::{Constant, Declarations, Declared, Report, Skipped, TagKind};
-pub use error::{Error, ErrorKind, Span};
+pub use decls::{
+    Constant, Declarations, Declared, MacroValue, Report, SkipKind, Skipped, TagKind,
+};
+pub use header::{
+    Header, HeaderError, HeaderErrorKind, Included, MAX_PREPROCESSED, SHIM_PREFIX, Scope,
+};
+pub use error::{Error, ErrorKind, Origin, Span};
 pub use layout::{FieldLayout, LayoutError, RecordLayout};
 pub use parse::MAX_DEPTH;

@@ -118,15 +118,27 @@ impl LibraryFile {
     pub fn verify(&self, declarations: &str) -> Result<Verification, ffikit_cdecl::Error> {
         let mut decls = Declarations::new();
         decls.cdef(declarations)?;
+        Ok(self.verify_declarations(&decls, None))
+    }
+
+    /// Checks declared things against the library: those whose origin is in `scope` (a
+    /// header's own declarations, not libc's it includes), or all of them. Findings name
+    /// the original header's file and line where the declarations came from the
+    /// preprocessor.
+    pub fn verify_declarations(
+        &self,
+        decls: &Declarations,
+        scope: Option<&ffikit_cdecl::Scope>,
+    ) -> Verification {
         let mut report = verify::verify(
-            &decls,
-            declarations,
+            decls,
+            scope,
             &self.exports,
             self.debug().map(|(_, info)| info),
             None,
         );
         report.debug_file = self.debug_file().map(Path::to_path_buf);
-        Ok(report)
+        report
     }
 
     /// The findings about one declared function (for refusing a contradicted declaration
@@ -134,7 +146,7 @@ impl LibraryFile {
     pub fn verify_function(&self, decls: &Declarations, name: &str) -> Verification {
         verify::verify(
             decls,
-            "",
+            None,
             &self.exports,
             self.debug().map(|(_, info)| info),
             Some(name),

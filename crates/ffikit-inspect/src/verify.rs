@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use ffikit_cdecl::{Declarations, QualType, RecordKind, Scalar, TagKind, Type};
+use ffikit_cdecl::{Declarations, Declared, Origin, QualType, RecordKind, Scalar, Scope, TagKind, Type};
 
 use crate::debuginfo::{Canon, DebugInfo};
 use crate::elf::SymbolKind;
@@ -31,8 +31,12 @@ pub enum FindingKind {
 /// One disagreement between a declaration and the library.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    /// The declaration's line in the checked text (1-based).
+    /// The declaration's line (1-based): in its original header when the text came from
+    /// the preprocessor (see `file`), else in the checked text.
     pub line: usize,
+    /// The original header the declaration came from, when the preprocessor's line markers
+    /// tell (`/usr/include/zlib.h`).
+    pub file: Option<String>,
     /// The declared name (function, global, or `struct tag`).
     pub name: String,
     /// What kind of disagreement.
@@ -43,7 +47,10 @@ pub struct Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: `{}`: {}", self.line, self.name, self.message)
+        match &self.file {
+            Some(file) => write!(f, "{file}:{}: `{}`: {}", self.line, self.name, self.message),
+            None => write!(f, "line {}: `{}`: {}", self.line, self.name, self.message),
+        }
     }
 }
 
@@ -146,19 +153,17 @@ fn canon_at(decls: &Declarations, ty: QualType, depth: usize) -> Canon {
     }
 }
 
-/// Compares declared things with the library. `text` is the declarations' source (for line
-/// numbers); `only` limits the check to one function (binding-time checks).
+/// Compares declared things with the library: those whose origin is in `scope` (all when
+/// `None`); `only` limits the check to one function (binding-time checks).
 pub(crate) fn verify(
     decls: &Declarations,
-    text: &str,
+    scope: Option<&Scope>,
     exports: &HashMap<String, SymbolKind>,
     debug: Option<&DebugInfo>,
     only: Option<&str>,
 ) -> Verification {
-    // Line numbers by binary search over the line starts: many findings cost no more than
-    // one pass over the text.
-    let line_starts: Vec<usize> = text.match_indices('\n').map(|(i, _)| i + 1).collect();
-    let line = |offset: usize| line_starts.partition_point(|&start| start <= offset) + 1;
+    let origin_of = |declared: Declared| decls.origin(&declared).cloned().unwrap_or_default();
+    let in_scope = |origin: &Origin| scope.is_none_or(|scope| scope.contains(origin));
     let mut report = Verification {
         types_checked: debug.is_some(),
         ..Verification::default()
@@ -171,18 +176,21 @@ pub(crate) fn verify(
         if only.is_some_and(|o| o != function.name) {
             continue;
         }
+        let at = origin_of(Declared::Function(function.name.clone()));
+        if !in_scope(&at) {
+            continue;
+        }
         functions += 1;
-        let at = line(function.span.start);
         let symbol = function.asm_name.as_deref().unwrap_or(&function.name);
         match exports.get(symbol) {
             None => findings.push(finding(
-                at,
+                &at,
                 &function.name,
                 FindingKind::Missing,
                 format!("the library does not export `{symbol}`"),
             )),
             Some(SymbolKind::Data | SymbolKind::ThreadLocal) => findings.push(finding(
-                at,
+                &at,
                 &function.name,
                 FindingKind::WrongKind,
                 "declared as a function, but the library exports it as data".into(),
@@ -229,24 +237,29 @@ pub(crate) fn verify(
             });
         }
         for problem in problems {
-            findings.push(finding(at, &function.name, FindingKind::Signature, problem));
+            findings.push(finding(&at, &function.name, FindingKind::Signature, problem));
         }
     }
 
     if only.is_none() {
-        for variable in decls.variables() {
+        let mut variables: Vec<_> = decls.variables().collect();
+        variables.sort_by(|a, b| a.name.cmp(&b.name));
+        for variable in variables {
+            let at = origin_of(Declared::Variable(variable.name.clone()));
+            if !in_scope(&at) {
+                continue;
+            }
             globals += 1;
-            let at = line(variable.span.start);
             let symbol = variable.asm_name.as_deref().unwrap_or(&variable.name);
             match exports.get(symbol) {
                 None => findings.push(finding(
-                    at,
+                    &at,
                     &variable.name,
                     FindingKind::Missing,
                     format!("the library does not export `{symbol}`"),
                 )),
                 Some(SymbolKind::Function) => findings.push(finding(
-                    at,
+                    &at,
                     &variable.name,
                     FindingKind::WrongKind,
                     "declared as a variable, but the library exports it as a function".into(),
@@ -257,7 +270,7 @@ pub(crate) fn verify(
                 let mine = canon(decls, variable.ty);
                 if !mine.compatible(theirs) {
                     findings.push(finding(
-                        at,
+                        &at,
                         &variable.name,
                         FindingKind::VariableType,
                         format!("declared `{mine}`, the library's is `{theirs}`"),
@@ -266,13 +279,14 @@ pub(crate) fn verify(
             }
         }
         if let Some(debug) = debug {
-            let mut tags: Vec<_> = decls.tags().collect();
-            tags.sort_by_key(|(kind, tag, _)| decls.tag_span(*kind, tag).map(|s| s.start));
-            for (kind, tag, id) in tags {
-                let Some(span) = decls.tag_span(kind, tag) else {
-                    continue;
-                };
-                let at = line(span.start);
+            let mut tags: Vec<_> = decls
+                .tags()
+                .filter(|(kind, tag, _)| decls.tag_span(*kind, tag).is_some())
+                .map(|(kind, tag, id)| (origin_of(Declared::Tag(kind, tag.to_owned())), kind, tag, id))
+                .filter(|(origin, ..)| in_scope(origin))
+                .collect();
+            tags.sort_by(|a, b| (&a.0.file, a.0.line, a.2).cmp(&(&b.0.file, b.0.line, b.2)));
+            for (at, kind, tag, id) in tags {
                 match kind {
                     TagKind::Enum => {
                         let Some(theirs) = debug.enums.get(tag) else {
@@ -286,13 +300,13 @@ pub(crate) fn verify(
                             match theirs.iter().find(|(n, _)| n == name) {
                                 Some((_, v)) if i128::from(*v) == *value => {}
                                 Some((_, v)) => findings.push(finding(
-                                    at,
+                                    &at,
                                     &format!("enum {tag}"),
                                     FindingKind::EnumValue,
                                     format!("`{name}` is declared {value}, the library's is {v}"),
                                 )),
                                 None => findings.push(finding(
-                                    at,
+                                    &at,
                                     &format!("enum {tag}"),
                                     FindingKind::EnumValue,
                                     format!("the library's enum has no `{name}`"),
@@ -312,7 +326,7 @@ pub(crate) fn verify(
                         };
                         if layout.size != theirs.size {
                             findings.push(finding(
-                                at,
+                                &at,
                                 &label,
                                 FindingKind::Layout,
                                 format!(
@@ -326,7 +340,7 @@ pub(crate) fn verify(
                             let Some(member) = theirs.members.iter().find(|m| &m.name == name)
                             else {
                                 findings.push(finding(
-                                    at,
+                                    &at,
                                     &label,
                                     FindingKind::Layout,
                                     format!("the library's has no member `{name}`"),
@@ -335,7 +349,7 @@ pub(crate) fn verify(
                             };
                             if member.bit_offset != place.bit_offset {
                                 findings.push(finding(
-                                    at,
+                                    &at,
                                     &label,
                                     FindingKind::Layout,
                                     format!(
@@ -353,7 +367,7 @@ pub(crate) fn verify(
                                     })
                                 };
                                 findings.push(finding(
-                                    at,
+                                    &at,
                                     &label,
                                     FindingKind::Layout,
                                     format!(
@@ -365,7 +379,7 @@ pub(crate) fn verify(
                             }
                             let mine = canon(decls, field.ty);
                             if !mine.compatible(&member.ty) {
-                                findings.push(finding(at, &label, FindingKind::Layout, format!("member `{name}` is declared `{mine}`, the library's is `{}`", member.ty)));
+                                findings.push(finding(&at, &label, FindingKind::Layout, format!("member `{name}` is declared `{mine}`, the library's is `{}`", member.ty)));
                             }
                         }
                         for member in &theirs.members {
@@ -376,7 +390,7 @@ pub(crate) fn verify(
                                 .any(|f| f.name.as_deref() == Some(member.name.as_str()));
                             if !declared {
                                 findings.push(finding(
-                                    at,
+                                    &at,
                                     &label,
                                     FindingKind::Layout,
                                     format!(
@@ -396,9 +410,10 @@ pub(crate) fn verify(
     report
 }
 
-fn report_push(line: usize, name: &str, kind: FindingKind, message: String) -> Finding {
+fn report_push(at: &Origin, name: &str, kind: FindingKind, message: String) -> Finding {
     Finding {
-        line,
+        line: at.line,
+        file: at.file.as_deref().map(str::to_owned),
         name: name.to_owned(),
         kind,
         message,

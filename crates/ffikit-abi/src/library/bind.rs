@@ -124,9 +124,15 @@ impl Library {
     }
 
     fn bind(&self, decls: &Declarations, name: &str) -> Result<Function<'_>, Error> {
-        let decl = decls
-            .function(name)
-            .ok_or_else(|| Error::NotDeclared(format!("no function `{name}` is declared")))?;
+        // A `static inline` function of a header has no symbol: its address comes from a
+        // compiled shim (`compile_inline`).
+        let (decl, inline) = match (decls.function(name), decls.inline_function(name)) {
+            (Some(decl), _) => (decl, false),
+            (None, Some(decl)) => (decl, true),
+            (None, None) => {
+                return Err(Error::NotDeclared(format!("no function `{name}` is declared")));
+            }
+        };
         let Type::Function(function) = decls.types().get(decl.ty) else {
             unreachable!("function declarations have function types")
         };
@@ -138,10 +144,15 @@ impl Library {
             .map(|(ty, name)| Ok((name.clone(), shape::resolve(decls, *ty)?)))
             .collect::<Result<Vec<_>, Error>>()?;
         let result = shape::resolve(decls, function.result)?;
-        let address = self.symbol_address(&symbol, SymbolKind::Function)?;
-        if self
-            .refuse_mismatches
-            .load(std::sync::atomic::Ordering::Relaxed)
+        let address = if inline {
+            self.inline_address(name)?
+        } else {
+            self.symbol_address(&symbol, SymbolKind::Function)?
+        };
+        if !inline
+            && self
+                .refuse_mismatches
+                .load(std::sync::atomic::Ordering::Relaxed)
         {
             let findings = self.file().verify_function(decls, name);
             if !findings.is_ok() {

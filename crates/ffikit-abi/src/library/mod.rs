@@ -12,6 +12,7 @@ use ffikit_cdecl::{Declarations, Report};
 use crate::error::Error;
 
 mod bind;
+mod header;
 mod make;
 
 pub use bind::{Adopted, OwnedFunction, SignatureBuilder};
@@ -74,6 +75,11 @@ pub struct Library {
     /// The file, read (not loaded) once, for exports and debug information.
     file: OnceLock<LibraryFile>,
     refuse_mismatches: std::sync::atomic::AtomicBool,
+    /// Compiled shims exporting a header's `static inline` functions, loaded for as long as
+    /// the library (functions bound from them borrow the library).
+    shims: Mutex<Vec<libloading::os::unix::Library>>,
+    /// The addresses of the inline functions the shims export, by name.
+    inline_addresses: Mutex<HashMap<String, usize>>,
 }
 
 impl Library {
@@ -124,6 +130,8 @@ impl Library {
             decls: Mutex::new(Declarations::new()),
             file: OnceLock::new(),
             refuse_mismatches: Default::default(),
+            shims: Mutex::default(),
+            inline_addresses: Mutex::default(),
         })
     }
 
@@ -137,6 +145,8 @@ impl Library {
             decls: Mutex::new(Declarations::new()),
             file: OnceLock::new(),
             refuse_mismatches: Default::default(),
+            shims: Mutex::default(),
+            inline_addresses: Mutex::default(),
         }
     }
 
@@ -188,6 +198,12 @@ impl Library {
     /// [`Error::Declaration`] with the location of the problem.
     pub fn cdef(&self, text: &str) -> Result<Report, Error> {
         Ok(self.declarations().cdef(text)?)
+    }
+
+    /// A copy of everything declared so far (by [`cdef`](Self::cdef),
+    /// [`include`](Self::include) or the manifest), to inspect types and origins.
+    pub fn declared(&self) -> Declarations {
+        self.declarations().clone()
     }
 
     fn declarations(&self) -> std::sync::MutexGuard<'_, Declarations> {

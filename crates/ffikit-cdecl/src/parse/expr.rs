@@ -31,6 +31,15 @@ impl Value {
         v
     }
 
+    pub(crate) fn zero() -> Value {
+        Value::int(0)
+    }
+
+    /// A value of type `__int128`, to be converted by a cast.
+    pub(crate) fn from_i128(value: i128) -> Value {
+        Value::new(value, true, 128)
+    }
+
     fn int(value: i128) -> Value {
         Value::new(value, true, 32)
     }
@@ -148,7 +157,7 @@ impl Parser<'_> {
         }
     }
 
-    fn apply_binary(&self, op: &str, a: Value, b: Value, span: Span) -> Result<Value, Error> {
+    pub(super) fn apply_binary(&self, op: &str, a: Value, b: Value, span: Span) -> Result<Value, Error> {
         let invalid = |message: &str| self.error(ErrorKind::InvalidConstant, message, span);
         let truth = |t: bool| Value::int(i128::from(t));
         let (signed, bits) = common(a, b);
@@ -195,7 +204,7 @@ impl Parser<'_> {
         })
     }
 
-    fn unary(&mut self) -> Result<Value, Error> {
+    pub(super) fn unary(&mut self) -> Result<Value, Error> {
         self.nested(|p| p.unary_inner())
     }
 
@@ -312,7 +321,7 @@ impl Parser<'_> {
     }
 
     /// A cast: the value converted to an integer (or pointer) type.
-    fn convert(&self, value: Value, ty: crate::ctype::TypeId, span: Span) -> Result<Value, Error> {
+    pub(super) fn convert(&self, value: Value, ty: crate::ctype::TypeId, span: Span) -> Result<Value, Error> {
         match self.decls.types.get(ty) {
             Type::Scalar(Scalar::Bool) => Ok(Value::int(i128::from(value.value != 0))),
             Type::Scalar(s) if s.is_integer() => {

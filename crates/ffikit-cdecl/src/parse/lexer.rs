@@ -1,6 +1,8 @@
 //! Tokens with their spans. Preprocessor lines become one `Directive` token each, for the
 //! parser to interpret (`#define`, `#pragma pack`) or skip (line markers, `#include`).
 
+use std::sync::Arc;
+
 use crate::error::{Error, ErrorKind, Span};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +48,27 @@ const SINGLE: usize = {
 /// The first bytes of the multi-character punctuators.
 const MULTI_STARTS: &[u8] = b".<>-+=!&|*/%^#";
 
+/// A line marker of the preprocessor's output (`# 42 "zlib.h"`, `#line 42`): the text from
+/// byte `at` (the start of the next line) on is line `line` of `file`.
+#[derive(Debug, Clone)]
+pub(crate) struct LineMarker {
+    pub at: usize,
+    pub file: Option<Arc<str>>,
+    pub line: usize,
+}
+
 /// Splits `text` into tokens, from byte `base` of the whole source (so that spans of a
-/// `#define`'s body point into the original text).
-pub(crate) fn tokenize(text: &str, base: usize, source: &str) -> Result<Vec<Token>, Error> {
+/// `#define`'s body point into the original text). Line markers are not tokens; when
+/// `markers` is given, they are collected there (file names shared between markers). When
+/// `diverted` is given, `#define` and `#undef` lines go there instead of among the tokens:
+/// the preprocessor's `-dD` output puts them between any two tokens (inside enum bodies).
+pub(crate) fn tokenize(
+    text: &str,
+    base: usize,
+    source: &str,
+    mut markers: Option<&mut Vec<LineMarker>>,
+    mut diverted: Option<&mut Vec<Token>>,
+) -> Result<Vec<Token>, Error> {
     let bytes = text.as_bytes();
     let mut tokens = Vec::with_capacity(text.len() / 5);
     let mut i = 0;
@@ -97,12 +117,19 @@ pub(crate) fn tokenize(text: &str, base: usize, source: &str) -> Result<Vec<Toke
             // the preprocessor puts between any two tokens (inside an enum or a struct body
             // too): it is not a token.
             if is_line_marker(&text[start + 1..i]) {
+                if let Some(markers) = markers.as_deref_mut() {
+                    record_marker(markers, &text[start + 1..i], base + i + 1);
+                }
                 continue;
             }
-            tokens.push(Token {
+            let token = Token {
                 kind: TokenKind::Directive,
                 span: Span::new(base + start, base + i),
-            });
+            };
+            match diverted.as_deref_mut() {
+                Some(diverted) if is_macro_line(&text[start + 1..i]) => diverted.push(token),
+                _ => tokens.push(token),
+            }
             continue;
         }
         line_start = false;
@@ -306,6 +333,50 @@ fn number(text: &str, start: usize) -> Result<(TokenKind, usize), &'static str> 
 }
 
 /// `# 123 "file"` (gcc's form) or `#line 123 "file"` (the standard's).
+/// Reads `# 42 "file" flags` or `#line 42 "file"` (the `#` already gone) into a marker for
+/// the text from byte `at`. A marker without a file name keeps the previous file.
+fn record_marker(markers: &mut Vec<LineMarker>, directive: &str, at: usize) {
+    let body = directive.trim_start_matches([' ', '\t']);
+    let body = body.strip_prefix("line").unwrap_or(body);
+    let body = body.trim_start_matches([' ', '\t']);
+    let digits = body.len() - body.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let Ok(line) = body[..digits].parse::<usize>() else {
+        return; // a line number beyond usize: not a position worth keeping
+    };
+    let previous = markers.last().and_then(|m| m.file.clone());
+    let file = match quoted_name(&body[digits..]) {
+        Some(name) if previous.as_deref() == Some(name.as_str()) => previous,
+        Some(name) => Some(Arc::from(name)),
+        None => previous,
+    };
+    markers.push(LineMarker { at, file, line });
+}
+
+/// The file name of a line marker: the first string literal, its escapes (`\\`, `\"`)
+/// undone.
+fn quoted_name(rest: &str) -> Option<String> {
+    let rest = rest.trim_start_matches([' ', '\t']).strip_prefix('"')?;
+    let mut name = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(name),
+            '\\' => name.push(chars.next()?),
+            c => name.push(c),
+        }
+    }
+    None
+}
+
+/// `define NAME ...` or `undef NAME` (the `#` already gone).
+fn is_macro_line(directive: &str) -> bool {
+    let body = directive.trim_start_matches([' ', '\t']);
+    ["define", "undef"].iter().any(|word| {
+        body.strip_prefix(word)
+            .is_some_and(|rest| rest.starts_with([' ', '\t']))
+    })
+}
+
 fn is_line_marker(directive: &str) -> bool {
     let body = directive.trim_start_matches([' ', '\t']);
     let body = body

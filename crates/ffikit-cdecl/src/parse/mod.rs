@@ -10,13 +10,19 @@
 
 mod expr;
 pub(crate) mod lexer;
+mod macros;
+
+pub(crate) use lexer::LineMarker;
 
 use crate::ctype::{
     Field, FunctionDecl, FunctionType, MAX_TYPE_DEPTH, QualType, Qualifiers, RecordKind, Scalar,
     Type, TypeId, VariableDecl,
 };
-use crate::decls::{Constant, Declarations, Declared, Report, Skipped, TagKind, layout_error};
-use crate::error::{Error, ErrorKind, Locator, Span};
+use crate::decls::{
+    Constant, Declarations, Declared, MacroValue, Report, SkipKind, Skipped, TagKind,
+    layout_error,
+};
+use crate::error::{Error, ErrorKind, Locator, Origin, Span};
 use lexer::{Token, TokenKind};
 
 /// How deeply declarators, parameter lists, struct bodies and expressions may nest.
@@ -103,6 +109,20 @@ pub(crate) struct Parser<'a> {
     pack: Option<u64>,
     pack_stack: Vec<Option<u64>>,
     depth: usize,
+    /// Header mode (the preprocessor's `-dD` output): object-like `#define`s are collected
+    /// here for the preprocessor to expand, not evaluated from their unexpanded text.
+    collected_macros: Option<Vec<MacroDefinition>>,
+    /// Header mode: the `#define` and `#undef` lines, apart from the tokens.
+    macro_lines: Vec<Token>,
+}
+
+/// An object-like `#define` seen in header mode.
+#[derive(Debug, Clone)]
+pub(crate) struct MacroDefinition {
+    pub name: String,
+    pub origin: Origin,
+    /// The definition as written (`#define Z_OK 0`), to show when it is skipped.
+    pub line: String,
 }
 
 fn is_type_keyword(word: &str) -> bool {
@@ -180,16 +200,50 @@ fn is_attribute_keyword(word: &str) -> bool {
 
 impl<'a> Parser<'a> {
     pub(crate) fn new(text: &'a str, decls: &'a mut Declarations) -> Result<Self, Error> {
+        Parser::with_macro_lines(text, decls, None)
+    }
+
+    /// Header mode: the preprocessor's `-dD` output. Object-like `#define`s are collected for
+    /// the preprocessor to expand ([`header_declarations`](Self::header_declarations)).
+    pub(crate) fn for_header(text: &'a str, decls: &'a mut Declarations) -> Result<Self, Error> {
+        let mut macro_lines = Vec::new();
+        let mut parser = Parser::with_macro_lines(text, decls, Some(&mut macro_lines))?;
+        parser.macro_lines = macro_lines;
+        parser.collected_macros = Some(Vec::new());
+        Ok(parser)
+    }
+
+    fn with_macro_lines(
+        text: &'a str,
+        decls: &'a mut Declarations,
+        macro_lines: Option<&mut Vec<Token>>,
+    ) -> Result<Self, Error> {
+        let mut markers = Vec::new();
+        let tokens = match lexer::tokenize(text, 0, text, Some(&mut markers), macro_lines) {
+            Ok(tokens) => tokens,
+            Err(error) => {
+                // Located again with the markers read so far: the original file and line.
+                let locator = Locator::with_markers(text, markers);
+                return Err(Error::located(
+                    error.kind(),
+                    error.message(),
+                    error.span(),
+                    &locator,
+                ));
+            }
+        };
         Ok(Parser {
             text,
-            locator: Locator::new(text),
-            tokens: lexer::tokenize(text, 0, text)?,
+            locator: Locator::with_markers(text, markers),
+            tokens,
             pos: 0,
             decls,
             report: Report::default(),
             pack: None,
             pack_stack: Vec::new(),
             depth: 0,
+            collected_macros: None,
+            macro_lines: Vec::new(),
         })
     }
 
@@ -324,6 +378,34 @@ impl<'a> Parser<'a> {
     // ---- entry points -----------------------------------------------------------------------
 
     pub(crate) fn declarations(mut self) -> Result<Report, Error> {
+        self.run()?;
+        Ok(self.report)
+    }
+
+    /// Header mode: the declarations, and the object-like macros (those `#undef`ed by the
+    /// end left out) for the preprocessor to expand.
+    pub(crate) fn header_declarations(mut self) -> Result<(Report, Vec<MacroDefinition>), Error> {
+        self.run()?;
+        for line in std::mem::take(&mut self.macro_lines) {
+            self.directive(line)?;
+        }
+        let macros = self.collected_macros.take().unwrap_or_default();
+        // The last definition of each name, in order of definition; `#undef` left a marker
+        // with an empty line.
+        let mut last = rustc_hash::FxHashMap::default();
+        for (index, definition) in macros.iter().enumerate() {
+            last.insert(definition.name.as_str(), index);
+        }
+        let kept = macros
+            .iter()
+            .enumerate()
+            .filter(|(index, d)| last[d.name.as_str()] == *index && !d.line.is_empty())
+            .map(|(_, d)| d.clone())
+            .collect();
+        Ok((self.report, kept))
+    }
+
+    fn run(&mut self) -> Result<(), Error> {
         while self.peek().kind != TokenKind::Eof {
             let start = self.pos;
             match self.external_declaration() {
@@ -331,12 +413,15 @@ impl<'a> Parser<'a> {
                 Err(error) if error.kind() == ErrorKind::Unsupported => {
                     self.pos = start;
                     self.skip_declaration();
-                    self.report.skipped.push(Skipped { reason: error });
+                    self.report.skipped.push(Skipped {
+                        kind: SkipKind::Unsupported,
+                        reason: error,
+                    });
                 }
                 Err(error) => return Err(error),
             }
         }
-        Ok(self.report)
+        Ok(())
     }
 
     pub(crate) fn type_name_only(mut self) -> Result<QualType, Error> {
@@ -399,11 +484,13 @@ impl<'a> Parser<'a> {
                     || specs.inline && specs.storage != Storage::Extern
                 {
                     self.skip_note(
+                        SkipKind::InlineFunction,
                         format!(
-                            "`{name}` is an inline or static function: it has no symbol to call"
+                            "`{name}` is an inline or static function: it has no symbol to call (a compiled shim can export it)"
                         ),
                         name_span,
                     );
+                    self.record_inline(name, name_span, ty, param_names);
                 } else {
                     self.declare_function(name, name_span, ty, param_names, asm_name)?;
                 }
@@ -417,6 +504,7 @@ impl<'a> Parser<'a> {
                 _ if is_function => {
                     if specs.storage == Storage::Static {
                         self.skip_note(
+                            SkipKind::Static,
                             format!("`{name}` is a static function: it has no symbol to call"),
                             name_span,
                         );
@@ -425,6 +513,7 @@ impl<'a> Parser<'a> {
                     }
                 }
                 Storage::Static => self.skip_note(
+                    SkipKind::Static,
                     format!("`{name}` is a static variable: it has no symbol"),
                     name_span,
                 ),
@@ -438,9 +527,42 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn skip_note(&mut self, message: String, span: Span) {
+    /// Reports a declared name and records where it came from.
+    fn declared(&mut self, what: Declared, span: Span) {
+        let origin = self.locator.origin(span.start);
+        self.decls.origins.insert(what.clone(), origin);
+        self.report.declared.push(what);
+    }
+
+    fn skip_note(&mut self, kind: SkipKind, message: String, span: Span) {
         let reason = self.error(ErrorKind::Unsupported, message, span);
-        self.report.skipped.push(Skipped { reason });
+        self.report.skipped.push(Skipped { kind, reason });
+    }
+
+    /// Keeps a `static inline` function's declaration, for a shim to export.
+    fn record_inline(
+        &mut self,
+        name: String,
+        span: Span,
+        ty: QualType,
+        param_names: Option<Vec<Option<String>>>,
+    ) {
+        let Type::Function(function) = self.decls.types.get(ty.ty) else {
+            return;
+        };
+        let param_names = param_names.unwrap_or_else(|| vec![None; function.params.len()]);
+        let origin = self.locator.origin(span.start);
+        self.decls.origins.insert(Declared::Function(name.clone()), origin);
+        self.decls.inline_functions.insert(
+            name.clone(),
+            FunctionDecl {
+                name,
+                ty: ty.ty,
+                param_names,
+                asm_name: None,
+                span,
+            },
+        );
     }
 
     fn declare_typedef(&mut self, name: String, span: Span, ty: QualType) -> Result<(), Error> {
@@ -455,7 +577,7 @@ impl<'a> Parser<'a> {
             }
         }
         self.decls.typedefs.insert(name.clone(), ty);
-        self.report.declared.push(Declared::Typedef(name));
+        self.declared(Declared::Typedef(name), span);
         Ok(())
     }
 
@@ -488,7 +610,7 @@ impl<'a> Parser<'a> {
             asm_name,
             span,
         });
-        self.report.declared.push(Declared::Function(name));
+        self.declared(Declared::Function(name), span);
         Ok(())
     }
 
@@ -525,7 +647,7 @@ impl<'a> Parser<'a> {
                 span,
             },
         );
-        self.report.declared.push(Declared::Variable(name));
+        self.declared(Declared::Variable(name), span);
         Ok(())
     }
 
@@ -924,7 +1046,7 @@ impl<'a> Parser<'a> {
         }
         let tag_kind = TagKind::from(kind);
         if !self.is_punct("{") {
-            let Some((tag, _)) = tag else {
+            let Some((tag, tag_span)) = tag else {
                 return Err(self.unexpected(&format!("a tag or `{{` after `{}`", kind.keyword())));
             };
             let key = (tag_kind, tag.clone());
@@ -933,7 +1055,7 @@ impl<'a> Parser<'a> {
             }
             let id = self.decls.types.declare_record(kind, Some(tag.clone()));
             self.decls.tags.insert(key, id);
-            self.report.declared.push(Declared::Tag(tag_kind, tag));
+            self.declared(Declared::Tag(tag_kind, tag), tag_span);
             return Ok((id, false));
         }
 
@@ -990,7 +1112,7 @@ impl<'a> Parser<'a> {
                 self.decls
                     .tag_spans
                     .insert((tag_kind, tag.clone()), tag_span);
-                self.report.declared.push(Declared::Tag(tag_kind, tag));
+                self.declared(Declared::Tag(tag_kind, tag), tag_span);
                 Ok((id, false))
             }
             None => {
@@ -1000,7 +1122,7 @@ impl<'a> Parser<'a> {
                 self.decls
                     .tag_spans
                     .insert((tag_kind, tag.clone()), tag_span);
-                self.report.declared.push(Declared::Tag(tag_kind, tag));
+                self.declared(Declared::Tag(tag_kind, tag), tag_span);
                 Ok((id, false))
             }
         }
@@ -1194,7 +1316,7 @@ impl<'a> Parser<'a> {
             .as_ref()
             .and_then(|(t, _)| self.decls.tags.get(&(TagKind::Enum, t.clone())).copied());
         if !self.is_punct("{") {
-            let Some((tag, _)) = tag else {
+            let Some((tag, tag_span)) = tag else {
                 return Err(self.unexpected("a tag or `{` after `enum`"));
             };
             if let Some(id) = existing {
@@ -1202,7 +1324,7 @@ impl<'a> Parser<'a> {
             }
             let id = self.decls.types.declare_enum(Some(tag.clone()));
             self.decls.tags.insert((TagKind::Enum, tag.clone()), id);
-            self.report.declared.push(Declared::Tag(TagKind::Enum, tag));
+            self.declared(Declared::Tag(TagKind::Enum, tag), tag_span);
             return Ok(id);
         }
 
@@ -1285,7 +1407,7 @@ impl<'a> Parser<'a> {
             self.decls
                 .tag_spans
                 .insert((TagKind::Enum, tag.clone()), span);
-            self.report.declared.push(Declared::Tag(TagKind::Enum, tag));
+            self.declared(Declared::Tag(TagKind::Enum, tag), span);
         }
         Ok(id)
     }
@@ -1312,9 +1434,7 @@ impl<'a> Parser<'a> {
         self.decls
             .constants
             .insert(name.to_owned(), Constant { value, ty });
-        self.report
-            .declared
-            .push(Declared::Constant(name.to_owned()));
+        self.declared(Declared::Constant(name.to_owned()), span);
         Ok(())
     }
 
@@ -1720,12 +1840,23 @@ impl<'a> Parser<'a> {
         match name {
             "define" => self.define(rest, rest_offset),
             "undef" => {
-                self.decls.constants.remove(rest.trim());
+                let name = rest.trim();
+                if let Some(macros) = &mut self.collected_macros {
+                    macros.push(MacroDefinition {
+                        name: name.to_owned(),
+                        origin: Origin::default(),
+                        line: String::new(),
+                    });
+                } else {
+                    self.decls.constants.remove(name);
+                    self.decls.macros.remove(name);
+                }
                 Ok(())
             }
             "pragma" => self.pragma(rest, rest_offset),
             _ => {
                 self.skip_note(
+                    SkipKind::Directive,
                     format!("`#{name}` ignored: run the C preprocessor on headers first"),
                     token.span,
                 );
@@ -1741,7 +1872,7 @@ impl<'a> Parser<'a> {
         offset: usize,
         f: impl FnOnce(&mut Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let tokens = lexer::tokenize(text, offset, self.text)?;
+        let tokens = lexer::tokenize(text, offset, self.text, None, None)?;
         let saved_tokens = std::mem::replace(&mut self.tokens, tokens);
         let saved_pos = std::mem::replace(&mut self.pos, 0);
         let result = f(self);
@@ -1763,34 +1894,60 @@ impl<'a> Parser<'a> {
         }
         let body = &trimmed[name_len..];
         if body.starts_with('(') {
-            self.skip_note(format!("function-like macro `{name}` ignored"), name_span);
+            self.skip_note(
+                SkipKind::FunctionLikeMacro,
+                format!("function-like macro `{name}` ignored"),
+                name_span,
+            );
             return Ok(());
         }
         if body.trim().is_empty() {
             return Ok(()); // `#define GUARD`: nothing to declare
         }
+        if let Some(macros) = &mut self.collected_macros {
+            // Expanded by the preprocessor later, with every macro it refers to.
+            let origin = self.locator.origin(name_span.start);
+            macros.push(MacroDefinition {
+                name: name.to_owned(),
+                origin,
+                line: format!("#define {name}{body}"),
+            });
+            return Ok(());
+        }
         let body_offset = offset + name_len;
-        let evaluated = self.with_tokens(body, body_offset, |p| {
-            let value = p.constant_expression()?;
-            if p.peek().kind != TokenKind::Eof {
-                return Err(p.unexpected("the end of the constant"));
-            }
-            Ok(value)
-        });
-        match evaluated {
-            Ok(value) => {
-                let ty = self.decls.types.scalar(value.scalar());
-                self.declare_constant(name, value.value, ty, name_span)
-            }
+        match self.with_tokens(body, body_offset, |p| p.macro_value()) {
+            Ok(value) => self.define_macro(name, value, name_span),
             Err(error) => {
-                let message = format!(
-                    "`#define {name}` is not an integer constant: {}",
-                    error.message()
-                );
-                self.skip_note(message, name_span);
+                let message = format!("`#define {name}` is not a constant: {}", error.message());
+                self.skip_note(SkipKind::Macro, message, name_span);
                 Ok(())
             }
         }
+    }
+
+    /// Declares a macro's value; an integer one is a constant too (usable in array sizes and
+    /// enumerators that follow), unless an enumerator of that name exists (glibc's
+    /// `#define SHUT_RD SHUT_RD`).
+    pub(crate) fn define_macro(
+        &mut self,
+        name: &str,
+        value: MacroValue,
+        span: Span,
+    ) -> Result<(), Error> {
+        if let MacroValue::Integer(constant) = value {
+            let is_enumerator = self
+                .decls
+                .constants
+                .get(name)
+                .is_some_and(|c| matches!(self.decls.types.get(c.ty), Type::Enum(_)));
+            if !is_enumerator {
+                self.declare_constant(name, constant.value, constant.ty, span)?;
+            }
+        } else {
+            self.declared(Declared::Constant(name.to_owned()), span);
+        }
+        self.decls.macros.insert(name.to_owned(), value);
+        Ok(())
     }
 
     fn pragma(&mut self, rest: &str, offset: usize) -> Result<(), Error> {
