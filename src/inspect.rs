@@ -220,5 +220,10 @@ pub fn check_json(report: &ffikit_inspect::Verification) -> Json {
             "kind": format!("{:?}", f.kind),
             "message": f.message,
         })).collect::<Vec<_>>(),
+        "absent": report.absent.iter().map(|f| json!({
+            "file": f.file,
+            "line": f.line,
+            "name": f.name,
+        })).collect::<Vec<_>>(),
     })
 }

@@ -83,6 +83,10 @@ enum Commands {
         source: DeclarationSource,
         #[command(flatten)]
         header_options: ffikit::headers::HeaderOptions,
+        /// With a header as installed, count names it declares that the library does not
+        /// export as problems too (by default they are listed as features this build lacks).
+        #[arg(long)]
+        strict: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -237,13 +241,17 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             library,
             source,
             header_options,
+            strict,
             json,
         } => {
             let loaded = source.load(&header_options)?;
             // Read from the file, never loaded: checking runs none of the library's code.
             let path = ffikit::inspect::library_path(&library)?;
             let file = ffikit_inspect::LibraryFile::read(&path)?;
-            let report = file.verify_declarations(&loaded.decls, loaded.scope.as_ref());
+            let mut report = file.verify_declarations(&loaded.decls, loaded.scope.as_ref());
+            if loaded.scope.is_some() && !strict {
+                report = report.missing_as_absent();
+            }
             if json {
                 println!("{}", ffikit::inspect::check_json(&report));
             } else {

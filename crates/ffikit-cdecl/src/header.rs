@@ -19,6 +19,10 @@ use crate::parse::Parser;
 /// openssl with libc: 4 MiB); a header that expands without bound is refused, not read.
 pub const MAX_PREPROCESSED: usize = 256 << 20;
 
+/// How long one run of the compiler may take (preprocessing openssl/ssl.h takes 0.25 s;
+/// compiling a shim, a second).
+pub const TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The symbol prefix of a shim's exported pointers: `ffikit_inline_NAME` holds the address
 /// of the header's `static inline` function `NAME`.
 pub const SHIM_PREFIX: &str = "ffikit_inline_";
@@ -60,10 +64,14 @@ pub enum HeaderErrorKind {
     Shim,
     /// The shim cache could not be written.
     Io,
-    /// The preprocessor's output was larger than [`MAX_PREPROCESSED`].
+    /// The preprocessor's output was larger than [`MAX_PREPROCESSED`], or it ran longer than
+    /// [`TIME_LIMIT`].
     TooLarge,
     /// A function asked of a shim is not a `static inline` function of the header.
     NotInline,
+    /// The header's path names something that is not a regular file (`/dev/zero`, a
+    /// directory).
+    NotAFile,
 }
 
 /// An error reading a header or compiling a shim.
@@ -127,6 +135,18 @@ pub enum HeaderError {
         /// The header.
         header: String,
     },
+    /// The compiler ran longer than [`TIME_LIMIT`].
+    #[error("the C preprocessor ran longer than {} s on `{header}`", TIME_LIMIT.as_secs())]
+    TimedOut {
+        /// The header.
+        header: String,
+    },
+    /// The path is not a regular file.
+    #[error("cannot read {}: not a regular file", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
     /// Not an inline function of the header.
     #[error("`{name}` is not a `static inline` function of `{header}`")]
     NotInline {
@@ -146,8 +166,11 @@ impl HeaderError {
             HeaderError::Declaration { .. } => HeaderErrorKind::Declaration,
             HeaderError::Shim { .. } => HeaderErrorKind::Shim,
             HeaderError::Io { .. } => HeaderErrorKind::Io,
-            HeaderError::TooLarge { .. } => HeaderErrorKind::TooLarge,
+            HeaderError::TooLarge { .. } | HeaderError::TimedOut { .. } => {
+                HeaderErrorKind::TooLarge
+            }
             HeaderError::NotInline { .. } => HeaderErrorKind::NotInline,
+            HeaderError::NotAFile { .. } => HeaderErrorKind::NotAFile,
         }
     }
 }
@@ -252,34 +275,56 @@ impl Header {
         })?;
         let mut stdin = child.stdin.take().expect("stdin was piped");
         let input = source.to_owned();
-        // Written from another thread: a compiler that fills its output pipe before reading
-        // all its input would otherwise wait for us forever.
+        // Input, output and errors each on a thread of their own: a compiler that fills one
+        // pipe while we wait on another would otherwise wait for us forever.
         let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-        let mut stdout = Vec::new();
-        let mut reader = child
-            .stdout
-            .take()
-            .expect("stdout was piped")
-            .take(MAX_PREPROCESSED as u64 + 1);
-        let read = reader.read_to_end(&mut stdout);
-        let mut stderr = String::new();
-        if let Some(mut pipe) = child.stderr.take() {
-            let _ = pipe.by_ref().take(1 << 20).read_to_string(&mut stderr);
-        }
+        let stdout_pipe = child.stdout.take().expect("stdout was piped");
+        let reader = std::thread::spawn(move || {
+            // At most one byte past the limit; dropping the pipe then stops the compiler.
+            let mut output = Vec::new();
+            let read = stdout_pipe
+                .take(MAX_PREPROCESSED as u64 + 1)
+                .read_to_end(&mut output);
+            (output, read.is_ok())
+        });
+        let stderr_pipe = child.stderr.take().expect("stderr was piped");
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr_pipe.take(1 << 20).read_to_string(&mut text);
+            text
+        });
+        let compiler_error = |source| HeaderError::NoCompiler {
+            compiler: words.join(" "),
+            header: self.name.clone(),
+            source,
+        };
+        // A header that makes the preprocessor read forever (`#include "/dev/zero"`) is
+        // stopped at the time limit.
+        let deadline = std::time::Instant::now() + TIME_LIMIT;
+        let mut pause = std::time::Duration::from_micros(200);
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(compiler_error)? {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(HeaderError::TimedOut {
+                    header: self.name.clone(),
+                });
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_millis(20));
+        };
+        let _ = writer.join();
+        let (stdout, read) = reader.join().unwrap_or_default();
+        let stderr = errors.join().unwrap_or_default();
         if stdout.len() > MAX_PREPROCESSED {
-            let _ = child.kill();
-            let _ = child.wait();
             return Err(HeaderError::TooLarge {
                 header: self.name.clone(),
             });
         }
-        let status = child.wait().map_err(|source| HeaderError::NoCompiler {
-            compiler: words.join(" "),
-            header: self.name.clone(),
-            source,
-        })?;
-        let _ = writer.join();
-        if read.is_err() || !status.success() {
+        if !read || !status.success() {
             return Err(HeaderError::Preprocessor {
                 header: self.name.clone(),
                 stderr: stderr.trim_end().to_owned(),
@@ -295,6 +340,13 @@ impl Header {
     ///
     /// The compiler cannot be run, or fails (the header is not found, an `#error`).
     pub fn preprocess(&self) -> Result<String, HeaderError> {
+        // A device or a directory would be read forever, or fail obscurely.
+        let path = Path::new(&self.name);
+        if path.exists() && !path.is_file() {
+            return Err(HeaderError::NotAFile {
+                path: path.to_path_buf(),
+            });
+        }
         self.run(&["-E", "-dD", "-x", "c", "-"], &self.include_line())
     }
 

@@ -67,6 +67,9 @@ pub struct Verification {
     pub checked: (usize, usize, usize),
     /// The file the debug information came from (the library, or a separate debug file).
     pub debug_file: Option<std::path::PathBuf>,
+    /// Names declared but not exported, set apart by
+    /// [`missing_as_absent`](Self::missing_as_absent): not problems.
+    pub absent: Vec<Finding>,
 }
 
 impl Verification {
@@ -74,12 +77,40 @@ impl Verification {
     pub fn is_ok(&self) -> bool {
         self.findings.is_empty()
     }
+
+    /// Sets the declared-but-not-exported findings apart as absent, not problems: for a
+    /// library's own installed header, which declares every optional feature
+    /// (`sqlite3_snapshot_get` needs `SQLITE_ENABLE_SNAPSHOT`, `sqlite3_win32_*` Windows)
+    /// while a build exports those it was compiled with. Binding one is a clear
+    /// `SymbolNotFound` (or `None` from ffikit-abi's `Library::optional`), never a wrong call.
+    #[must_use]
+    pub fn missing_as_absent(mut self) -> Verification {
+        let (absent, findings) = self
+            .findings
+            .into_iter()
+            .partition(|f| f.kind == FindingKind::Missing);
+        self.findings = findings;
+        self.absent = absent;
+        self
+    }
 }
 
 impl fmt::Display for Verification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for finding in &self.findings {
             writeln!(f, "{finding}")?;
+        }
+        if !self.absent.is_empty() {
+            writeln!(
+                f,
+                "{} declared name{} not exported by this build of the library (optional \
+                 features compiled out; not counted as problems):",
+                self.absent.len(),
+                if self.absent.len() == 1 { " is" } else { "s are" }
+            )?;
+            for finding in &self.absent {
+                writeln!(f, "    {finding}")?;
+            }
         }
         let (functions, globals, types) = self.checked;
         write!(

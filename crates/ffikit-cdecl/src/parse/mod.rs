@@ -566,12 +566,17 @@ impl<'a> Parser<'a> {
     }
 
     fn declare_typedef(&mut self, name: String, span: Span, ty: QualType) -> Result<(), Error> {
-        if let Some(existing) = self.decls.typedefs.get(&name) {
-            if *existing != ty {
+        if let Some(&existing) = self.decls.typedefs.get(&name) {
+            if existing.quals == ty.quals && self.same_type(existing.ty, ty.ty, 0) {
+                // The same declaration again (a header included twice): the first stays.
+                self.declared(Declared::Typedef(name), span);
+                return Ok(());
+            }
+            if existing != ty {
                 let message = format!(
                     "typedef `{name}` redefined as `{}`; it was `{}`",
                     self.decls.types.display(ty),
-                    self.decls.types.display(*existing)
+                    self.decls.types.display(existing)
                 );
                 return Err(self.error(ErrorKind::Redefinition, message, span));
             }
@@ -1130,20 +1135,58 @@ impl<'a> Parser<'a> {
 
     /// Two definitions agree: same members (names, types as C text, bit widths) and layout.
     fn same_record(&self, a: TypeId, b: TypeId) -> bool {
-        let (Type::Record(ra), Type::Record(rb)) =
-            (self.decls.types.get(a), self.decls.types.get(b))
-        else {
+        self.same_type(a, b, 0)
+    }
+
+    /// Whether two types are the same structurally: identical, or anonymous structs, unions
+    /// and enums with the same members — what a header included twice declares again
+    /// (`typedef struct { int __val[2]; } __fsid_t;` from both zlib.h and expat.h).
+    fn same_type(&self, a: TypeId, b: TypeId, depth: usize) -> bool {
+        if a == b {
+            return true;
+        }
+        if depth > MAX_TYPE_DEPTH as usize {
             return false;
-        };
-        let (ra, rb) = (self.decls.types.record(*ra), self.decls.types.record(*rb));
-        let fields = |r: &crate::ctype::Record| -> Vec<(Option<String>, String, Option<u32>)> {
-            r.fields
-                .iter()
-                .flatten()
-                .map(|f| (f.name.clone(), self.decls.types.display(f.ty), f.bit_width))
-                .collect()
-        };
-        fields(ra) == fields(rb) && ra.layout == rb.layout
+        }
+        let types = &self.decls.types;
+        let same = |x: QualType, y: QualType| x.quals == y.quals && self.same_type(x.ty, y.ty, depth + 1);
+        match (types.get(a), types.get(b)) {
+            (Type::Pointer(x), Type::Pointer(y)) => same(*x, *y),
+            (
+                Type::Array {
+                    element: x,
+                    len: lx,
+                },
+                Type::Array {
+                    element: y,
+                    len: ly,
+                },
+            ) => lx == ly && same(*x, *y),
+            (Type::Function(x), Type::Function(y)) => {
+                x.variadic == y.variadic
+                    && x.params.len() == y.params.len()
+                    && same(x.result, y.result)
+                    && x.params.iter().zip(&y.params).all(|(p, q)| same(*p, *q))
+            }
+            (Type::Record(x), Type::Record(y)) => {
+                let (x, y) = (types.record(*x), types.record(*y));
+                let (Some(fx), Some(fy)) = (&x.fields, &y.fields) else {
+                    return false;
+                };
+                x.kind == y.kind
+                    && x.tag == y.tag
+                    && x.layout == y.layout
+                    && fx.len() == fy.len()
+                    && fx.iter().zip(fy).all(|(f, g)| {
+                        f.name == g.name && f.bit_width == g.bit_width && same(f.ty, g.ty)
+                    })
+            }
+            (Type::Enum(x), Type::Enum(y)) => {
+                let (x, y) = (types.enumeration(*x), types.enumeration(*y));
+                x.tag == y.tag && x.values == y.values && x.underlying == y.underlying
+            }
+            _ => false,
+        }
     }
 
     fn record_body(&mut self, kind: RecordKind) -> Result<Vec<Field>, Error> {
