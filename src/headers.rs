@@ -167,7 +167,10 @@ pub fn load(
             }
             None => {
                 let text = crate::inspect::read_text(std::path::Path::new(name))?;
-                loaded.decls.cdef(&text).map_err(|error| as_is_hint(error, as_is))?;
+                loaded
+                    .decls
+                    .cdef(&text)
+                    .map_err(|error| as_is_hint(error, as_is))?;
             }
         }
         loaded.header = Some(request);
@@ -295,10 +298,17 @@ pub fn constants_report(loaded: &Loaded, names: &[String]) -> Result<String, Str
     let row = |name: &str| -> Option<(ffikit_cdecl::Origin, String, String)> {
         let value = match decls.macro_value(name) {
             Some(MacroValue::Integer(c)) => {
-                format!("{} ({})", c.value, decls.types().display(QualType::plain(c.ty)))
+                format!(
+                    "{} ({})",
+                    c.value,
+                    decls.types().display(QualType::plain(c.ty))
+                )
             }
             Some(MacroValue::Float { value, ty }) => {
-                format!("{value:?} ({})", decls.types().display(QualType::plain(*ty)))
+                format!(
+                    "{value:?} ({})",
+                    decls.types().display(QualType::plain(*ty))
+                )
             }
             Some(MacroValue::String(bytes)) => {
                 format!("{:?} (string)", String::from_utf8_lossy(bytes))
@@ -306,7 +316,11 @@ pub fn constants_report(loaded: &Loaded, names: &[String]) -> Result<String, Str
             Some(_) => return None,
             None => {
                 let c = decls.constant(name)?;
-                format!("{} ({})", c.value, decls.types().display(QualType::plain(c.ty)))
+                format!(
+                    "{} ({})",
+                    c.value,
+                    decls.types().display(QualType::plain(c.ty))
+                )
             }
         };
         let origin = decls

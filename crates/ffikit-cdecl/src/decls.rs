@@ -355,7 +355,9 @@ impl Declarations {
 
     /// Every object-like `#define` with a value, in no particular order.
     pub fn macros(&self) -> impl Iterator<Item = (&str, &MacroValue)> {
-        self.macros.iter().map(|(name, value)| (name.as_str(), value))
+        self.macros
+            .iter()
+            .map(|(name, value)| (name.as_str(), value))
     }
 
     /// A `static inline` function the text defined: its declaration, for a shim to export

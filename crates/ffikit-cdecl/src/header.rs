@@ -386,7 +386,11 @@ impl Header {
     ///
     /// No compiler, a compile error (the message is the compiler's), or the cache cannot be
     /// written.
-    pub fn compile_shim(&self, functions: &[&str], link: Option<&Path>) -> Result<PathBuf, HeaderError> {
+    pub fn compile_shim(
+        &self,
+        functions: &[&str],
+        link: Option<&Path>,
+    ) -> Result<PathBuf, HeaderError> {
         let mut source = self.include_line();
         for name in functions {
             if !is_identifier(name) {
@@ -409,7 +413,11 @@ impl Header {
             path: dir.clone(),
             source,
         })?;
-        let extension = if cfg!(target_os = "macos") { "dylib" } else { "so" };
+        let extension = if cfg!(target_os = "macos") {
+            "dylib"
+        } else {
+            "so"
+        };
         let path = dir.join(format!("shim-{:016x}.{extension}", hasher.finish()));
         if path.is_file() {
             return Ok(path);
@@ -420,7 +428,9 @@ impl Header {
             std::process::id()
         ));
         let output = partial.to_string_lossy().into_owned();
-        let mut args = vec!["-shared", "-fPIC", "-O2", "-x", "c", "-", "-x", "none", "-o", &output];
+        let mut args = vec![
+            "-shared", "-fPIC", "-O2", "-x", "c", "-", "-x", "none", "-o", &output,
+        ];
         let link_text = link.map(|l| l.to_string_lossy().into_owned());
         if let Some(link) = &link_text {
             args.push(link);
@@ -685,7 +695,9 @@ impl Declarations {
             match evaluated {
                 Ok(()) => {
                     let declared = Declared::Constant(definition.name.clone());
-                    scratch.origins.insert(declared.clone(), definition.origin.clone());
+                    scratch
+                        .origins
+                        .insert(declared.clone(), definition.origin.clone());
                     report.declared.push(declared);
                 }
                 Err(error) => report.skipped.push(skip(format!(

@@ -56,12 +56,10 @@ pub use ctype::{
     Enumeration, Field, FunctionDecl, FunctionType, MAX_TYPE_DEPTH, QualType, Qualifiers, Record,
     RecordKind, Scalar, Type, TypeId, TypeTable, VariableDecl,
 };
-pub use decls::{
-    Constant, Declarations, Declared, MacroValue, Report, SkipKind, Skipped, TagKind,
-};
+pub use decls::{Constant, Declarations, Declared, MacroValue, Report, SkipKind, Skipped, TagKind};
+pub use error::{Error, ErrorKind, Origin, Span};
 pub use header::{
     Header, HeaderError, HeaderErrorKind, Included, MAX_PREPROCESSED, SHIM_PREFIX, Scope,
 };
-pub use error::{Error, ErrorKind, Origin, Span};
 pub use layout::{FieldLayout, LayoutError, RecordLayout};
 pub use parse::MAX_DEPTH;

@@ -19,7 +19,11 @@ fn c_prints(program: &str, include: Option<&Path>) -> String {
         cc.arg("-I").arg(include);
     }
     let built = cc.arg(&source).arg("-o").arg(&exe).output().unwrap();
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
     let run = Command::new(&exe).output().unwrap();
     assert!(run.status.success());
     String::from_utf8(run.stdout).unwrap()
@@ -84,7 +88,10 @@ fn a_header_declares_with_origins_and_its_macros_have_the_compilers_values() {
     assert_eq!(open.line, line_of(&path, "*mine_open("));
     let options = origin(Declared::Tag(TagKind::Struct, "mine_options".into()));
     assert_eq!(options.file_name(), Some("mine_types.h"));
-    assert_eq!(options.line, line_of(&dir.path().join("mine_types.h"), "struct mine_options"));
+    assert_eq!(
+        options.line,
+        line_of(&dir.path().join("mine_types.h"), "struct mine_options")
+    );
     let version = origin(Declared::Constant("MINE_VERSION".into()));
     assert_eq!(version.line, line_of(&path, "define MINE_VERSION"));
 
@@ -125,7 +132,10 @@ int main(void) {
     }
     assert_eq!(integer("MINE_HALF").to_string(), lines[3]);
     assert_eq!(integer("MINE_LIMIT").to_string(), lines[4]);
-    assert_eq!(decls.constant("MINE_WRITE").unwrap().value.to_string(), lines[5]);
+    assert_eq!(
+        decls.constant("MINE_WRITE").unwrap().value.to_string(),
+        lines[5]
+    );
     // An integer macro is a constant for later declarations too.
     decls.cdef("char flags_buffer[MINE_BASE];").unwrap();
 
@@ -139,23 +149,45 @@ int main(void) {
         .find(|s| s.reason.message().contains("MINE_ALIAS"))
         .expect("MINE_ALIAS is reported");
     assert_eq!(alias.kind, SkipKind::Macro);
-    assert_eq!(alias.reason.origin().unwrap().line, line_of(&path, "MINE_ALIAS"));
-    assert!(alias.reason.to_string().contains("mine.h:"), "{}", alias.reason);
+    assert_eq!(
+        alias.reason.origin().unwrap().line,
+        line_of(&path, "MINE_ALIAS")
+    );
+    assert!(
+        alias.reason.to_string().contains("mine.h:"),
+        "{}",
+        alias.reason
+    );
     // An empty macro is a marker, not a constant: neither declared nor reported.
     assert!(decls.macro_value("MINE_EMPTY").is_none());
-    assert!(!skipped.iter().any(|s| s.reason.message().contains("MINE_EMPTY")));
+    assert!(
+        !skipped
+            .iter()
+            .any(|s| s.reason.message().contains("MINE_EMPTY"))
+    );
     // The inline function is kept for a shim.
     assert!(decls.function("mine_twice").is_none());
     let twice = decls.inline_function("mine_twice").unwrap();
-    assert_eq!(decls.types().declaration(twice.ty, "mine_twice"), "int mine_twice(int)");
-    assert!(included.summary().starts_with("mine.h:"), "{}", included.summary());
+    assert_eq!(
+        decls.types().declaration(twice.ty, "mine_twice"),
+        "int mine_twice(int)"
+    );
+    assert!(
+        included.summary().starts_with("mine.h:"),
+        "{}",
+        included.summary()
+    );
 }
 
 #[test]
 fn errors_name_the_original_file_and_line_with_the_original_text() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("broken.h");
-    std::fs::write(&path, "#define COUNT 3\nint fine(int);\nint broken(int x, ) ;\n").unwrap();
+    std::fs::write(
+        &path,
+        "#define COUNT 3\nint fine(int);\nint broken(int x, ) ;\n",
+    )
+    .unwrap();
     let error = Declarations::new()
         .include(&Header::new(path.to_str().unwrap()))
         .unwrap_err();
@@ -172,7 +204,10 @@ fn preprocessor_failures_are_typed_with_the_compilers_words() {
         .include(&Header::new("ffikit_no_such_header.h"))
         .unwrap_err();
     assert_eq!(missing.kind(), HeaderErrorKind::Preprocessor);
-    assert!(missing.to_string().contains("ffikit_no_such_header.h"), "{missing}");
+    assert!(
+        missing.to_string().contains("ffikit_no_such_header.h"),
+        "{missing}"
+    );
 
     let no_compiler = Declarations::new()
         .include(&Header::new("zlib.h").compiler("/nonexistent/ffikit-cc"))
@@ -180,19 +215,29 @@ fn preprocessor_failures_are_typed_with_the_compilers_words() {
     assert_eq!(no_compiler.kind(), HeaderErrorKind::NoCompiler);
     assert!(no_compiler.to_string().contains("$CC"), "{no_compiler}");
 
-    let device = Declarations::new().include(&Header::new("/dev/zero")).unwrap_err();
+    let device = Declarations::new()
+        .include(&Header::new("/dev/zero"))
+        .unwrap_err();
     assert_eq!(device.kind(), HeaderErrorKind::NotAFile);
 
     // -D reaches the preprocessor: an #error the header raises unless told otherwise.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("guarded.h");
-    std::fs::write(&path, "#ifndef READY\n#error define READY first\n#endif\nint ok(void);\n")
-        .unwrap();
+    std::fs::write(
+        &path,
+        "#ifndef READY\n#error define READY first\n#endif\nint ok(void);\n",
+    )
+    .unwrap();
     let path = path.to_str().unwrap();
     let refused = Declarations::new().include(&Header::new(path)).unwrap_err();
-    assert!(refused.to_string().contains("define READY first"), "{refused}");
+    assert!(
+        refused.to_string().contains("define READY first"),
+        "{refused}"
+    );
     let mut decls = Declarations::new();
-    decls.include(&Header::new(path).define("READY", Some("1"))).unwrap();
+    decls
+        .include(&Header::new(path).define("READY", Some("1")))
+        .unwrap();
     assert!(decls.function("ok").is_some());
 }
 
@@ -250,16 +295,32 @@ fn a_shim_is_compiled_once_and_found_in_the_cache() {
     let modified = std::fs::metadata(&first).unwrap().modified().unwrap();
     let second = header.compile_shim(&["mine_twice"], None).unwrap();
     assert_eq!(first, second);
-    assert_eq!(std::fs::metadata(&second).unwrap().modified().unwrap(), modified);
+    assert_eq!(
+        std::fs::metadata(&second).unwrap().modified().unwrap(),
+        modified
+    );
     // The shim exports the pointer under the documented name (nm reads the file).
-    let nm = Command::new("nm").arg("-D").arg("--defined-only").arg(&first).output().unwrap();
+    let nm = Command::new("nm")
+        .arg("-D")
+        .arg("--defined-only")
+        .arg(&first)
+        .output()
+        .unwrap();
     let symbols = String::from_utf8_lossy(&nm.stdout);
-    assert!(symbols.contains(&format!("{}mine_twice", ffikit_cdecl::SHIM_PREFIX)), "{symbols}");
+    assert!(
+        symbols.contains(&format!("{}mine_twice", ffikit_cdecl::SHIM_PREFIX)),
+        "{symbols}"
+    );
     // A name that is not a C identifier never reaches the compiler.
     let refused = header.compile_shim(&["x; int y"], None).unwrap_err();
     assert_eq!(refused.kind(), HeaderErrorKind::NotInline);
     // A compile error is the compiler's message.
-    let failed = header.compile_shim(&["not_declared_anywhere"], None).unwrap_err();
+    let failed = header
+        .compile_shim(&["not_declared_anywhere"], None)
+        .unwrap_err();
     assert_eq!(failed.kind(), HeaderErrorKind::Shim);
-    assert!(failed.to_string().contains("not_declared_anywhere"), "{failed}");
+    assert!(
+        failed.to_string().contains("not_declared_anywhere"),
+        "{failed}"
+    );
 }

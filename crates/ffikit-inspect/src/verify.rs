@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use ffikit_cdecl::{Declarations, Declared, Origin, QualType, RecordKind, Scalar, Scope, TagKind, Type};
+use ffikit_cdecl::{
+    Declarations, Declared, Origin, QualType, RecordKind, Scalar, Scope, TagKind, Type,
+};
 
 use crate::debuginfo::{Canon, DebugInfo};
 use crate::elf::SymbolKind;
@@ -106,7 +108,11 @@ impl fmt::Display for Verification {
                 "{} declared name{} not exported by this build of the library (optional \
                  features compiled out; not counted as problems):",
                 self.absent.len(),
-                if self.absent.len() == 1 { " is" } else { "s are" }
+                if self.absent.len() == 1 {
+                    " is"
+                } else {
+                    "s are"
+                }
             )?;
             for finding in &self.absent {
                 writeln!(f, "    {finding}")?;
@@ -268,7 +274,12 @@ pub(crate) fn verify(
             });
         }
         for problem in problems {
-            findings.push(finding(&at, &function.name, FindingKind::Signature, problem));
+            findings.push(finding(
+                &at,
+                &function.name,
+                FindingKind::Signature,
+                problem,
+            ));
         }
     }
 
@@ -313,7 +324,14 @@ pub(crate) fn verify(
             let mut tags: Vec<_> = decls
                 .tags()
                 .filter(|(kind, tag, _)| decls.tag_span(*kind, tag).is_some())
-                .map(|(kind, tag, id)| (origin_of(Declared::Tag(kind, tag.to_owned())), kind, tag, id))
+                .map(|(kind, tag, id)| {
+                    (
+                        origin_of(Declared::Tag(kind, tag.to_owned())),
+                        kind,
+                        tag,
+                        id,
+                    )
+                })
                 .filter(|(origin, ..)| in_scope(origin))
                 .collect();
             tags.sort_by(|a, b| (&a.0.file, a.0.line, a.2).cmp(&(&b.0.file, b.0.line, b.2)));

@@ -130,7 +130,9 @@ impl Library {
             (Some(decl), _) => (decl, false),
             (None, Some(decl)) => (decl, true),
             (None, None) => {
-                return Err(Error::NotDeclared(format!("no function `{name}` is declared")));
+                return Err(Error::NotDeclared(format!(
+                    "no function `{name}` is declared"
+                )));
             }
         };
         let Type::Function(function) = decls.types().get(decl.ty) else {

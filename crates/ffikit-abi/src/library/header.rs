@@ -13,7 +13,7 @@ impl Library {
     /// or `cc`), so functions can then be bound by name with [`get`](Self::get) and
     /// constants read with [`macro_value`](Self::macro_value).
     ///
-    /// ```no_run
+    /// ```
     /// use ffikit_abi::{Library, Value};
     /// use ffikit_cdecl::Header;
     ///
@@ -22,9 +22,9 @@ impl Library {
     /// let crc = unsafe {
     ///     let libz = Library::open("z")?;
     ///     libz.include(&Header::new("zlib.h"))?;
-    ///     libz.get("crc32")?.call(&[0.into(), Value::Text("123456789".into()), 9.into()])?
+    ///     libz.get("crc32")?.call(&[0.into(), Value::Str("123456789".into()), 9.into()])?
     /// };
-    /// assert_eq!(crc.as_u64(), Some(3421780262));
+    /// assert_eq!(crc.as_i128(), Some(3421780262));
     /// # Ok::<(), ffikit_abi::Error>(())
     /// ```
     ///

@@ -157,7 +157,13 @@ impl Parser<'_> {
         }
     }
 
-    pub(super) fn apply_binary(&self, op: &str, a: Value, b: Value, span: Span) -> Result<Value, Error> {
+    pub(super) fn apply_binary(
+        &self,
+        op: &str,
+        a: Value,
+        b: Value,
+        span: Span,
+    ) -> Result<Value, Error> {
         let invalid = |message: &str| self.error(ErrorKind::InvalidConstant, message, span);
         let truth = |t: bool| Value::int(i128::from(t));
         let (signed, bits) = common(a, b);
@@ -321,7 +327,12 @@ impl Parser<'_> {
     }
 
     /// A cast: the value converted to an integer (or pointer) type.
-    pub(super) fn convert(&self, value: Value, ty: crate::ctype::TypeId, span: Span) -> Result<Value, Error> {
+    pub(super) fn convert(
+        &self,
+        value: Value,
+        ty: crate::ctype::TypeId,
+        span: Span,
+    ) -> Result<Value, Error> {
         match self.decls.types.get(ty) {
             Type::Scalar(Scalar::Bool) => Ok(Value::int(i128::from(value.value != 0))),
             Type::Scalar(s) if s.is_integer() => {

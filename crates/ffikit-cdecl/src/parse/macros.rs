@@ -35,7 +35,8 @@ fn wider(a: Number, b: Number) -> Scalar {
         _ => 3,
     };
     match (a, b) {
-        (Number::Floating(_, s), Number::Integer(_)) | (Number::Integer(_), Number::Floating(_, s)) => s,
+        (Number::Floating(_, s), Number::Integer(_))
+        | (Number::Integer(_), Number::Floating(_, s)) => s,
         (Number::Floating(_, x), Number::Floating(_, y)) => {
             if rank(x) >= rank(y) {
                 x
@@ -63,7 +64,9 @@ impl Parser<'_> {
             return self.strings();
         }
         let start = self.pos;
-        let integer = self.constant_expression().and_then(|v| self.at_end().map(|()| v));
+        let integer = self
+            .constant_expression()
+            .and_then(|v| self.at_end().map(|()| v));
         let error = match integer {
             Ok(value) => {
                 let ty = self.decls.types.scalar(value.scalar());
@@ -187,9 +190,10 @@ impl Parser<'_> {
                 self.expect_punct(")")?;
                 let operand = self.nested(|p| p.floating_unary())?;
                 match (self.decls.types.get(ty.ty), operand) {
-                    (Type::Scalar(s @ (Scalar::Float | Scalar::Double | Scalar::LongDouble)), _) => {
-                        Ok(Number::Floating(rounded(operand.as_f64(), *s), *s))
-                    }
+                    (
+                        Type::Scalar(s @ (Scalar::Float | Scalar::Double | Scalar::LongDouble)),
+                        _,
+                    ) => Ok(Number::Floating(rounded(operand.as_f64(), *s), *s)),
                     (_, Number::Integer(value)) => {
                         self.convert(value, ty.ty, token.span).map(Number::Integer)
                     }
@@ -205,7 +209,8 @@ impl Parser<'_> {
                             ));
                         }
                         let integer = Value::from_i128(truncated as i128);
-                        self.convert(integer, ty.ty, token.span).map(Number::Integer)
+                        self.convert(integer, ty.ty, token.span)
+                            .map(Number::Integer)
                     }
                 }
             }
@@ -243,7 +248,10 @@ fn floating_literal(text: &str) -> Option<(f64, Scalar)> {
         (body, Scalar::LongDouble)
     } else if hex && lower.ends_with('f') && !lower.contains('p') {
         return None;
-    } else if let Some(body) = lower.strip_suffix('f').filter(|_| hex && lower.contains('p')) {
+    } else if let Some(body) = lower
+        .strip_suffix('f')
+        .filter(|_| hex && lower.contains('p'))
+    {
         (body, Scalar::Float)
     } else {
         (lower.as_str(), Scalar::Double)

@@ -19,8 +19,7 @@ use crate::ctype::{
     Type, TypeId, VariableDecl,
 };
 use crate::decls::{
-    Constant, Declarations, Declared, MacroValue, Report, SkipKind, Skipped, TagKind,
-    layout_error,
+    Constant, Declarations, Declared, MacroValue, Report, SkipKind, Skipped, TagKind, layout_error,
 };
 use crate::error::{Error, ErrorKind, Locator, Origin, Span};
 use lexer::{Token, TokenKind};
@@ -552,7 +551,9 @@ impl<'a> Parser<'a> {
         };
         let param_names = param_names.unwrap_or_else(|| vec![None; function.params.len()]);
         let origin = self.locator.origin(span.start);
-        self.decls.origins.insert(Declared::Function(name.clone()), origin);
+        self.decls
+            .origins
+            .insert(Declared::Function(name.clone()), origin);
         self.decls.inline_functions.insert(
             name.clone(),
             FunctionDecl {
@@ -1149,7 +1150,8 @@ impl<'a> Parser<'a> {
             return false;
         }
         let types = &self.decls.types;
-        let same = |x: QualType, y: QualType| x.quals == y.quals && self.same_type(x.ty, y.ty, depth + 1);
+        let same =
+            |x: QualType, y: QualType| x.quals == y.quals && self.same_type(x.ty, y.ty, depth + 1);
         match (types.get(a), types.get(b)) {
             (Type::Pointer(x), Type::Pointer(y)) => same(*x, *y),
             (
