@@ -73,8 +73,8 @@
 //!
 //! | # | the caller promises | made at |
 //! |---|---|---|
-//! | 1 | loading the library runs sound code (its initializers, and finalizers at unload) | [`Library::open`], [`Library::open_with`], [`Library::open_described`] |
-//! | 2 | a declaration is true to the symbol: its types, its calling convention, a `char *` result is NULL or a string | [`Library::function`], [`Library::get`], [`Library::optional`], [`SignatureBuilder::bind`], [`Library::global`], [`OwnedFunction::new`], the manifest of [`Library::open_described`] |
+//! | 1 | loading the library runs sound code (its initializers, and finalizers at unload) | [`Library::open`], [`Library::open_with`], [`Library::open_described`], [`Library::compile_inline`] (the shim) |
+//! | 2 | a declaration is true to the symbol: its types, its calling convention, a `char *` result is NULL or a string | [`Library::function`], [`Library::get`] (a declaration made by `cdef` or a header's by [`Library::include`]), [`Library::optional`], [`SignatureBuilder::bind`], [`Library::global`], [`OwnedFunction::new`], the manifest of [`Library::open_described`], [`Library::compile_inline`] |
 //! | 3 | the arguments meet the function's preconditions (addresses valid for what it does, counts matching buffers, its own rules) | each [`Function::call`] / [`OwnedFunction::call`]; or once, for every argument list a safe call accepts, with [`Function::into_safe`]; typed handles: each call of the `unsafe extern "C" fn`; [`Function::call_prepared_unchecked`] |
 //! | 4 | an address (an integer) points where the C type says, as long as C uses it | passing a [`Value::Pointer`] (or a [`Value::Text`] result) through the `unsafe` call of promise 3; [`Global::set`]; [`read_c_string`] |
 //! | 5 | C calls a callback only while it lives | passing [`Callback::address`] through the `unsafe` call; [`Callback::leak`] / [`TypedCallback::leak`] make it true for good; [`CallbackPtr`] borrows it for typed calls |

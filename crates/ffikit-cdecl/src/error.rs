@@ -90,8 +90,8 @@ pub struct Error {
     shown: String,
     /// Where the caret goes in `shown`, in characters, and how wide.
     caret: (usize, usize),
-    /// The original file and line, where line markers tell.
-    origin: Option<Origin>,
+    /// The original file and line, where line markers tell (boxed: errors stay small).
+    origin: Option<Box<Origin>>,
 }
 
 /// The most characters of a source line an error keeps and shows: a minified header can put
@@ -220,20 +220,20 @@ impl Error {
             column,
             shown,
             caret: (caret_at, width),
-            origin: origin.filter(|o| o.file.is_some()),
+            origin: origin.filter(|o| o.file.is_some()).map(Box::new),
         }
     }
 
     /// The original file and line of the error, when the text carried the preprocessor's
     /// line markers (`zlib.h:1234`).
     pub fn origin(&self) -> Option<&Origin> {
-        self.origin.as_ref()
+        self.origin.as_deref()
     }
 
     /// The error, located at `origin` (a line of text made up from the original, such as a
     /// macro's definition).
     pub(crate) fn with_origin(mut self, origin: Origin) -> Error {
-        self.origin = Some(origin);
+        self.origin = Some(Box::new(origin));
         self
     }
 

@@ -108,7 +108,7 @@ pub enum HeaderError {
         header: String,
         /// The parser's error, located in the original file.
         #[source]
-        source: Error,
+        source: Box<Error>,
     },
     /// The shim did not compile.
     #[error("compiling a shim for {functions} of `{header}` failed:\n{stderr}")]
@@ -653,7 +653,7 @@ impl Declarations {
         let mut scratch = self.clone();
         let declaration_error = |source: Error| HeaderError::Declaration {
             header: header.name.clone(),
-            source: source.with_original_line(),
+            source: Box::new(source.with_original_line()),
         };
         let (mut report, macros) = Parser::for_header(&text, &mut scratch)
             .and_then(Parser::header_declarations)

@@ -3,7 +3,22 @@
 //! preprocessor's output for real system headers.
 //!
 //! Pure data: no `unsafe`, no libffi, no dynamic loading. The ABI-mode runtime
-//! (`ffikit-abi`) lowers these types to call frames.
+//! (`ffikit-abi`) lowers these types to call frames. Headers as installed go through the
+//! system C preprocessor ([`Header`], [`Declarations::include`]):
+//!
+//! ```
+//! use ffikit_cdecl::{Declarations, Header, MacroValue};
+//!
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("point.h");
+//! # std::fs::write(&path, "#define ORIGIN_X (1 << 4)\nstruct point { int x, y; };\nint norm(struct point p);\n").unwrap();
+//! let mut decls = Declarations::new();
+//! let included = decls.include(&Header::new(path.to_str().unwrap())).unwrap();
+//! let origin = decls.origin(&ffikit_cdecl::Declared::Function("norm".into())).unwrap();
+//! assert_eq!((origin.file_name(), origin.line), (Some("point.h"), 3));
+//! assert!(matches!(decls.macro_value("ORIGIN_X"), Some(MacroValue::Integer(c)) if c.value == 16));
+//! assert!(included.scope().contains(origin));
+//! ```
 //!
 //! ```
 //! use ffikit_cdecl::Declarations;
@@ -40,7 +55,13 @@
 //! - `parse`: the lexer (tokens with spans), the recursive-descent declaration parser, and
 //!   integer constant expressions.
 //! - [`Declarations`]: what the parsed text declares (functions, variables, typedefs, tags,
-//!   constants); [`Declarations::cdef`] is transactional.
+//!   constants, macro values, `static inline` functions), each with its [`Origin`];
+//!   [`Declarations::cdef`] is transactional.
+//! - `header`: real headers as installed — [`Header`] runs the system C preprocessor (the one
+//!   place this crate runs a program), [`Declarations::include`] reads its output with
+//!   origins and evaluates every object-like `#define` after a second expansion run,
+//!   [`Scope`] tells a header's own declarations from what it includes, and
+//!   [`Header::compile_shim`] exports `static inline` functions from a compiled shim.
 //! - [`Error`]: the kind, the span, and the source line with a caret under the bad token.
 
 #![forbid(unsafe_code)]
