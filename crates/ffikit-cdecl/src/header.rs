@@ -238,7 +238,12 @@ impl Header {
             .clone()
             .or_else(|| std::env::var("CC").ok().filter(|cc| !cc.trim().is_empty()))
             .unwrap_or_else(|| "cc".to_owned());
-        chosen.split_whitespace().map(str::to_owned).collect()
+        let words: Vec<String> = chosen.split_whitespace().map(str::to_owned).collect();
+        if words.is_empty() {
+            vec!["cc".to_owned()]
+        } else {
+            words
+        }
     }
 
     /// The compiler as a display string.
@@ -260,6 +265,15 @@ impl Header {
     /// Runs the compiler on `source` (C given on stdin) with `args`; its stdout.
     fn run(&self, args: &[&str], source: &str) -> Result<String, HeaderError> {
         let words = self.command_words();
+        // Looked up first, so "no compiler" is the same answer however the process is
+        // started (under valgrind a failed exec shows as a child exiting with 127).
+        if !program_exists(&words[0]) {
+            return Err(HeaderError::NoCompiler {
+                compiler: words.join(" "),
+                header: self.name.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such program"),
+            });
+        }
         let mut command = Command::new(&words[0]);
         command
             .args(&words[1..])
@@ -449,6 +463,15 @@ impl Header {
         })?;
         Ok(path)
     }
+}
+
+/// Whether `program` names an existing file: a path, or a name found on `$PATH`.
+fn program_exists(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 /// Where shims are cached.
