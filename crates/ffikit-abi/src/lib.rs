@@ -128,12 +128,15 @@ pub use data::{CData, Global, MAX_OBJECT_SIZE, Path};
 pub use shape::MAX_BY_VALUE;
 // What a library file says about itself, read without loading it (ffikit-inspect).
 pub use error::{Error, ErrorKind};
+/// `#[derive(CStruct)]` on a `#[repr(C)]` struct or union (with `Clone, Copy`): its C
+/// layout for typed handles and typed callbacks, checked against the C declaration.
+pub use ffikit_derive::CStruct;
 pub use ffikit_inspect::{
     Binding, ExportedSymbol, Finding, FindingKind, LibraryFile, SymbolKind, Verification,
     exported_symbols, find_library, read_file,
 };
 pub use library::{Adopted, Library, LoadFlags, OwnedFunction, SignatureBuilder};
-pub use typed::{CFunctionPointer, CType, TypedFunction};
+pub use typed::{CFunctionPointer, CLayout, CMember, CType, Kind, TypedFunction};
 pub use value::Value;
 
 /// Whether this build has the x86-64 System V fast path and scalar lanes (the `fast-path`

@@ -13,22 +13,80 @@ use crate::shape::{Shape, Typed};
 pub enum Kind {
     Void,
     Bool,
-    Int { size: u8, signed: bool },
+    Int {
+        size: u8,
+        signed: bool,
+    },
     Float,
     Double,
     Pointer,
+    /// A `#[repr(C)]` struct or union, as `#[derive(CStruct)]` describes it.
+    Record(&'static CLayout),
+    /// `[T; N]`, as a member of a struct.
+    Array {
+        element: &'static Kind,
+        len: usize,
+    },
+}
+
+/// The C layout of a `#[repr(C)]` Rust struct or union, recorded at compile time by
+/// `#[derive(CStruct)]`: checked against the C declaration when a typed handle or typed
+/// callback is made.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CLayout {
+    /// The Rust type's name.
+    pub name: &'static str,
+    /// A union, not a struct.
+    pub union: bool,
+    /// `size_of`.
+    pub size: usize,
+    /// `align_of`.
+    pub align: usize,
+    /// The fields, in declaration order.
+    pub members: &'static [CMember],
+}
+
+/// One field of a [`CLayout`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct CMember {
+    /// The field's name.
+    pub name: &'static str,
+    /// `offset_of`.
+    pub offset: usize,
+    /// The field type's C kind.
+    pub kind: Kind,
 }
 
 impl Kind {
-    fn matches(self, shape: &Shape) -> bool {
-        match (self, shape) {
+    /// Whether a value of this kind is what C passes as `shape`; why not, with the member
+    /// path (`member \`inner.y\``), when it is not.
+    fn check(self, shape: &Shape, path: &str) -> Result<(), String> {
+        let plain = match (self, shape) {
             (Kind::Void, Shape::Void) | (Kind::Bool, Shape::Bool) => true,
             (Kind::Float, Shape::Float) | (Kind::Double, Shape::Double) => true,
             (Kind::Pointer, Shape::Pointer(_)) => true,
             (Kind::Int { size, signed }, Shape::Int { size: s, signed: g }) => {
                 size == *s && signed == *g
             }
+            (Kind::Record(layout), Shape::Record { .. }) => {
+                return layout.check(shape, path);
+            }
+            (Kind::Array { element, len }, Shape::Array { element: e, len: l }) => {
+                if len as u64 != *l {
+                    return Err(format!("{path}is an array of {len} in Rust, of {l} in C"));
+                }
+                return element.check(e, path);
+            }
             _ => false,
+        };
+        if plain {
+            Ok(())
+        } else {
+            Err(format!(
+                "{path}is {} in Rust, `{}` in C",
+                self.rust_name(),
+                describe_shape(shape)
+            ))
         }
     }
 
@@ -40,7 +98,159 @@ impl Kind {
             Kind::Float => "f32".into(),
             Kind::Double => "f64".into(),
             Kind::Pointer => "a raw pointer".into(),
+            Kind::Record(layout) => format!("`{}`", layout.name),
+            Kind::Array { element, len } => format!("[{}; {len}]", element.rust_name()),
         }
+    }
+}
+
+impl CLayout {
+    /// Size, alignment, and every member's name, offset and type, against the C record.
+    fn check(&'static self, shape: &Shape, path: &str) -> Result<(), String> {
+        let Shape::Record {
+            union,
+            size,
+            align,
+            members,
+            ..
+        } = shape
+        else {
+            return Err(format!("{path}is `{}` in Rust, not a C struct", self.name));
+        };
+        let layouts = || {
+            format!(
+                "\n  Rust: {}\n  C:    {}",
+                self.describe(),
+                describe_shape(shape)
+            )
+        };
+        let word = |union: bool| if union { "a union" } else { "a struct" };
+        if self.union != *union {
+            return Err(format!(
+                "{path}`{}` is {} in Rust, {} in C{}",
+                self.name,
+                word(self.union),
+                word(*union),
+                layouts()
+            ));
+        }
+        if self.size as u64 != *size || self.align as u64 != *align {
+            return Err(format!(
+                "{path}`{}` is {} bytes (align {}) in Rust, {size} bytes (align {align}) in C{}",
+                self.name,
+                self.size,
+                self.align,
+                layouts()
+            ));
+        }
+        if self.members.len() != members.len() {
+            return Err(format!(
+                "{path}`{}` has {} members in Rust, {} in C{}",
+                self.name,
+                self.members.len(),
+                members.len(),
+                layouts()
+            ));
+        }
+        for (mine, theirs) in self.members.iter().zip(members) {
+            let inner = format!("{path}member `{}` ", mine.name);
+            if theirs.bits.is_some() {
+                return Err(format!(
+                    "{inner}faces a C bitfield, which a Rust struct cannot mirror{}",
+                    layouts()
+                ));
+            }
+            if let Some(name) = &theirs.name {
+                if name != mine.name {
+                    return Err(format!(
+                        "{path}member `{}` of `{}` is `{name}` in C (members in C's order){}",
+                        mine.name,
+                        self.name,
+                        layouts()
+                    ));
+                }
+            }
+            if mine.offset as u64 != theirs.offset {
+                return Err(format!(
+                    "{inner}is at offset {} in Rust, {} in C{}",
+                    mine.offset,
+                    theirs.offset,
+                    layouts()
+                ));
+            }
+            mine.kind.check(&theirs.shape, &inner).map_err(|why| {
+                format!(
+                    "{why}{}",
+                    if why.contains("\n  Rust:") {
+                        String::new()
+                    } else {
+                        layouts()
+                    }
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// `Point { x: i32 @0, y: i32 @4 } (8 bytes)`.
+    fn describe(&self) -> String {
+        let members: Vec<String> = self
+            .members
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}: {} @{}",
+                    m.name,
+                    m.kind.rust_name().trim_matches('`'),
+                    m.offset
+                )
+            })
+            .collect();
+        format!(
+            "{} {{ {} }} ({} bytes)",
+            self.name,
+            members.join(", "),
+            self.size
+        )
+    }
+}
+
+/// A C shape as a short text: `int32`, `struct { x: int32 @0, y: int32 @4 } (8 bytes)`.
+fn describe_shape(shape: &Shape) -> String {
+    match shape {
+        Shape::Record {
+            union,
+            size,
+            members,
+            ..
+        } => {
+            let members: Vec<String> = members
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{}: {} @{}",
+                        m.name.as_deref().unwrap_or("(anonymous)"),
+                        describe_shape(&m.shape),
+                        m.offset
+                    )
+                })
+                .collect();
+            format!(
+                "{} {{ {} }} ({size} bytes)",
+                if *union { "union" } else { "struct" },
+                members.join(", ")
+            )
+        }
+        Shape::Int { size, signed } => format!("{}{}", if *signed { "i" } else { "u" }, size * 8),
+        Shape::Float => "f32".into(),
+        Shape::Double => "f64".into(),
+        Shape::Bool => "bool".into(),
+        Shape::Void => "void".into(),
+        Shape::Pointer(_) => "pointer".into(),
+        Shape::Array { element, len } => format!("[{}; {len}]", describe_shape(element)),
+        Shape::LongDouble => "long double".into(),
+        Shape::Complex { part } => format!("complex of {}-byte parts", part),
+        Shape::Opaque { size, .. } => format!("opaque ({size} bytes)"),
     }
 }
 
@@ -89,6 +299,14 @@ c_types! {
     f64 => Kind::Double,
 }
 
+// SAFETY: an array is laid out as C's: `N` elements of `T`, no padding between them.
+unsafe impl<T: CType, const N: usize> CType for [T; N] {
+    const KIND: Kind = Kind::Array {
+        element: &T::KIND,
+        len: N,
+    };
+}
+
 // SAFETY: raw pointers are passed as C pointers.
 unsafe impl<T> CType for *const T {
     const KIND: Kind = Kind::Pointer;
@@ -102,6 +320,9 @@ unsafe impl<T> CType for *mut T {
 /// `unsafe extern "C" fn(A, B, ...) -> R` for C-compatible `A, B, ..., R` (sealed: calling
 /// one stays `unsafe`, the per-call promise of the [safety model](crate#safety-model)).
 pub trait CFunctionPointer: Copy + sealed::FunctionPointer {
+    #[doc(hidden)]
+    /// Whether the pointer type ends with `...`.
+    const VARIADIC: bool = false;
     #[doc(hidden)]
     fn params() -> Vec<Kind>;
     #[doc(hidden)]
@@ -133,6 +354,29 @@ macro_rules! function_pointers {
     )*};
 }
 
+/// Variadic function pointers: the fixed parameters are checked; Rust itself refuses
+/// variadic arguments C's default promotions would change (`f32`, `i8`, `i16`, `bool`).
+macro_rules! variadic_function_pointers {
+    ($( ($($arg:ident),+) )*) => {$(
+        impl<R: CType, $($arg: CType),+> sealed::FunctionPointer for unsafe extern "C" fn($($arg),+, ...) -> R {}
+
+        impl<R: CType, $($arg: CType),+> CFunctionPointer for unsafe extern "C" fn($($arg),+, ...) -> R {
+            const VARIADIC: bool = true;
+            fn params() -> Vec<Kind> {
+                vec![$($arg::KIND),+]
+            }
+            fn result() -> Kind {
+                R::KIND
+            }
+            unsafe fn from_address(address: usize) -> Self {
+                // SAFETY: function pointers are address-sized; the caller guarantees the
+                // code at `address` has this signature.
+                unsafe { std::mem::transmute::<usize, Self>(address) }
+            }
+        }
+    )*};
+}
+
 function_pointers! {
     ()
     (A)
@@ -151,6 +395,23 @@ function_pointers! {
     (A, B, C, D, E, F, G, H, I, J, K, L, M, N)
     (A, B, C, D, E, F, G, H, I, J, K, L, M, N, O)
     (A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P)
+    (A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q)
+    (A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, S)
+    (A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, S, T)
+    (A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, S, T, U)
+    (A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, S, T, U, V)
+    (A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, S, T, U, V, W)
+    (A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, S, T, U, V, W, X)
+    (A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P, Q, S, T, U, V, W, X, Y)
+}
+
+variadic_function_pointers! {
+    (A)
+    (A, B)
+    (A, B, C)
+    (A, B, C, D)
+    (A, B, C, D, E)
+    (A, B, C, D, E, F)
 }
 
 /// A function pointer of Rust type `F`, checked against its C declaration, tied to its
@@ -178,15 +439,24 @@ pub(crate) fn check_signature<F: CFunctionPointer>(
     result: &Typed,
     variadic: bool,
 ) -> Result<(), Error> {
-    let mismatch = |place: String, expected: &Typed, given: Kind| Error::TypeMismatch {
+    let mismatch = |place: String, expected: &Typed, why: String| Error::TypeMismatch {
         place: format!("{place} of `{name}`"),
         expected: format!("the Rust type of `{}`", expected.c_name),
-        given: given.rust_name(),
+        given: why,
     };
-    if variadic {
+    if variadic && !F::VARIADIC {
         return Err(Error::UnsupportedType {
             ty: name.to_owned(),
-            reason: "a typed signature cannot be variadic; use dynamic Values".into(),
+            reason: "the function is variadic: its typed handle is a variadic function pointer \
+                     (`unsafe extern \"C\" fn(A, ...) -> R`), called with promoted arguments"
+                .into(),
+        });
+    }
+    if F::VARIADIC && !variadic {
+        return Err(Error::TypeMismatch {
+            place: format!("`{name}`"),
+            expected: "a function pointer with fixed parameters (C's has no `...`)".into(),
+            given: "a variadic function pointer".into(),
         });
     }
     let kinds = F::params();
@@ -197,14 +467,23 @@ pub(crate) fn check_signature<F: CFunctionPointer>(
             given: kinds.len(),
         });
     }
+    let by_value = |typed: &Typed| match &typed.shape {
+        Shape::Record {
+            not_by_value: Some(why),
+            ..
+        } => Err(why.clone()),
+        _ => Ok(()),
+    };
     for (index, (kind, param)) in kinds.iter().zip(params).enumerate() {
-        if !kind.matches(&param.shape) {
-            return Err(mismatch(format!("parameter {}", index + 1), param, *kind));
-        }
+        let place = format!("parameter {}", index + 1);
+        by_value(param).map_err(|why| mismatch(place.clone(), param, why))?;
+        kind.check(&param.shape, "")
+            .map_err(|why| mismatch(place, param, why))?;
     }
-    if !F::result().matches(&result.shape) {
-        return Err(mismatch("the result".into(), result, F::result()));
-    }
+    by_value(result).map_err(|why| mismatch("the result".into(), result, why))?;
+    F::result()
+        .check(&result.shape, "")
+        .map_err(|why| mismatch("the result".into(), result, why))?;
     Ok(())
 }
 

@@ -1,6 +1,8 @@
-//! Typed callbacks: a Rust closure of a checked C signature `F`, called on its arguments as they
-//! are — through one of 64 pre-compiled slot functions per signature while one is free (no
-//! libffi on the way in), else a libffi closure.
+//! Typed callbacks: a Rust closure of a checked C signature `F` (0 to 24 parameters: integers,
+//! floats, pointers, `#[derive(CStruct)]` structs and unions by value), called on its arguments
+//! as they are — through one of 64 pre-compiled slot functions per signature while one is free
+//! (no libffi on the way in; the compiler generates them for each signature used, so they need
+//! no writable code), else a libffi closure.
 
 use std::any::Any;
 use std::ffi::c_void;
@@ -217,6 +219,7 @@ unsafe impl<T> CValue for *mut T {
 macro_rules! typed_bodies {
     ($( $slot:ident $call:ident ($($arg:ident $value:ident $index:tt),*) )*) => {$(
         /// Slot function: finds its closure in slot `I` and calls it.
+        #[allow(clippy::too_many_arguments)]
         unsafe extern "C" fn $slot<const I: usize, R: CValue, $($arg: CValue),*>($($value: $arg),*) -> R {
             let (data, call) = crate::slots::slot(I);
             // SAFETY: the slot was set to a state and the call function of exactly this
@@ -232,7 +235,7 @@ macro_rules! typed_bodies {
         /// # Safety
         ///
         /// `data` points to a live `SlotState<C>`.
-        #[allow(unused_unsafe)]
+        #[allow(unused_unsafe, clippy::too_many_arguments)]
         unsafe fn $call<C, R: CValue, $($arg: CValue),*>(data: *const () $(, $value: $arg)*) -> R
         where
             C: Fn($($arg),*) -> R,
@@ -281,6 +284,24 @@ typed_bodies! {
     slot4 call4 (A a 0, B b 1, C2 c 2, D d 3)
     slot5 call5 (A a 0, B b 1, C2 c 2, D d 3, E e 4)
     slot6 call6 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5)
+    slot7 call7 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6)
+    slot8 call8 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7)
+    slot9 call9 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7, I2 i 8)
+    slot10 call10 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7, I2 i 8, J j 9)
+    slot11 call11 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7, I2 i 8, J j 9, K k 10)
+    slot12 call12 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7, I2 i 8, J j 9, K k 10, L l 11)
+    slot13 call13 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7, I2 i 8, J j 9, K k 10, L l 11, M m 12)
+    slot14 call14 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7, I2 i 8, J j 9, K k 10, L l 11, M m 12, N n 13)
+    slot15 call15 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7, I2 i 8, J j 9, K k 10, L l 11, M m 12, N n 13, O o 14)
+    slot16 call16 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7, I2 i 8, J j 9, K k 10, L l 11, M m 12, N n 13, O o 14, P p 15)
+    slot17 call17 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7, I2 i 8, J j 9, K k 10, L l 11, M m 12, N n 13, O o 14, P p 15, Q q 16)
+    slot18 call18 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7, I2 i 8, J j 9, K k 10, L l 11, M m 12, N n 13, O o 14, P p 15, Q q 16, S s 17)
+    slot19 call19 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7, I2 i 8, J j 9, K k 10, L l 11, M m 12, N n 13, O o 14, P p 15, Q q 16, S s 17, T t 18)
+    slot20 call20 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7, I2 i 8, J j 9, K k 10, L l 11, M m 12, N n 13, O o 14, P p 15, Q q 16, S s 17, T t 18, U u 19)
+    slot21 call21 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7, I2 i 8, J j 9, K k 10, L l 11, M m 12, N n 13, O o 14, P p 15, Q q 16, S s 17, T t 18, U u 19, V v 20)
+    slot22 call22 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7, I2 i 8, J j 9, K k 10, L l 11, M m 12, N n 13, O o 14, P p 15, Q q 16, S s 17, T t 18, U u 19, V v 20, W w 21)
+    slot23 call23 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7, I2 i 8, J j 9, K k 10, L l 11, M m 12, N n 13, O o 14, P p 15, Q q 16, S s 17, T t 18, U u 19, V v 20, W w 21, X x 22)
+    slot24 call24 (A a 0, B b 1, C2 c 2, D d 3, E e 4, F f 5, G g 6, H h 7, I2 i 8, J j 9, K k 10, L l 11, M m 12, N n 13, O o 14, P p 15, Q q 16, S s 17, T t 18, U u 19, V v 20, W w 21, X x 22, Y y 23)
 }
 
 impl<F: CFunctionPointer + 'static> TypedCallback<F> {
