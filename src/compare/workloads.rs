@@ -186,11 +186,6 @@ impl<'a> Bench<'a> {
         self.rows.push((style, Ok(Box::new(call))));
         self
     }
-
-    fn without(&mut self, style: Style, reason: &str) -> &mut Self {
-        self.rows.push((style, Err(reason.to_owned())));
-        self
-    }
 }
 
 /// A dynamic result's bits. It takes the value as a caller consuming its result would, so
@@ -482,12 +477,43 @@ fn spill14(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     Ok(bench)
 }
 
+/// `struct s_int64x2` for typed handles: its layout recorded by the derive, checked against
+/// the declaration when the handle is made.
+#[repr(C)]
+#[derive(ffikit_abi::CStruct, Clone, Copy)]
+struct Int64x2 {
+    a: i64,
+    b: i64,
+}
+
+/// `struct s_double4`, likewise.
+#[repr(C)]
+#[derive(ffikit_abi::CStruct, Clone, Copy)]
+struct Double4 {
+    a: f64,
+    b: f64,
+    c: f64,
+    d: f64,
+}
+
 fn struct16(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     let value = sys::s_int64x2 { a: 1 << 40, b: -5 };
+    let typed = Int64x2 {
+        a: value.a,
+        b: value.b,
+    };
     let fields = [("a", Value::Int(value.a)), ("b", Value::Int(value.b))];
     let expected = 0.0 + value.a as f64 + value.b as f64;
     let (direct, api) = (direct::sum_s_int64x2, sys::sum_s_int64x2);
-    struct_sum(libs, "sum_s_int64x2", value, fields, expected, direct, api)
+    struct_sum(
+        libs,
+        "sum_s_int64x2",
+        (value, typed),
+        fields,
+        expected,
+        direct,
+        api,
+    )
 }
 
 fn struct32(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
@@ -503,17 +529,31 @@ fn struct32(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         ("c", Value::Float(value.c)),
         ("d", Value::Float(value.d)),
     ];
+    let typed = Double4 {
+        a: value.a,
+        b: value.b,
+        c: value.c,
+        d: value.d,
+    };
     let expected = 0.0 + value.a + value.b + value.c + value.d;
     let (direct, api) = (direct::sum_s_double4, sys::sum_s_double4);
-    struct_sum(libs, "sum_s_double4", value, fields, expected, direct, api)
+    struct_sum(
+        libs,
+        "sum_s_double4",
+        (value, typed),
+        fields,
+        expected,
+        direct,
+        api,
+    )
 }
 
 /// A `double sum_S(struct S)` fixture in every style: `direct` and `api` are its hand-written
 /// and bindgen declarations, `fields` the struct as a dynamic value.
-fn struct_sum<'a, S: Copy + 'static, const N: usize>(
+fn struct_sum<'a, S: Copy + 'static, T: ffikit_abi::CType + Copy + 'static, const N: usize>(
     libs: &'a Libraries,
     name: &str,
-    value: S,
+    (value, typed_value): (S, T),
     fields: [(&str, Value); N],
     expected: f64,
     direct: unsafe extern "C" fn(S) -> f64,
@@ -522,6 +562,7 @@ fn struct_sum<'a, S: Copy + 'static, const N: usize>(
     let mut bench = Bench::new(expected.to_bits());
     let (function, libffi, reference) = bind_three(&libs.fixtures, name)?;
     let raw = symbol::<unsafe extern "C" fn(S) -> f64>(&libs.raw_fixtures, name)?;
+    let typed = function.typed::<unsafe extern "C" fn(T) -> f64>()?;
     let args = vec![Value::Struct(
         fields.map(|(field, v)| (field.to_owned(), v)).into(),
     )];
@@ -536,10 +577,10 @@ fn struct_sum<'a, S: Copy + 'static, const N: usize>(
             // SAFETY: the call matches the declaration, as the workload's safety note says.
             unsafe { api(black_box(value)) }.to_bits()
         })
-        .without(
-            Style::Typed,
-            "typed handles take scalars and pointers, not structs",
-        )
+        .row(Style::Typed, move |_| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
+            unsafe { (*typed)(black_box(typed_value)) }.to_bits()
+        })
         // SAFETY: the call matches the declaration, as the workload\'s safety note says.
         .fallible(Style::Dynamic, unsafe { dynamic(function, args.clone()) })
         // SAFETY: the call matches the declaration, as the workload\'s safety note says.
@@ -613,6 +654,9 @@ fn snprintf(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     }
     type Snprintf = unsafe extern "C" fn(*mut c_char, usize, *const c_char, ...) -> c_int;
     let raw = symbol::<Snprintf>(&libs.raw_libc, "snprintf")?;
+    // The typed handle of a variadic function is a variadic pointer: Rust passes the
+    // arguments with C's promotions, as a direct call does.
+    let typed = declared(&libs.libc, "snprintf")?.typed::<Snprintf>()?;
     let variadic = ["int", "const char *", "double"];
     let function = declared(&libs.libc, "snprintf")?.variadic(&libs.libc, &variadic)?;
     let libffi = declared(&libs.libc, "snprintf")?
@@ -633,7 +677,12 @@ fn snprintf(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     let mut b_libffi = Box::new([0u8; CAPACITY]);
     let dynamic_args = args(&mut b_dynamic);
     let libffi_args = args(&mut b_libffi);
-    let (mut b_direct, mut b_api, mut b_raw) = ([0u8; CAPACITY], [0u8; CAPACITY], [0u8; CAPACITY]);
+    let (mut b_direct, mut b_api, mut b_typed, mut b_raw) = (
+        [0u8; CAPACITY],
+        [0u8; CAPACITY],
+        [0u8; CAPACITY],
+        [0u8; CAPACITY],
+    );
     // The safety note for every unsafe block here: the buffer holds CAPACITY bytes; the format's
     // conversions match the int, string and double that follow.
     bench
@@ -665,7 +714,20 @@ fn snprintf(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
             };
             written(&b_api, n, verify)
         })
-        .without(Style::Typed, "typed handles refuse variadic signatures")
+        .row(Style::Typed, move |verify| {
+            // SAFETY: the call matches the declaration, as the workload's safety note says.
+            let n = unsafe {
+                (*typed)(
+                    b_typed.as_mut_ptr().cast(),
+                    CAPACITY,
+                    black_box(format.as_ptr()),
+                    black_box(42 as c_int),
+                    black_box(word.as_ptr()),
+                    black_box(2.5f64),
+                )
+            };
+            written(&b_typed, n, verify)
+        })
         .fallible(Style::Dynamic, move |verify| {
             // SAFETY: the call matches the declaration, as the workload\'s safety note says.
             let n = unsafe { function.call(black_box(&dynamic_args)) }

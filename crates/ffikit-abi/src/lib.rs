@@ -45,6 +45,8 @@
 //!   reported by the foreign call around them as [`Error::CallbackFailed`].
 //! - [`TypedFunction`] (`typed`): a Rust function-pointer type checked once, then called
 //!   directly. [`CData`] and [`Global`] (`data`): C objects owned by Rust, a library's globals.
+//!   Struct and union types get their C layout from `#[derive(CStruct)]` (the
+//!   `ffikit-derive` crate, re-exported as [`CStruct`]): [`CLayout`], checked member by member.
 //! - `convert`: [`Value`]s to C memory and back, by shape; `convert::quick`: the conversions
 //!   chosen at binding (one match and a range check per argument, struct members in order).
 //! - `lower`: the only module that knows libffi: types, prepared call interfaces, `ffi_call`,
@@ -54,6 +56,45 @@
 //! - What a library file says about itself — its exported symbols ([`exported_symbols`]),
 //!   its DWARF types, declarations checked against them ([`LibraryFile`]) — comes from the
 //!   ffikit-inspect crate, which reads the file and never loads it.
+//!
+//! # Typed handles with structs by value
+//!
+//! `#[derive(CStruct)]` records a `#[repr(C)]` struct's layout; a typed handle or typed
+//! callback using it is checked against the C declaration once (size, alignment, every
+//! member's name, offset and type), then is a plain function pointer:
+//!
+//! ```
+//! use ffikit_abi::{CStruct, Library};
+//!
+//! #[repr(C)]
+//! #[derive(CStruct, Clone, Copy, Debug, PartialEq)]
+//! struct Div { quot: i32, rem: i32 }
+//!
+//! let libc = Library::this();
+//! libc.cdef("typedef struct { int quot; int rem; } div_t;")?;
+//! // SAFETY: `div_t div(int, int)` is how <stdlib.h> declares div.
+//! let div = unsafe { libc.function("div_t div(int, int)") }?;
+//! let typed = div.typed::<unsafe extern "C" fn(i32, i32) -> Div>()?;
+//! // SAFETY: div is defined for a non-zero divisor.
+//! assert_eq!(unsafe { (*typed)(17, 5) }, Div { quot: 3, rem: 2 });
+//!
+//! #[repr(C)]
+//! #[derive(CStruct, Clone, Copy)]
+//! struct Swapped { rem: i32, quot: i32 }
+//! let refused = div.typed::<unsafe extern "C" fn(i32, i32) -> Swapped>().unwrap_err();
+//! assert!(refused.to_string().contains("member `rem` of `Swapped` is `quot` in C"));
+//!
+//! // A typed callback of a struct signature: a function pointer C can call.
+//! type DivFn = unsafe extern "C" fn(Div) -> Div;
+//! let swap = libc.typed_callback::<DivFn, _>("swap", "div_t (*)(div_t)", |d: Div| Div {
+//!     quot: d.rem,
+//!     rem: d.quot,
+//! })?;
+//! // SAFETY: the pointer is called while the callback lives.
+//! let swapped = unsafe { (swap.ptr().get())(Div { quot: 3, rem: 2 }) };
+//! assert_eq!(swapped, Div { quot: 2, rem: 3 });
+//! # Ok::<(), ffikit_abi::Error>(())
+//! ```
 //!
 //! # Callbacks and executable memory
 //!
