@@ -467,3 +467,57 @@ fn a_variadic_function_gets_a_variadic_typed_handle() {
             .is_err()
     );
 }
+
+#[repr(C, packed)]
+#[derive(CStruct, Clone, Copy)]
+struct PackedRecord {
+    tag: u8,
+    value: u32,
+    extra: u16,
+}
+
+#[test]
+fn a_packed_struct_by_value_is_refused_with_the_reason() {
+    let library = fixtures();
+    // The derive describes `repr(C, packed)` (the layout is checked member by member)...
+    let ffikit_abi::Kind::Record(layout) = <PackedRecord as ffikit_abi::CType>::KIND else {
+        panic!("a record");
+    };
+    assert_eq!((layout.size, layout.members[1].offset), (7, 1));
+    // ...but gcc passes a packed struct with misaligned members in memory, which no call
+    // route describes: binding refuses, so no typed handle is made.
+    // SAFETY: the manifest's declaration is the library's own (promise 2).
+    let error = unsafe { library.get("packed_record_sum") }.unwrap_err();
+    assert!(error.to_string().contains("packed"), "{error}");
+}
+
+#[test]
+fn typed_struct_callbacks_past_the_slots_go_through_libffi() {
+    let library = fixtures();
+    type PointFn = unsafe extern "C" fn(Point) -> Point;
+    // More callbacks alive than there are slots: the last ones are libffi closures.
+    let callbacks: Vec<_> = (0..70)
+        .map(|k| {
+            library
+                .typed_callback::<PointFn, _>("shift", "point_fn", move |p: Point| Point {
+                    x: p.x + k,
+                    y: p.y - k,
+                })
+                .unwrap()
+        })
+        .collect();
+    // SAFETY: the manifest's declaration is the library's own (promise 2).
+    let transform = unsafe { library.get("transform_point") }.unwrap();
+    for (k, callback) in callbacks.iter().enumerate() {
+        let k = k as i32;
+        let moved = transform_with(&transform, Point { x: 10, y: 20 }, callback.ptr());
+        assert_eq!(
+            moved,
+            Point {
+                x: 10 + k + 1,
+                y: 20 - k + 1
+            },
+            "callback {k}"
+        );
+    }
+}

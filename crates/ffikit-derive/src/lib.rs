@@ -36,18 +36,23 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             "#[derive(CStruct)] takes no generic parameters: a C struct has one layout",
         ));
     }
-    let repr_c = input.attrs.iter().any(|attr| {
-        attr.path().is_ident("repr")
-            && attr
-                .parse_nested_meta(|meta| {
-                    if meta.path.is_ident("C") {
-                        Ok(())
-                    } else {
-                        Err(meta.error("other"))
-                    }
-                })
-                .is_ok()
-    });
+    // `#[repr(C)]`, possibly with `packed` or `align(N)` beside it.
+    let mut repr_c = false;
+    for attr in input
+        .attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("repr"))
+    {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("C") {
+                repr_c = true;
+            } else if meta.input.peek(syn::token::Paren) {
+                let _arguments;
+                syn::parenthesized!(_arguments in meta.input);
+            }
+            Ok(())
+        })?;
+    }
     if !repr_c {
         return Err(syn::Error::new_spanned(
             name,
