@@ -118,6 +118,9 @@ pub fn run(options: &Options, exe: &Path) -> Result<CountReport, CompareError> {
                 (Style::Subprocess, _) => {
                     "runs in another process; callgrind counts this one".into()
                 }
+                (Style::Async, _) => {
+                    "runs on worker threads, which callgrind serializes: timing tells".into()
+                }
                 _ => {
                     jobs.push((name, style));
                     continue;

@@ -76,13 +76,15 @@ pub enum Style {
     FfiCall,
     /// A raw function pointer from libloading.
     Libloading,
-    /// The `iconv` command in a subprocess (the conversion only).
+    /// `Pool::scope`: every call a future on a worker thread, all awaited.
+    Async,
+    /// A command in a subprocess per call (`iconv`, `sleep`): the shell-out way.
     Subprocess,
 }
 
 impl Style {
     /// Every style, in report order.
-    pub const ALL: [Style; 8] = [
+    pub const ALL: [Style; 9] = [
         Style::Direct,
         Style::Api,
         Style::Typed,
@@ -90,6 +92,7 @@ impl Style {
         Style::Libffi,
         Style::FfiCall,
         Style::Libloading,
+        Style::Async,
         Style::Subprocess,
     ];
 
@@ -103,6 +106,7 @@ impl Style {
             Style::Libffi => "libffi",
             Style::FfiCall => "ffi_call",
             Style::Libloading => "libloading",
+            Style::Async => "async",
             Style::Subprocess => "subprocess",
         }
     }
@@ -119,7 +123,8 @@ impl Style {
             Style::Libffi => "ABI dynamic, libffi",
             Style::FfiCall => "raw ffi_call, same cif",
             Style::Libloading => "raw libloading pointer",
-            Style::Subprocess => "subprocess (iconv)",
+            Style::Async => "ABI futures, one scope",
+            Style::Subprocess => "subprocess per call",
         }
     }
 
@@ -141,7 +146,10 @@ impl Style {
                 "libffi's ffi_call on the same prepared interface, unchecked: what checks add"
             }
             Style::Libloading => "a function pointer from libloading, its type the caller's word",
-            Style::Subprocess => "the iconv command run once per call (the shell-out way)",
+            Style::Async => {
+                "Pool::scope: the dynamic calls as futures on worker threads (64 for blocking calls, one per core for CPU work), all awaited"
+            }
+            Style::Subprocess => "a command (iconv, sleep) run once per call (the shell-out way)",
         }
     }
 
@@ -157,7 +165,8 @@ impl Style {
                 ("nothing", "the .so (and libffi, built in)")
             }
             Style::Libloading => ("nothing", "the .so"),
-            Style::Subprocess => ("nothing", "the iconv program"),
+            Style::Async => ("nothing", "the .so (and libffi, built in), worker threads"),
+            Style::Subprocess => ("nothing", "the command (iconv, sleep)"),
         }
     }
 
@@ -170,6 +179,7 @@ impl Style {
             }
             Style::FfiCall => "none (raw argument pointers)",
             Style::Subprocess => "none (text)",
+            Style::Async => "the dynamic call's, on the worker",
             Style::Dynamic | Style::Libffi => "",
         }
     }

@@ -31,6 +31,8 @@ pub const WORKLOADS: &[&str] = &[
     "sort",
     "utf8-100B",
     "utf8-10MiB",
+    "blocking64",
+    "sort64",
 ];
 
 /// What each workload does, for the report.
@@ -47,6 +49,8 @@ pub fn describe(workload: &str) -> &'static str {
         "sort" => "libc qsort of 1,000 ints with a comparator callback",
         "utf8-100B" => "Latin-1 to UTF-8 (iconv) of 100 bytes",
         "utf8-10MiB" => "Latin-1 to UTF-8 (iconv) of 10 MiB",
+        "blocking64" => "64 calls of libc usleep(10 ms): a C call that blocks",
+        "sort64" => "64 arrays of 20,000 ints sorted by the fixtures' sort_ints (CPU-bound C)",
         _ => "",
     }
 }
@@ -55,7 +59,7 @@ pub fn describe(workload: &str) -> &'static str {
 /// different enough that the difference is many calls.
 pub fn counted_calls(workload: &str) -> (u64, u64) {
     match workload {
-        "utf8-10MiB" => (1, 3),
+        "utf8-10MiB" | "blocking64" | "sort64" => (1, 3),
         "sort" => (5, 25),
         "utf8-100B" | "snprintf" => (200, 2_200),
         _ => (1_000, 11_000),
@@ -130,7 +134,8 @@ impl Libraries {
             "size_t strlen(const char *s);
              int snprintf(char *buffer, size_t capacity, const char *format, ...);
              void qsort(void *base, size_t count, size_t size,
-                        int (*compare)(const void *, const void *));",
+                        int (*compare)(const void *, const void *));
+             int usleep(unsigned int microseconds);",
         )?;
         // SAFETY: loading runs the libraries' initializers: the fixtures have none, libc is
         // already loaded in this process.
@@ -289,6 +294,8 @@ pub fn build<'a>(name: &str, libs: &'a Libraries) -> Result<Bench<'a>, CompareEr
         "sort" => sort(libs),
         "utf8-100B" => utf8(libs, 100),
         "utf8-10MiB" => utf8(libs, 10 << 20),
+        "blocking64" => blocking64(libs),
+        "sort64" => sort64(libs),
         other => Err(CompareError::NoWorkload(other.to_owned())),
     }
 }
@@ -1139,4 +1146,150 @@ pub fn binding_cost(style: Style) -> Option<f64> {
         .collect();
     batches.sort_by(f64::total_cmp);
     Some(batches[2])
+}
+
+/// How many calls the concurrency workloads make, and how long each blocking one sleeps.
+const CONCURRENT_CALLS: usize = 64;
+const SLEEP_US: u32 = 10_000;
+
+/// 64 blocking C calls (`usleep(10 ms)`): one after another, as futures in one scope on 64
+/// worker threads, and as 64 `sleep` subprocesses.
+fn blocking64(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
+    let mut bench = Bench::new(CONCURRENT_CALLS as u64);
+    let (sequential, function) = (
+        declared(&libs.libc, "usleep")?,
+        declared(&libs.libc, "usleep")?,
+    );
+    let pool = ffikit_abi::Pool::with_threads(CONCURRENT_CALLS);
+    let args = [Value::UInt(u64::from(SLEEP_US))];
+    let succeeded = |value: &Value| u64::from(matches!(value, Value::Int(0)));
+    // The safety note for every unsafe block here: usleep takes any count of microseconds.
+    bench
+        .row(Style::Direct, move |_| {
+            (0..CONCURRENT_CALLS)
+                // SAFETY: the call matches the declaration, as the workload's safety note says.
+                .map(|_| u64::from(unsafe { libc::usleep(black_box(SLEEP_US)) } == 0))
+                .sum()
+        })
+        .fallible(Style::Dynamic, {
+            let args = args.clone();
+            move |_| {
+                let mut ok = 0;
+                for _ in 0..CONCURRENT_CALLS {
+                    // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+                    let value = unsafe { sequential.call(black_box(&args)) }
+                        .map_err(std::io::Error::other)?;
+                    ok += succeeded(&value);
+                }
+                Ok(ok)
+            }
+        })
+        .fallible(Style::Async, move |_| {
+            pool.scope(|scope| {
+                let calls: Vec<_> = (0..CONCURRENT_CALLS)
+                    // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+                    .map(|_| unsafe { scope.call(&function, args.to_vec()) })
+                    .collect();
+                let mut ok = 0;
+                for call in calls {
+                    ok += succeeded(&call.join().map_err(std::io::Error::other)?.value);
+                }
+                Ok(ok)
+            })
+        })
+        .fallible(Style::Subprocess, move |_| {
+            let mut ok = 0;
+            for _ in 0..CONCURRENT_CALLS {
+                let status = Command::new("sleep")
+                    .arg(format!("{}", f64::from(SLEEP_US) / 1e6))
+                    .status()?;
+                ok += u64::from(status.success());
+            }
+            Ok(ok)
+        });
+    Ok(bench)
+}
+
+/// CPU-bound C: 64 arrays sorted by the fixtures' `sort_ints` with their C comparator, one
+/// after another and as futures in one scope on one worker per core.
+fn sort64(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
+    const LEN: usize = 20_000;
+    let unsorted: Vec<i32> = (0..LEN as i32)
+        .map(|k| k.wrapping_mul(7919) % 10_007)
+        .collect();
+    let mut sorted_copy = unsorted.clone();
+    sorted_copy.sort_unstable();
+    let expected = (CONCURRENT_CALLS as u64).wrapping_mul(fnv(bytes_of_ints(&sorted_copy)));
+    let mut bench = Bench::new(expected);
+    let (sequential, function) = (
+        declared(&libs.fixtures, "sort_ints")?,
+        declared(&libs.fixtures, "sort_ints")?,
+    );
+    let comparator = sys::compare_ints_ascending as *const () as usize;
+    let pool = ffikit_abi::Pool::default();
+    let fresh = move || vec![unsorted.clone(); CONCURRENT_CALLS];
+    let total = |arrays: &[Vec<i32>]| {
+        arrays
+            .iter()
+            .fold(0u64, |sum, a| sum.wrapping_add(fnv(bytes_of_ints(a))))
+    };
+    // The safety note for every unsafe block here: each array holds LEN ints, and the
+    // comparator is the fixtures' own C function comparing two ints.
+    let fresh_direct = fresh.clone();
+    let fresh_dynamic = fresh.clone();
+    bench
+        .row(Style::Direct, move |_| {
+            let mut arrays = fresh_direct();
+            for array in &mut arrays {
+                // SAFETY: the call matches the declaration, as the workload's safety note says.
+                unsafe {
+                    sys::sort_ints(array.as_mut_ptr(), LEN, Some(sys::compare_ints_ascending))
+                };
+            }
+            total(&arrays)
+        })
+        .fallible(Style::Dynamic, {
+            move |_| {
+                let mut arrays = fresh_dynamic();
+                for array in &mut arrays {
+                    let args = [
+                        Value::Pointer(array.as_mut_ptr() as usize),
+                        Value::UInt(LEN as u64),
+                        Value::Pointer(comparator),
+                    ];
+                    // SAFETY: the call matches the declaration, as the workload\'s safety note says.
+                    unsafe { sequential.call(&args) }.map_err(std::io::Error::other)?;
+                }
+                Ok(total(&arrays))
+            }
+        })
+        .fallible(Style::Async, move |_| {
+            let mut arrays = fresh();
+            pool.scope(|scope| {
+                let calls: Vec<_> = arrays
+                    .iter_mut()
+                    .map(|array| {
+                        let args = vec![
+                            Value::Pointer(array.as_mut_ptr() as usize),
+                            Value::UInt(LEN as u64),
+                            Value::Pointer(comparator),
+                        ];
+                        // SAFETY: the call matches the declaration, as the workload\'s safety
+                        // note says; the scope outlives each array's borrow.
+                        unsafe { scope.call(&function, args) }
+                    })
+                    .collect();
+                for call in calls {
+                    call.join().map_err(std::io::Error::other)?;
+                }
+                Ok::<(), std::io::Error>(())
+            })?;
+            Ok(total(&arrays))
+        });
+    Ok(bench)
+}
+
+fn bytes_of_ints(values: &[i32]) -> &[u8] {
+    // SAFETY: any i32 is four initialized bytes; the slice covers exactly the values.
+    unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), std::mem::size_of_val(values)) }
 }

@@ -152,6 +152,7 @@
 
 mod call;
 mod callback;
+mod concurrent;
 mod convert;
 mod data;
 mod error;
@@ -165,6 +166,7 @@ mod value;
 
 pub use call::{Function, Safe, SafeFunction, last_errno};
 pub use callback::{CValue, Callback, CallbackError, CallbackPtr, TypedBody, TypedCallback};
+pub use concurrent::{CallFuture, CallbackStream, Called, NextInvocation, Pool, Scope, ScopedCall};
 pub use data::{CData, Global, MAX_OBJECT_SIZE, Path};
 pub use shape::MAX_BY_VALUE;
 // What a library file says about itself, read without loading it (ffikit-inspect).

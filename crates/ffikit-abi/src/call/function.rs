@@ -201,6 +201,11 @@ impl<'lib> Function<'lib> {
         self
     }
 
+    /// Whether calls save errno ([`capture_errno`](Self::capture_errno)).
+    pub fn captures_errno(&self) -> bool {
+        self.prepared.capture_errno
+    }
+
     /// Accept NULL for the pointer parameter at `index` (0-based). [`Function::call`] refuses
     /// NULL only for `char *` parameters, as strings C will read; [`Safe::call`] refuses it
     /// for every pointer parameter not allowed here.

@@ -223,6 +223,18 @@ pub struct OwnedFunction {
 }
 
 impl OwnedFunction {
+    /// As [`Function::capture_errno`]: errno saved after each call (on the thread that
+    /// made it, a pool's worker included).
+    pub fn capture_errno(mut self) -> Self {
+        self.function = self.function.capture_errno();
+        self
+    }
+
+    /// Whether calls save errno ([`Function::capture_errno`]).
+    pub fn captures_errno(&self) -> bool {
+        self.function.captures_errno()
+    }
+
     /// Binds `declaration` from a shared library handle, which the function keeps alive.
     ///
     /// # Errors
