@@ -50,17 +50,19 @@ struct Shared {
 /// use std::sync::Arc;
 ///
 /// let libc = Arc::new(Library::this());
-/// // SAFETY: `unsigned int sleep(unsigned int)` is how <unistd.h> declares sleep.
-/// let sleep = Arc::new(unsafe { ffikit_abi::OwnedFunction::new(&libc, "unsigned int sleep(unsigned int)") }?);
+/// // SAFETY: `int usleep(unsigned int)` is how <unistd.h> declares usleep.
+/// let usleep = Arc::new(unsafe { ffikit_abi::OwnedFunction::new(&libc, "int usleep(unsigned int)") }?);
 /// let pool = Pool::with_threads(4);
-/// // Four one-second sleeps at once, as futures; any executor (or `wait`) drives them.
+/// // Four 10 ms sleeps at once, as futures; any executor (or `wait`) drives them.
+/// let started = std::time::Instant::now();
 /// let calls: Vec<_> = (0..4)
-///     // SAFETY: sleep takes any count (promise 3).
-///     .map(|_| unsafe { pool.call(&sleep, vec![Value::UInt(0)]) })
+///     // SAFETY: usleep takes any count of microseconds (promise 3).
+///     .map(|_| unsafe { pool.call(&usleep, vec![Value::UInt(10_000)]) })
 ///     .collect();
 /// for call in calls {
-///     assert_eq!(call.wait()?.value, Value::UInt(0));
+///     assert_eq!(call.wait()?.value, Value::Int(0));
 /// }
+/// assert!(started.elapsed() >= std::time::Duration::from_millis(10));
 /// # Ok::<(), ffikit_abi::Error>(())
 /// ```
 pub struct Pool {

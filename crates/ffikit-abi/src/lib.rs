@@ -47,6 +47,11 @@
 //!   directly. [`CData`] and [`Global`] (`data`): C objects owned by Rust, a library's globals.
 //!   Struct and union types get their C layout from `#[derive(CStruct)]` (the
 //!   `ffikit-derive` crate, re-exported as [`CStruct`]): [`CLayout`], checked member by member.
+//! - [`Pool`] (`concurrent`): C calls off the caller's thread — a bounded pool of workers,
+//!   calls as runtime-agnostic futures ([`CallFuture`], detached when dropped), [`Scope`]s
+//!   that end only when all their calls have (lending borrowed data, as
+//!   `std::thread::scope` does), dedicated single-thread pools, and [`CallbackStream`]s
+//!   delivering a callback's invocations from C threads to async code.
 //! - `convert`: [`Value`]s to C memory and back, by shape; `convert::quick`: the conversions
 //!   chosen at binding (one match and a range check per argument, struct members in order).
 //! - `lower`: the only module that knows libffi: types, prepared call interfaces, `ffi_call`,
