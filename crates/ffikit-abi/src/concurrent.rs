@@ -143,6 +143,23 @@ impl Pool {
         future
     }
 
+    /// Runs `job` on a worker — a typed handle's call, a batch of calls, anything that owns
+    /// what it uses — as a future ([`ScopedCall`] with no scope to end: it is `'static`).
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> ScopedCall<'static, T> {
+        let completion = Completion::new();
+        let done = Arc::clone(&completion);
+        self.submit(Box::new(move || {
+            done.put(catch_unwind(AssertUnwindSafe(job)))
+        }));
+        ScopedCall {
+            completion,
+            _scope: PhantomData,
+        }
+    }
+
     /// Calls a function promised safe ([`Function::into_safe`]) on a worker: no `unsafe`,
     /// its checks as on the caller's thread.
     pub fn call_safe(&self, function: &Arc<Safe<OwnedFunction>>, args: Vec<Value>) -> CallFuture {
@@ -401,7 +418,8 @@ impl<'scope> Scope<'scope, '_> {
     }
 }
 
-/// A job of a [`Scope`]: a future, or [`join`](Self::join) to wait for it.
+/// A job of a [`Scope`] (or of [`Pool::spawn`]): a future, or [`join`](Self::join) to wait
+/// for it. Dropping it detaches the job; a scope still waits for it.
 #[must_use = "the job runs anyway; the scope waits for it"]
 pub struct ScopedCall<'scope, T> {
     completion: Arc<Completion<T>>,

@@ -256,3 +256,30 @@ fn a_callback_from_a_c_thread_arrives_on_the_async_stream() {
         "closed once the callback is gone"
     );
 }
+
+#[test]
+fn typed_handles_run_on_workers_too() {
+    let libc = Library::this();
+    // SAFETY: `int abs(int)` is how <stdlib.h> declares abs.
+    let abs = unsafe { libc.function("int abs(int)") }.unwrap();
+    let typed = abs.typed::<unsafe extern "C" fn(i32) -> i32>().unwrap();
+    let pool = Pool::with_threads(2);
+    let sums = pool.scope(|scope| {
+        let jobs: Vec<_> = (0..4)
+            .map(|k| {
+                scope.spawn(move || {
+                    let abs = |v: i32| {
+                        // SAFETY: abs takes any int but INT_MIN (promise 3).
+                        unsafe { (*typed)(v) }
+                    };
+                    (0..1000).map(|v| abs(-(v * k)) as i64).sum::<i64>()
+                })
+            })
+            .collect();
+        jobs.into_iter().map(|job| job.join()).collect::<Vec<_>>()
+    });
+    assert_eq!(sums, (0..4).map(|k| k * 499_500).collect::<Vec<i64>>());
+    // A 'static job on the pool itself, awaited.
+    let total = futures::executor::block_on(pool.spawn(|| (1..=10).sum::<i32>()));
+    assert_eq!(total, 55);
+}
