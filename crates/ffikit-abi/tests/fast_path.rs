@@ -570,3 +570,72 @@ fn dynamic_callbacks_receive_every_scalar_type_as_a_call_returns_it() {
         }
     }
 }
+
+/// Strings for `char *` parameters through the lanes (a copy on the stack), the general
+/// conversions and libffi: the same results, and the same errors for a NUL inside, NULL,
+/// and strings too long for the stack copy (which take the general path).
+#[test]
+fn strings_through_every_route_agree() {
+    let libc = Library::this();
+    // SAFETY: the declarations are <string.h>'s and <stdlib.h>'s.
+    let bind = |declaration: &str| unsafe { libc.function(declaration) }.unwrap();
+    let routes = |declaration: &str| {
+        [
+            bind(declaration),
+            bind(declaration).use_general_path(),
+            bind(declaration).use_libffi(),
+        ]
+    };
+    let texts: Vec<String> = [0, 1, 34, 200, 254, 255, 256, 300, 5000]
+        .iter()
+        .map(|&n| (0..n).map(|k| char::from(b'a' + (k % 26) as u8)).collect())
+        .collect();
+    for text in &texts {
+        let results: Vec<Value> = routes("size_t strlen(const char *)")
+            .iter()
+            // SAFETY: strlen reads the NUL-terminated copy ffikit makes (promise 3).
+            .map(|f| unsafe { f.call(&[Value::Str(text.clone())]) }.unwrap())
+            .collect();
+        assert!(
+            results.iter().all(|r| *r == Value::UInt(text.len() as u64)),
+            "{results:?}"
+        );
+        for other in &texts {
+            let compared: Vec<Value> = routes("int strcmp(const char *, const char *)")
+                .iter()
+                .map(|f| {
+                    let args = [Value::Str(text.clone()), Value::Str(other.clone())];
+                    // SAFETY: strcmp reads two NUL-terminated copies (promise 3).
+                    unsafe { f.call(&args) }.unwrap()
+                })
+                .collect();
+            let sign = |v: &Value| v.as_i128().unwrap().signum();
+            let expected = text.as_str().cmp(other.as_str()) as i128;
+            assert!(compared.iter().all(|r| sign(r) == expected), "{compared:?}");
+        }
+    }
+    let refusals = |args: Vec<Value>| -> Vec<String> {
+        routes("int atoi(const char *)")
+            .iter()
+            // SAFETY: each call is refused before C runs.
+            .map(|f| unsafe { f.call(&args) }.unwrap_err())
+            .map(|e| format!("{:?}: {e}", e.kind()))
+            .collect()
+    };
+    for bad in [
+        vec![Value::Str("12\0x3".into())],
+        vec![Value::Null],
+        vec![Value::Pointer(0)],
+        vec![Value::Float(1.5)],
+    ] {
+        let errors = refusals(bad.clone());
+        assert!(
+            errors.iter().all(|e| *e == errors[0]),
+            "{bad:?}: {errors:?}"
+        );
+    }
+    // atoi through the lane reads the copy.
+    // SAFETY: atoi reads the NUL-terminated copy.
+    let parsed = unsafe { bind("int atoi(const char *)").call(&[Value::Str("-4711".into())]) };
+    assert_eq!(parsed.unwrap(), Value::Int(-4711));
+}

@@ -56,6 +56,61 @@ pub(crate) enum LaneKind {
     Double,
     /// A pointer that is not a string.
     Address,
+    /// `char *` (const or not): a [`Value::Str`] goes in as a NUL-terminated copy in the
+    /// call's [`TextStash`], a [`Value::Pointer`] as is.
+    Text,
+}
+
+/// Room on the calling function's stack for the NUL-terminated copies of a lane call's
+/// string arguments: no heap allocation for short strings. A string that does not fit (or
+/// holds a NUL) leaves the call to the general conversions, which copy it or explain.
+pub(crate) struct TextStash {
+    bytes: [MaybeUninit<u8>; TextStash::ROOM],
+    used: usize,
+}
+
+impl TextStash {
+    /// Bytes for all of one call's strings, terminators included.
+    const ROOM: usize = 256;
+
+    #[inline(always)]
+    pub(crate) fn new() -> TextStash {
+        TextStash {
+            bytes: [const { MaybeUninit::uninit() }; TextStash::ROOM],
+            used: 0,
+        }
+    }
+
+    /// The address of a NUL-terminated copy of `text`, valid while the stash is; None when
+    /// `text` holds a NUL or does not fit.
+    #[inline(always)]
+    pub(crate) fn put(&mut self, text: &str) -> Option<u64> {
+        let bytes = text.as_bytes();
+        let end = self.used + bytes.len();
+        if end >= TextStash::ROOM {
+            return None;
+        }
+        // SAFETY: memchr reads the `bytes.len()` bytes of the slice. The C library's (vector
+        // instructions) rather than core's word-at-a-time one: this check is most of the
+        // cost of passing a short string.
+        let nul = unsafe { libc::memchr(bytes.as_ptr().cast(), 0, bytes.len()) };
+        if !nul.is_null() {
+            return None;
+        }
+        let room = &mut self.bytes[self.used..=end];
+        // SAFETY: `room` holds bytes.len() + 1 bytes: the text, then its terminator.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                room.as_mut_ptr().cast::<u8>(),
+                bytes.len(),
+            );
+        }
+        room[bytes.len()].write(0);
+        let address = room.as_ptr() as u64;
+        self.used = end + 1;
+        Some(address)
+    }
 }
 
 /// One argument of a [`ScalarLane`]: what it accepts as is, and the word it goes to.
@@ -105,12 +160,22 @@ impl LaneArg {
         self.common_bits(value).or_else(|| self.other_bits(value))
     }
 
+    /// [`bits`](Self::bits), and a string for a `char *` copied into `stash`.
+    #[inline(always)]
+    pub(crate) fn bits_stashing(&self, value: &Value, stash: &mut TextStash) -> Option<u64> {
+        match (value, self.kind) {
+            (Value::Str(text), LaneKind::Text) => stash.put(text),
+            _ => self.bits(value),
+        }
+    }
+
     /// [`bits`](Self::bits) past [`common_bits`](Self::common_bits).
     #[inline(never)]
     fn other_bits(&self, value: &Value) -> Option<u64> {
         match *value {
             Value::UInt(u) if self.kind == LaneKind::Integer && u <= self.umax => Some(u),
             Value::Null if self.kind == LaneKind::Address => Some(0),
+            Value::Pointer(p) if self.kind == LaneKind::Text && p != 0 => Some(p as u64),
             Value::Bool(b) if self.kind == LaneKind::Bool => Some(u64::from(b)),
             // As the general conversion does: integers are numbers too.
             Value::Int(i) if self.kind == LaneKind::Double => Some((i as f64).to_bits()),
@@ -185,6 +250,15 @@ impl ScalarLane {
                     REGISTER_SLOTS as u8 + stack - 1
                 }
             };
+            // `char *`: strings by a copy on the stack, addresses as they are.
+            if let Shape::Pointer(crate::shape::Pointee::Char) = shape {
+                *arg = LaneArg {
+                    kind: LaneKind::Text,
+                    slot: next(&mut gpr, 0, 6),
+                    ..LaneArg::UNUSED
+                };
+                continue;
+            }
             *arg = match Quick::for_shape(shape) {
                 Quick::Int { min, max } => LaneArg {
                     min,
@@ -243,6 +317,11 @@ impl ScalarLane {
     pub(crate) fn args(&self) -> &[LaneArg] {
         &self.args[..self.len]
     }
+
+    /// Whether some parameter is a `char *` (a string may need a copy).
+    pub(crate) fn has_text(&self) -> bool {
+        self.args().iter().any(|arg| arg.kind == LaneKind::Text)
+    }
 }
 
 impl Prepared {
@@ -255,6 +334,7 @@ impl Prepared {
         args: &[Value],
         by_slot: bool,
         words: &mut [MaybeUninit<u64>; W],
+        stash: &mut TextStash,
     ) -> bool {
         for (index, (arg, value)) in lane.args().iter().zip(args).enumerate() {
             let word = if by_slot {
@@ -262,7 +342,7 @@ impl Prepared {
             } else {
                 index
             };
-            match arg.bits(value) {
+            match arg.bits_stashing(value, stash) {
                 Some(bits) => words[word % W].write(bits),
                 None => return false,
             };
@@ -278,7 +358,8 @@ impl Prepared {
             return self.call_general(args);
         };
         let mut words = [const { MaybeUninit::uninit() }; LANE_WORDS];
-        if !Self::lane_words(lane, args, false, &mut words) {
+        let mut stash = TextStash::new();
+        if !Self::lane_words(lane, args, false, &mut words, &mut stash) {
             return self.call_general(args);
         }
         let mut pointers = [const { MaybeUninit::<*mut c_void>::uninit() }; LANE_WORDS];

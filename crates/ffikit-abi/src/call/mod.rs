@@ -186,7 +186,7 @@ impl Route {
                 QuickResult::Double => DOUBLE,
                 _ => ANY,
             };
-            (lane.sse_count, lane.len, result)
+            (lane.sse_count, lane.len, result, lane.has_text())
         });
         // One instance per argument count up to `$max`, for a result kind.
         macro_rules! by_count {
@@ -199,41 +199,53 @@ impl Route {
         }
         match (self, shape) {
             #[cfg(fast_path)]
-            (Route::LaneRegisters, Some((0, len @ 0..=6, INT))) => by_count!(
+            (Route::LaneRegisters, Some((0, len @ 0..=6, INT, true))) => by_count!(
+                len, call_gprs_text, INT, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
+            ),
+            #[cfg(fast_path)]
+            (Route::LaneRegisters, Some((0, len @ 0..=6, DOUBLE, true))) => by_count!(
+                len, call_gprs_text, DOUBLE, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
+            ),
+            #[cfg(fast_path)]
+            (Route::LaneRegisters, Some((0, len @ 0..=6, _, true))) => by_count!(
+                len, call_gprs_text, ANY, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
+            ),
+            #[cfg(fast_path)]
+            (Route::LaneRegisters, Some((0, len @ 0..=6, INT, _))) => by_count!(
                 len, call_gprs, INT, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
             ),
             #[cfg(fast_path)]
-            (Route::LaneRegisters, Some((0, len @ 0..=6, DOUBLE))) => by_count!(
+            (Route::LaneRegisters, Some((0, len @ 0..=6, DOUBLE, _))) => by_count!(
                 len, call_gprs, DOUBLE, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
             ),
             #[cfg(fast_path)]
-            (Route::LaneRegisters, Some((0, len @ 0..=6, _))) => by_count!(
+            (Route::LaneRegisters, Some((0, len @ 0..=6, _, _))) => by_count!(
                 len, call_gprs, ANY, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
             ),
             #[cfg(fast_path)]
-            (Route::LaneRegisters, Some((_, len, INT))) => by_count!(
+            (Route::LaneRegisters, Some((_, len, INT, _))) => by_count!(
                 len, call_registers, INT, Prepared::call_lane_registers,
                 [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
             #[cfg(fast_path)]
-            (Route::LaneRegisters, Some((_, len, DOUBLE))) => by_count!(
+            (Route::LaneRegisters, Some((_, len, DOUBLE, _))) => by_count!(
                 len, call_registers, DOUBLE, Prepared::call_lane_registers,
                 [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
             #[cfg(fast_path)]
-            (Route::LaneRegisters, Some((_, len, _))) => by_count!(
+            (Route::LaneRegisters, Some((_, len, _, _))) => by_count!(
                 len, call_registers, ANY, Prepared::call_lane_registers,
                 [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
-            (Route::LaneLibffi, Some((_, len, INT))) => by_count!(
+            (Route::LaneLibffi, Some((_, len, INT, _))) => by_count!(
                 len, call_libffi_words, INT, Prepared::call_lane_libffi,
                 [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
-            (Route::LaneLibffi, Some((_, len, DOUBLE))) => by_count!(
+            (Route::LaneLibffi, Some((_, len, DOUBLE, _))) => by_count!(
                 len, call_libffi_words, DOUBLE, Prepared::call_lane_libffi,
                 [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
-            (Route::LaneLibffi, Some((_, len, _))) => by_count!(
+            (Route::LaneLibffi, Some((_, len, _, _))) => by_count!(
                 len, call_libffi_words, ANY, Prepared::call_lane_libffi,
                 [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),

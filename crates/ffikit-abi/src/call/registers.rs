@@ -194,6 +194,26 @@ impl Prepared {
         &self,
         args: &[Value],
     ) -> Result<Value, Error> {
+        self.gprs::<N, RESULT, false>(args)
+    }
+
+    /// [`call_gprs`](Self::call_gprs) for a lane with `char *` parameters: short strings
+    /// copied, NUL-terminated, onto this function's stack (lanes without strings keep the
+    /// plainer instance).
+    #[cfg(fast_path)]
+    pub(super) fn call_gprs_text<const N: usize, const RESULT: u8>(
+        &self,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        self.gprs::<N, RESULT, true>(args)
+    }
+
+    #[cfg(fast_path)]
+    #[inline(always)]
+    fn gprs<const N: usize, const RESULT: u8, const TEXT: bool>(
+        &self,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         // Chosen only for a usable lane of N INTEGER-class arguments.
         let lane = &self.lane;
         let Ok(values) = <&[Value; N]>::try_from(args) else {
@@ -203,9 +223,11 @@ impl Prepared {
             return self.call_general(args);
         };
         let mut words = [0u64; 6];
+        let mut stash = super::lanes::TextStash::new();
         for k in 0..N {
             let (arg, value) = (&lane_args[k], &values[k]);
-            // Integers and pointers inline; anything else converted out of line.
+            // Integers, pointers and short strings inline; anything else converted out of
+            // line.
             words[k % 6] = if let Value::Int(i) = *value
                 && arg.min <= i
                 && i <= arg.max
@@ -215,6 +237,12 @@ impl Prepared {
                 && arg.kind == LaneKind::Address
             {
                 p as u64
+            } else if TEXT
+                && let Value::Str(text) = value
+                && arg.kind == LaneKind::Text
+                && let Some(address) = stash.put(text)
+            {
+                address
             } else {
                 return self.call_gprs_converting::<N>(args);
             };
@@ -225,7 +253,7 @@ impl Prepared {
         // Nothing to do around the call: no errno to keep, no callback that could fail.
         // SAFETY: the lane was made from the declaration of the function at `code` (which the
         // binder vouched for): N arguments, all INTEGER class, each converted for its
-        // parameter.
+        // parameter; the strings' copies in `stash` live until after the call.
         let (rax, xmm0) = unsafe { call_gprs::<N>(self.code, &words) };
         Ok(lane_result::<RESULT>(lane, rax, xmm0))
     }
@@ -242,8 +270,9 @@ impl Prepared {
     ) -> Result<Value, Error> {
         let lane = &self.lane;
         let mut words = [0u64; 6];
+        let mut stash = super::lanes::TextStash::new();
         for (word, (arg, value)) in words.iter_mut().zip(lane.args().iter().zip(args)) {
-            match arg.bits(value) {
+            match arg.bits_stashing(value, &mut stash) {
                 Some(bits) => *word = bits,
                 None => return self.call_general(args),
             }
@@ -297,7 +326,8 @@ impl Prepared {
             return self.call_general(args);
         };
         let mut words = [const { MaybeUninit::uninit() }; SLOT_WORDS];
-        if !Self::lane_words(lane, args, true, &mut words) {
+        let mut stash = super::lanes::TextStash::new();
+        if !Self::lane_words(lane, args, true, &mut words, &mut stash) {
             return self.call_general(args);
         }
         let around = self.enter();
