@@ -59,6 +59,10 @@ pub(crate) enum LaneKind {
     /// `char *` (const or not): a [`Value::Str`] goes in as a NUL-terminated copy in the
     /// call's [`TextStash`], a [`Value::Pointer`] as is.
     Text,
+    /// A struct of scalar members by value (its `RecordPlan` writes it): `words` eightbytes,
+    /// in registers of their class (`slot`, then `slot2`) or in consecutive stack words
+    /// from `slot` — as System V passes it. Only on the register route.
+    Record,
 }
 
 /// Room on the calling function's stack for the NUL-terminated copies of a lane call's
@@ -127,6 +131,10 @@ pub(crate) struct LaneArg {
     /// The register slot (0-5 rdi..r9, 6-13 xmm0..xmm7) or stack word (14 on) of the inline
     /// call; libffi uses the index instead.
     pub slot: u8,
+    /// A [`LaneKind::Record`]'s eightbytes, and the register of its second one when it is
+    /// passed in registers (the first is `slot`).
+    pub words: u8,
+    pub slot2: u8,
 }
 
 impl LaneArg {
@@ -136,6 +144,8 @@ impl LaneArg {
         umax: 0,
         kind: LaneKind::Address,
         slot: 0,
+        words: 1,
+        slot2: 0,
     };
 
     /// The bits of the commonest arguments — an in-range integer, a double or float (the
@@ -250,6 +260,58 @@ impl ScalarLane {
                     REGISTER_SLOTS as u8 + stack - 1
                 }
             };
+            // A struct of scalars by value: its eightbytes in registers of their class when
+            // both fit, else (or past 16 bytes) in stack words. Only the register route
+            // takes them.
+            if let Shape::Record { .. } = shape {
+                let (size, _) = shape.size_align();
+                if !cfg!(fast_path)
+                    || size == 0
+                    || size > 64
+                    || crate::convert::RecordPlan::for_shape(shape).is_none()
+                {
+                    return None;
+                }
+                let words = size.div_ceil(8) as u8;
+                let classes = eightbyte_classes(shape);
+                let (need_gpr, need_sse) = (
+                    classes.iter().filter(|&&sse| !sse).count() as u8,
+                    classes.iter().filter(|&&sse| sse).count() as u8,
+                );
+                *arg = if size <= 16 && gpr + need_gpr <= 6 && sse + need_sse <= 8 {
+                    let mut slots = classes.iter().map(|&is_sse| {
+                        if is_sse {
+                            sse += 1;
+                            FIRST_SSE_SLOT as u8 + sse - 1
+                        } else {
+                            gpr += 1;
+                            gpr - 1
+                        }
+                    });
+                    let slot = slots.next().unwrap_or(0);
+                    let slot2 = slots.next().unwrap_or(0);
+                    LaneArg {
+                        kind: LaneKind::Record,
+                        slot,
+                        slot2,
+                        words,
+                        ..LaneArg::UNUSED
+                    }
+                } else {
+                    stack += words;
+                    LaneArg {
+                        kind: LaneKind::Record,
+                        slot: REGISTER_SLOTS as u8 + stack - words,
+                        slot2: u8::MAX,
+                        words,
+                        ..LaneArg::UNUSED
+                    }
+                };
+                if stack > 16 {
+                    return None;
+                }
+                continue;
+            }
             // `char *`: strings by a copy on the stack, addresses as they are.
             if let Shape::Pointer(crate::shape::Pointee::Char) = shape {
                 *arg = LaneArg {
@@ -266,6 +328,7 @@ impl ScalarLane {
                     umax: max as u64,
                     kind: LaneKind::Integer,
                     slot: next(&mut gpr, 0, 6),
+                    ..LaneArg::UNUSED
                 },
                 Quick::U64 => LaneArg {
                     min: 0,
@@ -273,6 +336,7 @@ impl ScalarLane {
                     umax: u64::MAX,
                     kind: LaneKind::Integer,
                     slot: next(&mut gpr, 0, 6),
+                    ..LaneArg::UNUSED
                 },
                 Quick::Bool => LaneArg {
                     min: 0,
@@ -280,6 +344,7 @@ impl ScalarLane {
                     umax: 1,
                     kind: LaneKind::Bool,
                     slot: next(&mut gpr, 0, 6),
+                    ..LaneArg::UNUSED
                 },
                 Quick::Address => LaneArg {
                     slot: next(&mut gpr, 0, 6),
@@ -297,6 +362,10 @@ impl ScalarLane {
                 },
                 Quick::General => return None,
             };
+        }
+        // The register call copies at most 16 stack words.
+        if stack > 16 {
+            return None;
         }
         Some(ScalarLane {
             args,
@@ -318,6 +387,11 @@ impl ScalarLane {
         &self.args[..self.len]
     }
 
+    /// Whether some parameter is a struct by value (the register route only).
+    pub(crate) fn has_records(&self) -> bool {
+        self.args().iter().any(|arg| arg.kind == LaneKind::Record)
+    }
+
     /// Whether some parameter is a `char *` (a string may need a copy).
     pub(crate) fn has_text(&self) -> bool {
         self.args().iter().any(|arg| arg.kind == LaneKind::Text)
@@ -330,6 +404,7 @@ impl Prepared {
     /// errors).
     #[inline(always)]
     pub(super) fn lane_words<const W: usize>(
+        &self,
         lane: &ScalarLane,
         args: &[Value],
         by_slot: bool,
@@ -342,6 +417,25 @@ impl Prepared {
             } else {
                 index
             };
+            if arg.kind == LaneKind::Record {
+                // Written by its plan into zeroed bytes (padding included), then word by
+                // word into its registers or stack words.
+                let Some(plan) = self.records.get(index).and_then(Option::as_ref) else {
+                    return false;
+                };
+                let mut eightbytes = [0u64; 8];
+                if !by_slot || !plan.write_words(value, &mut eightbytes) {
+                    return false;
+                }
+                for (k, &eightbyte) in eightbytes.iter().enumerate().take(usize::from(arg.words)) {
+                    let slot = match (k, arg.slot2) {
+                        (1, second) if second != u8::MAX => usize::from(second),
+                        _ => word + k,
+                    };
+                    words[slot % W].write(eightbyte);
+                }
+                continue;
+            }
             match arg.bits_stashing(value, stash) {
                 Some(bits) => words[word % W].write(bits),
                 None => return false,
@@ -359,7 +453,7 @@ impl Prepared {
         };
         let mut words = [const { MaybeUninit::uninit() }; LANE_WORDS];
         let mut stash = TextStash::new();
-        if !Self::lane_words(lane, args, false, &mut words, &mut stash) {
+        if !self.lane_words(lane, args, false, &mut words, &mut stash) {
             return self.call_general(args);
         }
         let mut pointers = [const { MaybeUninit::<*mut c_void>::uninit() }; LANE_WORDS];
@@ -427,4 +521,22 @@ impl Prepared {
         // libffi leaves every scalar result in the one word.
         Ok(lane_result::<RESULT>(lane, result, result))
     }
+}
+
+/// For each eightbyte of a struct of scalar members: whether it is SSE class (only float
+/// and double members in it) rather than INTEGER, as System V classifies it.
+fn eightbyte_classes(shape: &Shape) -> Vec<bool> {
+    let Shape::Record { members, .. } = shape else {
+        return Vec::new();
+    };
+    let words = shape.size_align().0.div_ceil(8) as usize;
+    (0..words)
+        .map(|k| {
+            let (start, end) = (8 * k as u64, 8 * k as u64 + 8);
+            members
+                .iter()
+                .filter(|m| m.offset < end && m.offset + m.shape.size_align().0 > start)
+                .all(|m| matches!(m.shape, Shape::Float | Shape::Double))
+        })
+        .collect()
 }

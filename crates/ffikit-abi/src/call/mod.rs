@@ -169,8 +169,9 @@ impl Route {
         match (lane, fast && !force_libffi) {
             (Some(lane), true) if lane.inline_call => Route::LaneRegisters,
             (_, true) => Route::Fast,
-            (Some(_), false) => Route::LaneLibffi,
-            (None, false) => Route::Libffi,
+            // Structs by value are lane arguments on the register route only.
+            (Some(lane), false) if !lane.has_records() => Route::LaneLibffi,
+            (_, false) => Route::Libffi,
         }
     }
 
@@ -198,6 +199,11 @@ impl Route {
             };
         }
         match (self, shape) {
+            // Structs by value: converted by their plans, out of line.
+            #[cfg(fast_path)]
+            (Route::LaneRegisters, _) if lane.is_some_and(ScalarLane::has_records) => {
+                Prepared::call_lane_registers
+            }
             #[cfg(fast_path)]
             (Route::LaneRegisters, Some((0, len @ 0..=6, INT, true))) => by_count!(
                 len, call_gprs_text, INT, Prepared::call_lane_registers, [0 1 2 3 4 5 6]

@@ -327,7 +327,7 @@ impl Prepared {
         };
         let mut words = [const { MaybeUninit::uninit() }; SLOT_WORDS];
         let mut stash = super::lanes::TextStash::new();
-        if !Self::lane_words(lane, args, true, &mut words, &mut stash) {
+        if !self.lane_words(lane, args, true, &mut words, &mut stash) {
             return self.call_general(args);
         }
         let around = self.enter();

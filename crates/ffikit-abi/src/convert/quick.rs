@@ -160,6 +160,9 @@ impl QuickResult {
 #[derive(Debug, Clone)]
 pub(crate) struct RecordPlan {
     members: Box<[PlannedMember]>,
+    /// Whether every member lies within one eightbyte (no packing split one), so
+    /// [`write_words`](Self::write_words) can place it with a shift.
+    aligned: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -196,12 +199,43 @@ impl RecordPlan {
                 })?
             })
             .collect::<Option<Box<[PlannedMember]>>>()?;
-        Some(RecordPlan { members })
+        let aligned = members
+            .iter()
+            .all(|m| m.offset / 8 == (m.offset + m.size - 1) / 8);
+        Some(RecordPlan { members, aligned })
     }
 
     /// Writes `value` into `dst` (the struct's bytes, zeroed) when it is a struct value
     /// giving every member in order, each one a [`Quick`] converts; false otherwise, and the
     /// general write then decides (and explains).
+    /// As [`write`](Self::write), into the struct's eightbytes as little-endian words
+    /// (zeroed by the caller, at least as many as the struct has): each member shifted into
+    /// its word, no byte copies. False also for a plan whose members straddle eightbytes.
+    #[inline]
+    pub(crate) fn write_words(&self, value: &Value, words: &mut [u64; 8]) -> bool {
+        let Value::Struct(given) = value else {
+            return false;
+        };
+        if !self.aligned || given.len() != self.members.len() {
+            return false;
+        }
+        for (member, (name, value)) in self.members.iter().zip(given) {
+            if *name != member.name {
+                return false;
+            }
+            let Some(bits) = member.quick.bits(value) else {
+                return false;
+            };
+            let mask = match member.size {
+                8 => u64::MAX,
+                size => (1u64 << (8 * size)) - 1,
+            };
+            let shift = 8 * (member.offset % 8);
+            words[(member.offset / 8) % 8] |= (bits & mask) << shift;
+        }
+        true
+    }
+
     #[inline]
     pub(crate) fn write(&self, value: &Value, dst: &mut [u8]) -> bool {
         let Value::Struct(given) = value else {
