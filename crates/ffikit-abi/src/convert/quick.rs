@@ -171,6 +171,11 @@ struct PlannedMember {
     offset: usize,
     size: usize,
     quick: Quick,
+    /// For [`RecordPlan::write_words`]: the member's eightbyte, the shift into it, and the
+    /// mask of its bytes.
+    word: usize,
+    shift: u32,
+    mask: u64,
 }
 
 impl RecordPlan {
@@ -195,6 +200,12 @@ impl RecordPlan {
                         offset: member.offset as usize,
                         size,
                         quick,
+                        word: member.offset as usize / 8 % 8,
+                        shift: 8 * (member.offset % 8) as u32,
+                        mask: match size {
+                            8 => u64::MAX,
+                            size => (1u64 << (8 * size)) - 1,
+                        },
                     })
                 })?
             })
@@ -226,12 +237,7 @@ impl RecordPlan {
             let Some(bits) = member.quick.bits(value) else {
                 return false;
             };
-            let mask = match member.size {
-                8 => u64::MAX,
-                size => (1u64 << (8 * size)) - 1,
-            };
-            let shift = 8 * (member.offset % 8);
-            words[(member.offset / 8) % 8] |= (bits & mask) << shift;
+            words[member.word % 8] |= (bits & member.mask) << (member.shift % 64);
         }
         true
     }
