@@ -146,7 +146,10 @@ impl<'t> Locator<'t> {
         match index.checked_sub(1).map(|i| &self.markers[i]) {
             Some(marker) => Origin {
                 file: marker.file.clone(),
-                line: marker.line + (text_line - self.text_line(marker.at)),
+                // A marker may name any line number (`# 18446744073709551615 "f"`).
+                line: marker
+                    .line
+                    .saturating_add(text_line.saturating_sub(self.text_line(marker.at))),
             },
             None => Origin {
                 file: None,
@@ -251,7 +254,12 @@ impl Error {
         let Ok(contents) = std::fs::read(file) else {
             return self;
         };
-        let Some(line) = contents.split(|&b| b == b'\n').nth(origin.line - 1) else {
+        // Line 0 (`# 0 "file"`) is no line of the file.
+        let Some(line) = origin
+            .line
+            .checked_sub(1)
+            .and_then(|index| contents.split(|&b| b == b'\n').nth(index))
+        else {
             return self;
         };
         let Ok(line) = std::str::from_utf8(line) else {

@@ -368,3 +368,21 @@ fn a_shim_is_compiled_once_and_found_in_the_cache() {
         "{failed}"
     );
 }
+
+#[test]
+fn line_markers_at_the_extremes_are_located_without_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zero.h");
+    std::fs::write(&path, "int (;\n").unwrap();
+    // Line 0 names no line of the file: the preprocessed line stays.
+    let text = format!("# 0 \"{}\"\nint (;\n", path.display());
+    let error = Declarations::new().cdef(&text).unwrap_err();
+    assert_eq!(error.origin().unwrap().line, 0);
+    let shown = error.with_original_line().to_string();
+    assert!(shown.contains("int (;"), "{shown}");
+    // The largest line number a marker can name saturates instead of overflowing.
+    let error = Declarations::new()
+        .cdef("# 18446744073709551615 \"huge.h\"\nint x;\n\nint (;\n")
+        .unwrap_err();
+    assert_eq!(error.origin().unwrap().line, usize::MAX);
+}
