@@ -478,10 +478,11 @@ struct ChannelState {
 struct Sender(Arc<Channel>);
 
 impl Sender {
-    fn send(&self, item: Vec<Value>) {
+    /// Changes the stream's state, then wakes whoever waits for it (a task or a thread).
+    fn update(&self, change: impl FnOnce(&mut ChannelState)) {
         let waker = {
             let mut state = lock(&self.0.state);
-            state.items.push_back(item);
+            change(&mut state);
             state.waker.take()
         };
         self.0.arrived.notify_all();
@@ -489,19 +490,15 @@ impl Sender {
             waker.wake();
         }
     }
+
+    fn send(&self, item: Vec<Value>) {
+        self.update(|state| state.items.push_back(item));
+    }
 }
 
 impl Drop for Sender {
     fn drop(&mut self) {
-        let waker = {
-            let mut state = lock(&self.0.state);
-            state.closed = true;
-            state.waker.take()
-        };
-        self.0.arrived.notify_all();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        self.update(|state| state.closed = true);
     }
 }
 

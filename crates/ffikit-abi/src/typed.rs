@@ -334,11 +334,15 @@ pub trait CFunctionPointer: Copy + sealed::FunctionPointer {
     unsafe fn from_address(address: usize) -> Self;
 }
 
-macro_rules! function_pointers {
-    ($( ($($arg:ident),*) )*) => {$(
-        impl<R: CType, $($arg: CType),*> sealed::FunctionPointer for unsafe extern "C" fn($($arg),*) -> R {}
+/// The `CFunctionPointer` implementation of one function-pointer type: `$($dots)?` is
+/// `...` for a variadic one, whose fixed parameters are checked (Rust itself refuses variadic
+/// arguments C's default promotions would change: `f32`, `i8`, `i16`, `bool`).
+macro_rules! function_pointer {
+    ($variadic:literal; $($arg:ident),*; $($dots:tt)?) => {
+        impl<R: CType, $($arg: CType),*> sealed::FunctionPointer for unsafe extern "C" fn($($arg,)* $($dots)?) -> R {}
 
-        impl<R: CType, $($arg: CType),*> CFunctionPointer for unsafe extern "C" fn($($arg),*) -> R {
+        impl<R: CType, $($arg: CType),*> CFunctionPointer for unsafe extern "C" fn($($arg,)* $($dots)?) -> R {
+            const VARIADIC: bool = $variadic;
             fn params() -> Vec<Kind> {
                 vec![$($arg::KIND),*]
             }
@@ -351,30 +355,15 @@ macro_rules! function_pointers {
                 unsafe { std::mem::transmute::<usize, Self>(address) }
             }
         }
-    )*};
+    };
 }
 
-/// Variadic function pointers: the fixed parameters are checked; Rust itself refuses
-/// variadic arguments C's default promotions would change (`f32`, `i8`, `i16`, `bool`).
-macro_rules! variadic_function_pointers {
-    ($( ($($arg:ident),+) )*) => {$(
-        impl<R: CType, $($arg: CType),+> sealed::FunctionPointer for unsafe extern "C" fn($($arg),+, ...) -> R {}
+macro_rules! function_pointers {
+    ($( ($($arg:ident),*) )*) => {$( function_pointer!(false; $($arg),*;); )*};
+}
 
-        impl<R: CType, $($arg: CType),+> CFunctionPointer for unsafe extern "C" fn($($arg),+, ...) -> R {
-            const VARIADIC: bool = true;
-            fn params() -> Vec<Kind> {
-                vec![$($arg::KIND),+]
-            }
-            fn result() -> Kind {
-                R::KIND
-            }
-            unsafe fn from_address(address: usize) -> Self {
-                // SAFETY: function pointers are address-sized; the caller guarantees the
-                // code at `address` has this signature.
-                unsafe { std::mem::transmute::<usize, Self>(address) }
-            }
-        }
-    )*};
+macro_rules! variadic_function_pointers {
+    ($( ($($arg:ident),+) )*) => {$( function_pointer!(true; $($arg),+; ...); )*};
 }
 
 function_pointers! {

@@ -2,8 +2,10 @@
 //! arguments (integers of every width, floats, doubles, pointers, structs of 1 to 64 bytes by
 //! value) and struct results, compiled by the system compiler, each called through both.
 
+mod support;
+use support::compile;
+
 use std::fmt::Write as _;
-use std::process::Command;
 
 use ffikit_abi::{Library, Value};
 
@@ -42,27 +44,6 @@ const FIELDS: &[(&str, usize)] = &[
     ("float", 4),
     ("double", 8),
 ];
-
-/// `source` compiled by the C compiler into a shared object, opened (with the
-/// directory holding it, kept as long as the caller needs the file).
-fn compile(source: &str) -> (tempfile::TempDir, Library) {
-    let dir = tempfile::tempdir().unwrap();
-    let c = dir.path().join("generated.c");
-    let so = dir.path().join("libgenerated.so");
-    std::fs::write(&c, source).unwrap();
-    // `$CC` when set (a cross compiler, when the tests run on another target), else `cc`.
-    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let status = Command::new(compiler)
-        .args(["-shared", "-fPIC", "-O1", "-o"])
-        .arg(&so)
-        .arg(&c)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    // SAFETY: a system library or the fixtures: initializers sound to run (promise 1).
-    let library = unsafe { Library::open(so.to_str().unwrap()) }.unwrap();
-    (dir, library)
-}
 
 /// A value of a scalar C type, within its range.
 fn scalar_value(ty: &str, rng: &mut Rng) -> Value {

@@ -5,12 +5,14 @@
 //! through the typed callback's pointer and returns what it got back; and a C function takes
 //! the same arguments through a typed handle and says whether each arrived intact.
 
+mod support;
+use support::compile;
+
 use std::ffi::c_void;
 use std::fmt::Debug;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ffikit_abi::{CStruct, CValue, Library};
+use ffikit_abi::{CStruct, CValue};
 
 /// A C type with a deterministic value per seed, built the same way in C (`make_T(seed)`).
 trait Sample: CValue + PartialEq + Debug + Send + Sync + 'static {
@@ -286,29 +288,6 @@ macro_rules! cases {
             assert!(cases >= 40);
         }
     };
-}
-
-/// `source` compiled by the C compiler into a shared object, opened.
-fn compile(source: &str) -> (tempfile::TempDir, Library) {
-    let dir = tempfile::tempdir().unwrap();
-    let c = dir.path().join("generated.c");
-    let so = dir.path().join("libgenerated.so");
-    std::fs::write(&c, source).unwrap();
-    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let output = Command::new(compiler)
-        .args(["-shared", "-fPIC", "-O1", "-o"])
-        .arg(&so)
-        .arg(&c)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    // SAFETY: the generated library has no initializers (promise 1).
-    let library = unsafe { Library::open(so.to_str().unwrap()) }.unwrap();
-    (dir, library)
 }
 
 cases! {

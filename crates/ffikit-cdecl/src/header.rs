@@ -347,6 +347,13 @@ impl Header {
         Ok(String::from_utf8_lossy(&stdout).into_owned())
     }
 
+    /// Whether the compiler finds and preprocesses the header (a -dev package installed, the
+    /// `-I` directories right).
+    pub fn is_found(&self) -> bool {
+        self.run(&["-E", "-P", "-x", "c", "-"], &self.include_line())
+            .is_ok()
+    }
+
     /// The preprocessor's output for the header, with line markers and every `#define`
     /// kept in place (`-E -dD`).
     ///

@@ -74,21 +74,7 @@ fn write_headers(dir: &Path) -> std::path::PathBuf {
 /// test with a note; `.ci/run` installs them all and sets FFIKIT_REQUIRE_HEADERS, so there a
 /// missing header fails instead of skipping.
 fn installed(header: &str, package: &str) -> bool {
-    let found = Command::new("cc")
-        .args(["-E", "-x", "c", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .and_then(|mut cc| {
-            use std::io::Write;
-            cc.stdin
-                .take()
-                .unwrap()
-                .write_all(format!("#include <{header}>\n").as_bytes())?;
-            cc.wait()
-        })
-        .is_ok_and(|status| status.success());
+    let found = Header::new(header).is_found();
     if !found {
         assert!(
             std::env::var_os("FFIKIT_REQUIRE_HEADERS").is_none(),

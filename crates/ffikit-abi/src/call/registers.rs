@@ -330,22 +330,17 @@ impl Prepared {
         if !self.lane_words(lane, args, true, &mut words, &mut stash) {
             return self.call_general(args);
         }
-        if !self.capture_errno && !crate::callback::any_live() {
-            // Nothing to do around the call: no errno to keep, no callback that could fail.
-            // SAFETY: the lane was made from the declaration of the function at `code` (which
-            // the binder vouched for) and chose registers only because every argument fits in
-            // one; each argument's slot holds its converted bits.
-            let (rax, xmm0) =
-                unsafe { call_in_registers(self.code, &words, lane.sse_count, lane.stack_words) };
-            return Ok(lane.result.of_registers(rax, xmm0));
-        }
-        let around = self.enter();
+        // Guarded only when there is something to do around the call: errno to keep, or a
+        // callback that could fail.
+        let around = (self.capture_errno || crate::callback::any_live()).then(|| self.enter());
         // SAFETY: the lane was made from the declaration of the function at `code` (which
         // the binder vouched for) and chose registers only because every argument fits in
-        // one; each argument's slot holds its converted bits.
+        // one; each argument's slot holds its converted bits (strings in `stash`).
         let (rax, xmm0) =
             unsafe { call_in_registers(self.code, &words, lane.sse_count, lane.stack_words) };
-        self.leave(around, args)?;
+        if let Some(around) = around {
+            self.leave(around, args)?;
+        }
         Ok(lane.result.of_registers(rax, xmm0))
     }
 }

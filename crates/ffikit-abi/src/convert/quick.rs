@@ -216,34 +216,11 @@ impl RecordPlan {
         Some(RecordPlan { members, aligned })
     }
 
-    /// Writes `value` into `dst` (the struct's bytes, zeroed) when it is a struct value
-    /// giving every member in order, each one a [`Quick`] converts; false otherwise, and the
-    /// general write then decides (and explains).
-    /// As [`write`](Self::write), into the struct's eightbytes as little-endian words
-    /// (zeroed by the caller, at least as many as the struct has): each member shifted into
-    /// its word, no byte copies. False also for a plan whose members straddle eightbytes.
-    #[inline]
-    pub(crate) fn write_words(&self, value: &Value, words: &mut [u64; 8]) -> bool {
-        let Value::Struct(given) = value else {
-            return false;
-        };
-        if !self.aligned || given.len() != self.members.len() {
-            return false;
-        }
-        for (member, (name, value)) in self.members.iter().zip(given) {
-            if *name != member.name {
-                return false;
-            }
-            let Some(bits) = member.quick.bits(value) else {
-                return false;
-            };
-            words[member.word % 8] |= (bits & member.mask) << (member.shift % 64);
-        }
-        true
-    }
-
-    #[inline]
-    pub(crate) fn write(&self, value: &Value, dst: &mut [u8]) -> bool {
+    /// Hands `put` each member's plan and converted bits when `value` is a struct value
+    /// giving every member in order, each one a [`Quick`] converts; false at the first that
+    /// is not (or that `put` refuses), and the general write then decides (and explains).
+    #[inline(always)]
+    fn each_member(&self, value: &Value, mut put: impl FnMut(&PlannedMember, u64) -> bool) -> bool {
         let Value::Struct(given) = value else {
             return false;
         };
@@ -257,12 +234,38 @@ impl RecordPlan {
             let Some(bits) = member.quick.bits(value) else {
                 return false;
             };
-            match dst.get_mut(member.offset..member.offset + member.size) {
-                // Little-endian: the member's bytes are the low bytes of its register bits.
-                Some(slot) => slot.copy_from_slice(&bits.to_le_bytes()[..member.size]),
-                None => return false,
+            if !put(member, bits) {
+                return false;
             }
         }
         true
+    }
+
+    /// As [`write`](Self::write), into the struct's eightbytes as little-endian words
+    /// (zeroed by the caller, at least as many as the struct has): each member shifted into
+    /// its word, no byte copies. False also for a plan whose members straddle eightbytes.
+    #[inline]
+    pub(crate) fn write_words(&self, value: &Value, words: &mut [u64; 8]) -> bool {
+        self.aligned
+            && self.each_member(value, |member, bits| {
+                words[member.word % 8] |= (bits & member.mask) << (member.shift % 64);
+                true
+            })
+    }
+
+    /// Writes `value` into `dst` (the struct's bytes, zeroed), as
+    /// [`each_member`](Self::each_member) accepts it.
+    #[inline]
+    pub(crate) fn write(&self, value: &Value, dst: &mut [u8]) -> bool {
+        self.each_member(value, |member, bits| {
+            match dst.get_mut(member.offset..member.offset + member.size) {
+                // Little-endian: the member's bytes are the low bytes of its register bits.
+                Some(slot) => {
+                    slot.copy_from_slice(&bits.to_le_bytes()[..member.size]);
+                    true
+                }
+                None => false,
+            }
+        })
     }
 }
