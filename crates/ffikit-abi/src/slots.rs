@@ -84,6 +84,12 @@ pub(crate) fn slot(index: usize) -> (*const (), *const ()) {
     )
 }
 
+/// The slot's state alone (for slot functions that know what to call).
+#[inline(always)]
+pub(crate) fn data(index: usize) -> *const () {
+    SLOTS[index].data.load(Ordering::Acquire)
+}
+
 /// `[f::<0>, f::<1>, ..., f::<63>]` as addresses, for a slot function generic over its index.
 macro_rules! slot_table {
     ($f:ident, $($generic:ty),*) => {

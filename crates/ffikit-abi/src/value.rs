@@ -93,6 +93,23 @@ impl Value {
         }
     }
 
+    /// Drops the value; one that owns nothing is forgotten inline instead of going through
+    /// the drop glue's out-of-line dispatch (which saves every register it might need first).
+    #[inline(always)]
+    pub(crate) fn dispose(self) {
+        match self {
+            Value::Void
+            | Value::Bool(_)
+            | Value::Int(_)
+            | Value::UInt(_)
+            | Value::Float(_)
+            | Value::Complex(..)
+            | Value::Null
+            | Value::Pointer(_) => std::mem::forget(self),
+            other => drop(other),
+        }
+    }
+
     /// The address, for pointers, NULL and `Text` results.
     pub fn as_address(&self) -> Option<usize> {
         match *self {

@@ -16,12 +16,14 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use arrayvec::ArrayVec;
 
-use crate::convert::{self, Inline, Place, QuickResult, Scratch, WriteOptions};
+use crate::convert::{self, Inline, Place, Quick, QuickResult, Scratch, WriteOptions};
 use crate::error::Error;
 use crate::lower::{ClosureCode, Invoke};
 use crate::shape::{Shape, Typed};
 use crate::value::Value;
 
+#[cfg(fast_path)]
+mod registers;
 mod typed;
 
 pub use typed::{CValue, CallbackPtr, TypedBody, TypedCallback};
@@ -165,7 +167,12 @@ struct DynamicState {
     /// Each parameter's size and, for a scalar, its conversion straight from its bytes.
     readers: Vec<(usize, QuickResult)>,
     result: Typed,
+    /// The result's conversion to register bits for the common values.
+    result_quick: Quick,
     body: Box<DynamicBody>,
+    /// The registers each parameter arrives in, for a register-file slot.
+    #[cfg(fast_path)]
+    registers: ArrayVec<registers::RegisterArg, { registers::MOST_ARGS }>,
 }
 
 /// Arguments of dynamic callbacks are gathered on the stack up to this many.
@@ -193,8 +200,43 @@ impl DynamicState {
         match catch_unwind(AssertUnwindSafe(|| (self.body)(values))) {
             Ok(Ok(value)) => {
                 // SAFETY: libffi's result slot holds max(size, 8) bytes.
-                unsafe { write_result(&self.result, &value, result, &self.shared.name) }
-                    .map_err(|error| error.to_string())
+                let written =
+                    unsafe { write_result(&self.result, &value, result, &self.shared.name) }
+                        .map_err(|error| error.to_string());
+                value.dispose();
+                written
+            }
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(panic) => Err(format!("panicked: {}", panic_message(&*panic))),
+        }
+    }
+
+    /// [`run`](Self::run) for a scalar result: the body run, its result as the word a
+    /// register returns it in (integers widened to 8 bytes, floats in the low bits).
+    #[cfg(fast_path)]
+    #[inline(always)]
+    fn run_for_word(&self, values: &[Value]) -> Result<u64, String> {
+        match catch_unwind(AssertUnwindSafe(|| (self.body)(values))) {
+            Ok(Ok(value)) => {
+                let word = match self.result_quick.bits(&value) {
+                    Some(word) => Ok(word),
+                    None => {
+                        let mut out = [0u64; 2];
+                        // SAFETY: `out` holds 16 bytes, at least max(result size, 8).
+                        unsafe {
+                            write_result(
+                                &self.result,
+                                &value,
+                                out.as_mut_ptr().cast(),
+                                &self.shared.name,
+                            )
+                        }
+                        .map(|()| out[0])
+                        .map_err(|error| error.to_string())
+                    }
+                };
+                value.dispose();
+                word
             }
             Ok(Err(error)) => Err(error.to_string()),
             Err(panic) => Err(format!("panicked: {}", panic_message(&*panic))),
@@ -419,6 +461,8 @@ impl Callback {
     ) -> Result<Callback, Error> {
         Callback::refuse_variadic(&name, variadic)?;
         let shared = Callback::shared(&name, &result);
+        #[cfg(fast_path)]
+        let registers = registers::plan(&params, &result);
         let state = Box::new(DynamicState {
             shared: Arc::clone(&shared),
             readers: params
@@ -431,9 +475,25 @@ impl Callback {
                 })
                 .collect(),
             params: params.clone(),
+            result_quick: Quick::for_shape(&result.shape),
             result: result.clone(),
             body,
+            #[cfg(fast_path)]
+            registers: registers.clone().unwrap_or_default(),
         });
+        // The fast way: a register-file slot, when the signature fits one and one is free.
+        #[cfg(fast_path)]
+        if registers.is_some() {
+            let data = (&*state as *const DynamicState).cast::<()>();
+            if let Some(guard) = crate::slots::SlotGuard::claim(data, std::ptr::null()) {
+                let address = registers::slot_functions()[guard.index()];
+                let code = Code::Slot {
+                    _guard: guard,
+                    address,
+                };
+                return Callback::finish(code, state, shared, result);
+            }
+        }
         Callback::build(&name, &params, result, shared, state)
     }
 
