@@ -39,9 +39,10 @@
 //!   with the general conversions: the reference the others are tested against, and what
 //!   takes any argument they do not accept as is, explaining every error). `call::function`
 //!   holds the handles, [`Function`] and [`Safe`].
-//! - [`Callback`] (`callback`, `slots`): Rust closures as C function pointers — dynamic ones
-//!   on libffi closures, typed ones (`callback::typed`) on pre-compiled slot functions
-//!   (libffi closures once the 64 slots are taken); panics are caught at the boundary and
+//! - [`Callback`] (`callback`, `slots`): Rust closures as C function pointers — typed ones
+//!   (`callback::typed`) on pre-compiled slot functions, dynamic ones whose arguments all
+//!   arrive in registers on pre-compiled register-file slots (`callback::registers`, x86-64
+//!   System V), the rest (and any once the 64 slots are taken) on libffi closures; panics are caught at the boundary and
 //!   reported by the foreign call around them as [`Error::CallbackFailed`].
 //! - [`TypedFunction`] (`typed`): a Rust function-pointer type checked once, then called
 //!   directly. [`CData`] and [`Global`] (`data`): C objects owned by Rust, a library's globals.
@@ -103,7 +104,8 @@
 //!
 //! # Callbacks and executable memory
 //!
-//! Callback code comes from libffi's closure allocator. Where the system forbids pages both
+//! Callback code is a pre-compiled slot function where one serves (no code is made at run
+//! time), else comes from libffi's closure allocator. Where the system forbids pages both
 //! writable and executable (SELinux `deny_execmem`, PaX), libffi maps the same memory twice,
 //! once writable and once executable, through a temporary file; where even that is refused
 //! (no writable temporary directory, `noexec` everywhere), making a callback fails with an

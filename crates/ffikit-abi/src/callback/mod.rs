@@ -1,4 +1,6 @@
-//! Callbacks: Rust closures as C function pointers, built on libffi closures.
+//! Callbacks: Rust closures as C function pointers — pre-compiled slot functions where the
+//! signature allows (typed callbacks; dynamic ones whose arguments all arrive in registers,
+//! on x86-64 System V), libffi closures otherwise.
 //!
 //! A [`Callback`] owns its closure code and its Rust state; dropping it frees both. Borrow a
 //! [`CallbackPtr`] from it to hand C a function pointer that the borrow checker keeps from

@@ -44,10 +44,7 @@ pub(super) const MOST_ARGS: usize = 14;
 /// register-file slot: a parameter that is not a scalar of at most 8 bytes, more than 6
 /// integer or 8 SSE parameters (the rest would be on the stack), or a result that is not
 /// returned in rax or xmm0.
-pub(super) fn plan(
-    params: &[Typed],
-    result: &Typed,
-) -> Option<ArrayVec<RegisterArg, MOST_ARGS>> {
+pub(super) fn plan(params: &[Typed], result: &Typed) -> Option<ArrayVec<RegisterArg, MOST_ARGS>> {
     let in_register = |shape: &Shape| match shape {
         Shape::Int { size, .. } => *size <= 8,
         Shape::Bool | Shape::Float | Shape::Double | Shape::Pointer(_) => true,
@@ -71,8 +68,7 @@ pub(super) fn plan(
             return None;
         }
         let word = if sse { 6 + register } else { register };
-        plan.try_push(RegisterArg { word, reader })
-        .ok()?;
+        plan.try_push(RegisterArg { word, reader }).ok()?;
     }
     Some(plan)
 }
