@@ -198,6 +198,7 @@ impl<'lib> Function<'lib> {
     /// Clear `errno` before each call and save it right after, for [`last_errno`](crate::last_errno).
     pub fn capture_errno(mut self) -> Self {
         self.prepared.capture_errno = true;
+        self.prepared.choose_route();
         self
     }
 

@@ -18,22 +18,19 @@ use crate::value::Value;
 pub(super) const REGISTER_SLOTS: usize = 14;
 pub(super) const FIRST_SSE_SLOT: u16 = 6;
 
-/// [`Prepared::call_gprs`] for a signed integer result.
+/// [`Prepared::call_gprs`] for an `int` result (the commonest).
 pub(super) const SIGNED_RESULT: u8 = 1;
 /// [`Prepared::call_gprs`] for a `double` result.
 pub(super) const DOUBLE_RESULT: u8 = 2;
 /// [`Prepared::call_gprs`] for any other.
 pub(super) const OTHER_RESULT: u8 = 0;
 
-/// A lane call's result from rax and xmm0: a signed integer or a double read without a
-/// match when the call was monomorphized for it (`RESULT`), any other scalar by its kind.
+/// A lane call's result from rax and xmm0: an `int` or a double read without a match when
+/// the call was monomorphized for it (`RESULT`), any other scalar by its kind.
 #[inline(always)]
 pub(super) fn lane_result<const RESULT: u8>(lane: &ScalarLane, rax: u64, xmm0: u64) -> Value {
     match RESULT {
-        SIGNED_RESULT => {
-            let shift = lane.result_shift;
-            Value::Int(((rax << shift) as i64) >> shift)
-        }
+        SIGNED_RESULT => Value::Int(i64::from(rax as i32)),
         DOUBLE_RESULT => Value::Float(f64::from_bits(xmm0)),
         _ => lane.result.of_registers(rax, xmm0),
     }
@@ -208,8 +205,6 @@ pub(crate) struct ScalarLane {
     pub args: [LaneArg; LANE_WORDS],
     pub len: usize,
     pub result: QuickResult,
-    /// The shift of a signed or unsigned integer result (see [`QuickResult::Signed`]).
-    pub result_shift: u32,
     /// The inline-assembly call can take it (x86-64 System V: every lane; arguments past the
     /// registers go in stack words it writes).
     pub inline_call: bool,
@@ -228,7 +223,6 @@ impl ScalarLane {
         args: [LaneArg::UNUSED; LANE_WORDS],
         len: 0,
         result: QuickResult::General,
-        result_shift: 0,
         inline_call: false,
         sse_count: 0,
         stack_words: 0,
@@ -371,10 +365,6 @@ impl ScalarLane {
             args,
             len: params.len(),
             result,
-            result_shift: match result {
-                QuickResult::Signed { shift } | QuickResult::Unsigned { shift } => shift.into(),
-                _ => 0,
-            },
             inline_call: cfg!(fast_path),
             sse_count: sse.min(8),
             stack_words: stack,
@@ -500,7 +490,8 @@ impl Prepared {
                 None => return self.call_lane_libffi(args),
             }
         }
-        if self.capture_errno || crate::callback::any_live() {
+        // (Errno is kept on the guarded route, chosen at binding.)
+        if crate::callback::any_live() {
             return self.call_lane_libffi(args);
         }
         let mut pointers: [*mut c_void; N] =

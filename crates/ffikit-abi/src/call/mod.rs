@@ -175,15 +175,25 @@ impl Route {
         }
     }
 
-    fn invoke(self, lane: &ScalarLane) -> Invoke {
+    /// The call for this route. Calls that keep errno take the guarded lane calls, so the
+    /// monomorphized ones need not look.
+    fn invoke(self, lane: &ScalarLane, capture_errno: bool) -> Invoke {
         let lane = lane.usable.then_some(lane);
+        match self {
+            #[cfg(fast_path)]
+            Route::LaneRegisters if capture_errno => return Prepared::call_lane_registers,
+            #[cfg(not(fast_path))]
+            Route::LaneRegisters if capture_errno => return Prepared::call_lane_libffi,
+            Route::LaneLibffi if capture_errno => return Prepared::call_lane_libffi,
+            _ => {}
+        }
         // Monomorphized per argument count, and for the commonest result (a signed integer).
         const ANY: u8 = OTHER_RESULT;
         const INT: u8 = SIGNED_RESULT;
         const DOUBLE: u8 = DOUBLE_RESULT;
         let shape = lane.map(|lane| {
             let result = match lane.result {
-                QuickResult::Signed { .. } => INT,
+                QuickResult::Signed { shift: 32 } => INT,
                 QuickResult::Double => DOUBLE,
                 _ => ANY,
             };
@@ -351,7 +361,7 @@ impl Prepared {
         #[cfg(not(fast_path))]
         let has_fast = false;
         let route = Route::choose(&lane, has_fast, false);
-        let invoke = route.invoke(&lane);
+        let invoke = route.invoke(&lane, capture_errno);
         Ok(Prepared {
             signature,
             variadic,
@@ -406,7 +416,7 @@ impl Prepared {
             false => &self.lane,
         };
         self.route = Route::choose(lane, self.has_fast(), self.force_libffi);
-        self.invoke = self.route.invoke(lane);
+        self.invoke = self.route.invoke(lane, self.capture_errno);
     }
 
     /// The call, through the path chosen at binding.

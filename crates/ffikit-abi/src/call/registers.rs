@@ -247,7 +247,9 @@ impl Prepared {
                 return self.call_gprs_converting::<N>(args);
             };
         }
-        if self.capture_errno || crate::callback::any_live() {
+        // Errno is kept on the guarded route (chosen at binding), so only a callback that
+        // could fail needs the guard.
+        if crate::callback::any_live() {
             return self.call_gprs_converting::<N>(args);
         }
         // Nothing to do around the call: no errno to keep, no callback that could fail.
@@ -307,7 +309,8 @@ impl Prepared {
                 None => return self.call_lane_registers(args),
             };
         }
-        if self.capture_errno || crate::callback::any_live() {
+        // Errno is kept on the guarded route, chosen at binding.
+        if crate::callback::any_live() {
             return self.call_lane_registers(args);
         }
         // SAFETY: the lane was made from the declaration of the function at `code` (which
