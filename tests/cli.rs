@@ -52,6 +52,7 @@ fn compare_measures_every_workload_in_every_style() {
         "struct16",
         "struct32",
         "strlen",
+        "strlen-copy",
         "snprintf",
         "sort",
         "utf8-100B",
@@ -79,7 +80,14 @@ fn compare_measures_every_workload_in_every_style() {
         assert!(row(workload, "typed").is_some(), "{workload}");
     }
     for workload in [
-        "gcd", "get_pi", "mixed6", "spill14", "struct16", "struct32", "strlen",
+        "gcd",
+        "get_pi",
+        "mixed6",
+        "spill14",
+        "struct16",
+        "struct32",
+        "strlen",
+        "strlen-copy",
     ] {
         assert!(row(workload, "ffi_call").is_some(), "{workload}");
     }

@@ -27,6 +27,7 @@ pub const WORKLOADS: &[&str] = &[
     "struct16",
     "struct32",
     "strlen",
+    "strlen-copy",
     "snprintf",
     "sort",
     "utf8-100B",
@@ -44,7 +45,10 @@ pub fn describe(workload: &str) -> &'static str {
         "spill14" => "spill14(14 x int64): eight of them on the stack",
         "struct16" => "sum_s_int64x2(struct of 16 bytes) by value, in two registers",
         "struct32" => "sum_s_double4(struct of 32 bytes) by value, on the stack",
-        "strlen" => "libc strlen on a 34-byte string argument",
+        "strlen" => "libc strlen on a 34-byte C string (dynamic rows: a Value::CString, made once)",
+        "strlen-copy" => {
+            "libc strlen on a 34-byte runtime string (dynamic rows: a Value::Str, checked and copied per call)"
+        }
         "snprintf" => "libc snprintf(buf, 64, \"%d-%s-%.3f\", ...) through varargs",
         "sort" => "libc qsort of 1,000 ints with a comparator callback",
         "utf8-100B" => "Latin-1 to UTF-8 (iconv) of 100 bytes",
@@ -292,7 +296,8 @@ pub fn build<'a>(name: &str, libs: &'a Libraries) -> Result<Bench<'a>, CompareEr
         "spill14" => spill14(libs),
         "struct16" => struct16(libs),
         "struct32" => struct32(libs),
-        "strlen" => strlen(libs),
+        "strlen" => strlen(libs, false),
+        "strlen-copy" => strlen(libs, true),
         "snprintf" => snprintf(libs),
         "sort" => sort(libs),
         "utf8-100B" => utf8(libs, 100),
@@ -608,16 +613,20 @@ fn struct_sum<'a, S: Copy + 'static, T: ffikit_abi::CType + Copy + 'static, cons
 
 const STRLEN_TEXT: &CStr = c"ffikit calls strlen on this string";
 
-fn strlen(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
+/// strlen of a C string; `copied`: the dynamic rows pass a runtime's string, converted
+/// (checked for NUL, copied, terminated) on every call, as ctypes does for a str; else a
+/// C string made once, as ctypes' `c_char_p` or CFFI's `char[]` (as the static rows do).
+fn strlen(libs: &Libraries, copied: bool) -> Result<Bench<'_>, CompareError> {
     let text = STRLEN_TEXT;
     let mut bench = Bench::new(text.to_bytes().len() as u64);
     type Strlen = unsafe extern "C" fn(*const c_char) -> usize;
     let (function, libffi, reference) = bind_three(&libs.libc, "strlen")?;
     let typed = function.typed::<Strlen>()?;
     let raw = symbol::<Strlen>(&libs.raw_libc, "strlen")?;
-    // A runtime's string: converted (checked for NUL, copied, terminated) on every call, as
-    // ctypes does for a str.
-    let args = vec![Value::Str(text.to_str().expect("ASCII").to_owned())];
+    let args = vec![match copied {
+        true => Value::Str(text.to_str().expect("ASCII").to_owned()),
+        false => Value::CString(text.to_owned()),
+    }];
     // The safety note for every unsafe block here: the text is NUL-terminated and static.
     bench
         // SAFETY: the call matches the declaration, as the workload's safety note says.

@@ -8,14 +8,24 @@ use crate::error::Error;
 /// What a pointer points to, as far as conversions care.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Pointee {
-    /// `char`, `signed char`, `unsigned char` (const or not): strings and byte buffers.
+    /// `char`, `signed char`, `unsigned char`: strings and byte buffers C may write.
     Char,
+    /// The same, `const`: strings C only reads (a [`Value::CString`](crate::Value::CString)
+    /// goes in as it is, without a copy).
+    ConstChar,
     /// `void`.
     Void,
     /// A function: a callback.
     Function,
     /// Anything else.
     Other,
+}
+
+impl Pointee {
+    /// Characters, const or not: what strings are passed to.
+    pub(crate) fn is_char(&self) -> bool {
+        matches!(self, Pointee::Char | Pointee::ConstChar)
+    }
 }
 
 /// One member of a record.
@@ -121,6 +131,11 @@ fn shape_of(decls: &Declarations, ty: QualType, depth: usize) -> Result<Shape, E
             scalar_shape(underlying).expect("enums have ordinary integer types")
         }
         Type::Pointer(pointee) => Shape::Pointer(match types.get(pointee.ty) {
+            Type::Scalar(Scalar::Char | Scalar::SChar | Scalar::UChar)
+                if pointee.quals.contains(ffikit_cdecl::Qualifiers::CONST) =>
+            {
+                Pointee::ConstChar
+            }
             Type::Scalar(Scalar::Char | Scalar::SChar | Scalar::UChar) => Pointee::Char,
             Type::Void => Pointee::Void,
             Type::Function(_) => Pointee::Function,

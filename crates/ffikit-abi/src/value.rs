@@ -33,6 +33,22 @@ pub enum Value {
     Pointer(usize),
     /// For a `char *` parameter: a NUL-terminated copy made for the duration of the call.
     Str(String),
+    /// A C string made once (no NUL inside, its terminator kept): a `const char *`
+    /// parameter gets its address as it is, without a copy or a check per call (as ctypes'
+    /// `c_char_p` and CFFI's `char[]` cdata are passed); a writable `char *` gets a copy,
+    /// as for [`Str`](Value::Str).
+    ///
+    /// ```
+    /// use ffikit_abi::{Library, Value};
+    /// let libc = Library::this();
+    /// // SAFETY: strlen is declared as in <string.h>.
+    /// let strlen = unsafe { libc.function("unsigned long strlen(const char *)")? };
+    /// let text = Value::CString(std::ffi::CString::new("made once").unwrap());
+    /// // SAFETY: the argument is a NUL-terminated string, as strlen requires.
+    /// assert_eq!(unsafe { strlen.call(&[text])? }, Value::UInt(9));
+    /// # Ok::<(), ffikit_abi::Error>(())
+    /// ```
+    CString(std::ffi::CString),
     /// For a pointer parameter: a read-only copy of these bytes for the duration of the call
     /// (no terminator added).
     Bytes(Vec<u8>),
@@ -66,6 +82,10 @@ impl Value {
                 format!("string {:?}...", s.chars().take(20).collect::<String>())
             }
             Value::Str(s) => format!("string {s:?}"),
+            Value::CString(s) => match s.to_str() {
+                Ok(text) => Value::Str(text.to_owned()).describe(),
+                Err(_) => format!("C string of {} bytes", s.as_bytes().len()),
+            },
             Value::Bytes(b) => format!("{} bytes", b.len()),
             Value::Struct(_) => "struct".into(),
             Value::Array(items) => format!("array of {}", items.len()),
@@ -152,6 +172,7 @@ impl fmt::Display for Value {
             Value::Null => f.write_str("NULL"),
             Value::Pointer(p) => write!(f, "{p:#x}"),
             Value::Str(s) => write!(f, "{s:?}"),
+            Value::CString(s) => write!(f, "{s:?}"),
             Value::Bytes(b) => {
                 for byte in b {
                     write!(f, "{byte:02x}")?;

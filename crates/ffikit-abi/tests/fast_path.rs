@@ -620,3 +620,53 @@ fn strings_through_every_route_agree() {
     let parsed = unsafe { bind("int atoi(const char *)").call(&[Value::Str("-4711".into())]) };
     assert_eq!(parsed.unwrap(), Value::Int(-4711));
 }
+
+#[test]
+fn c_strings_pass_as_they_are_to_const_and_as_copies_to_writable_parameters() {
+    use std::ffi::CString;
+    let libc = Library::this();
+    // SAFETY: the declarations are <string.h>'s.
+    let bind = |declaration: &str| unsafe { libc.function(declaration) }.unwrap();
+    let routes = |declaration: &str| {
+        [
+            bind(declaration),
+            bind(declaration).use_general_path(),
+            bind(declaration).use_libffi(),
+        ]
+    };
+    for n in [0usize, 1, 34, 255, 256, 5000] {
+        let text: String = (0..n).map(|k| char::from(b'a' + (k % 26) as u8)).collect();
+        let c_string = || Value::CString(CString::new(text.clone()).unwrap());
+        for f in routes("size_t strlen(const char *)") {
+            // SAFETY: strlen reads the C string (promise 3).
+            let length = unsafe { f.call(&[c_string()]) }.unwrap();
+            assert_eq!(length, Value::UInt(n as u64));
+        }
+        // A `const char *` gets the C string's own address: strchr finds its terminator
+        // there.
+        for f in routes("void *strchr(const char *, int)") {
+            let args = [c_string(), Value::Int(0)];
+            let Value::CString(own) = &args[0] else {
+                unreachable!()
+            };
+            // SAFETY: strchr reads the C string and returns an address inside it.
+            let end = unsafe { f.call(&args) }.unwrap();
+            assert_eq!(end, Value::Pointer(own.as_ptr() as usize + n));
+        }
+        // A writable `char *` gets a copy: C writes into it, the value stays as it was.
+        for f in routes("char *strcpy(char *, const char *)") {
+            let args = [
+                c_string(),
+                Value::CString(CString::new("x".repeat(n)).unwrap()),
+            ];
+            // SAFETY: strcpy writes n + 1 bytes into the n + 1 byte copy of the target.
+            let copied = unsafe { f.call(&args) }.unwrap();
+            assert_eq!(copied.as_text().unwrap(), "x".repeat(n));
+            let Value::CString(own) = &args[0] else {
+                unreachable!()
+            };
+            assert_ne!(copied.as_address(), Some(own.as_ptr() as usize));
+            assert_eq!(args[0], c_string());
+        }
+    }
+}

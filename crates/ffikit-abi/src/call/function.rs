@@ -78,7 +78,9 @@ impl<'lib> Function<'lib> {
     /// [`Callback::leak`](crate::Callback::leak)); sizes and counts match the buffers; the
     /// function's own rules (no double free, a lock held...) are kept. Strings and bytes given
     /// as [`Value::Str`] and [`Value::Bytes`] are copies ffikit owns for the call: C may read
-    /// them (and write within them), never keep them.
+    /// them (and write within them), never keep them. A [`Value::CString`] is passed to a
+    /// `const char *` as it is (C reads it, as the declaration says), to a writable one as a
+    /// copy.
     #[inline]
     pub unsafe fn call(&self, args: &[Value]) -> Result<Value, Error> {
         self.prepared.call(args)

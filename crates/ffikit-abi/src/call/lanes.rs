@@ -22,16 +22,20 @@ pub(super) const FIRST_SSE_SLOT: u16 = 6;
 pub(super) const SIGNED_RESULT: u8 = 1;
 /// [`Prepared::call_gprs`] for a `double` result.
 pub(super) const DOUBLE_RESULT: u8 = 2;
+/// [`Prepared::call_gprs`] for a 64-bit unsigned result (`size_t`, `unsigned long`).
+pub(super) const U64_RESULT: u8 = 3;
 /// [`Prepared::call_gprs`] for any other.
 pub(super) const OTHER_RESULT: u8 = 0;
 
-/// A lane call's result from rax and xmm0: an `int` or a double read without a match when
-/// the call was monomorphized for it (`RESULT`), any other scalar by its kind.
+/// A lane call's result from rax and xmm0: an `int`, a double or a 64-bit unsigned integer
+/// read without a match when the call was monomorphized for it (`RESULT`), any other scalar
+/// by its kind.
 #[inline(always)]
 pub(super) fn lane_result<const RESULT: u8>(lane: &ScalarLane, rax: u64, xmm0: u64) -> Value {
     match RESULT {
         SIGNED_RESULT => Value::Int(i64::from(rax as i32)),
         DOUBLE_RESULT => Value::Float(f64::from_bits(xmm0)),
+        U64_RESULT => Value::UInt(rax),
         _ => lane.result.of_registers(rax, xmm0),
     }
 }
@@ -53,9 +57,12 @@ pub(crate) enum LaneKind {
     Double,
     /// A pointer that is not a string.
     Address,
-    /// `char *` (const or not): a [`Value::Str`] goes in as a NUL-terminated copy in the
-    /// call's [`TextStash`], a [`Value::Pointer`] as is.
+    /// `char *`: a [`Value::Str`] goes in as a NUL-terminated copy in the call's
+    /// [`TextStash`], a [`Value::Pointer`] as is.
     Text,
+    /// `const char *`: as [`Text`](LaneKind::Text), and a [`Value::CString`] as it is (C
+    /// only reads it).
+    ConstText,
     /// A struct of scalar members by value (its `RecordPlan` writes it): `words` eightbytes,
     /// in registers of their class (`slot`, then `slot2`) or in consecutive stack words
     /// from `slot` — as System V passes it. Only on the register route.
@@ -157,6 +164,8 @@ impl LaneArg {
                 crate::convert::narrow_f32(f).map(|f| u64::from(f.to_bits()))
             }
             (&Value::Pointer(p), LaneKind::Address) => Some(p as u64),
+            // Checked and terminated when made, and C only reads it.
+            (Value::CString(text), LaneKind::ConstText) => Some(text.as_ptr() as u64),
             _ => None,
         }
     }
@@ -171,9 +180,14 @@ impl LaneArg {
     #[inline(always)]
     pub(crate) fn bits_stashing(&self, value: &Value, stash: &mut TextStash) -> Option<u64> {
         match (value, self.kind) {
-            (Value::Str(text), LaneKind::Text) => stash.put(text),
+            (Value::Str(text), LaneKind::Text | LaneKind::ConstText) => stash.put(text),
             _ => self.bits(value),
         }
+    }
+
+    /// A `char *`, const or not.
+    pub(crate) fn is_text(&self) -> bool {
+        matches!(self.kind, LaneKind::Text | LaneKind::ConstText)
     }
 
     /// [`bits`](Self::bits) past [`common_bits`](Self::common_bits).
@@ -182,7 +196,7 @@ impl LaneArg {
         match *value {
             Value::UInt(u) if self.kind == LaneKind::Integer && u <= self.umax => Some(u),
             Value::Null if self.kind == LaneKind::Address => Some(0),
-            Value::Pointer(p) if self.kind == LaneKind::Text && p != 0 => Some(p as u64),
+            Value::Pointer(p) if self.is_text() && p != 0 => Some(p as u64),
             Value::Bool(b) if self.kind == LaneKind::Bool => Some(u64::from(b)),
             // As the general conversion does: integers are numbers too.
             Value::Int(i) if self.kind == LaneKind::Double => Some((i as f64).to_bits()),
@@ -307,9 +321,14 @@ impl ScalarLane {
                 continue;
             }
             // `char *`: strings by a copy on the stack, addresses as they are.
-            if let Shape::Pointer(crate::shape::Pointee::Char) = shape {
+            if let Shape::Pointer(pointee) = shape
+                && pointee.is_char()
+            {
                 *arg = LaneArg {
-                    kind: LaneKind::Text,
+                    kind: match pointee {
+                        crate::shape::Pointee::ConstChar => LaneKind::ConstText,
+                        _ => LaneKind::Text,
+                    },
                     slot: next(&mut gpr, 0, 6),
                     ..LaneArg::UNUSED
                 };
@@ -384,7 +403,7 @@ impl ScalarLane {
 
     /// Whether some parameter is a `char *` (a string may need a copy).
     pub(crate) fn has_text(&self) -> bool {
-        self.args().iter().any(|arg| arg.kind == LaneKind::Text)
+        self.args().iter().any(LaneArg::is_text)
     }
 }
 

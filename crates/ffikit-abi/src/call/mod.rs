@@ -31,7 +31,7 @@ use crate::shape::{Pointee, Shape, Typed};
 use crate::value::Value;
 
 pub use function::{Function, Safe, SafeFunction};
-use lanes::{DOUBLE_RESULT, OTHER_RESULT, SIGNED_RESULT, ScalarLane};
+use lanes::{DOUBLE_RESULT, OTHER_RESULT, SIGNED_RESULT, ScalarLane, U64_RESULT};
 
 /// Arguments laid out inline, without a heap allocation, up to this many 8-byte words.
 const INLINE_FRAME_WORDS: usize = 64;
@@ -187,23 +187,34 @@ impl Route {
             Route::LaneLibffi if capture_errno => return Prepared::call_lane_libffi,
             _ => {}
         }
-        // Monomorphized per argument count, and for the commonest result (a signed integer).
+        // Monomorphized per argument count, and for the commonest results (`int`, `double`,
+        // a 64-bit unsigned integer such as `size_t`).
         const ANY: u8 = OTHER_RESULT;
         const INT: u8 = SIGNED_RESULT;
         const DOUBLE: u8 = DOUBLE_RESULT;
+        const U64: u8 = U64_RESULT;
         let shape = lane.map(|lane| {
             let result = match lane.result {
                 QuickResult::Signed { shift: 32 } => INT,
                 QuickResult::Double => DOUBLE,
+                QuickResult::Unsigned { shift: 0 } => U64,
                 _ => ANY,
             };
             (lane.sse_count, lane.len, result, lane.has_text())
         });
-        // One instance per argument count up to `$max`, for a result kind.
+        // One instance per argument count up to the last listed, for the result kind.
         macro_rules! by_count {
-            ($len:expr, $method:ident, $result:expr, $otherwise:expr, [$($n:literal)*]) => {
+            ($len:expr, $result:expr, $method:ident, $otherwise:expr, $counts:tt) => {
+                match $result {
+                    INT => by_count!(@ $len, $method, INT, $otherwise, $counts),
+                    DOUBLE => by_count!(@ $len, $method, DOUBLE, $otherwise, $counts),
+                    U64 => by_count!(@ $len, $method, U64, $otherwise, $counts),
+                    _ => by_count!(@ $len, $method, ANY, $otherwise, $counts),
+                }
+            };
+            (@ $len:expr, $method:ident, $result:ident, $otherwise:expr, [$($n:literal)*]) => {
                 match $len {
-                    $($n => Prepared::$method::<$n, { $result }> as Invoke,)*
+                    $($n => Prepared::$method::<$n, $result> as Invoke,)*
                     _ => $otherwise,
                 }
             };
@@ -215,54 +226,20 @@ impl Route {
                 Prepared::call_lane_registers
             }
             #[cfg(fast_path)]
-            (Route::LaneRegisters, Some((0, len @ 0..=6, INT, true))) => by_count!(
-                len, call_gprs_text, INT, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
+            (Route::LaneRegisters, Some((0, len @ 0..=6, result, true))) => by_count!(
+                len, result, call_gprs_text, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
             ),
             #[cfg(fast_path)]
-            (Route::LaneRegisters, Some((0, len @ 0..=6, DOUBLE, true))) => by_count!(
-                len, call_gprs_text, DOUBLE, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
+            (Route::LaneRegisters, Some((0, len @ 0..=6, result, false))) => by_count!(
+                len, result, call_gprs, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
             ),
             #[cfg(fast_path)]
-            (Route::LaneRegisters, Some((0, len @ 0..=6, _, true))) => by_count!(
-                len, call_gprs_text, ANY, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
-            ),
-            #[cfg(fast_path)]
-            (Route::LaneRegisters, Some((0, len @ 0..=6, INT, _))) => by_count!(
-                len, call_gprs, INT, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
-            ),
-            #[cfg(fast_path)]
-            (Route::LaneRegisters, Some((0, len @ 0..=6, DOUBLE, _))) => by_count!(
-                len, call_gprs, DOUBLE, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
-            ),
-            #[cfg(fast_path)]
-            (Route::LaneRegisters, Some((0, len @ 0..=6, _, _))) => by_count!(
-                len, call_gprs, ANY, Prepared::call_lane_registers, [0 1 2 3 4 5 6]
-            ),
-            #[cfg(fast_path)]
-            (Route::LaneRegisters, Some((_, len, INT, _))) => by_count!(
-                len, call_registers, INT, Prepared::call_lane_registers,
+            (Route::LaneRegisters, Some((_, len, result, _))) => by_count!(
+                len, result, call_registers, Prepared::call_lane_registers,
                 [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
-            #[cfg(fast_path)]
-            (Route::LaneRegisters, Some((_, len, DOUBLE, _))) => by_count!(
-                len, call_registers, DOUBLE, Prepared::call_lane_registers,
-                [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
-            ),
-            #[cfg(fast_path)]
-            (Route::LaneRegisters, Some((_, len, _, _))) => by_count!(
-                len, call_registers, ANY, Prepared::call_lane_registers,
-                [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
-            ),
-            (Route::LaneLibffi, Some((_, len, INT, _))) => by_count!(
-                len, call_libffi_words, INT, Prepared::call_lane_libffi,
-                [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
-            ),
-            (Route::LaneLibffi, Some((_, len, DOUBLE, _))) => by_count!(
-                len, call_libffi_words, DOUBLE, Prepared::call_lane_libffi,
-                [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
-            ),
-            (Route::LaneLibffi, Some((_, len, _, _))) => by_count!(
-                len, call_libffi_words, ANY, Prepared::call_lane_libffi,
+            (Route::LaneLibffi, Some((_, len, result, _))) => by_count!(
+                len, result, call_libffi_words, Prepared::call_lane_libffi,
                 [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
             #[cfg(fast_path)]
@@ -522,6 +499,7 @@ fn infer_variadic_types(values: &[Value]) -> Result<Vec<Typed>, Error> {
                 Value::Bool(_) => int(4, true, "int"),
                 Value::Float(_) => typed(Shape::Double, "double"),
                 Value::Str(_) => typed(Shape::Pointer(Pointee::Char), "char *"),
+                Value::CString(_) => typed(Shape::Pointer(Pointee::ConstChar), "const char *"),
                 Value::Null | Value::Pointer(_) | Value::Bytes(_) | Value::Text { .. } => {
                     typed(Shape::Pointer(Pointee::Void), "void *")
                 }

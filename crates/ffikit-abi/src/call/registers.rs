@@ -238,8 +238,14 @@ impl Prepared {
             {
                 p as u64
             } else if TEXT
+                && let Value::CString(text) = value
+                && arg.kind == LaneKind::ConstText
+            {
+                // Already NUL-terminated and checked, and C only reads it.
+                text.as_ptr() as u64
+            } else if TEXT
                 && let Value::Str(text) = value
-                && arg.kind == LaneKind::Text
+                && arg.is_text()
                 && let Some(address) = stash.put(text)
             {
                 address

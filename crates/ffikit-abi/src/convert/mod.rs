@@ -248,7 +248,7 @@ pub(crate) fn write(
         Shape::Pointer(pointee) => {
             let address = match value {
                 Value::Null | Value::Pointer(0)
-                    if *pointee == Pointee::Char && !options.nullable_string =>
+                    if pointee.is_char() && !options.nullable_string =>
                 {
                     return Err(Error::NullPointer {
                         place: place.to_string(),
@@ -258,7 +258,12 @@ pub(crate) fn write(
                 Value::Null => 0,
                 Value::Pointer(p) => *p,
                 Value::Text { address, .. } => *address,
-                Value::Str(s) if matches!(pointee, Pointee::Char | Pointee::Void) => {
+                // A C string already: C only reads it, so it goes in as it is; else a copy.
+                Value::CString(s) if *pointee == Pointee::ConstChar => s.as_ptr() as usize,
+                Value::CString(s) if pointee.is_char() || *pointee == Pointee::Void => {
+                    scratch.stash(s.as_bytes(), true)
+                }
+                Value::Str(s) if pointee.is_char() || *pointee == Pointee::Void => {
                     // `contains` on bytes is a word-at-a-time memchr; the position only for
                     // the error.
                     if s.as_bytes().contains(&0) {
@@ -272,7 +277,7 @@ pub(crate) fn write(
                 Value::Bytes(bytes) => scratch.stash(bytes, false),
                 other => {
                     let expected = match pointee {
-                        Pointee::Char => {
+                        Pointee::Char | Pointee::ConstChar => {
                             format!("a string, bytes, a pointer or null for `{c_name}`")
                         }
                         _ => format!("a pointer, bytes or null for `{c_name}`"),
@@ -611,7 +616,7 @@ fn read_members(members: &[crate::shape::Member], src: &[u8], out: &mut Vec<(Str
 /// ctypes' `c_char_p` results are), anything else as [`read`] reads it.
 pub(crate) fn read_result(shape: &Shape, bytes: &[u8]) -> Value {
     match (shape, read(shape, bytes)) {
-        (Shape::Pointer(Pointee::Char), Value::Pointer(address)) => {
+        (Shape::Pointer(Pointee::Char | Pointee::ConstChar), Value::Pointer(address)) => {
             // SAFETY: the function's declaration says it returns a `char *`: a non-NULL
             // result points to a NUL-terminated string, as for ctypes' c_char_p results.
             let text = unsafe { std::ffi::CStr::from_ptr(address as *const std::ffi::c_char) };
