@@ -1,5 +1,7 @@
 //! Every kind of bad input gets its own typed error, before any call, on real libraries.
 
+mod support;
+
 use ffikit_abi::{Error, ErrorKind, Library, Value};
 
 fn libc() -> Library {
@@ -341,5 +343,43 @@ fn members_of_a_large_struct_are_checked_by_name_too() {
     assert!(
         error.to_string().contains("no member named `nope`"),
         "{error}"
+    );
+}
+
+#[test]
+fn structs_by_position_are_checked_member_by_member() {
+    let (_dir, library) = support::compile(
+        "struct pair { int a; double b; };\n\
+         struct outer { struct pair p; int v[2]; };\n\
+         double weigh(struct outer o) { return o.p.a * 1000.0 + o.p.b + o.v[0] * 10 + o.v[1]; }\n",
+    );
+    library
+        .cdef("struct pair { int a; double b; }; struct outer { struct pair p; int v[2]; };")
+        .unwrap();
+    // SAFETY: the declaration matches the definition compiled above.
+    let weigh = unsafe { library.function("double weigh(struct outer)") }.unwrap();
+    let outer = |p: Vec<Value>, v: Vec<Value>| Value::Array(vec![Value::Array(p), Value::Array(v)]);
+    // By position, nested, as C's initializer `{{3, 0.5}, {4, 5}}`: what C computes.
+    // SAFETY: as above.
+    let weight =
+        unsafe { weigh.call(&[outer(vec![3.into(), 0.5.into()], vec![4.into(), 5.into()])]) };
+    assert_eq!(weight.unwrap(), Value::Float(3000.5 + 45.0));
+    let error = |value: Value| {
+        // SAFETY: refused before C runs.
+        unsafe { weigh.call(&[value]) }.unwrap_err().to_string()
+    };
+    assert_eq!(
+        error(Value::Array(vec![Value::Array(vec![1.into(), 2.5.into()])])),
+        "argument 1 of `weigh`: expected 2 member values of `struct outer`, in order, got 1 values"
+    );
+    let wrong = error(outer(vec![1.into(), "x".into()], vec![1.into(), 2.into()]));
+    assert!(wrong.starts_with("argument 1 of `weigh`.p.b:"), "{wrong}");
+    let range = error(outer(
+        vec![(1i64 << 40).into(), 2.5.into()],
+        vec![1.into(), 2.into()],
+    ));
+    assert!(
+        range.starts_with("argument 1 of `weigh`.p.a: 1099511627776 is out of range"),
+        "{range}"
     );
 }

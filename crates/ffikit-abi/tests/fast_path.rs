@@ -208,11 +208,22 @@ fn fast_path_agrees_with_libffi_bit_for_bit() {
             );
             assert!(same(&a, &b), "{declaration}: fast {a:?}, libffi {b:?}");
             // Struct values given otherwise — members reversed, one renamed, one missing, one
-            // of the wrong kind — give the same result or the same error on both paths.
-            for variant in 0..4 {
+            // of the wrong kind; by position, whole, one short, one of the wrong kind — give
+            // the same result or the same error on both paths.
+            for variant in 0..7 {
                 let changed: Vec<Value> = args
                     .iter()
                     .map(|arg| match arg {
+                        Value::Struct(fields) if variant >= 4 => {
+                            let mut values: Vec<Value> =
+                                fields.iter().map(|(_, v)| v.clone()).collect();
+                            match variant {
+                                4 => {}
+                                5 => drop(values.pop()),
+                                _ => values[0] = Value::Str("text".into()),
+                            }
+                            Value::Array(values)
+                        }
                         Value::Struct(fields) => {
                             let mut fields = fields.clone();
                             match variant {
@@ -237,6 +248,12 @@ fn fast_path_agrees_with_libffi_bit_for_bit() {
                     describe(unsafe { reference.call(&changed) }),
                 );
                 assert_eq!(a, b, "{declaration} with {changed:?}");
+                // Members by position mean what they mean by name.
+                if variant == 4 {
+                    // SAFETY: live arguments of the types the function expects (promise 3).
+                    let named = unsafe { fast.call(&args) }.unwrap();
+                    assert_eq!(a, format!("{named:?}"), "{declaration} by position");
+                }
             }
         }
     }

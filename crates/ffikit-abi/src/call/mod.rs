@@ -133,6 +133,9 @@ struct Prepared {
     /// The classified fast path, when the signature allows one.
     #[cfg(fast_path)]
     fast: Option<fast::FastPlan>,
+    /// A lane with structs by value: their members placed into register slots.
+    #[cfg(fast_path)]
+    record_lane: Option<registers::RecordLane>,
     /// Use libffi even when a fast path exists (the reference, for comparisons).
     force_libffi: bool,
     /// Use the general conversions even when a lane exists (the reference, for comparisons).
@@ -220,10 +223,28 @@ impl Route {
             };
         }
         match (self, shape) {
-            // Structs by value: converted by their plans, out of line.
+            // Structs by value: their members placed into registers at binding.
             #[cfg(fast_path)]
-            (Route::LaneRegisters, _) if lane.is_some_and(ScalarLane::has_records) => {
-                Prepared::call_lane_registers
+            (Route::LaneRegisters, Some((0, _, result, _)))
+                if lane.is_some_and(|lane| lane.has_records() && lane.stack_words == 0) =>
+            {
+                match result {
+                    INT => Prepared::call_record_gprs::<INT>,
+                    DOUBLE => Prepared::call_record_gprs::<DOUBLE>,
+                    U64 => Prepared::call_record_gprs::<U64>,
+                    _ => Prepared::call_record_gprs::<ANY>,
+                }
+            }
+            #[cfg(fast_path)]
+            (Route::LaneRegisters, Some((_, _, result, _)))
+                if lane.is_some_and(ScalarLane::has_records) =>
+            {
+                match result {
+                    INT => Prepared::call_record_lane::<INT>,
+                    DOUBLE => Prepared::call_record_lane::<DOUBLE>,
+                    U64 => Prepared::call_record_lane::<U64>,
+                    _ => Prepared::call_record_lane::<ANY>,
+                }
             }
             #[cfg(fast_path)]
             (Route::LaneRegisters, Some((0, len @ 0..=6, result, true))) => by_count!(
@@ -314,7 +335,8 @@ impl Prepared {
             }))
             .collect();
         let quick_result = QuickResult::for_shape(&signature.result.shape);
-        let records = shapes.iter().map(|s| RecordPlan::for_shape(s)).collect();
+        let records: Vec<Option<RecordPlan>> =
+            shapes.iter().map(|s| RecordPlan::for_shape(s)).collect();
         // libffi writes a whole register for integer results narrower than one.
         let result_size = align16((signature.result.shape.size_align().0 as usize).max(8));
         // Variadic arguments checked as a narrower declared type (char, short, float) keep to
@@ -337,6 +359,8 @@ impl Prepared {
         let has_fast = fast.is_some();
         #[cfg(not(fast_path))]
         let has_fast = false;
+        #[cfg(fast_path)]
+        let record_lane = registers::RecordLane::new(&lane, &records);
         let route = Route::choose(&lane, has_fast, false);
         let invoke = route.invoke(&lane, capture_errno);
         Ok(Prepared {
@@ -353,6 +377,8 @@ impl Prepared {
             result_size,
             #[cfg(fast_path)]
             fast,
+            #[cfg(fast_path)]
+            record_lane,
             force_libffi: false,
             general_only: false,
             lane,

@@ -6,7 +6,8 @@
 use std::mem::MaybeUninit;
 
 use super::Prepared;
-use super::lanes::{LaneKind, lane_result};
+use super::lanes::{LaneArg, LaneKind, ScalarLane, lane_result};
+use crate::convert::{PlacedMember, RecordPlan, same_name};
 use crate::error::Error;
 use crate::value::Value;
 
@@ -351,5 +352,210 @@ impl Prepared {
             self.leave(around, args)?;
         }
         Ok(lane.result.of_registers(rax, xmm0))
+    }
+}
+
+/// A lane with structs by value, their members placed at binding: each member's conversion,
+/// mask, shift and register slot (or stack word), so a call writes each member straight into
+/// its slot.
+#[derive(Debug)]
+pub(super) struct RecordLane {
+    /// The scalar arguments: index and conversion.
+    scalars: Box<[(usize, LaneArg)]>,
+    records: Box<[PlacedRecord]>,
+}
+
+/// One struct argument: its index, the slots of its eightbytes, its members' range.
+#[derive(Debug)]
+struct PlacedRecord {
+    index: usize,
+    slots: [u8; 8],
+    words: usize,
+    members: Box<[PlacedMember]>,
+}
+
+impl RecordLane {
+    /// The placement for a lane with structs, when every struct has a plan whose members
+    /// each lie within one eightbyte.
+    pub(super) fn new(lane: &ScalarLane, records: &[Option<RecordPlan>]) -> Option<RecordLane> {
+        if !lane.usable || !lane.has_records() {
+            return None;
+        }
+        let (mut scalars, mut placed) = (Vec::new(), Vec::new());
+        for (index, arg) in lane.args().iter().enumerate() {
+            if arg.kind != LaneKind::Record {
+                scalars.push((index, *arg));
+                continue;
+            }
+            let plan = records.get(index)?.as_ref()?;
+            let slot_of = |word: usize| match (word, arg.slot2) {
+                (1, second) if second != u8::MAX => second,
+                _ => arg.slot + word as u8,
+            };
+            let members = plan.placed(slot_of)?.into();
+            let words = usize::from(arg.words).min(8);
+            let mut slots = [0u8; 8];
+            for (word, slot) in slots.iter_mut().enumerate().take(words) {
+                *slot = slot_of(word);
+            }
+            placed.push(PlacedRecord {
+                index,
+                slots,
+                words,
+                members,
+            });
+        }
+        Some(RecordLane {
+            scalars: scalars.into(),
+            records: placed.into(),
+        })
+    }
+}
+
+/// Ors each member's bits into its slot; false at the first value a member's quick
+/// conversion does not take.
+#[inline(always)]
+fn place_members<'v>(
+    members: &[PlacedMember],
+    values: impl Iterator<Item = &'v Value>,
+    words: &mut [MaybeUninit<u64>; SLOT_WORDS],
+) -> bool {
+    for (member, value) in members.iter().zip(values) {
+        let Some(bits) = member.bits(value) else {
+            return false;
+        };
+        let word = &mut words[usize::from(member.slot) % SLOT_WORDS];
+        // SAFETY: the caller zeroed every slot of the struct's eightbytes first.
+        unsafe { *word.assume_init_mut() |= bits };
+    }
+    true
+}
+
+/// [`place_members`] for a lane in the integer registers: slots 0-5 are the words.
+#[inline(always)]
+fn place_in_gprs<'v>(
+    members: &[PlacedMember],
+    values: impl Iterator<Item = &'v Value>,
+    words: &mut [u64; 8],
+) -> bool {
+    for (member, value) in members.iter().zip(values) {
+        let Some(bits) = member.bits(value) else {
+            return false;
+        };
+        words[usize::from(member.slot) % 8] |= bits;
+    }
+    true
+}
+
+impl Prepared {
+    /// [`call_record_lane`](Self::call_record_lane) for a lane entirely in the six integer
+    /// registers (no SSE argument, nothing on the stack): the words start zeroed, members
+    /// and scalars are or-ed into them, and the call loads just those registers.
+    #[cfg(fast_path)]
+    pub(super) fn call_record_gprs<const RESULT: u8>(
+        &self,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let lane = &self.lane;
+        let Some(placement) = &self.record_lane else {
+            return self.call_lane_registers(args);
+        };
+        if args.len() != lane.len || crate::callback::any_live() {
+            return self.call_lane_registers(args);
+        }
+        // Eight words (two unused) so a slot is masked by `% 8`, not divided.
+        let mut words = [0u64; 8];
+        for (index, arg) in &placement.scalars {
+            match arg.common_bits(&args[*index]) {
+                Some(bits) => words[usize::from(arg.slot) % 8] = bits,
+                None => return self.call_lane_registers(args),
+            };
+        }
+        for record in &placement.records {
+            let members = &record.members[..];
+            let placed = match &args[record.index] {
+                Value::Array(items) if items.len() == members.len() => {
+                    place_in_gprs(members, items.iter(), &mut words)
+                }
+                Value::Struct(given)
+                    if given.len() == members.len()
+                        && members
+                            .iter()
+                            .zip(given)
+                            .all(|(m, (name, _))| same_name(name, &m.name)) =>
+                {
+                    place_in_gprs(members, given.iter().map(|(_, v)| v), &mut words)
+                }
+                _ => false,
+            };
+            if !placed {
+                return self.call_lane_registers(args);
+            }
+        }
+        // SAFETY: the lane was made from the declaration of the function at `code` (which
+        // the binder vouched for): every argument, and every eightbyte of each struct, is
+        // INTEGER class in one of the six registers, each word holding its converted bits
+        // (zero where no argument or member is).
+        let words = words.first_chunk::<6>().expect("six of eight");
+        // SAFETY: as above.
+        let (rax, xmm0) = unsafe { call_gprs::<6>(self.code, words) };
+        Ok(lane_result::<RESULT>(lane, rax, xmm0))
+    }
+
+    /// A lane with structs by value (a [`RecordLane`]): scalars converted into their slots,
+    /// each struct's members — given in order, by name or by position — converted straight
+    /// into theirs, then called by inline assembly (`RESULT` as for
+    /// [`call_gprs`](Self::call_gprs)). Anything else takes
+    /// [`call_lane_registers`](Self::call_lane_registers), which converts or explains.
+    #[cfg(fast_path)]
+    pub(super) fn call_record_lane<const RESULT: u8>(
+        &self,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        let lane = &self.lane;
+        let Some(placement) = &self.record_lane else {
+            return self.call_lane_registers(args);
+        };
+        if args.len() != lane.len || crate::callback::any_live() {
+            return self.call_lane_registers(args);
+        }
+        let mut words = [const { MaybeUninit::uninit() }; SLOT_WORDS];
+        for (index, arg) in &placement.scalars {
+            match arg.common_bits(&args[*index]) {
+                Some(bits) => words[usize::from(arg.slot) % SLOT_WORDS].write(bits),
+                None => return self.call_lane_registers(args),
+            };
+        }
+        for record in &placement.records {
+            // Its eightbytes zeroed (padding included), then each member or-ed in.
+            for &slot in &record.slots[..record.words] {
+                words[usize::from(slot) % SLOT_WORDS].write(0);
+            }
+            let members = &record.members[..];
+            let placed = match &args[record.index] {
+                Value::Array(items) if items.len() == members.len() => {
+                    place_members(members, items.iter(), &mut words)
+                }
+                Value::Struct(given)
+                    if given.len() == members.len()
+                        && members
+                            .iter()
+                            .zip(given)
+                            .all(|(m, (name, _))| same_name(name, &m.name)) =>
+                {
+                    place_members(members, given.iter().map(|(_, v)| v), &mut words)
+                }
+                _ => false,
+            };
+            if !placed {
+                return self.call_lane_registers(args);
+            }
+        }
+        // SAFETY: the lane was made from the declaration of the function at `code` (which
+        // the binder vouched for) and placed each argument, and each struct member, in the
+        // register or stack word System V passes it in.
+        let (rax, xmm0) =
+            unsafe { call_in_registers(self.code, &words, lane.sse_count, lane.stack_words) };
+        Ok(lane_result::<RESULT>(lane, rax, xmm0))
     }
 }

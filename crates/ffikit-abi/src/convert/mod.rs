@@ -4,7 +4,7 @@
 
 mod quick;
 
-pub(crate) use quick::{Quick, QuickResult, RecordPlan};
+pub(crate) use quick::{PlacedMember, Quick, QuickResult, RecordPlan, same_name};
 
 use crate::error::Error;
 use crate::shape::{Pointee, Shape};
@@ -288,12 +288,62 @@ pub(crate) fn write(
             dst.copy_from_slice(&address.to_ne_bytes());
         }
         Shape::Record { union, members, .. } => {
+            // One member's value into its bytes (or bits).
+            let mut write_member = |member: &crate::shape::Member,
+                                    name: &str,
+                                    member_value: &Value,
+                                    dst: &mut [u8]|
+             -> Result<(), Error> {
+                let member_place = Place::Member(place, name);
+                let (size, _) = member.shape.size_align();
+                let start = member.offset as usize;
+                match member.bits {
+                    Some((bit, width)) => write_bits(
+                        &member.shape,
+                        member_value,
+                        dst,
+                        start,
+                        bit,
+                        width,
+                        &member_place,
+                    ),
+                    None => write(
+                        &member.shape,
+                        name,
+                        member_value,
+                        &mut dst[start..start + size as usize],
+                        &member_place,
+                        scratch,
+                        options,
+                    ),
+                }
+            };
+            // By position, as C's initializer `{1, 2}` and CFFI's list: every named member,
+            // in order (a union's members share their bytes, so it takes them by name).
+            if let Value::Array(items) = value
+                && !*union
+            {
+                let named = members.iter().filter(|m| m.name.is_some()).count();
+                if items.len() != named {
+                    return Err(Error::TypeMismatch {
+                        place: place.to_string(),
+                        expected: format!("{named} member values of `{c_name}`, in order"),
+                        given: format!("{} values", items.len()),
+                    });
+                }
+                dst.fill(0);
+                let in_order = members.iter().filter_map(|m| Some((m, m.name.as_deref()?)));
+                for ((member, name), item) in in_order.zip(items) {
+                    write_member(member, name, item, dst)?;
+                }
+                return Ok(());
+            }
             let Value::Struct(given) = value else {
-                return Err(mismatch(
-                    place,
-                    &format!("a struct value for `{c_name}`"),
-                    value,
-                ));
+                let expected = match union {
+                    true => format!("a union value for `{c_name}` (members by name)"),
+                    false => format!("a struct value for `{c_name}` (members by name or in order)"),
+                };
+                return Err(mismatch(place, &expected, value));
             };
             dst.fill(0);
             let given_members = GivenMembers::check(given, members, place, c_name)?;
@@ -312,29 +362,7 @@ pub(crate) fn write(
                         given: format!("no value for `{name}`"),
                     });
                 };
-                let member_place = Place::Member(place, name);
-                let (size, _) = member.shape.size_align();
-                let start = member.offset as usize;
-                match member.bits {
-                    Some((bit, width)) => write_bits(
-                        &member.shape,
-                        member_value,
-                        dst,
-                        start,
-                        bit,
-                        width,
-                        &member_place,
-                    )?,
-                    None => write(
-                        &member.shape,
-                        name,
-                        member_value,
-                        &mut dst[start..start + size as usize],
-                        &member_place,
-                        scratch,
-                        options,
-                    )?,
-                }
+                write_member(member, name, member_value, dst)?;
             }
             if *union && given.len() > 1 {
                 // Several members of a union (a value read back from C has them all): they

@@ -217,28 +217,28 @@ impl RecordPlan {
     }
 
     /// Hands `put` each member's plan and converted bits when `value` is a struct value
-    /// giving every member in order, each one a [`Quick`] converts; false at the first that
-    /// is not (or that `put` refuses), and the general write then decides (and explains).
+    /// giving every member in order — by name, or by position (a [`Value::Array`], as C's
+    /// initializer) — each one a [`Quick`] converts; false at the first that is not (or that
+    /// `put` refuses), and the general write then decides (and explains).
     #[inline(always)]
     fn each_member(&self, value: &Value, mut put: impl FnMut(&PlannedMember, u64) -> bool) -> bool {
-        let Value::Struct(given) = value else {
-            return false;
+        let mut one = |member: &PlannedMember, value: &Value| match member.quick.bits(value) {
+            Some(bits) => put(member, bits),
+            None => false,
         };
-        if given.len() != self.members.len() {
-            return false;
+        match value {
+            Value::Array(items) if items.len() == self.members.len() => self
+                .members
+                .iter()
+                .zip(items)
+                .all(|(member, value)| one(member, value)),
+            Value::Struct(given) if given.len() == self.members.len() => self
+                .members
+                .iter()
+                .zip(given)
+                .all(|(member, (name, value))| same_name(name, &member.name) && one(member, value)),
+            _ => false,
         }
-        for (member, (name, value)) in self.members.iter().zip(given) {
-            if *name != member.name {
-                return false;
-            }
-            let Some(bits) = member.quick.bits(value) else {
-                return false;
-            };
-            if !put(member, bits) {
-                return false;
-            }
-        }
-        true
     }
 
     /// As [`write`](Self::write), into the struct's eightbytes as little-endian words
@@ -268,4 +268,84 @@ impl RecordPlan {
             }
         })
     }
+}
+
+/// A struct member placed at binding into the register slot (or stack word) its eightbyte
+/// goes to: converted by `quick`, masked, shifted into `slot`.
+#[derive(Debug, Clone)]
+pub(crate) struct PlacedMember {
+    pub name: Box<str>,
+    pub quick: Quick,
+    /// The range a [`Value::Int`] passes in as is (empty for a floating or pointer member).
+    min: i64,
+    max: i64,
+    /// A `double` member: a [`Value::Float`] passes as is.
+    double: bool,
+    pub slot: u8,
+    pub shift: u8,
+    pub mask: u64,
+}
+
+impl PlacedMember {
+    /// The member's bits in its slot, or None when `value` is not one a [`Quick`] takes.
+    /// The commonest (an integer in range, a double) with one comparison of the value's tag.
+    #[inline(always)]
+    pub(crate) fn bits(&self, value: &Value) -> Option<u64> {
+        let bits = match *value {
+            Value::Int(i) if self.min <= i && i <= self.max => i as u64,
+            Value::Float(f) if self.double => f.to_bits(),
+            _ => self.quick.bits(value)?,
+        };
+        Some((bits & self.mask) << (self.shift % 64))
+    }
+}
+
+impl RecordPlan {
+    /// The members placed into slots: eightbyte k of the struct goes to `slot_of(k)`. None
+    /// when a member straddles two eightbytes.
+    pub(crate) fn placed(&self, slot_of: impl Fn(usize) -> u8) -> Option<Vec<PlacedMember>> {
+        if !self.aligned {
+            return None;
+        }
+        Some(
+            self.members
+                .iter()
+                .map(|m| {
+                    let (min, max) = match m.quick {
+                        Quick::Int { min, max } => (min, max),
+                        Quick::U64 => (0, i64::MAX),
+                        _ => (1, 0),
+                    };
+                    PlacedMember {
+                        name: m.name.as_str().into(),
+                        quick: m.quick,
+                        min,
+                        max,
+                        double: m.quick == Quick::Double,
+                        slot: slot_of(m.word),
+                        shift: m.shift as u8,
+                        mask: m.mask,
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Whether two member names are equal: short ones (most are) byte by byte inline, without a
+/// call to `memcmp`.
+#[inline(always)]
+pub(crate) fn same_name(given: &str, declared: &str) -> bool {
+    let (given, declared) = (given.as_bytes(), declared.as_bytes());
+    if given.len() != declared.len() {
+        return false;
+    }
+    if given.len() > 8 {
+        return given == declared;
+    }
+    let mut differ = 0;
+    for k in 0..given.len() {
+        differ |= given[k] ^ declared[k];
+    }
+    differ == 0
 }
