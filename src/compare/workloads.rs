@@ -578,7 +578,10 @@ fn struct_sum<'a, S: Copy + 'static, T: ffikit_abi::CType + Copy + 'static, cons
     let (function, libffi, reference) = bind_three(&libs.fixtures, name)?;
     let raw = symbol::<unsafe extern "C" fn(S) -> f64>(&libs.raw_fixtures, name)?;
     let typed = function.typed::<unsafe extern "C" fn(T) -> f64>()?;
-    let args = vec![Value::Array(fields.map(|(_, v)| v).into())];
+    // The struct as ctypes and CFFI pass one: a C object of its type, laid out once.
+    let mut object = libs.fixtures.new_value(&format!("struct {}", &name[4..]))?;
+    object.set(&Value::Array(fields.map(|(_, v)| v).into()))?;
+    let args = vec![Value::Data(object)];
     // The safety note for every unsafe block here: sum_S reads the struct it is passed; each
     // pointer is declared from (or is) the header's declaration.
     bench

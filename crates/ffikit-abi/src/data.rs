@@ -11,11 +11,24 @@ use crate::value::Value;
 /// A zero-initialized C object of a declared type, owned by Rust: pass its
 /// [`address`](Self::address) as a pointer argument (an out-parameter, a buffer, a struct
 /// C fills in), then read what C wrote.
-#[derive(Debug)]
+///
+/// As a [`Value::Data`] it is also a struct (union, array) *value*: passed by value to a
+/// parameter of its type by copying its bytes, with no member converted — as ctypes passes a
+/// `Structure` instance and CFFI a struct cdata.
+#[derive(Debug, Clone)]
 pub struct CData {
     typed: Typed,
+    /// [`Shape::fingerprint`] of the type.
+    fingerprint: u64,
     /// 16-byte units, so the object is aligned for any C type.
     storage: Vec<u128>,
+}
+
+/// Same type (as C spells it) and same bytes.
+impl PartialEq for CData {
+    fn eq(&self, other: &CData) -> bool {
+        self.typed == other.typed && self.bytes() == other.bytes()
+    }
 }
 
 /// One step into a C object: a member by name or an element by index.
@@ -51,6 +64,7 @@ impl CData {
         }
         let units = (size as usize).div_ceil(16).max(1);
         Ok(CData {
+            fingerprint: typed.shape.fingerprint(),
             typed,
             storage: vec![0; units],
         })
@@ -69,6 +83,27 @@ impl CData {
     /// The C type, as C.
     pub fn type_name(&self) -> &str {
         &self.typed.c_name
+    }
+
+    /// Whether the object is of `shape` (by digest).
+    #[inline(always)]
+    pub(crate) fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    pub(crate) fn shape(&self) -> &Shape {
+        &self.typed.shape
+    }
+
+    /// The object's eightbytes (as many as its storage holds, zero past its end), as
+    /// System V passes them in registers or stack words.
+    #[inline(always)]
+    pub(crate) fn eightbytes(&self) -> &[u64] {
+        // SAFETY: the storage is initialized u128s, each two u64s (in memory order), and a
+        // u64 needs no more alignment than a u128.
+        unsafe {
+            std::slice::from_raw_parts(self.storage.as_ptr().cast::<u64>(), 2 * self.storage.len())
+        }
     }
 
     /// The object's bytes.

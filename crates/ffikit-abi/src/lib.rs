@@ -133,8 +133,8 @@
 //! [`CData`] is memory Rust owns; making a callback runs nothing until C calls it, which only
 //! a promise-5 call arranges; [`Function::typed`] only checks a type, its calls are `unsafe`;
 //! [`Global::get`] reads what promise 2 vouched for. A [`Safe`] call refuses what its
-//! promise does not cover — any raw address ([`Error::UncheckedPointer`]) and NULL not
-//! allowed — so the promise is one a reviewer can check against the C function's manual.
+//! promise does not cover — any raw address ([`Error::UncheckedPointer`]), also as the
+//! pointer members of a [`Value::Data`], and NULL not allowed — so the promise is one a reviewer can check against the C function's manual.
 //! Symbols cannot outlive their library: [`Function`], [`Global`] and [`TypedFunction`]
 //! borrow it (compile-fail tests prove it), and an [`OwnedFunction`] can only be bound from
 //! the library it keeps alive. `docs/safety.md` audits every public function that reaches C.

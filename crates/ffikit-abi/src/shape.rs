@@ -6,7 +6,7 @@ use ffikit_cdecl::{Declarations, QualType, RecordKind, Scalar, Type};
 use crate::error::Error;
 
 /// What a pointer points to, as far as conversions care.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Pointee {
     /// `char`, `signed char`, `unsigned char`: strings and byte buffers C may write.
     Char,
@@ -29,7 +29,7 @@ impl Pointee {
 }
 
 /// One member of a record.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Member {
     pub name: Option<String>,
     pub offset: u64,
@@ -39,7 +39,7 @@ pub(crate) struct Member {
 }
 
 /// A resolved C type.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Shape {
     Void,
     Bool,
@@ -75,6 +75,26 @@ pub(crate) enum Shape {
 }
 
 impl Shape {
+    /// A 64-bit digest of the type, for telling a C object's type from a parameter's with
+    /// one comparison (equal types have equal digests; the general conversions compare the
+    /// types themselves).
+    pub(crate) fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        self.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Whether a pointer is anywhere in it (a C object holding one carries raw addresses).
+    pub(crate) fn holds_pointers(&self) -> bool {
+        match self {
+            Shape::Pointer(_) => true,
+            Shape::Record { members, .. } => members.iter().any(|m| m.shape.holds_pointers()),
+            Shape::Array { element, .. } => element.holds_pointers(),
+            _ => false,
+        }
+    }
+
     /// (size, alignment) in bytes.
     pub fn size_align(&self) -> (u64, u64) {
         match self {

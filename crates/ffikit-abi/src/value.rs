@@ -49,6 +49,26 @@ pub enum Value {
     /// # Ok::<(), ffikit_abi::Error>(())
     /// ```
     CString(std::ffi::CString),
+    /// A C object as a value: a struct, union or array laid out as C lays it out, passed to
+    /// a parameter of its type (as C names it, or a `typedef` of it) by copying its bytes,
+    /// no member converted — as ctypes passes a `Structure` instance and CFFI a struct
+    /// cdata. Made once with [`Library::new_value`](crate::Library::new_value) and
+    /// [`CData::set`](crate::CData::set).
+    ///
+    /// ```
+    /// use ffikit_abi::{Library, Value};
+    /// let libc = Library::this();
+    /// libc.cdef("struct in_addr { unsigned int s_addr; };")?;
+    /// // SAFETY: inet_ntoa is declared as in <arpa/inet.h>.
+    /// let inet_ntoa = unsafe { libc.function("char *inet_ntoa(struct in_addr)")? };
+    /// let mut address = libc.new_value("struct in_addr")?;
+    /// address.set(&Value::Array(vec![Value::UInt(0x0100_007f)]))?; // 127.0.0.1, big-endian
+    /// // SAFETY: the argument is a value of the declared type.
+    /// let text = unsafe { inet_ntoa.call(&[Value::Data(address)])? };
+    /// assert_eq!(text.as_text().as_deref(), Some("127.0.0.1"));
+    /// # Ok::<(), ffikit_abi::Error>(())
+    /// ```
+    Data(crate::CData),
     /// For a pointer parameter: a read-only copy of these bytes for the duration of the call
     /// (no terminator added).
     Bytes(Vec<u8>),
@@ -86,6 +106,7 @@ impl Value {
                 Ok(text) => Value::Str(text.to_owned()).describe(),
                 Err(_) => format!("C string of {} bytes", s.as_bytes().len()),
             },
+            Value::Data(data) => format!("a `{}` value", data.type_name()),
             Value::Bytes(b) => format!("{} bytes", b.len()),
             Value::Struct(_) => "struct".into(),
             Value::Array(items) => format!("array of {}", items.len()),
@@ -173,6 +194,7 @@ impl fmt::Display for Value {
             Value::Pointer(p) => write!(f, "{p:#x}"),
             Value::Str(s) => write!(f, "{s:?}"),
             Value::CString(s) => write!(f, "{s:?}"),
+            Value::Data(data) => write!(f, "{}", data.get()),
             Value::Bytes(b) => {
                 for byte in b {
                     write!(f, "{byte:02x}")?;

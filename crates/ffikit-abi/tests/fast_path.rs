@@ -192,6 +192,11 @@ fn fast_path_agrees_with_libffi_bit_for_bit() {
             .unwrap()
             .use_libffi()
             .use_general_path();
+        // The lanes through libffi (structs in blocks of their own, C objects where they are).
+        // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+        let lane_libffi = unsafe { library.function(&declaration) }
+            .unwrap()
+            .use_libffi();
         fast_calls += usize::from(fast.is_fast());
         for _ in 0..3 {
             let args: Vec<Value> = params
@@ -207,6 +212,49 @@ fn fast_path_agrees_with_libffi_bit_for_bit() {
                 unsafe { reference.call(&args) }.unwrap(),
             );
             assert!(same(&a, &b), "{declaration}: fast {a:?}, libffi {b:?}");
+            // SAFETY: live arguments of the types the function expects (promise 3).
+            let c = unsafe { lane_libffi.call(&args) }.unwrap();
+            assert!(
+                same(&c, &b),
+                "{declaration}: lanes through libffi {c:?}, libffi {b:?}"
+            );
+            // The structs as C objects of their types: the same on every route.
+            let objects: Vec<Value> = params
+                .iter()
+                .zip(&args)
+                .map(|(ty, arg)| match ty.starts_with("struct ") {
+                    true => {
+                        let mut object = library.new_value(ty).unwrap();
+                        object.set(arg).unwrap();
+                        Value::Data(object)
+                    }
+                    false => arg.clone(),
+                })
+                .collect();
+            for route in [&fast, &lane_libffi, &reference] {
+                // SAFETY: live arguments of the types the function expects (promise 3).
+                let d = unsafe { route.call(&objects) }.unwrap();
+                assert!(same(&d, &b), "{declaration}: C objects {d:?}, libffi {b:?}");
+            }
+            // A C object of another struct type (one of another size: the generator makes
+            // some structs alike, which are the same type to a C object): the same refusal on
+            // every route.
+            if let Some(k) = params.iter().position(|ty| ty.starts_with("struct s")) {
+                let size = library.new_value(&params[k]).unwrap().size();
+                let other = (1..=64)
+                    .map(|m| library.new_value(&format!("struct s{m}")).unwrap())
+                    .find(|object| object.size() != size)
+                    .unwrap();
+                let mut wrong = objects.clone();
+                wrong[k] = Value::Data(other);
+                let errors: Vec<String> = [&fast, &lane_libffi, &reference]
+                    .iter()
+                    // SAFETY: refused before C runs.
+                    .map(|route| unsafe { route.call(&wrong) }.unwrap_err().to_string())
+                    .collect();
+                assert!(errors.iter().all(|e| *e == errors[0]), "{errors:?}");
+                assert!(errors[0].contains("expected a `struct s"), "{}", errors[0]);
+            }
             // Struct values given otherwise — members reversed, one renamed, one missing, one
             // of the wrong kind; by position, whole, one short, one of the wrong kind — give
             // the same result or the same error on both paths.
@@ -248,6 +296,9 @@ fn fast_path_agrees_with_libffi_bit_for_bit() {
                     describe(unsafe { reference.call(&changed) }),
                 );
                 assert_eq!(a, b, "{declaration} with {changed:?}");
+                // SAFETY: live arguments of the types the function expects (promise 3).
+                let c = describe(unsafe { lane_libffi.call(&changed) });
+                assert_eq!(c, b, "{declaration} with {changed:?} through libffi");
                 // Members by position mean what they mean by name.
                 if variant == 4 {
                     // SAFETY: live arguments of the types the function expects (promise 3).

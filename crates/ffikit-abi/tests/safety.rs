@@ -132,6 +132,37 @@ fn a_safe_call_looks_inside_struct_and_array_values() {
     assert_eq!(refused(member(2.into())), ErrorKind::TypeMismatch);
 }
 
+#[test]
+fn a_safe_call_refuses_c_objects_holding_pointers_and_passes_plain_ones() {
+    let libc = libc();
+    libc.cdef("struct in_addr { unsigned int s_addr; }; struct holder { int n; char *p; };")
+        .unwrap();
+    // SAFETY: inet_ntoa as <arpa/inet.h> declares it: it reads the value it is given and
+    // returns its own static buffer (promises 2 and 3).
+    let inet_ntoa = unsafe {
+        libc.function("char *inet_ntoa(struct in_addr)")
+            .unwrap()
+            .into_safe()
+    };
+    let mut address = libc.new_value("struct in_addr").unwrap();
+    address
+        .set(&Value::Array(vec![Value::UInt(0x0401_a8c0)]))
+        .unwrap();
+    let text = inet_ntoa.call(&[Value::Data(address)]).unwrap();
+    assert_eq!(text.as_text().as_deref(), Some("192.168.1.4"));
+    // A C object with a pointer member carries a raw address: not for a safe call.
+    let mut holder = libc.new_value("struct holder").unwrap();
+    holder
+        .set(&Value::Array(vec![1.into(), Value::Pointer(16)]))
+        .unwrap();
+    let refused = inet_ntoa.call(&[Value::Data(holder)]).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::UncheckedPointer, "{refused}");
+    // One of another type is refused by the type check.
+    let wrong = libc.new_value("int[1]").unwrap();
+    let refused = inet_ntoa.call(&[Value::Data(wrong)]).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::TypeMismatch, "{refused}");
+}
+
 /// Program 3: a callback C keeps must outlive C's use of it. Leaked on purpose, it is called
 /// at exit, after everything else is gone. Run in a child process, which reports what the
 /// callback saw.

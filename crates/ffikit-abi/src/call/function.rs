@@ -338,6 +338,14 @@ fn refuse_unchecked_value(
             place: place(),
             given: value.describe(),
         }),
+        // Its pointer members could hold any address.
+        Value::Data(data) if data.shape().holds_pointers() => Err(Error::UncheckedPointer {
+            place: place(),
+            given: format!(
+                "{} (its pointer members are raw addresses)",
+                value.describe()
+            ),
+        }),
         Value::Struct(members) => members.iter().try_for_each(|(_, member)| {
             refuse_unchecked_value(member, false, ty, place, depth + 1)
         }),

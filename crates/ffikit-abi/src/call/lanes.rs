@@ -139,6 +139,9 @@ pub(crate) struct LaneArg {
     /// passed in registers (the first is `slot`).
     pub words: u8,
     pub slot2: u8,
+    /// A [`LaneKind::Record`]'s [`Shape::fingerprint`]: a [`Value::Data`] of it passes as
+    /// its bytes.
+    pub fingerprint: u64,
 }
 
 impl LaneArg {
@@ -150,6 +153,7 @@ impl LaneArg {
         slot: 0,
         words: 1,
         slot2: 0,
+        fingerprint: 0,
     };
 
     /// The bits of the commonest arguments — an in-range integer, a double or float (the
@@ -273,10 +277,7 @@ impl ScalarLane {
             // takes them.
             if let Shape::Record { .. } = shape {
                 let (size, _) = shape.size_align();
-                if !cfg!(fast_path)
-                    || size == 0
-                    || size > 64
-                    || crate::convert::RecordPlan::for_shape(shape).is_none()
+                if size == 0 || size > 64 || crate::convert::RecordPlan::for_shape(shape).is_none()
                 {
                     return None;
                 }
@@ -303,6 +304,7 @@ impl ScalarLane {
                         slot,
                         slot2,
                         words,
+                        fingerprint: shape.fingerprint(),
                         ..LaneArg::UNUSED
                     }
                 } else {
@@ -312,6 +314,7 @@ impl ScalarLane {
                         slot: REGISTER_SLOTS as u8 + stack - words,
                         slot2: u8::MAX,
                         words,
+                        fingerprint: shape.fingerprint(),
                         ..LaneArg::UNUSED
                     }
                 };
@@ -433,8 +436,18 @@ impl Prepared {
                     return false;
                 };
                 let mut eightbytes = [0u64; 8];
-                if !by_slot || !plan.write_words(value, &mut eightbytes) {
+                if !by_slot {
                     return false;
+                }
+                match value {
+                    // A C object of the type: its bytes as they are.
+                    Value::Data(data) if data.fingerprint() == arg.fingerprint => {
+                        for (eightbyte, &word) in eightbytes.iter_mut().zip(data.eightbytes()) {
+                            *eightbyte = word;
+                        }
+                    }
+                    _ if !plan.write_words(value, &mut eightbytes) => return false,
+                    _ => {}
                 }
                 for (k, &eightbyte) in eightbytes.iter().enumerate().take(usize::from(arg.words)) {
                     let slot = match (k, arg.slot2) {
@@ -476,6 +489,65 @@ impl Prepared {
         // parameter into its own word, which libffi reads from the low bytes
         // (little-endian); the 16-byte result buffer covers a scalar result widened to a
         // register.
+        unsafe {
+            self.interface.call(
+                self.code as *const c_void,
+                pointers.as_mut_ptr().cast(),
+                result.as_mut_ptr().cast(),
+            )
+        };
+        self.leave(around, args)?;
+        Ok(lane.result.scalar(result[0]))
+    }
+
+    /// A [`ScalarLane`] with structs by value through libffi: scalars each in their own
+    /// word, a struct's members written by its plan into a block of its own, and a
+    /// [`Value::Data`] of the struct's type read by libffi where it is (libffi only reads
+    /// arguments). Anything else takes the general path, which converts or explains.
+    pub(super) fn call_record_libffi(&self, args: &[Value]) -> Result<Value, Error> {
+        let Some(lane) = Some(&self.lane).filter(|lane| lane.usable && lane.len == args.len())
+        else {
+            return self.call_general(args);
+        };
+        let mut words = [const { MaybeUninit::<u64>::uninit() }; LANE_WORDS];
+        let mut blocks = [const { MaybeUninit::<[u64; 8]>::uninit() }; LANE_WORDS];
+        let mut pointers = [const { MaybeUninit::<*mut c_void>::uninit() }; LANE_WORDS];
+        let mut stash = TextStash::new();
+        let slots = words
+            .iter_mut()
+            .zip(blocks.iter_mut())
+            .zip(pointers.iter_mut());
+        for (index, (((word, block), pointer), (arg, value))) in
+            slots.zip(lane.args().iter().zip(args)).enumerate()
+        {
+            if arg.kind != LaneKind::Record {
+                match arg.bits_stashing(value, &mut stash) {
+                    Some(bits) => pointer.write(word.write(bits) as *mut u64 as *mut c_void),
+                    None => return self.call_general(args),
+                };
+                continue;
+            }
+            match value {
+                Value::Data(data) if data.fingerprint() == arg.fingerprint => {
+                    pointer.write(data.eightbytes().as_ptr().cast_mut().cast());
+                }
+                _ => {
+                    let block = block.write([0; 8]);
+                    let planned = self.records.get(index).and_then(Option::as_ref);
+                    if !planned.is_some_and(|plan| plan.write_words(value, block)) {
+                        return self.call_general(args);
+                    }
+                    pointer.write(block.as_mut_ptr().cast());
+                }
+            }
+        }
+        let mut result = [0u64; 2];
+        let around = self.enter();
+        // SAFETY: the interface was prepared from the declaration of the function at `code`
+        // (which the binder vouched for); each scalar argument is converted for its
+        // parameter into its own word (read from its low bytes, little-endian), each struct
+        // is its type's bytes (a block of 64, or a C object of the type, which libffi only
+        // reads); the 16-byte result buffer covers a scalar result widened to a register.
         unsafe {
             self.interface.call(
                 self.code as *const c_void,

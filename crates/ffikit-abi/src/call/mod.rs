@@ -172,8 +172,7 @@ impl Route {
         match (lane, fast && !force_libffi) {
             (Some(lane), true) if lane.inline_call => Route::LaneRegisters,
             (_, true) => Route::Fast,
-            // Structs by value are lane arguments on the register route only.
-            (Some(lane), false) if !lane.has_records() => Route::LaneLibffi,
+            (Some(_), false) => Route::LaneLibffi,
             (_, false) => Route::Libffi,
         }
     }
@@ -259,6 +258,9 @@ impl Route {
                 len, result, call_registers, Prepared::call_lane_registers,
                 [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
+            (Route::LaneLibffi, _) if lane.is_some_and(ScalarLane::has_records) => {
+                Prepared::call_record_libffi
+            }
             (Route::LaneLibffi, Some((_, len, result, _))) => by_count!(
                 len, result, call_libffi_words, Prepared::call_lane_libffi,
                 [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]

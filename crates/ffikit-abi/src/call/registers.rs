@@ -369,6 +369,8 @@ pub(super) struct RecordLane {
 #[derive(Debug)]
 struct PlacedRecord {
     index: usize,
+    /// [`Shape::fingerprint`](crate::shape::Shape::fingerprint) of its type.
+    fingerprint: u64,
     slots: [u8; 8],
     words: usize,
     members: Box<[PlacedMember]>,
@@ -400,6 +402,7 @@ impl RecordLane {
             }
             placed.push(PlacedRecord {
                 index,
+                fingerprint: arg.fingerprint,
                 slots,
                 words,
                 members,
@@ -474,6 +477,14 @@ impl Prepared {
         for record in &placement.records {
             let members = &record.members[..];
             let placed = match &args[record.index] {
+                // A C object of the type: its eightbytes as they are.
+                Value::Data(data) if data.fingerprint() == record.fingerprint => {
+                    let slots = record.slots[..record.words].iter();
+                    for (&slot, &eightbyte) in slots.zip(data.eightbytes()) {
+                        words[usize::from(slot) % 8] = eightbyte;
+                    }
+                    true
+                }
                 Value::Array(items) if items.len() == members.len() => {
                     place_in_gprs(members, items.iter(), &mut words)
                 }
@@ -527,12 +538,23 @@ impl Prepared {
             };
         }
         for record in &placement.records {
+            let members = &record.members[..];
+            let value = &args[record.index];
+            // A C object of the type: its eightbytes as they are.
+            if let Value::Data(data) = value
+                && data.fingerprint() == record.fingerprint
+            {
+                let slots = record.slots[..record.words].iter();
+                for (&slot, &eightbyte) in slots.zip(data.eightbytes()) {
+                    words[usize::from(slot) % SLOT_WORDS].write(eightbyte);
+                }
+                continue;
+            }
             // Its eightbytes zeroed (padding included), then each member or-ed in.
             for &slot in &record.slots[..record.words] {
                 words[usize::from(slot) % SLOT_WORDS].write(0);
             }
-            let members = &record.members[..];
-            let placed = match &args[record.index] {
+            let placed = match value {
                 Value::Array(items) if items.len() == members.len() => {
                     place_members(members, items.iter(), &mut words)
                 }

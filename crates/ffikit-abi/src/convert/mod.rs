@@ -184,6 +184,17 @@ pub(crate) fn write(
     scratch: &mut Scratch,
     options: WriteOptions,
 ) -> Result<(), Error> {
+    // A C object of this very type: its bytes, as they are. (Of another type, or for a
+    // scalar or pointer: refused below, as any other value of the wrong kind is.)
+    if let Value::Data(data) = value
+        && matches!(shape, Shape::Record { .. } | Shape::Array { .. })
+    {
+        if data.shape() != shape {
+            return Err(mismatch(place, &format!("a `{c_name}` value"), value));
+        }
+        dst.copy_from_slice(data.bytes());
+        return Ok(());
+    }
     match shape {
         Shape::Void | Shape::Opaque { .. } => {
             return Err(Error::UnsupportedType {
