@@ -17,11 +17,12 @@ use crate::value::Value;
 /// `Structure` instance and CFFI a struct cdata.
 #[derive(Debug, Clone)]
 pub struct CData {
-    typed: Typed,
+    /// Shared: a [`Value::Data`] stays as small as the other values.
+    typed: std::sync::Arc<Typed>,
     /// [`Shape::fingerprint`] of the type.
     fingerprint: u64,
     /// 16-byte units, so the object is aligned for any C type.
-    storage: Vec<u128>,
+    storage: Box<[u128]>,
 }
 
 /// Same type (as C spells it) and same bytes.
@@ -65,8 +66,8 @@ impl CData {
         let units = (size as usize).div_ceil(16).max(1);
         Ok(CData {
             fingerprint: typed.shape.fingerprint(),
-            typed,
-            storage: vec![0; units],
+            typed: std::sync::Arc::new(typed),
+            storage: vec![0; units].into_boxed_slice(),
         })
     }
 

@@ -168,8 +168,6 @@ impl LaneArg {
                 crate::convert::narrow_f32(f).map(|f| u64::from(f.to_bits()))
             }
             (&Value::Pointer(p), LaneKind::Address) => Some(p as u64),
-            // Checked and terminated when made, and C only reads it.
-            (Value::CString(text), LaneKind::ConstText) => Some(text.as_ptr() as u64),
             _ => None,
         }
     }
@@ -198,6 +196,10 @@ impl LaneArg {
     #[inline(never)]
     fn other_bits(&self, value: &Value) -> Option<u64> {
         match *value {
+            // Checked and terminated when made, and C only reads it.
+            Value::CString(ref text) if self.kind == LaneKind::ConstText => {
+                Some(text.as_ptr() as u64)
+            }
             Value::UInt(u) if self.kind == LaneKind::Integer && u <= self.umax => Some(u),
             Value::Null if self.kind == LaneKind::Address => Some(0),
             Value::Pointer(p) if self.is_text() && p != 0 => Some(p as u64),
@@ -504,7 +506,10 @@ impl Prepared {
     /// word, a struct's members written by its plan into a block of its own, and a
     /// [`Value::Data`] of the struct's type read by libffi where it is (libffi only reads
     /// arguments). Anything else takes the general path, which converts or explains.
-    pub(super) fn call_record_libffi(&self, args: &[Value]) -> Result<Value, Error> {
+    pub(super) fn call_record_libffi<const RESULT: u8>(
+        &self,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         let Some(lane) = Some(&self.lane).filter(|lane| lane.usable && lane.len == args.len())
         else {
             return self.call_general(args);
@@ -542,7 +547,9 @@ impl Prepared {
             }
         }
         let mut result = [0u64; 2];
-        let around = self.enter();
+        // Errno is kept on the guarded route (chosen at binding): only a callback that could
+        // fail needs the guard.
+        let around = crate::callback::any_live().then(|| self.enter());
         // SAFETY: the interface was prepared from the declaration of the function at `code`
         // (which the binder vouched for); each scalar argument is converted for its
         // parameter into its own word (read from its low bytes, little-endian), each struct
@@ -555,8 +562,11 @@ impl Prepared {
                 result.as_mut_ptr().cast(),
             )
         };
-        self.leave(around, args)?;
-        Ok(lane.result.scalar(result[0]))
+        if let Some(around) = around {
+            self.leave(around, args)?;
+        }
+        // libffi leaves every scalar result in the one word.
+        Ok(lane_result::<RESULT>(lane, result[0], result[0]))
     }
 
     /// A [`ScalarLane`] of `N` arguments through libffi, each converted into its own word
@@ -576,7 +586,14 @@ impl Prepared {
         };
         let mut words = [0u64; N];
         for k in 0..N {
-            match lane_args[k].common_bits(&values[k]) {
+            let bits = lane_args[k].common_bits(&values[k]).or_else(|| {
+                match (&values[k], lane_args[k].kind) {
+                    // Checked and terminated when made, and C only reads it.
+                    (Value::CString(text), LaneKind::ConstText) => Some(text.as_ptr() as u64),
+                    _ => None,
+                }
+            });
+            match bits {
                 Some(bits) => words[k] = bits,
                 None => return self.call_lane_libffi(args),
             }

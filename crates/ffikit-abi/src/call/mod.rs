@@ -258,8 +258,15 @@ impl Route {
                 len, result, call_registers, Prepared::call_lane_registers,
                 [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16]
             ),
-            (Route::LaneLibffi, _) if lane.is_some_and(ScalarLane::has_records) => {
-                Prepared::call_record_libffi
+            (Route::LaneLibffi, Some((_, _, result, _)))
+                if lane.is_some_and(ScalarLane::has_records) =>
+            {
+                match result {
+                    INT => Prepared::call_record_libffi::<INT>,
+                    DOUBLE => Prepared::call_record_libffi::<DOUBLE>,
+                    U64 => Prepared::call_record_libffi::<U64>,
+                    _ => Prepared::call_record_libffi::<ANY>,
+                }
             }
             (Route::LaneLibffi, Some((_, len, result, _))) => by_count!(
                 len, result, call_libffi_words, Prepared::call_lane_libffi,
