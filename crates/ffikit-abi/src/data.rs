@@ -115,6 +115,14 @@ impl CData {
         unsafe { std::slice::from_raw_parts(self.storage.as_ptr().cast::<u8>(), size) }
     }
 
+    /// The whole storage: the object's bytes, then zeros up to a multiple of 16.
+    pub(crate) fn storage_bytes_mut(&mut self) -> &mut [u8] {
+        let len = 16 * self.storage.len();
+        // SAFETY: as in `bytes`, for all of the storage, and `&mut self` makes the access
+        // exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.storage.as_mut_ptr().cast::<u8>(), len) }
+    }
+
     fn bytes_mut(&mut self) -> &mut [u8] {
         let size = self.size();
         // SAFETY: as in `bytes`, and `&mut self` makes the access exclusive.

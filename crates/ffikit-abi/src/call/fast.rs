@@ -174,7 +174,16 @@ pub(crate) struct FastPlan {
     memory_words: usize,
     stack_words: usize,
     sse_count: u64,
+    /// Buffers past the small ones (structs by value or results over 64 bytes): the call
+    /// takes the out-of-line instance with 4 KiB ones.
+    large: bool,
 }
+
+/// The small instance's buffers: stack words, result-in-memory words, a struct's words.
+const SMALL: (usize, usize, usize) = (INLINE_STACK_WORDS, 8, 8);
+/// The large instance's: structs of up to 4 KiB by value and as results, no allocation.
+const LARGE_STACK_WORDS: usize = super::MAX_INLINE_STRUCT / 8 + 16 * 8;
+const LARGE_WORDS: usize = super::MAX_INLINE_STRUCT / 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
@@ -328,15 +337,24 @@ impl FastPlan {
             };
             args.push(plan);
         }
+        let memory_words = match result_plan {
+            ResultPlan::Memory(words) => words,
+            _ => 0,
+        };
+        let staged_words = args.iter().map(|plan| match plan {
+            ArgPlan::Eightbytes(slots) => slots.len(),
+            ArgPlan::Scalar { .. } => 0,
+        });
+        let large = usize::from(stack) > SMALL.0
+            || memory_words > SMALL.1
+            || staged_words.max().unwrap_or(0) > SMALL.2;
         Some(FastPlan {
             args,
-            memory_words: match result_plan {
-                ResultPlan::Memory(words) => words,
-                _ => 0,
-            },
+            memory_words,
             result: result_plan,
             stack_words: usize::from(stack),
             sse_count: u64::from(sse),
+            large,
         })
     }
 
@@ -349,7 +367,7 @@ impl FastPlan {
     /// `function` must have the signature this plan was made from.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    pub(crate) unsafe fn call<'a>(
+    pub(crate) unsafe fn call<'a, const STACK: usize, const MEMORY: usize, const STAGED: usize>(
         &self,
         function: usize,
         param: impl Fn(usize) -> &'a Typed,
@@ -374,23 +392,29 @@ impl FastPlan {
         };
         // Every stack word is written by the argument it belongs to before the call, so the
         // buffer is not zeroed.
-        let mut inline_stack = [const { MaybeUninit::<u64>::uninit() }; INLINE_STACK_WORDS];
+        let mut inline_stack = [const { MaybeUninit::<u64>::uninit() }; STACK];
         let mut heap_stack;
-        let stack: &mut [MaybeUninit<u64>] = if self.stack_words <= INLINE_STACK_WORDS {
+        let stack: &mut [MaybeUninit<u64>] = if self.stack_words <= STACK {
             &mut inline_stack[..self.stack_words]
         } else {
             heap_stack = vec![MaybeUninit::uninit(); self.stack_words];
             &mut heap_stack
         };
         // A result returned in memory: a zeroed buffer, its address in rdi.
-        let mut inline_memory: [u64; 8];
+        let mut inline_memory = [const { MaybeUninit::<u64>::uninit() }; MEMORY];
         let mut heap_memory: Vec<u64>;
         let memory: &mut [u64] = if self.memory_words == 0 {
             &mut []
         } else {
-            let memory: &mut [u64] = if self.memory_words <= 8 {
-                inline_memory = [0; 8];
-                &mut inline_memory[..self.memory_words]
+            let memory: &mut [u64] = if self.memory_words <= MEMORY {
+                let words = &mut inline_memory[..self.memory_words];
+                for word in words.iter_mut() {
+                    word.write(0);
+                }
+                // SAFETY: every word was just initialized.
+                unsafe {
+                    std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u64>(), words.len())
+                }
             } else {
                 heap_memory = vec![0; self.memory_words];
                 &mut heap_memory
@@ -424,10 +448,20 @@ impl FastPlan {
                     let options = WriteOptions {
                         nullable_string: nullable(index),
                     };
-                    let mut staged = [0u64; 8];
+                    let mut staged = [const { MaybeUninit::<u64>::uninit() }; STAGED];
                     let mut heap;
-                    let words: &mut [u64] = if slots.len() <= 8 {
-                        &mut staged[..slots.len()]
+                    let words: &mut [u64] = if slots.len() <= STAGED {
+                        let words = &mut staged[..slots.len()];
+                        for word in words.iter_mut() {
+                            word.write(0);
+                        }
+                        // SAFETY: every word was just initialized.
+                        unsafe {
+                            std::slice::from_raw_parts_mut(
+                                words.as_mut_ptr().cast::<u64>(),
+                                words.len(),
+                            )
+                        }
                     } else {
                         heap = vec![0u64; slots.len()];
                         &mut heap
@@ -610,9 +644,29 @@ fn read_result(shape: &Shape, bytes: &[u8]) -> Value {
 }
 
 impl Prepared {
-    /// The fast path: registers filled directly, no libffi.
+    /// The fast path: registers filled directly, no libffi; structs or results over 64
+    /// bytes through the out-of-line instance with 4 KiB buffers.
     #[inline(always)]
     pub(super) fn call_fast(&self, fast: &FastPlan, args: &[Value]) -> Result<Value, Error> {
+        match fast.large {
+            false => self.call_fast_in::<{ SMALL.0 }, { SMALL.1 }, { SMALL.2 }>(fast, args),
+            true => self.call_fast_large(fast, args),
+        }
+    }
+
+    /// The fast path with stack buffers for structs of up to 4 KiB, out of line so that
+    /// smaller calls do not probe the stack for them.
+    #[inline(never)]
+    fn call_fast_large(&self, fast: &FastPlan, args: &[Value]) -> Result<Value, Error> {
+        self.call_fast_in::<LARGE_STACK_WORDS, LARGE_WORDS, LARGE_WORDS>(fast, args)
+    }
+
+    #[inline(always)]
+    fn call_fast_in<const STACK: usize, const MEMORY: usize, const STAGED: usize>(
+        &self,
+        fast: &FastPlan,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         let fixed = self.signature.params.len();
         let param = |index: usize| match self.signature.params.get(index) {
             Some(param) => &param.typed,
@@ -633,7 +687,7 @@ impl Prepared {
         // SAFETY: the plan was classified from the declaration of the function at `code`,
         // which the binder vouched for.
         unsafe {
-            fast.call(
+            fast.call::<STACK, MEMORY, STAGED>(
                 self.code,
                 param,
                 &self.signature.result,

@@ -86,6 +86,40 @@ impl<'lib> Function<'lib> {
         self.prepared.call(args)
     }
 
+    /// [`call`](Self::call), with the result read into `result`: a struct, union or array
+    /// result into a [`Value::Data`] of its type already there, in place — its memory
+    /// reused, so a call with structs of up to 4 KiB by value and such a result allocates
+    /// nothing — any other value replaced by the result as `call` returns it. (Through
+    /// libffi; to read a result by value in a loop without allocating.)
+    ///
+    /// ```
+    /// use ffikit_abi::{Library, Value};
+    /// let libc = Library::this();
+    /// libc.cdef("typedef struct { int quot; int rem; } div_t;")?;
+    /// // SAFETY: div is declared as in <stdlib.h>.
+    /// let div = unsafe { libc.function("div_t div(int, int)")? };
+    /// let mut quotient = Value::Data(libc.new_value("div_t")?);
+    /// for n in 10..20 {
+    ///     // SAFETY: two ints, any value but a zero divisor.
+    ///     unsafe { div.call_into(&[n.into(), 3.into()], &mut quotient)? };
+    ///     let Value::Data(object) = &quotient else { unreachable!() };
+    ///     assert_eq!(object.get().field("rem"), Some(&Value::Int(n % 3)));
+    /// }
+    /// # Ok::<(), ffikit_abi::Error>(())
+    /// ```
+    ///
+    /// # Safety
+    ///
+    /// As [`call`](Self::call).
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    #[inline]
+    pub unsafe fn call_into(&self, args: &[Value], result: &mut Value) -> Result<(), Error> {
+        self.prepared.call_into(args, result)
+    }
+
     /// Promises that the function is sound for every argument list the safe
     /// [`Safe::call`] accepts, so its calls need no `unsafe`.
     ///

@@ -6,8 +6,17 @@
 use std::ffi::c_void;
 use std::mem::MaybeUninit;
 
-use super::{INLINE_ARGS, INLINE_FRAME_WORDS, Prepared, infer_variadic_types};
+use super::{
+    INLINE_ARGS, INLINE_FRAME_WORDS, LARGE_FRAME_WORDS, LARGE_RESULT_UNITS, Prepared,
+    infer_variadic_types,
+};
 use crate::convert::{self, Inline, Scratch, WriteOptions, bytes_of};
+
+/// A `u128` buffer's bytes.
+fn bytes_of_units(units: &mut [u128]) -> &mut [u8] {
+    // SAFETY: u128s are plain bytes; u8 has no alignment or validity requirements.
+    unsafe { std::slice::from_raw_parts_mut(units.as_mut_ptr().cast::<u8>(), 16 * units.len()) }
+}
 use crate::error::Error;
 use crate::value::Value;
 
@@ -47,13 +56,49 @@ impl Prepared {
         })
     }
 
-    /// Through libffi's `ffi_call` on the prepared interface.
+    /// Through libffi's `ffi_call` on the prepared interface: on the stack for a frame of up
+    /// to 64 words and a result of up to 64 bytes, else (structs by value up to 4 KiB) in larger
+    /// stack buffers of their own — no heap allocation either way.
     #[inline(never)]
     pub(super) fn call_libffi(&self, args: &[Value]) -> Result<Value, Error> {
+        if self.frame_words <= INLINE_FRAME_WORDS && self.result_size <= 64 {
+            return self.call_libffi_in::<INLINE_FRAME_WORDS, 4>(args, None);
+        }
+        self.call_libffi_large(args, None)
+    }
+
+    /// [`call_libffi`](Self::call_libffi) with the result's bytes written into `result` (at
+    /// least the result's size rounded up to 16 bytes, 16-byte aligned) instead of read into
+    /// a value: a struct result read into a C object without an allocation.
+    pub(super) fn call_libffi_into(&self, args: &[Value], result: &mut [u8]) -> Result<(), Error> {
+        if self.frame_words <= INLINE_FRAME_WORDS {
+            self.call_libffi_in::<INLINE_FRAME_WORDS, 4>(args, Some(result))?;
+        } else {
+            self.call_libffi_large(args, Some(result))?;
+        }
+        Ok(())
+    }
+
+    /// Calls with 4 KiB (and more) of stack buffers, out of line so that smaller calls do not
+    /// probe the stack for them.
+    #[inline(never)]
+    fn call_libffi_large(&self, args: &[Value], into: Option<&mut [u8]>) -> Result<Value, Error> {
+        self.call_libffi_in::<LARGE_FRAME_WORDS, LARGE_RESULT_UNITS>(args, into)
+    }
+
+    /// The libffi call with a frame of `FRAME` words and a result of `RESULT_UNITS` 16-byte
+    /// units on the stack (larger ones on the heap); the result read into a value, or
+    /// written into `into` (then [`Value::Void`] is returned).
+    #[inline(always)]
+    fn call_libffi_in<const FRAME: usize, const RESULT_UNITS: usize>(
+        &self,
+        args: &[Value],
+        into: Option<&mut [u8]>,
+    ) -> Result<Value, Error> {
         // Every word libffi reads is written below, so the frame is not zeroed.
-        let mut inline_frame = [const { MaybeUninit::<u64>::uninit() }; INLINE_FRAME_WORDS];
+        let mut inline_frame = [const { MaybeUninit::<u64>::uninit() }; FRAME];
         let mut heap_frame;
-        let frame: &mut [MaybeUninit<u64>] = if self.frame_words <= INLINE_FRAME_WORDS {
+        let frame: &mut [MaybeUninit<u64>] = if self.frame_words <= FRAME {
             &mut inline_frame[..self.frame_words]
         } else {
             heap_frame = vec![MaybeUninit::uninit(); self.frame_words];
@@ -84,26 +129,39 @@ impl Prepared {
             pointer.write(frame[word..].as_mut_ptr().cast());
         }
 
-        let mut small_result = [0u64; 2];
-        let mut inline_result;
+        // Zeroed as far as the result reaches (libffi widens small integers to a register).
+        let mut inline_result = [const { MaybeUninit::<u128>::uninit() }; RESULT_UNITS];
         let mut heap_result;
-        let result: &mut [u8] = if self.result_size <= 16 {
-            bytes_of(&mut small_result)
-        } else if self.result_size <= 64 {
-            inline_result = Inline([0u8; 64]);
-            &mut inline_result.0[..self.result_size]
-        } else {
-            heap_result = vec![0u64; self.result_size.div_ceil(8)];
-            &mut bytes_of(&mut heap_result)[..self.result_size]
+        let into_given = into.is_some();
+        let result: &mut [u8] = match into {
+            Some(into) => into,
+            None if self.result_size <= 16 * RESULT_UNITS => {
+                let units = &mut inline_result[..self.result_size.div_ceil(16)];
+                for unit in units.iter_mut() {
+                    unit.write(0);
+                }
+                // SAFETY: the units were just initialized; u8 has no alignment or validity
+                // requirements.
+                unsafe {
+                    std::slice::from_raw_parts_mut(
+                        units.as_mut_ptr().cast::<u8>(),
+                        self.result_size,
+                    )
+                }
+            }
+            None => {
+                heap_result = vec![0u128; self.result_size.div_ceil(16)];
+                &mut bytes_of_units(&mut heap_result)[..self.result_size]
+            }
         };
 
         let around = self.enter();
         // SAFETY: the interface was prepared from the declaration of the function at `code`
         // (the caller of `Library::function` vouches that it is right); every argument was
         // checked and written, in full, at its 16-byte aligned word; the strings and buffers
-        // pointed to live in `scratch` until after the call; `result` is 8-byte aligned (the
-        // most a by-value result here needs) and at least 8 bytes, covering libffi's
-        // widened small-integer results.
+        // pointed to live in `scratch` until after the call; `result` is 16-byte aligned and
+        // at least the result's size rounded up to 16 bytes (`call_libffi_into`'s caller
+        // guarantees its buffer), covering libffi's widened small-integer results.
         unsafe {
             self.interface.call(
                 self.code as *const c_void,
@@ -112,6 +170,10 @@ impl Prepared {
             )
         };
         self.leave(around, args)?;
+        if into_given {
+            // Written into the caller's buffer.
+            return Ok(Value::Void);
+        }
         let first = u64::from_ne_bytes(result[..8].try_into().expect("8 bytes"));
         // Read before the scratch copies go: a `char *` result may point into one of them.
         let value = match self.quick_result.value(first) {
@@ -122,8 +184,8 @@ impl Prepared {
         Ok(value)
     }
 
-    /// The general conversion of argument `index` into the frame words starting at its own:
-    /// checked, converted into bytes, then copied in word by word.
+    /// The general conversion of argument `index` straight into the frame words starting
+    /// at its own (zeroed first: padding included): checked, converted into bytes.
     #[inline(never)]
     pub(super) fn write_argument(
         &self,
@@ -137,13 +199,14 @@ impl Prepared {
             None => &self.variadic[index - self.signature.params.len()].promoted,
         };
         let size = typed.shape.size_align().0 as usize;
-        let mut inline = [0u64; 8];
-        let mut heap;
-        let staged: &mut [u64] = if size <= 64 {
-            &mut inline[..size.div_ceil(8)]
-        } else {
-            heap = vec![0u64; size.div_ceil(8)];
-            &mut heap
+        // The frame gives each argument at least its size in words.
+        let words = &mut words[..size.div_ceil(8).max(1)];
+        for word in words.iter_mut() {
+            word.write(0);
+        }
+        // SAFETY: every word was just initialized.
+        let staged: &mut [u64] = unsafe {
+            std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u64>(), words.len())
         };
         // A planned struct given in order is written member by member; any other value takes
         // the general conversion.
@@ -152,9 +215,6 @@ impl Prepared {
             .is_some_and(|plan| plan.write(value, bytes_of(staged)));
         if !planned {
             self.convert_argument(index, value, &mut bytes_of(staged)[..size], scratch)?;
-        }
-        for (word, staged) in words.iter_mut().zip(staged.iter()) {
-            word.write(*staged);
         }
         Ok(())
     }

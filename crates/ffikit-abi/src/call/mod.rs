@@ -35,6 +35,13 @@ use lanes::{DOUBLE_RESULT, OTHER_RESULT, SIGNED_RESULT, ScalarLane, U64_RESULT};
 
 /// Arguments laid out inline, without a heap allocation, up to this many 8-byte words.
 const INLINE_FRAME_WORDS: usize = 64;
+/// The largest struct passed or returned by value without a heap allocation.
+pub const MAX_INLINE_STRUCT: usize = 4096;
+/// The frame of a call with larger structs: one of 4 KiB and 16 other arguments of up to
+/// 64 bytes (each starting 16-byte aligned).
+const LARGE_FRAME_WORDS: usize = MAX_INLINE_STRUCT / 8 + 16 * 8;
+/// The result buffer of such a call, in 16-byte units.
+const LARGE_RESULT_UNITS: usize = MAX_INLINE_STRUCT / 16;
 /// Arguments whose pointer array lives on the stack.
 const INLINE_ARGS: usize = 16;
 
@@ -127,6 +134,8 @@ struct Prepared {
     /// Each argument's conversion, chosen at binding.
     quick: Vec<Quick>,
     quick_result: QuickResult,
+    /// [`Shape::fingerprint`] of the result type (for [`call_into`](Self::call_into)).
+    result_fingerprint: u64,
     /// Each struct argument's member-by-member plan, when it has one.
     records: Vec<Option<RecordPlan>>,
     result_size: usize,
@@ -344,6 +353,7 @@ impl Prepared {
             }))
             .collect();
         let quick_result = QuickResult::for_shape(&signature.result.shape);
+        let result_fingerprint = signature.result.shape.fingerprint();
         let records: Vec<Option<RecordPlan>> =
             shapes.iter().map(|s| RecordPlan::for_shape(s)).collect();
         // libffi writes a whole register for integer results narrower than one.
@@ -382,6 +392,7 @@ impl Prepared {
             frame_words: frame_size / 8,
             quick,
             quick_result,
+            result_fingerprint,
             records,
             result_size,
             #[cfg(fast_path)]
@@ -435,6 +446,27 @@ impl Prepared {
     #[inline(always)]
     fn call(&self, args: &[Value]) -> Result<Value, Error> {
         (self.invoke)(self, args)
+    }
+
+    /// The call with its result read into `result`: a struct, union or array result into a
+    /// [`Value::Data`] of its type through libffi, into the object's own memory; any other
+    /// way, `result` is replaced by what [`call`](Self::call) returns.
+    fn call_into(&self, args: &[Value], result: &mut Value) -> Result<(), Error> {
+        let shape = &self.signature.result.shape;
+        if let Value::Data(data) = result
+            && matches!(shape, Shape::Record { .. } | Shape::Array { .. })
+            && args.len() == self.arity()
+            && data.fingerprint() == self.result_fingerprint
+        {
+            let bytes = data.storage_bytes_mut();
+            // libffi writes the result's size rounded up to 16 bytes, which a C object of
+            // the type has; checked, not assumed.
+            if bytes.len() >= self.result_size {
+                return self.call_libffi_into(args, bytes);
+            }
+        }
+        *result = self.call(args)?;
+        Ok(())
     }
 
     /// Just before the foreign call: clear errno if captured, mark the thread as in a call

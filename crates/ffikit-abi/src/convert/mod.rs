@@ -503,13 +503,16 @@ impl<'v> GivenMembers<'v> {
 
 /// The element type's name from an array type's (`int[2][3]` → `int[3]`); other names as
 /// they are.
-fn element_name(array: &str) -> String {
+/// The element type's name, for messages: `int` of `int[4]`, `int[3]` of `int[2][3]`
+/// (borrowed where it can be: no allocation on the call path).
+fn element_name(array: &str) -> std::borrow::Cow<'_, str> {
     match (array.find('['), array.ends_with(']')) {
         (Some(open), true) => match array[open..].find(']') {
-            Some(close) => format!("{}{}", &array[..open], &array[open + close + 1..]),
-            None => array.to_owned(),
+            Some(close) if open + close + 1 == array.len() => array[..open].into(),
+            Some(close) => format!("{}{}", &array[..open], &array[open + close + 1..]).into(),
+            None => array.into(),
         },
-        _ => array.to_owned(),
+        _ => array.into(),
     }
 }
 
