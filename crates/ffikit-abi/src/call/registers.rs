@@ -79,7 +79,8 @@ pub(crate) unsafe fn call_in_registers(
         return (rax, xmm0.to_bits());
     }
     // SAFETY: the caller vouches for the function and its arguments, and `stack_words` is
-    // at most 16, so the copy reads inside `words`. The argument registers are early
+    // at most 16, so the copy (in pairs, up to words 14..30) reads inside `words`; xmm0 is
+    // free until the argument registers are loaded. The argument registers are early
     // outputs, so neither input is allocated to one of them, and the copy loop may use rdi
     // and rsi before they are loaded. Rust aligns the stack for a call at the start of an asm
     // block without `nostack`; the stack words take a multiple of 16 bytes below it, and r12
@@ -94,10 +95,12 @@ pub(crate) unsafe fn call_in_registers(
             "and rdi, -16",
             "sub rsp, rdi",
             "xor edi, edi",
+            // Two words at a time (the area is rounded up to 16 bytes; a word past the
+            // last is copied into that padding from inside `words`).
             "2:",
-            "mov rsi, [{words} + rdi*8 + 112]",
-            "mov [rsp + rdi*8], rsi",
-            "inc rdi",
+            "movups xmm0, [{words} + rdi*8 + 112]",
+            "movups [rsp + rdi*8], xmm0",
+            "add rdi, 2",
             "cmp rdi, rcx",
             "jb 2b",
             "3:",
