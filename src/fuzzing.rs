@@ -149,10 +149,10 @@ impl Bytes<'_> {
         (0..len).map(|_| char::from(self.byte())).collect()
     }
 
-    /// A value of any shape, nested at most `depth` deep.
-    fn value(&mut self, depth: u8) -> Value {
+    /// A value of any shape, nested at most `depth` deep (C objects of `library`'s types).
+    fn value(&mut self, depth: u8, library: &Library) -> Value {
         let tag = self.byte();
-        match tag % 12 {
+        match tag % 14 {
             0 => Value::Int(self.word() as i64),
             1 => Value::UInt(self.word()),
             2 => Value::Int(i64::from(self.byte() as i8)),
@@ -164,7 +164,7 @@ impl Bytes<'_> {
             8 => Value::Complex(f64::from_bits(self.word()), f64::from(self.byte())),
             9 if depth > 0 => {
                 let count = usize::from(self.byte() % 5);
-                Value::Array((0..count).map(|_| self.value(depth - 1)).collect())
+                Value::Array((0..count).map(|_| self.value(depth - 1, library)).collect())
             }
             10 if depth > 0 => {
                 let count = usize::from(self.byte() % 4);
@@ -172,10 +172,22 @@ impl Bytes<'_> {
                     (0..count)
                         .map(|_| {
                             let name = MEMBER_NAMES[usize::from(self.byte()) % MEMBER_NAMES.len()];
-                            (name.to_owned(), self.value(depth - 1))
+                            (name.to_owned(), self.value(depth - 1, library))
                         })
                         .collect(),
                 )
+            }
+            11 => {
+                let text: Vec<u8> = self.text().bytes().filter(|&b| b != 0).collect();
+                Value::CString(std::ffi::CString::new(text).expect("no NUL inside"))
+            }
+            12 if depth > 0 => {
+                let type_name = VALUE_TYPES[usize::from(self.byte()) % VALUE_TYPES.len()];
+                let Ok(mut object) = library.new_value(type_name) else {
+                    return Value::Null;
+                };
+                let _ = object.set(&self.value(depth - 1, library));
+                Value::Data(object)
             }
             _ => Value::Bytes((0..self.byte() % 9).map(|_| self.byte()).collect()),
         }
@@ -198,7 +210,7 @@ pub fn values(data: &[u8]) {
     let Ok(mut data) = library.new_value(&type_name) else {
         return;
     };
-    let value = bytes.value(3);
+    let value = bytes.value(3, &library);
     if data.set(&value).is_err() {
         return;
     }

@@ -85,6 +85,7 @@ pub(crate) fn slot(index: usize) -> (*const (), *const ()) {
 }
 
 /// The slot's state alone (for slot functions that know what to call).
+#[cfg(fast_path)]
 #[inline(always)]
 pub(crate) fn data(index: usize) -> *const () {
     SLOTS[index].data.load(Ordering::Acquire)

@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use arrayvec::ArrayVec;
 
-use crate::convert::{self, Inline, Place, Quick, QuickResult, Scratch, WriteOptions};
+#[cfg(fast_path)]
+use crate::convert::Quick;
+use crate::convert::{self, Inline, Place, QuickResult, Scratch, WriteOptions};
 use crate::error::Error;
 use crate::lower::{ClosureCode, Invoke};
 use crate::shape::{Shape, Typed};
@@ -170,6 +172,7 @@ struct DynamicState {
     readers: Vec<(usize, QuickResult)>,
     result: Typed,
     /// The result's conversion to register bits for the common values.
+    #[cfg(fast_path)]
     result_quick: Quick,
     body: Box<DynamicBody>,
     /// The registers each parameter arrives in, for a register-file slot.
@@ -477,6 +480,7 @@ impl Callback {
                 })
                 .collect(),
             params: params.clone(),
+            #[cfg(fast_path)]
             result_quick: Quick::for_shape(&result.shape),
             result: result.clone(),
             body,

@@ -4,7 +4,9 @@
 
 mod quick;
 
-pub(crate) use quick::{PlacedMember, Quick, QuickResult, RecordPlan, same_name};
+#[cfg(fast_path)]
+pub(crate) use quick::{PlacedMember, same_name};
+pub(crate) use quick::{Quick, QuickResult, RecordPlan};
 
 use crate::error::Error;
 use crate::shape::{Pointee, Shape};

@@ -272,6 +272,7 @@ impl RecordPlan {
 
 /// A struct member placed at binding into the register slot (or stack word) its eightbyte
 /// goes to: converted by `quick`, masked, shifted into `slot`.
+#[cfg(fast_path)]
 #[derive(Debug, Clone)]
 pub(crate) struct PlacedMember {
     pub name: Box<str>,
@@ -286,6 +287,7 @@ pub(crate) struct PlacedMember {
     pub mask: u64,
 }
 
+#[cfg(fast_path)]
 impl PlacedMember {
     /// The member's bits in its slot, or None when `value` is not one a [`Quick`] takes.
     /// The commonest (an integer in range, a double) with one comparison of the value's tag.
@@ -300,6 +302,7 @@ impl PlacedMember {
     }
 }
 
+#[cfg(fast_path)]
 impl RecordPlan {
     /// The members placed into slots: eightbyte k of the struct goes to `slot_of(k)`. None
     /// when a member straddles two eightbytes.
