@@ -620,6 +620,14 @@ fn dynamic_callbacks_receive_every_scalar_type_as_a_call_returns_it() {
     }
 }
 
+/// A libc function (declared as its header does) bound three ways: the lanes, the general
+/// conversions, libffi.
+fn three_routes<'a>(libc: &'a Library, declaration: &str) -> [ffikit_abi::Function<'a>; 3] {
+    // SAFETY: every declaration these tests pass is <string.h>'s or <stdlib.h>'s.
+    let bind = || unsafe { libc.function(declaration) }.unwrap();
+    [bind(), bind().use_general_path(), bind().use_libffi()]
+}
+
 /// Strings for `char *` parameters through the lanes (a copy on the stack), the general
 /// conversions and libffi: the same results, and the same errors for a NUL inside, NULL,
 /// and strings too long for the stack copy (which take the general path).
@@ -628,13 +636,7 @@ fn strings_through_every_route_agree() {
     let libc = Library::this();
     // SAFETY: the declarations are <string.h>'s and <stdlib.h>'s.
     let bind = |declaration: &str| unsafe { libc.function(declaration) }.unwrap();
-    let routes = |declaration: &str| {
-        [
-            bind(declaration),
-            bind(declaration).use_general_path(),
-            bind(declaration).use_libffi(),
-        ]
-    };
+    let routes = |declaration: &str| three_routes(&libc, declaration);
     let texts: Vec<String> = [0, 1, 34, 200, 254, 255, 256, 300, 5000]
         .iter()
         .map(|&n| (0..n).map(|k| char::from(b'a' + (k % 26) as u8)).collect())
@@ -693,15 +695,7 @@ fn strings_through_every_route_agree() {
 fn c_strings_pass_as_they_are_to_const_and_as_copies_to_writable_parameters() {
     use std::ffi::CString;
     let libc = Library::this();
-    // SAFETY: the declarations are <string.h>'s.
-    let bind = |declaration: &str| unsafe { libc.function(declaration) }.unwrap();
-    let routes = |declaration: &str| {
-        [
-            bind(declaration),
-            bind(declaration).use_general_path(),
-            bind(declaration).use_libffi(),
-        ]
-    };
+    let routes = |declaration: &str| three_routes(&libc, declaration);
     for n in [0usize, 1, 34, 255, 256, 5000] {
         let text: String = (0..n).map(|k| char::from(b'a' + (k % 26) as u8)).collect();
         let c_string = || Value::CString(CString::new(text.clone()).unwrap());

@@ -418,39 +418,112 @@ impl RecordLane {
     }
 }
 
+/// The words of a register call, as a record lane fills them: all six integer registers
+/// (zeroed first), or every slot (written before it is read).
+trait LaneWords {
+    /// Zero for an eightbyte members are or-ed into (unless the words start zeroed).
+    fn clear(&mut self, slot: u8);
+    fn set(&mut self, slot: u8, bits: u64);
+    /// Ors `bits` into a slot cleared or set before.
+    fn or(&mut self, slot: u8, bits: u64);
+}
+
+/// The six integer registers, zeroed when made (eight words: a slot is masked, not divided).
+impl LaneWords for [u64; 8] {
+    #[inline(always)]
+    fn clear(&mut self, _: u8) {}
+    #[inline(always)]
+    fn set(&mut self, slot: u8, bits: u64) {
+        self[usize::from(slot) % 8] = bits;
+    }
+    #[inline(always)]
+    fn or(&mut self, slot: u8, bits: u64) {
+        self[usize::from(slot) % 8] |= bits;
+    }
+}
+
+impl LaneWords for [MaybeUninit<u64>; SLOT_WORDS] {
+    #[inline(always)]
+    fn clear(&mut self, slot: u8) {
+        self.set(slot, 0);
+    }
+    #[inline(always)]
+    fn set(&mut self, slot: u8, bits: u64) {
+        self[usize::from(slot) % SLOT_WORDS].write(bits);
+    }
+    #[inline(always)]
+    fn or(&mut self, slot: u8, bits: u64) {
+        let word = &mut self[usize::from(slot) % SLOT_WORDS];
+        // SAFETY: `or` is only called on a slot `clear` or `set` wrote first (a struct's
+        // eightbytes are cleared before its members are or-ed in).
+        unsafe { *word.assume_init_mut() |= bits };
+    }
+}
+
 /// Ors each member's bits into its slot; false at the first value a member's quick
 /// conversion does not take.
 #[inline(always)]
 fn place_members<'v>(
     members: &[PlacedMember],
     values: impl Iterator<Item = &'v Value>,
-    words: &mut [MaybeUninit<u64>; SLOT_WORDS],
+    words: &mut impl LaneWords,
 ) -> bool {
     for (member, value) in members.iter().zip(values) {
         let Some(bits) = member.bits(value) else {
             return false;
         };
-        let word = &mut words[usize::from(member.slot) % SLOT_WORDS];
-        // SAFETY: the caller zeroed every slot of the struct's eightbytes first.
-        unsafe { *word.assume_init_mut() |= bits };
+        words.or(member.slot, bits);
     }
     true
 }
 
-/// [`place_members`] for a lane in the integer registers: slots 0-5 are the words.
-#[inline(always)]
-fn place_in_gprs<'v>(
-    members: &[PlacedMember],
-    values: impl Iterator<Item = &'v Value>,
-    words: &mut [u64; 8],
-) -> bool {
-    for (member, value) in members.iter().zip(values) {
-        let Some(bits) = member.bits(value) else {
-            return false;
-        };
-        words[usize::from(member.slot) % 8] |= bits;
+impl RecordLane {
+    /// Every argument into `words`: scalars converted into their slots, each struct's
+    /// members — given in order, by name or by position — into theirs, a C object of the
+    /// struct's type as its eightbytes. False for anything else (the general lane call then
+    /// converts it or explains).
+    #[inline(always)]
+    fn place(&self, args: &[Value], words: &mut impl LaneWords) -> bool {
+        for (index, arg) in &self.scalars {
+            match arg.common_bits(&args[*index]) {
+                Some(bits) => words.set(arg.slot, bits),
+                None => return false,
+            };
+        }
+        for record in &self.records {
+            let slots = &record.slots[..record.words];
+            let members = &record.members[..];
+            let placed = match &args[record.index] {
+                // A C object of the type: its eightbytes as they are.
+                Value::Data(data) if data.fingerprint() == record.fingerprint => {
+                    for (&slot, &eightbyte) in slots.iter().zip(data.eightbytes()) {
+                        words.set(slot, eightbyte);
+                    }
+                    true
+                }
+                // Its eightbytes cleared (padding included), then each member or-ed in.
+                Value::Array(items) if items.len() == members.len() => {
+                    slots.iter().for_each(|&slot| words.clear(slot));
+                    place_members(members, items.iter(), words)
+                }
+                Value::Struct(given)
+                    if given.len() == members.len()
+                        && members
+                            .iter()
+                            .zip(given)
+                            .all(|(m, (name, _))| same_name(name, &m.name)) =>
+                {
+                    slots.iter().for_each(|&slot| words.clear(slot));
+                    place_members(members, given.iter().map(|(_, v)| v), words)
+                }
+                _ => false,
+            };
+            if !placed {
+                return false;
+            }
+        }
+        true
     }
-    true
 }
 
 impl Prepared {
@@ -466,60 +539,25 @@ impl Prepared {
         let Some(placement) = &self.record_lane else {
             return self.call_lane_registers(args);
         };
-        if args.len() != lane.len || crate::callback::any_live() {
+        let mut words = [0u64; 8];
+        if args.len() != lane.len
+            || crate::callback::any_live()
+            || !placement.place(args, &mut words)
+        {
             return self.call_lane_registers(args);
         }
-        // Eight words (two unused) so a slot is masked by `% 8`, not divided.
-        let mut words = [0u64; 8];
-        for (index, arg) in &placement.scalars {
-            match arg.common_bits(&args[*index]) {
-                Some(bits) => words[usize::from(arg.slot) % 8] = bits,
-                None => return self.call_lane_registers(args),
-            };
-        }
-        for record in &placement.records {
-            let members = &record.members[..];
-            let placed = match &args[record.index] {
-                // A C object of the type: its eightbytes as they are.
-                Value::Data(data) if data.fingerprint() == record.fingerprint => {
-                    let slots = record.slots[..record.words].iter();
-                    for (&slot, &eightbyte) in slots.zip(data.eightbytes()) {
-                        words[usize::from(slot) % 8] = eightbyte;
-                    }
-                    true
-                }
-                Value::Array(items) if items.len() == members.len() => {
-                    place_in_gprs(members, items.iter(), &mut words)
-                }
-                Value::Struct(given)
-                    if given.len() == members.len()
-                        && members
-                            .iter()
-                            .zip(given)
-                            .all(|(m, (name, _))| same_name(name, &m.name)) =>
-                {
-                    place_in_gprs(members, given.iter().map(|(_, v)| v), &mut words)
-                }
-                _ => false,
-            };
-            if !placed {
-                return self.call_lane_registers(args);
-            }
-        }
+        let words = words.first_chunk::<6>().expect("six of eight");
         // SAFETY: the lane was made from the declaration of the function at `code` (which
         // the binder vouched for): every argument, and every eightbyte of each struct, is
         // INTEGER class in one of the six registers, each word holding its converted bits
         // (zero where no argument or member is).
-        let words = words.first_chunk::<6>().expect("six of eight");
-        // SAFETY: as above.
         let (rax, xmm0) = unsafe { call_gprs::<6>(self.code, words) };
         Ok(lane_result::<RESULT>(lane, rax, xmm0))
     }
 
-    /// A lane with structs by value (a [`RecordLane`]): scalars converted into their slots,
-    /// each struct's members — given in order, by name or by position — converted straight
-    /// into theirs, then called by inline assembly (`RESULT` as for
-    /// [`call_gprs`](Self::call_gprs)). Anything else takes
+    /// A lane with structs by value (a [`RecordLane`]): every argument placed into its
+    /// register or stack word ([`RecordLane::place`]), then called by inline assembly
+    /// (`RESULT` as for [`call_gprs`](Self::call_gprs)). Anything else takes
     /// [`call_lane_registers`](Self::call_lane_registers), which converts or explains.
     #[cfg(fast_path)]
     pub(super) fn call_record_lane<const RESULT: u8>(
@@ -530,51 +568,12 @@ impl Prepared {
         let Some(placement) = &self.record_lane else {
             return self.call_lane_registers(args);
         };
-        if args.len() != lane.len || crate::callback::any_live() {
-            return self.call_lane_registers(args);
-        }
         let mut words = [const { MaybeUninit::uninit() }; SLOT_WORDS];
-        for (index, arg) in &placement.scalars {
-            match arg.common_bits(&args[*index]) {
-                Some(bits) => words[usize::from(arg.slot) % SLOT_WORDS].write(bits),
-                None => return self.call_lane_registers(args),
-            };
-        }
-        for record in &placement.records {
-            let members = &record.members[..];
-            let value = &args[record.index];
-            // A C object of the type: its eightbytes as they are.
-            if let Value::Data(data) = value
-                && data.fingerprint() == record.fingerprint
-            {
-                let slots = record.slots[..record.words].iter();
-                for (&slot, &eightbyte) in slots.zip(data.eightbytes()) {
-                    words[usize::from(slot) % SLOT_WORDS].write(eightbyte);
-                }
-                continue;
-            }
-            // Its eightbytes zeroed (padding included), then each member or-ed in.
-            for &slot in &record.slots[..record.words] {
-                words[usize::from(slot) % SLOT_WORDS].write(0);
-            }
-            let placed = match value {
-                Value::Array(items) if items.len() == members.len() => {
-                    place_members(members, items.iter(), &mut words)
-                }
-                Value::Struct(given)
-                    if given.len() == members.len()
-                        && members
-                            .iter()
-                            .zip(given)
-                            .all(|(m, (name, _))| same_name(name, &m.name)) =>
-                {
-                    place_members(members, given.iter().map(|(_, v)| v), &mut words)
-                }
-                _ => false,
-            };
-            if !placed {
-                return self.call_lane_registers(args);
-            }
+        if args.len() != lane.len
+            || crate::callback::any_live()
+            || !placement.place(args, &mut words)
+        {
+            return self.call_lane_registers(args);
         }
         // SAFETY: the lane was made from the declaration of the function at `code` (which
         // the binder vouched for) and placed each argument, and each struct member, in the
