@@ -44,7 +44,7 @@ fn compare_measures_every_workload_in_every_style() {
             .iter()
             .find(|m| m["workload"] == workload && m["style"] == style)
     };
-    // The first eight have a raw ffi_call row too.
+    // The first ten have a raw ffi_call row too.
     let workloads = [
         "gcd",
         "get_pi",
@@ -52,6 +52,8 @@ fn compare_measures_every_workload_in_every_style() {
         "spill14",
         "struct16",
         "struct32",
+        "struct16-members",
+        "struct32-members",
         "strlen",
         "strlen-copy",
         "snprintf",
@@ -80,7 +82,7 @@ fn compare_measures_every_workload_in_every_style() {
     for workload in ["struct16", "struct32", "snprintf"] {
         assert!(row(workload, "typed").is_some(), "{workload}");
     }
-    for workload in &workloads[..8] {
+    for workload in &workloads[..10] {
         assert!(row(workload, "ffi_call").is_some(), "{workload}");
     }
     for workload in ["utf8-100B", "utf8-10MiB"] {

@@ -26,6 +26,8 @@ pub const WORKLOADS: &[&str] = &[
     "spill14",
     "struct16",
     "struct32",
+    "struct16-members",
+    "struct32-members",
     "strlen",
     "strlen-copy",
     "snprintf",
@@ -43,8 +45,18 @@ pub fn describe(workload: &str) -> &'static str {
         "get_pi" => "get_pi(): no arguments, a double out",
         "mixed6" => "mixed_six(int8, double, int32, float, int64, double): six registers",
         "spill14" => "spill14(14 x int64): eight of them on the stack",
-        "struct16" => "sum_s_int64x2(struct of 16 bytes) by value, in two registers",
-        "struct32" => "sum_s_double4(struct of 32 bytes) by value, on the stack",
+        "struct16" => {
+            "sum_s_int64x2(struct of 16 bytes) by value, in two registers (dynamic rows: a C object, Value::Data)"
+        }
+        "struct32" => {
+            "sum_s_double4(struct of 32 bytes) by value, on the stack (dynamic rows: a C object, Value::Data)"
+        }
+        "struct16-members" => {
+            "struct16 with the dynamic rows' struct given as member values, by position"
+        }
+        "struct32-members" => {
+            "struct32 with the dynamic rows' struct given as member values, by position"
+        }
         "strlen" => "libc strlen on a 34-byte C string (dynamic rows: a Value::CString, made once)",
         "strlen-copy" => {
             "libc strlen on a 34-byte runtime string (dynamic rows: a Value::Str, checked and copied per call)"
@@ -294,8 +306,10 @@ pub fn build<'a>(name: &str, libs: &'a Libraries) -> Result<Bench<'a>, CompareEr
         "get_pi" => get_pi(libs),
         "mixed6" => mixed6(libs),
         "spill14" => spill14(libs),
-        "struct16" => struct16(libs),
-        "struct32" => struct32(libs),
+        "struct16" => struct16(libs, false),
+        "struct32" => struct32(libs, false),
+        "struct16-members" => struct16(libs, true),
+        "struct32-members" => struct32(libs, true),
         "strlen" => strlen(libs, false),
         "strlen-copy" => strlen(libs, true),
         "snprintf" => snprintf(libs),
@@ -511,7 +525,10 @@ struct Double4 {
     d: f64,
 }
 
-fn struct16(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
+/// `members`: the dynamic rows give the struct as its member values (by position), each
+/// converted per call; else as a C object of its type, made once (as ctypes' `Structure` and
+/// CFFI's cdata are passed).
+fn struct16(libs: &Libraries, members: bool) -> Result<Bench<'_>, CompareError> {
     let value = sys::s_int64x2 { a: 1 << 40, b: -5 };
     let typed = Int64x2 {
         a: value.a,
@@ -522,16 +539,17 @@ fn struct16(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     let (direct, api) = (direct::sum_s_int64x2, sys::sum_s_int64x2);
     struct_sum(
         libs,
+        members,
         "sum_s_int64x2",
         (value, typed),
         fields,
         expected,
-        direct,
-        api,
+        (direct, api),
     )
 }
 
-fn struct32(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
+/// As [`struct16`], for a struct passed on the stack.
+fn struct32(libs: &Libraries, members: bool) -> Result<Bench<'_>, CompareError> {
     let value = sys::s_double4 {
         a: 1.5,
         b: 2.25,
@@ -554,12 +572,12 @@ fn struct32(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
     let (direct, api) = (direct::sum_s_double4, sys::sum_s_double4);
     struct_sum(
         libs,
+        members,
         "sum_s_double4",
         (value, typed),
         fields,
         expected,
-        direct,
-        api,
+        (direct, api),
     )
 }
 
@@ -567,21 +585,30 @@ fn struct32(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
 /// and bindgen declarations, `fields` the struct as a dynamic value.
 fn struct_sum<'a, S: Copy + 'static, T: ffikit_abi::CType + Copy + 'static, const N: usize>(
     libs: &'a Libraries,
+    members: bool,
     name: &str,
     (value, typed_value): (S, T),
     fields: [(&str, Value); N],
     expected: f64,
-    direct: unsafe extern "C" fn(S) -> f64,
-    api: unsafe extern "C" fn(S) -> f64,
+    (direct, api): (
+        unsafe extern "C" fn(S) -> f64,
+        unsafe extern "C" fn(S) -> f64,
+    ),
 ) -> Result<Bench<'a>, CompareError> {
     let mut bench = Bench::new(expected.to_bits());
     let (function, libffi, reference) = bind_three(&libs.fixtures, name)?;
     let raw = symbol::<unsafe extern "C" fn(S) -> f64>(&libs.raw_fixtures, name)?;
     let typed = function.typed::<unsafe extern "C" fn(T) -> f64>()?;
-    // The struct as ctypes and CFFI pass one: a C object of its type, laid out once.
-    let mut object = libs.fixtures.new_value(&format!("struct {}", &name[4..]))?;
-    object.set(&Value::Array(fields.map(|(_, v)| v).into()))?;
-    let args = vec![Value::Data(object)];
+    let positional = Value::Array(fields.map(|(_, v)| v).into());
+    let args = vec![match members {
+        true => positional,
+        // The struct as ctypes and CFFI pass one: a C object of its type, laid out once.
+        false => {
+            let mut object = libs.fixtures.new_value(&format!("struct {}", &name[4..]))?;
+            object.set(&positional)?;
+            Value::Data(object)
+        }
+    }];
     // The safety note for every unsafe block here: sum_S reads the struct it is passed; each
     // pointer is declared from (or is) the header's declaration.
     bench
