@@ -151,6 +151,15 @@ impl CData {
         Ok(())
     }
 
+    /// The byte offset of the member or element at `path` in the object (`offsetof`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TypeMismatch`] for a member that does not exist or an index out of bounds.
+    pub fn offset_at(&self, path: &[Path<'_>]) -> Result<usize, Error> {
+        Ok(locate(&self.typed, path)?.1)
+    }
+
     /// The member or element at `path` (`[Path::Field("tl"), Path::Field("x")]`).
     ///
     /// # Errors

@@ -256,6 +256,32 @@ impl OwnedFunction {
         })
     }
 
+    /// As [`Function::takes_pointer`].
+    pub fn takes_pointer(&self, index: usize) -> bool {
+        self.function.takes_pointer(index)
+    }
+
+    /// Binds the function `name` declared earlier (by `cdef` or a header), which the
+    /// function keeps its library alive: [`Library::get`], owned.
+    ///
+    /// # Errors
+    ///
+    /// As [`Library::get`].
+    ///
+    /// # Safety
+    ///
+    /// As [`Library::get`]: the declaration is true to the symbol.
+    pub unsafe fn get(library: &Arc<Library>, name: &str) -> Result<OwnedFunction, Error> {
+        // SAFETY: the caller's promise, passed on.
+        let function = unsafe { library.get(name) }?;
+        // SAFETY: as in `new`: the Arc is kept beside the function and dropped after it.
+        let function: Function<'static> = unsafe { function.detach() };
+        Ok(OwnedFunction {
+            function,
+            library: Arc::clone(library),
+        })
+    }
+
     /// As [`Function::call`].
     ///
     /// # Errors

@@ -1,0 +1,102 @@
+//! ffikit's typed errors as Python exceptions: `ffikit.Error`, and subclasses that are also
+//! the built-in exception a Python user expects for the kind — a wrong type is a `TypeError`,
+//! an out-of-range integer an `OverflowError`, a library that does not load an `OSError`,
+//! an undeclared name an `AttributeError`, a malformed declaration a `ValueError` (with the
+//! caret under the bad token, as ffikit prints it).
+
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::PyType;
+
+use ffikit_abi::{Error, ErrorKind};
+
+/// The exception classes, made when the module loads.
+static CLASSES: GILOnceCell<Classes> = GILOnceCell::new();
+
+struct Classes {
+    error: Py<PyType>,
+    cdef: Py<PyType>,
+    type_error: Py<PyType>,
+    overflow: Py<PyType>,
+    library: Py<PyType>,
+    symbol: Py<PyType>,
+    callback: Py<PyType>,
+}
+
+/// Python source of the classes: multiple inheritance from `Error` and a built-in.
+const DEFINITIONS: &std::ffi::CStr = c"
+class Error(Exception):
+    'Every ffikit error.'
+class CDefError(Error, ValueError):
+    'A declaration that does not parse or cannot be represented.'
+class ArgumentTypeError(Error, TypeError):
+    'A value of the wrong type, arity or shape for a C parameter.'
+class ArgumentOverflowError(Error, OverflowError):
+    'An integer or float out of the range of its C type.'
+class LibraryError(Error, OSError):
+    'A library that is not found or does not load.'
+class SymbolError(Error, AttributeError):
+    'A symbol the library does not export.'
+class CallbackError(Error, RuntimeError):
+    'A callback that raised, reported by the foreign call after C returned.'
+";
+
+/// Adds the classes to the module.
+pub(crate) fn add(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = module.py();
+    let namespace = pyo3::types::PyDict::new(py);
+    namespace.set_item("__name__", "ffikit")?;
+    py.run(DEFINITIONS, Some(&namespace), None)?;
+    let class = |name: &str| -> PyResult<Py<PyType>> {
+        let class = namespace
+            .get_item(name)?
+            .expect("defined above")
+            .downcast_into::<PyType>()?;
+        module.add(name, &class)?;
+        Ok(class.unbind())
+    };
+    let classes = Classes {
+        error: class("Error")?,
+        cdef: class("CDefError")?,
+        type_error: class("ArgumentTypeError")?,
+        overflow: class("ArgumentOverflowError")?,
+        library: class("LibraryError")?,
+        symbol: class("SymbolError")?,
+        callback: class("CallbackError")?,
+    };
+    let _ = CLASSES.set(py, classes);
+    Ok(())
+}
+
+/// The Python exception for an ffikit error, with ffikit's message.
+pub(crate) fn raise(error: Error) -> PyErr {
+    Python::with_gil(|py| {
+        let Some(classes) = CLASSES.get(py) else {
+            return pyo3::exceptions::PyRuntimeError::new_err(error.to_string());
+        };
+        let class = match error.kind() {
+            ErrorKind::DeclarationSyntax | ErrorKind::UnsupportedType | ErrorKind::Header => {
+                &classes.cdef
+            }
+            ErrorKind::ArityMismatch
+            | ErrorKind::TypeMismatch
+            | ErrorKind::NullPointer
+            | ErrorKind::InteriorNul
+            | ErrorKind::UncheckedPointer => &classes.type_error,
+            ErrorKind::OutOfRange | ErrorKind::TooLarge => &classes.overflow,
+            ErrorKind::LibraryNotFound | ErrorKind::LibraryLoadError => &classes.library,
+            ErrorKind::SymbolNotFound | ErrorKind::NotAFunction => &classes.symbol,
+            ErrorKind::CallbackFailed => &classes.callback,
+            _ => &classes.error,
+        };
+        PyErr::from_type(class.bind(py).clone(), error.to_string())
+    })
+}
+
+/// A `bytes` argument with a NUL inside.
+pub(crate) fn interior_nul(offset: usize) -> PyErr {
+    raise(Error::InteriorNul {
+        place: "a bytes argument".into(),
+        offset,
+    })
+}

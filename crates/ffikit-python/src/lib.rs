@@ -1,0 +1,497 @@
+//! ffikit for Python: the ffikit engine as a CFFI-style Python module, `ffikit`.
+//!
+//! ```python
+//! import ffikit
+//! ffi = ffikit.FFI()
+//! ffi.cdef("unsigned long crc32(unsigned long, const unsigned char *, unsigned int);")
+//! libz = ffi.dlopen("libz.so.1")
+//! assert libz.crc32(0, b"123456789", 9) == 0xCBF43926
+//! ```
+//!
+//! # Organization
+//! - [`Ffi`] (`ffikit.FFI`): declarations (`cdef`, `include` for installed headers), libraries
+//!   (`dlopen`), C objects (`new`), sizes and offsets, strings, errno, callbacks.
+//! - [`Lib`]: a library's functions as builtins called with `METH_FASTCALL` (no argument
+//!   tuple), made on first access and kept in the library object's `__dict__`; `#define`d
+//!   and enum constants as attributes.
+//! - `convert`: Python objects to ffikit `Value`s and back.
+//! - `errors`: ffikit's typed errors as Python exceptions (`ffikit.Error` and subclasses that
+//!   are also `TypeError`, `OverflowError`, `OSError`, ... where Python users expect those).
+//!
+//! # Safety model
+//! ffikit-abi's promises are made by the Python user the way CFFI's users make them: the
+//! declarations given to `cdef` (or read from a header) are true to the library (promise 2),
+//! and calling a function with what the declaration allows meets its preconditions (promise
+//! 3: an address passed as an int, a buffer's size). Loading a library runs its
+//! initializers (promise 1). What ffikit can check it checks, before C runs: arity, types,
+//! integer ranges, NULL and NUL inside strings, struct shapes.
+
+use std::ffi::c_void;
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyAttributeError, PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::{PyTypeInfo, ffi};
+
+use ffikit_abi::{CData, Callback, Library, OwnedFunction, Path, Value};
+use ffikit_cdecl::MacroValue;
+
+mod convert;
+mod errors;
+
+use convert::{to_python, to_value};
+use errors::raise;
+
+/// `ffikit.FFI()`: declarations and what is made from them.
+#[pyclass(module = "ffikit", name = "FFI", frozen)]
+struct Ffi {
+    /// The process itself (libc and what is loaded): where types are resolved and the
+    /// declarations live.
+    this: Arc<Library>,
+    /// Every `cdef` text, applied to each library `dlopen` opens.
+    cdefs: std::sync::Mutex<Vec<String>>,
+}
+
+#[pymethods]
+impl Ffi {
+    #[new]
+    fn new() -> Ffi {
+        Ffi {
+            this: Arc::new(Library::this()),
+            cdefs: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Declares C functions, types, globals and `#define` constants.
+    fn cdef(&self, text: &str) -> PyResult<()> {
+        self.this.cdef(text).map_err(raise)?;
+        self.cdefs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(text.to_owned());
+        Ok(())
+    }
+
+    /// Opens a shared library (a path, a file name, or a name as `find_library` would take
+    /// it: `"z"`, `"m"`), with this FFI's declarations. Loading runs the library's
+    /// initializers: the caller's promise that they are sound.
+    fn dlopen(&self, py: Python<'_>, name: &str) -> PyResult<Py<Lib>> {
+        // SAFETY: the Python user's promise (the module's safety model, promise 1).
+        let library = unsafe { Library::open(name) }.map_err(raise)?;
+        for text in self.cdefs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            library.cdef(text).map_err(raise)?;
+        }
+        Py::new(
+            py,
+            Lib {
+                library: Arc::new(library),
+            },
+        )
+    }
+
+    /// A zero-initialized C object: `new("int[10]")`, `new("struct point *", [1, 2])` (the
+    /// object a pointer type points to, as CFFI's `new`), optionally initialized.
+    #[pyo3(name = "new", signature = (c_type, init = None))]
+    fn new_object(&self, c_type: &str, init: Option<&Bound<'_, PyAny>>) -> PyResult<CObject> {
+        let pointee = c_type.trim_end();
+        let pointee = pointee.strip_suffix('*').unwrap_or(pointee);
+        let mut data = self.this.new_value(pointee).map_err(raise)?;
+        if let Some(init) = init {
+            data.set(&to_value(init)?).map_err(raise)?;
+        }
+        Ok(CObject { data })
+    }
+
+    /// The size in bytes of a C type (by name) or of a C object.
+    fn sizeof(&self, of: &Bound<'_, PyAny>) -> PyResult<usize> {
+        if let Ok(object) = of.downcast::<CObject>() {
+            return Ok(object.borrow().data.size());
+        }
+        let name: String = of.extract()?;
+        Ok(self.this.new_value(&name).map_err(raise)?.size())
+    }
+
+    /// A member's offset in a struct type, in bytes.
+    fn offsetof(&self, c_type: &str, member: &str) -> PyResult<usize> {
+        let object = self.this.new_value(c_type).map_err(raise)?;
+        object.offset_at(&[Path::Field(member)]).map_err(raise)
+    }
+
+    /// The bytes of a C string: a `char` array object (up to its first NUL), or a `char *`
+    /// result already read as bytes.
+    fn string<'py>(
+        &self,
+        py: Python<'py>,
+        of: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        if let Ok(bytes) = of.downcast::<PyBytes>() {
+            return Ok(bytes.clone());
+        }
+        let object = of.downcast::<CObject>()?.borrow();
+        let bytes = object.data.bytes();
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        Ok(PyBytes::new(py, &bytes[..end]))
+    }
+
+    /// The `errno` the last call of an ffikit function on this thread left.
+    #[getter]
+    fn errno(&self) -> i32 {
+        ffikit_abi::last_errno()
+    }
+
+    /// A Python callable as a C function pointer of a declared type:
+    /// `ffi.callback("int (*)(const void *, const void *)", compare)`. Keep the returned
+    /// object alive while C may call it. An exception in the callable is raised by the foreign
+    /// call that led to it, after C returns (C gets zero, or `error`).
+    #[pyo3(signature = (signature, function, error = None))]
+    fn callback(
+        &self,
+        signature: &str,
+        function: Py<PyAny>,
+        error: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<CallbackObject> {
+        let callback = self
+            .this
+            .callback("python callback", signature, move |args| {
+                // Called from C, on whatever thread: the GIL taken for the Python callable.
+                Python::with_gil(|py| {
+                    let run = || -> PyResult<Value> {
+                        let args: Vec<PyObject> = args
+                            .iter()
+                            .map(|value| to_python(py, value.clone()))
+                            .collect::<PyResult<_>>()?;
+                        let tuple = pyo3::types::PyTuple::new(py, args)?;
+                        to_value(&function.bind(py).call1(tuple)?)
+                    };
+                    run().map_err(|error| error.to_string().into())
+                })
+            })
+            .map_err(raise)?;
+        let callback = match error {
+            Some(error) => callback.on_error(&to_value(error)?).map_err(raise)?,
+            None => callback,
+        };
+        Ok(CallbackObject { callback })
+    }
+}
+
+/// A library opened by `dlopen`: its declared functions as attributes.
+#[pyclass(module = "ffikit", name = "Lib", frozen, dict)]
+struct Lib {
+    library: Arc<Library>,
+}
+
+#[pymethods]
+impl Lib {
+    /// A function (bound once, then found in `__dict__` without coming here) or a constant.
+    fn __getattr__(slf: &Bound<'_, Self>, name: &str) -> PyResult<PyObject> {
+        let py = slf.py();
+        let library = &slf.get().library;
+        let declared = library.declared();
+        match declared.macro_value(name) {
+            Some(MacroValue::Float { value, .. }) => {
+                return Ok(value.into_pyobject(py)?.into_any().unbind());
+            }
+            Some(MacroValue::String(bytes)) => {
+                return Ok(PyBytes::new(py, bytes).into_any().unbind());
+            }
+            _ => {}
+        }
+        if let Some(constant) = declared.constant(name) {
+            return Ok(constant.value.into_pyobject(py)?.into_any().unbind());
+        }
+        // SAFETY: the declaration is the Python user's (the module's safety model, promise 2).
+        let function = match unsafe { OwnedFunction::get(library, name) } {
+            Ok(function) => function,
+            Err(error) if error.kind() == ffikit_abi::ErrorKind::DeclarationSyntax => {
+                return Err(PyAttributeError::new_err(format!(
+                    "`{name}` is not declared (cdef it first): {error}"
+                )));
+            }
+            Err(error) => return Err(raise(error)),
+        };
+        let builtin = fastcall::builtin(py, name, function)?;
+        // Kept in the instance dict: the next `lib.name` finds it there directly.
+        slf.getattr(pyo3::intern!(py, "__dict__"))?
+            .downcast::<PyDict>()?
+            .set_item(name, &builtin)?;
+        Ok(builtin)
+    }
+}
+
+/// A C object owned by Python (`ffi.new`): members by attribute, elements by index.
+#[pyclass(module = "ffikit", name = "CData")]
+pub(crate) struct CObject {
+    pub(crate) data: CData,
+}
+
+#[pymethods]
+impl CObject {
+    fn __getattr__(&self, py: Python<'_>, name: &str) -> PyResult<PyObject> {
+        let value = self.data.get_at(&[Path::Field(name)]).map_err(|error| {
+            PyAttributeError::new_err(format!("{}: {error}", self.data.type_name()))
+        })?;
+        to_python(py, value)
+    }
+
+    fn __setattr__(&mut self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let value = to_value(value)?;
+        self.data
+            .set_at(&[Path::Field(name)], &value)
+            .map_err(raise)
+    }
+
+    fn __getitem__(&self, py: Python<'_>, index: usize) -> PyResult<PyObject> {
+        let value = self.data.get_at(&[Path::Index(index)]).map_err(raise)?;
+        to_python(py, value)
+    }
+
+    fn __setitem__(&mut self, index: usize, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let value = to_value(value)?;
+        self.data
+            .set_at(&[Path::Index(index)], &value)
+            .map_err(raise)
+    }
+
+    fn __len__(&self) -> usize {
+        match self.data.get() {
+            Value::Array(items) => items.len(),
+            _ => 1,
+        }
+    }
+
+    /// The object's address (to pass where C takes a pointer to it).
+    #[getter]
+    fn address(&self) -> usize {
+        self.data.address().as_address().unwrap_or(0)
+    }
+
+    /// The whole value, as Python values (a dict for a struct, a list for an array).
+    fn value(&self, py: Python<'_>) -> PyResult<PyObject> {
+        to_python(py, self.data.get())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<ffikit.CData '{}' {}>",
+            self.data.type_name(),
+            self.data.get()
+        )
+    }
+}
+
+/// A callback made by `ffi.callback`: pass it where C takes the function pointer.
+#[pyclass(module = "ffikit", name = "Callback", frozen)]
+pub(crate) struct CallbackObject {
+    pub(crate) callback: Callback,
+}
+
+#[pymethods]
+impl CallbackObject {
+    #[getter]
+    fn address(&self) -> usize {
+        self.callback.address().as_address().unwrap_or(0)
+    }
+}
+
+/// Builtins called with `METH_FASTCALL`: the arguments arrive as a C array of object
+/// pointers, converted straight into `Value`s on the stack — no argument tuple, no keyword
+/// dict, no `__call__` lookup (PyO3's `#[pyclass]` `__call__` would build both).
+mod fastcall {
+    use super::*;
+
+    /// What a builtin's `self` (a capsule) holds: the function, and the method definition
+    /// CPython reads for as long as the builtin lives (the builtin keeps the capsule).
+    struct Bound {
+        definition: ffi::PyMethodDef,
+        function: OwnedFunction,
+        /// Bit i: parameter i is a pointer (a C object goes by address there).
+        pointers: u64,
+        _name: std::ffi::CString,
+    }
+
+    /// Capsules are made without a name: looking one up is then a pointer read, no `strcmp`.
+    const CAPSULE: *const std::ffi::c_char = std::ptr::null();
+
+    /// The builtin calling `function`.
+    pub(super) fn builtin(
+        py: Python<'_>,
+        name: &str,
+        function: OwnedFunction,
+    ) -> PyResult<PyObject> {
+        let name = std::ffi::CString::new(name).map_err(|e| PyTypeError::new_err(e.to_string()))?;
+        let mut bound = Box::new(Bound {
+            definition: ffi::PyMethodDef {
+                ml_name: std::ptr::null(),
+                ml_meth: ffi::PyMethodDefPointer {
+                    PyCFunctionFast: call,
+                },
+                ml_flags: ffi::METH_FASTCALL,
+                ml_doc: std::ptr::null(),
+            },
+            pointers: (0..64)
+                .filter(|&i| function.takes_pointer(i))
+                .fold(0, |m, i| m | 1 << i),
+            function,
+            _name: name,
+        });
+        bound.definition.ml_name = bound._name.as_ptr();
+        let raw = Box::into_raw(bound);
+        // SAFETY: `raw` is a live Box; the capsule owns it from here and frees it in
+        // `release` when its last reference goes (after the builtin holding it).
+        let capsule = unsafe { ffi::PyCapsule_New(raw.cast(), CAPSULE, Some(release)) };
+        if capsule.is_null() {
+            // SAFETY: the capsule was not made: the Box is still ours.
+            drop(unsafe { Box::from_raw(raw) });
+            return Err(PyErr::fetch(py));
+        }
+        // SAFETY: the definition lives in the capsule, which the builtin keeps as its `self`
+        // for as long as it lives; the capsule reference is handed over (then released).
+        let builtin = unsafe {
+            let builtin =
+                ffi::PyCFunction_NewEx(&raw mut (*raw).definition, capsule, std::ptr::null_mut());
+            ffi::Py_DECREF(capsule);
+            builtin
+        };
+        // SAFETY: a new reference, or NULL with an exception set.
+        unsafe { PyObject::from_owned_ptr_or_err(py, builtin) }
+    }
+
+    /// Frees a capsule's `Bound`.
+    unsafe extern "C" fn release(capsule: *mut ffi::PyObject) {
+        // SAFETY: CPython calls this once, for a capsule made above with a Box<Bound>.
+        unsafe {
+            let raw = ffi::PyCapsule_GetPointer(capsule, CAPSULE);
+            if !raw.is_null() {
+                drop(Box::from_raw(raw.cast::<Bound>()));
+            }
+        }
+    }
+
+    /// The call: arguments converted, the function called (the GIL kept: see the README),
+    /// the result converted; any error raised as its Python exception.
+    unsafe extern "C" fn call(
+        capsule: *mut ffi::PyObject,
+        args: *mut *mut ffi::PyObject,
+        count: ffi::Py_ssize_t,
+    ) -> *mut ffi::PyObject {
+        let outcome = std::panic::catch_unwind(|| {
+            // SAFETY: CPython calls a builtin holding the GIL.
+            let py = unsafe { Python::assume_gil_acquired() };
+            // SAFETY: `capsule` is this builtin's `self`, made in `builtin`.
+            let bound = unsafe { &*ffi::PyCapsule_GetPointer(capsule, CAPSULE).cast::<Bound>() };
+            // SAFETY: CPython passes `count` argument pointers, borrowed for the call.
+            let args = unsafe { std::slice::from_raw_parts(args, count as usize) };
+            match call_function(py, bound, args) {
+                Ok(result) => result.into_ptr(),
+                Err(error) => {
+                    error.restore(py);
+                    std::ptr::null_mut()
+                }
+            }
+        });
+        outcome.unwrap_or_else(|_| {
+            // SAFETY: CPython calls a builtin holding the GIL.
+            let py = unsafe { Python::assume_gil_acquired() };
+            PyRuntimeError::new_err("ffikit: a panic in the call").restore(py);
+            std::ptr::null_mut()
+        })
+    }
+
+    /// Up to this many arguments are converted on the stack.
+    const INLINE: usize = 8;
+
+    fn call_function(
+        py: Python<'_>,
+        bound: &Bound,
+        args: &[*mut ffi::PyObject],
+    ) -> PyResult<PyObject> {
+        let function = &bound.function;
+        let convert = |index: usize, &arg: &*mut ffi::PyObject| {
+            // SAFETY: a borrowed, live argument of this call.
+            let arg = unsafe { pyo3::Bound::from_borrowed_ptr(py, arg) };
+            // A C object where C takes a pointer: its address (it lives as long as the
+            // call's arguments do, and C may write into it, as CFFI's cdata).
+            if index < 64 && bound.pointers & (1 << index) != 0 {
+                if let Ok(object) = arg.downcast::<CObject>() {
+                    return Ok(object.borrow().data.address());
+                }
+            }
+            to_value(&arg)
+        };
+        let result = if args.len() <= INLINE {
+            // Made in place; only those made are read and dropped.
+            let mut values = [const { std::mem::MaybeUninit::<Value>::uninit() }; INLINE];
+            let mut made = 0;
+            let mut failed = None;
+            for (index, arg) in args.iter().enumerate() {
+                match convert(index, arg) {
+                    Ok(value) => {
+                        values[index].write(value);
+                        made += 1;
+                    }
+                    Err(error) => {
+                        failed = Some(error);
+                        break;
+                    }
+                }
+            }
+            // SAFETY: the first `made` values were written just above.
+            let made_values =
+                unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<Value>(), made) };
+            let result = match failed {
+                Some(error) => Err(error),
+                // SAFETY: the Python user's declaration and arguments (promise 3).
+                None => Ok(unsafe { function.call(made_values) }),
+            };
+            for value in &values[..made] {
+                // SAFETY: each of the first `made` was written, and is read once, here.
+                dispose(unsafe { value.assume_init_read() });
+            }
+            result?
+        } else {
+            let values: Vec<Value> = args
+                .iter()
+                .enumerate()
+                .map(|(index, arg)| convert(index, arg))
+                .collect::<PyResult<_>>()?;
+            // SAFETY: as above.
+            unsafe { function.call(&values) }
+        };
+        to_python(py, result.map_err(raise)?)
+    }
+}
+
+/// Drops a value; one that owns nothing is forgotten inline, without the drop glue's
+/// out-of-line dispatch (most arguments are numbers).
+#[inline(always)]
+fn dispose(value: Value) {
+    match value {
+        Value::Void
+        | Value::Int(_)
+        | Value::UInt(_)
+        | Value::Float(_)
+        | Value::Null
+        | Value::Pointer(_)
+        | Value::Bool(_) => std::mem::forget(value),
+        other => drop(other),
+    }
+}
+
+/// The `ffikit` module.
+#[pymodule]
+#[pyo3(name = "ffikit")]
+fn ffikit_python(module: &pyo3::Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_class::<Ffi>()?;
+    module.add_class::<Lib>()?;
+    module.add_class::<CObject>()?;
+    module.add_class::<CallbackObject>()?;
+    errors::add(module)?;
+    module.add("__doc__", "Call C the way CFFI and ctypes do, on ffikit.")?;
+    let _ = (
+        PyString::type_object(module.py()),
+        std::ptr::null::<c_void>(),
+    );
+    Ok(())
+}

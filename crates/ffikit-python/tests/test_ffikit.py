@@ -1,0 +1,179 @@
+"""The ffikit Python module on the fixture library and real libraries (libc, libm, libz).
+
+Each result is checked against an independent source: Python's own math, zlib and ctypes
+(sizes and offsets), or the value the C fixture is documented to compute. Run by
+`cargo test --workspace` (tests/python.rs builds the module and runs pytest); the fixture
+library's path comes in FFIKIT_FIXTURES.
+"""
+
+import ctypes
+import gc
+import math
+import os
+import sys
+import zlib
+
+import pytest
+
+import ffikit
+
+FIXTURES = os.environ.get("FFIKIT_FIXTURES")
+
+
+@pytest.fixture(scope="module")
+def ffi():
+    ffi = ffikit.FFI()
+    ffi.cdef(
+        """
+        int gcd(int a, int b);
+        double get_pi(void);
+        struct s_int64x2 { int64_t a; int64_t b; };
+        double sum_s_int64x2(struct s_int64x2 s);
+        size_t strlen(const char *s);
+        int strcmp(const char *a, const char *b);
+        void qsort(void *base, size_t n, size_t size, int (*compare)(const void *, const void *));
+        double cos(double x);
+        unsigned long crc32(unsigned long crc, const unsigned char *buf, unsigned int len);
+        struct pair { char tag; double value; int count; };
+        #define ANSWER 42
+        #define GREETING "hello"
+        #define HALF 0.5
+        """
+    )
+    return ffi
+
+
+@pytest.fixture(scope="module")
+def fixtures(ffi):
+    if not FIXTURES:
+        pytest.skip("FFIKIT_FIXTURES is not set (run through cargo test)")
+    return ffi.dlopen(FIXTURES)
+
+
+@pytest.fixture(scope="module")
+def libc(ffi):
+    return ffi.dlopen("libc.so.6")
+
+
+def test_scalars_match_python(fixtures):
+    for a, b in [(1071, 462), (0, 5), (-12, 18), (2**31 - 1, 7)]:
+        assert fixtures.gcd(a, b) == math.gcd(a, b)
+    assert fixtures.get_pi() == math.pi
+
+
+def test_real_libraries_match_python(ffi, libc):
+    libm = ffi.dlopen("libm.so.6")
+    libz = ffi.dlopen("libz.so.1")
+    for x in [0.0, 0.5, -2.25, 100.0]:
+        assert libm.cos(x) == math.cos(x)
+    data = b"The quick brown fox jumps over the lazy dog"
+    assert libz.crc32(0, data, len(data)) == zlib.crc32(data)
+    assert libc.strlen(b"hello") == 5
+    assert libc.strlen("h\u00e9llo") == len("h\u00e9llo".encode())
+    assert libc.strcmp(b"abc", b"abd") < 0
+
+
+def test_bad_arguments_are_typed_python_errors(fixtures, libc):
+    with pytest.raises(ffikit.ArgumentTypeError) as arity:
+        fixtures.gcd(1)
+    assert isinstance(arity.value, TypeError) and "takes 2 arguments, 1 given" in str(arity.value)
+    with pytest.raises(OverflowError) as overflow:
+        fixtures.gcd(1, 2**40)
+    assert isinstance(overflow.value, ffikit.Error)
+    assert "out of range for `int`" in str(overflow.value)
+    with pytest.raises(TypeError, match="expected an integer for `int`"):
+        fixtures.gcd("x", 1)
+    with pytest.raises(TypeError, match="NUL"):
+        libc.strlen(b"a\0b")
+    with pytest.raises(OverflowError):
+        fixtures.gcd(2**70, 1)
+    with pytest.raises(TypeError):
+        libc.strlen(None)
+
+
+def test_declaration_and_library_errors(ffi):
+    with pytest.raises(ffikit.CDefError) as bad:
+        ffi.cdef("int f(int x y);")
+    assert isinstance(bad.value, ValueError)
+    with pytest.raises(OSError) as missing:
+        ffi.dlopen("ffikit-no-such-library")
+    assert isinstance(missing.value, ffikit.LibraryError) and "not found" in str(missing.value)
+    lib = ffi.dlopen("libc.so.6")
+    with pytest.raises(AttributeError, match="not declared"):
+        lib.no_such_function
+
+
+def test_constants(fixtures):
+    assert fixtures.ANSWER == 42
+    assert fixtures.GREETING == b"hello"
+    assert fixtures.HALF == 0.5
+
+
+def test_structs_by_value_and_layouts(ffi, fixtures):
+    point = ffi.new("struct s_int64x2 *", [1 << 40, -5])
+    assert (point.a, point.b) == (1 << 40, -5)
+    assert fixtures.sum_s_int64x2(point) == float((1 << 40) - 5)
+    point.b = 7
+    assert fixtures.sum_s_int64x2(point) == float((1 << 40) + 7)
+    by_name = ffi.new("struct s_int64x2 *", {"a": 3, "b": 4})
+    assert fixtures.sum_s_int64x2(by_name) == 7.0
+
+    # Sizes and offsets against ctypes' own layout of the same struct.
+    class Pair(ctypes.Structure):
+        _fields_ = [("tag", ctypes.c_char), ("value", ctypes.c_double), ("count", ctypes.c_int)]
+
+    assert ffi.sizeof("struct pair") == ctypes.sizeof(Pair)
+    assert ffi.offsetof("struct pair", "value") == Pair.value.offset
+    assert ffi.offsetof("struct pair", "count") == Pair.count.offset
+    assert ffi.sizeof("int[10]") == 10 * ctypes.sizeof(ctypes.c_int)
+    with pytest.raises(TypeError):
+        ffi.new("struct s_int64x2 *", [1])
+
+
+def test_qsort_with_a_python_comparator(ffi, libc):
+    values = [5, -3, 99, 0, 42, 7, -100, 8]
+    array = ffi.new("int[8]", values)
+
+    def compare(a, b):
+        x = ctypes.c_int.from_address(a).value
+        y = ctypes.c_int.from_address(b).value
+        return (x > y) - (x < y)
+
+    callback = ffi.callback("int (*)(const void *, const void *)", compare)
+    libc.qsort(array, len(values), 4, callback)
+    assert array.value() == sorted(values)
+    assert [array[i] for i in range(len(values))] == sorted(values)
+
+
+def test_an_exception_in_a_callback_is_raised_by_the_call(ffi, libc):
+    array = ffi.new("int[4]", [4, 3, 2, 1])
+
+    def broken(a, b):
+        raise ValueError("comparator broke")
+
+    callback = ffi.callback("int (*)(const void *, const void *)", broken)
+    with pytest.raises(ffikit.CallbackError, match="comparator broke"):
+        libc.qsort(array, 4, 4, callback)
+    # The process is fine and the next call works.
+    assert libc.strlen(b"ok") == 2
+
+
+def test_no_leak_over_many_calls_and_callbacks(ffi, fixtures, libc):
+    text = b"a string argument"
+    before_refs = sys.getrefcount(text)
+    gc.collect()
+    before_objects = len(gc.get_objects())
+    for _ in range(100_000):
+        fixtures.gcd(1071, 462)
+        libc.strlen(text)
+    array = ffi.new("int[64]", list(range(64, 0, -1)))
+    callback = ffi.callback(
+        "int (*)(const void *, const void *)",
+        lambda a, b: ctypes.c_int.from_address(a).value - ctypes.c_int.from_address(b).value,
+    )
+    for _ in range(300):
+        libc.qsort(array, 64, 4, callback)
+    gc.collect()
+    assert sys.getrefcount(text) == before_refs
+    # A few objects of the loops themselves at most, not one per call.
+    assert len(gc.get_objects()) - before_objects < 100

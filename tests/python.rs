@@ -1,0 +1,62 @@
+//! ffikit for Python, through the README's one test command: builds the `ffikit` module
+//! (crates/ffikit-python) with maturin into a virtual environment kept under the target
+//! directory, then runs its pytest suite on the fixture library. What it needs it installs
+//! into that environment itself (maturin, pytest), from PyPI.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ffikit::fixtures::SHARED_OBJECT;
+
+/// Runs `program` with `args` in `dir`, failing the test with its output if it fails.
+fn run(program: &Path, args: &[&str], dir: &Path, envs: &[(&str, &str)]) {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+    assert!(
+        output.status.success(),
+        "{} {}:\n{}\n{}",
+        program.display(),
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_python_module_passes_its_pytest_suite() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ffikit-python-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        run(
+            Path::new("python3"),
+            &["-m", "venv", venv.to_str().unwrap()],
+            root,
+            &[],
+        );
+    }
+    run(
+        &python,
+        &["-m", "pip", "install", "-q", "maturin>=1.5,<2", "pytest"],
+        root,
+        &[],
+    );
+    let crate_dir = root.join("crates/ffikit-python");
+    let venv_text = venv.to_str().unwrap();
+    run(
+        &venv.join("bin/maturin"),
+        &["develop", "--quiet"],
+        &crate_dir,
+        &[("VIRTUAL_ENV", venv_text)],
+    );
+    run(
+        &python,
+        &["-m", "pytest", "-q", "crates/ffikit-python/tests"],
+        root,
+        &[("FFIKIT_FIXTURES", SHARED_OBJECT)],
+    );
+}
