@@ -100,13 +100,13 @@ impl Ffi {
         if let Some(init) = init {
             data.set(&to_value(init)?).map_err(raise)?;
         }
-        Ok(CObject { data })
+        Ok(CObject::new(data))
     }
 
     /// The size in bytes of a C type (by name) or of a C object.
     fn sizeof(&self, of: &Bound<'_, PyAny>) -> PyResult<usize> {
         if let Ok(object) = of.downcast::<CObject>() {
-            return Ok(object.borrow().data.size());
+            return Ok(object.borrow().data().size());
         }
         let name: String = of.extract()?;
         Ok(self.this.new_value(&name).map_err(raise)?.size())
@@ -129,7 +129,7 @@ impl Ffi {
             return Ok(bytes.clone());
         }
         let object = of.downcast::<CObject>()?.borrow();
-        let bytes = object.data.bytes();
+        let bytes = object.data().bytes();
         let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
         Ok(PyBytes::new(py, &bytes[..end]))
     }
@@ -223,39 +223,64 @@ impl Lib {
 /// A C object owned by Python (`ffi.new`): members by attribute, elements by index.
 #[pyclass(module = "ffikit", name = "CData")]
 pub(crate) struct CObject {
-    pub(crate) data: CData,
+    /// Always a [`Value::Data`] while Python can reach it: a call passing the object by
+    /// value lends the value to the call (the object mutably borrowed meanwhile) and puts it
+    /// back, so no copy is made per call.
+    pub(crate) value: Value,
+}
+
+impl CObject {
+    pub(crate) fn new(data: CData) -> CObject {
+        CObject {
+            value: Value::Data(data),
+        }
+    }
+
+    pub(crate) fn data(&self) -> &CData {
+        match &self.value {
+            Value::Data(data) => data,
+            _ => unreachable!("a C object's value is lent only while it is mutably borrowed"),
+        }
+    }
+
+    fn data_mut(&mut self) -> &mut CData {
+        match &mut self.value {
+            Value::Data(data) => data,
+            _ => unreachable!("a C object's value is lent only while it is mutably borrowed"),
+        }
+    }
 }
 
 #[pymethods]
 impl CObject {
     fn __getattr__(&self, py: Python<'_>, name: &str) -> PyResult<PyObject> {
-        let value = self.data.get_at(&[Path::Field(name)]).map_err(|error| {
-            PyAttributeError::new_err(format!("{}: {error}", self.data.type_name()))
+        let value = self.data().get_at(&[Path::Field(name)]).map_err(|error| {
+            PyAttributeError::new_err(format!("{}: {error}", self.data().type_name()))
         })?;
         to_python(py, value)
     }
 
     fn __setattr__(&mut self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let value = to_value(value)?;
-        self.data
+        self.data_mut()
             .set_at(&[Path::Field(name)], &value)
             .map_err(raise)
     }
 
     fn __getitem__(&self, py: Python<'_>, index: usize) -> PyResult<PyObject> {
-        let value = self.data.get_at(&[Path::Index(index)]).map_err(raise)?;
+        let value = self.data().get_at(&[Path::Index(index)]).map_err(raise)?;
         to_python(py, value)
     }
 
     fn __setitem__(&mut self, index: usize, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let value = to_value(value)?;
-        self.data
+        self.data_mut()
             .set_at(&[Path::Index(index)], &value)
             .map_err(raise)
     }
 
     fn __len__(&self) -> usize {
-        match self.data.get() {
+        match self.data().get() {
             Value::Array(items) => items.len(),
             _ => 1,
         }
@@ -264,19 +289,19 @@ impl CObject {
     /// The object's address (to pass where C takes a pointer to it).
     #[getter]
     fn address(&self) -> usize {
-        self.data.address().as_address().unwrap_or(0)
+        self.data().address().as_address().unwrap_or(0)
     }
 
     /// The whole value, as Python values (a dict for a struct, a list for an array).
     fn value(&self, py: Python<'_>) -> PyResult<PyObject> {
-        to_python(py, self.data.get())
+        to_python(py, self.data().get())
     }
 
     fn __repr__(&self) -> String {
         format!(
             "<ffikit.CData '{}' {}>",
-            self.data.type_name(),
-            self.data.get()
+            self.data().type_name(),
+            self.data().get()
         )
     }
 }
@@ -409,13 +434,25 @@ mod fastcall {
     ) -> PyResult<PyObject> {
         let function = &bound.function;
         let convert = |index: usize, &arg: &*mut ffi::PyObject| {
+            // The commonest argument, an int that fits 64 bits, read without building a
+            // `Bound` or looking at its type twice.
+            // SAFETY: a borrowed, live argument of this call; the GIL is held.
+            if unsafe { ffi::Py_TYPE(arg) == &raw mut ffi::PyLong_Type } {
+                let mut overflow = 0;
+                // SAFETY: as above: an int object, only read.
+                let value = unsafe { ffi::PyLong_AsLongLongAndOverflow(arg, &mut overflow) };
+                if overflow == 0 && value != -1 {
+                    return Ok(Value::Int(value));
+                }
+            }
             // SAFETY: a borrowed, live argument of this call.
             let arg = unsafe { pyo3::Bound::from_borrowed_ptr(py, arg) };
             // A C object where C takes a pointer: its address (it lives as long as the
             // call's arguments do, and C may write into it, as CFFI's cdata).
             if index < 64 && bound.pointers & (1 << index) != 0 {
                 if let Ok(object) = arg.downcast::<CObject>() {
-                    return Ok(object.borrow().data.address());
+                    // (Refused if the same object is also passed by value in this call.)
+                    return Ok(object.try_borrow()?.data().address());
                 }
             }
             to_value(&arg)
@@ -423,9 +460,30 @@ mod fastcall {
         let result = if args.len() <= INLINE {
             // Made in place; only those made are read and dropped.
             let mut values = [const { std::mem::MaybeUninit::<Value>::uninit() }; INLINE];
+            // C objects passed by value, lent to the call: put back afterwards.
+            let mut lent: [Option<PyRefMut<'_, CObject>>; INLINE] = std::array::from_fn(|_| None);
             let mut made = 0;
             let mut failed = None;
             for (index, arg) in args.iter().enumerate() {
+                // SAFETY: a borrowed, live argument of this call.
+                let object = unsafe { pyo3::Bound::from_borrowed_ptr(py, *arg) };
+                let by_value = index >= 64 || bound.pointers & (1 << index) == 0;
+                // (Ints and floats, the commonest, are not C objects: not looked at as one.)
+                // SAFETY: as above; the GIL is held.
+                let number = unsafe {
+                    ffi::Py_TYPE(*arg) == &raw mut ffi::PyLong_Type
+                        || ffi::Py_TYPE(*arg) == &raw mut ffi::PyFloat_Type
+                };
+                if by_value
+                    && !number
+                    && let Ok(object) = object.downcast_into::<CObject>()
+                    && let Ok(mut borrowed) = object.try_borrow_mut()
+                {
+                    values[index].write(std::mem::replace(&mut borrowed.value, Value::Void));
+                    lent[index] = Some(borrowed);
+                    made += 1;
+                    continue;
+                }
                 match convert(index, arg) {
                     Ok(value) => {
                         values[index].write(value);
@@ -445,9 +503,13 @@ mod fastcall {
                 // SAFETY: the Python user's declaration and arguments (promise 3).
                 None => Ok(unsafe { function.call(made_values) }),
             };
-            for value in &values[..made] {
+            for (value, lent) in values[..made].iter().zip(lent.iter_mut()) {
                 // SAFETY: each of the first `made` was written, and is read once, here.
-                dispose(unsafe { value.assume_init_read() });
+                let value = unsafe { value.assume_init_read() };
+                match lent.take() {
+                    Some(mut object) => object.value = value,
+                    None => dispose(value),
+                }
             }
             result?
         } else {
@@ -459,7 +521,13 @@ mod fastcall {
             // SAFETY: as above.
             unsafe { function.call(&values) }
         };
-        to_python(py, result.map_err(raise)?)
+        match result.map_err(raise)? {
+            // SAFETY: a new reference to an int, or NULL with an exception set.
+            Value::Int(i) => unsafe {
+                PyObject::from_owned_ptr_or_err(py, ffi::PyLong_FromLongLong(i))
+            },
+            other => to_python(py, other),
+        }
     }
 }
 
