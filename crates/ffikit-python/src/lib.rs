@@ -333,6 +333,8 @@ mod fastcall {
         function: OwnedFunction,
         /// Bit i: parameter i is a pointer (a C object goes by address there).
         pointers: u64,
+        /// Some parameter is a struct by value: C objects are lent to calls.
+        records: bool,
         _name: std::ffi::CString,
     }
 
@@ -358,6 +360,7 @@ mod fastcall {
             pointers: (0..64)
                 .filter(|&i| function.takes_pointer(i))
                 .fold(0, |m, i| m | 1 << i),
+            records: (0..64).any(|i| function.takes_record(i)),
             function,
             _name: name,
         });
@@ -445,6 +448,11 @@ mod fastcall {
                     return Ok(Value::Int(value));
                 }
             }
+            // SAFETY: as above.
+            if unsafe { ffi::Py_TYPE(arg) == &raw mut ffi::PyFloat_Type } {
+                // SAFETY: as above: a float object, only read.
+                return Ok(Value::Float(unsafe { ffi::PyFloat_AsDouble(arg) }));
+            }
             // SAFETY: a borrowed, live argument of this call.
             let arg = unsafe { pyo3::Bound::from_borrowed_ptr(py, arg) };
             // A C object where C takes a pointer: its address (it lives as long as the
@@ -457,7 +465,37 @@ mod fastcall {
             }
             to_value(&arg)
         };
-        let result = if args.len() <= INLINE {
+        let result = if args.len() <= INLINE && !bound.records {
+            // Numbers, strings, pointers: converted in place, nothing lent.
+            let mut values = [const { std::mem::MaybeUninit::<Value>::uninit() }; INLINE];
+            let mut made = 0;
+            let mut failed = None;
+            for (index, arg) in args.iter().enumerate() {
+                match convert(index, arg) {
+                    Ok(value) => {
+                        values[index].write(value);
+                        made += 1;
+                    }
+                    Err(error) => {
+                        failed = Some(error);
+                        break;
+                    }
+                }
+            }
+            // SAFETY: the first `made` values were written just above.
+            let made_values =
+                unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<Value>(), made) };
+            let result = match failed {
+                Some(error) => Err(error),
+                // SAFETY: the Python user's declaration and arguments (promise 3).
+                None => Ok(unsafe { function.call(made_values) }),
+            };
+            for value in &values[..made] {
+                // SAFETY: each of the first `made` was written, and is read once, here.
+                dispose(unsafe { value.assume_init_read() });
+            }
+            result?
+        } else if args.len() <= INLINE {
             // Made in place; only those made are read and dropped.
             let mut values = [const { std::mem::MaybeUninit::<Value>::uninit() }; INLINE];
             // C objects passed by value, lent to the call: put back afterwards.
@@ -465,24 +503,25 @@ mod fastcall {
             let mut made = 0;
             let mut failed = None;
             for (index, arg) in args.iter().enumerate() {
-                // SAFETY: a borrowed, live argument of this call.
-                let object = unsafe { pyo3::Bound::from_borrowed_ptr(py, *arg) };
                 let by_value = index >= 64 || bound.pointers & (1 << index) == 0;
-                // (Ints and floats, the commonest, are not C objects: not looked at as one.)
-                // SAFETY: as above; the GIL is held.
+                // Ints and floats, the commonest, are not C objects: not looked at as one
+                // (nor given a reference count).
+                // SAFETY: a borrowed, live argument of this call; the GIL is held.
                 let number = unsafe {
                     ffi::Py_TYPE(*arg) == &raw mut ffi::PyLong_Type
                         || ffi::Py_TYPE(*arg) == &raw mut ffi::PyFloat_Type
                 };
-                if by_value
-                    && !number
-                    && let Ok(object) = object.downcast_into::<CObject>()
-                    && let Ok(mut borrowed) = object.try_borrow_mut()
-                {
-                    values[index].write(std::mem::replace(&mut borrowed.value, Value::Void));
-                    lent[index] = Some(borrowed);
-                    made += 1;
-                    continue;
+                if by_value && !number {
+                    // SAFETY: a borrowed, live argument of this call.
+                    let object = unsafe { pyo3::Bound::from_borrowed_ptr(py, *arg) };
+                    if let Ok(object) = object.downcast_into::<CObject>()
+                        && let Ok(mut borrowed) = object.try_borrow_mut()
+                    {
+                        values[index].write(std::mem::replace(&mut borrowed.value, Value::Void));
+                        lent[index] = Some(borrowed);
+                        made += 1;
+                        continue;
+                    }
                 }
                 match convert(index, arg) {
                     Ok(value) => {

@@ -256,6 +256,14 @@ impl<'lib> Function<'lib> {
         &self.prepared.signature.name
     }
 
+    /// Whether fixed parameter `index` is a struct or union by value.
+    pub fn takes_record(&self, index: usize) -> bool {
+        let params = &self.prepared.signature.params;
+        params
+            .get(index)
+            .is_some_and(|p| matches!(p.typed.shape, crate::shape::Shape::Record { .. }))
+    }
+
     /// Whether fixed parameter `index` is a pointer (a language binding passes its C objects
     /// by address there, by value elsewhere).
     pub fn takes_pointer(&self, index: usize) -> bool {

@@ -256,6 +256,11 @@ impl OwnedFunction {
         })
     }
 
+    /// As [`Function::takes_record`].
+    pub fn takes_record(&self, index: usize) -> bool {
+        self.function.takes_record(index)
+    }
+
     /// As [`Function::takes_pointer`].
     pub fn takes_pointer(&self, index: usize) -> bool {
         self.function.takes_pointer(index)
