@@ -147,6 +147,11 @@ enum Commands {
         /// of different call counts, differenced).
         #[arg(long, conflicts_with = "svg")]
         callgrind: bool,
+        /// Compare in Python instead: ctypes, CFFI's ABI and API modes and the ffikit module in
+        /// one Python process (`pip install ./crates/ffikit-python cffi` first; the Python is
+        /// `$FFIKIT_PYTHON`, else python3).
+        #[arg(long, conflicts_with = "callgrind")]
+        python: bool,
         /// Internal (the callgrind child): run WORKLOAD/STYLE `--calls` times.
         #[arg(long, hide = true, value_name = "WORKLOAD/STYLE", requires = "calls")]
         count: Option<String>,
@@ -311,6 +316,7 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             json,
             svg,
             callgrind,
+            python,
             count,
             calls,
         } => {
@@ -327,6 +333,11 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 sample_time: Duration::from_millis(sample_ms),
                 filter,
             };
+            if python {
+                let output = compare::python::run(&options, json, svg.as_deref())?;
+                print!("{output}");
+                return Ok(());
+            }
             if callgrind {
                 let exe = std::env::current_exe()?;
                 let report = counting::run(&options, &exe)?;

@@ -1,7 +1,8 @@
 //! ffikit for Python, through the README's one test command: builds the `ffikit` module
 //! (crates/ffikit-python) with maturin into a virtual environment kept under the target
-//! directory, then runs its pytest suite on the fixture library. What it needs it installs
-//! into that environment itself (maturin, pytest), from PyPI.
+//! directory, then runs its pytest suite on the fixture library, and `ffikit compare
+//! --python` in it. What it needs it installs into that environment itself (maturin, pytest,
+//! and cffi for the comparison), from PyPI.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,7 +42,15 @@ fn the_python_module_passes_its_pytest_suite() {
     }
     run(
         &python,
-        &["-m", "pip", "install", "-q", "maturin>=1.5,<2", "pytest"],
+        &[
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "maturin>=1.5,<2",
+            "pytest",
+            "cffi",
+        ],
         root,
         &[],
     );
@@ -59,4 +68,28 @@ fn the_python_module_passes_its_pytest_suite() {
         root,
         &[("FFIKIT_FIXTURES", SHARED_OBJECT)],
     );
+    // The comparison runs in the same environment: every style, checked before timing.
+    let output = Command::new(env!("CARGO_BIN_EXE_ffikit"))
+        .args([
+            "compare", "--python", "--quick", "--json", "--filter", "gcd",
+        ])
+        .env("FFIKIT_PYTHON", &python)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let styles: Vec<&str> = report["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["style"].as_str().unwrap())
+        .collect();
+    assert_eq!(styles, ["ctypes", "cffi-abi", "cffi-api", "ffikit"]);
+    for m in report["measurements"].as_array().unwrap() {
+        assert!(m["median_ns"].as_f64().unwrap() > 0.0, "{m}");
+    }
 }

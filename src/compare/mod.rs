@@ -16,6 +16,7 @@
 //!   of different call counts differenced, since time on a shared machine is noisy.
 
 pub mod callgrind;
+pub mod python;
 mod svg;
 pub mod workloads;
 

@@ -1,6 +1,7 @@
 //! Python objects to ffikit `Value`s and back, as CFFI converts them: ints (range-checked by
 //! the call against the C type), floats, `bytes` for `char *` (passed as they are: CPython
-//! keeps them NUL-terminated; a NUL inside is refused), `str` (UTF-8, copied), `None` for
+//! keeps them NUL-terminated; binary data may hold NULs), `str` (UTF-8, copied, a NUL inside
+//! refused: it is text), `None` for
 //! NULL, lists and tuples for arrays and structs by position, dicts for structs by name, C
 //! objects, callbacks.
 
@@ -22,18 +23,11 @@ pub(crate) fn to_value(object: &Bound<'_, PyAny>) -> PyResult<Value> {
         return Ok(Value::Float(float.value()));
     }
     if let Ok(bytes) = object.downcast::<PyBytes>() {
-        let data = bytes.as_bytes();
-        // SAFETY: memchr reads the `data.len()` bytes of the slice (the C library's vector
-        // search: most of what checking a short string costs).
-        let nul = unsafe { libc::memchr(data.as_ptr().cast(), 0, data.len()) };
-        if !nul.is_null() {
-            return Err(crate::errors::interior_nul(
-                nul as usize - data.as_ptr() as usize,
-            ));
-        }
-        // CPython keeps a NUL after a bytes object's data, and the object outlives the call
-        // (it is one of its arguments): C reads it where it is, as CFFI passes it.
-        return Ok(Value::Pointer(data.as_ptr() as usize));
+        // As CFFI passes bytes: where they are (CPython keeps a NUL after a bytes object's
+        // data, and the object outlives the call: it is one of its arguments). They may be
+        // binary data with a length beside them, so a NUL inside is not refused; a `str` is
+        // a string, and is (see below).
+        return Ok(Value::Pointer(bytes.as_bytes().as_ptr() as usize));
     }
     if object.is_none() {
         return Ok(Value::Null);

@@ -92,11 +92,3 @@ pub(crate) fn raise(error: Error) -> PyErr {
         PyErr::from_type(class.bind(py).clone(), error.to_string())
     })
 }
-
-/// A `bytes` argument with a NUL inside.
-pub(crate) fn interior_nul(offset: usize) -> PyErr {
-    raise(Error::InteriorNul {
-        place: "a bytes argument".into(),
-        offset,
-    })
-}

@@ -134,6 +134,22 @@ impl Ffi {
         Ok(PyBytes::new(py, &bytes[..end]))
     }
 
+    /// The bytes of a C object as a buffer, without a copy (a writable `memoryview` of its
+    /// first `size` bytes, all of them by default), as CFFI's `ffi.buffer`.
+    #[pyo3(signature = (of, size = None))]
+    fn buffer<'py>(
+        &self,
+        of: &pyo3::Bound<'py, CObject>,
+        size: Option<usize>,
+    ) -> PyResult<pyo3::Bound<'py, PyAny>> {
+        let py = of.py();
+        let view = py.import("builtins")?.getattr("memoryview")?.call1((of,))?;
+        match size {
+            Some(size) => view.get_item(pyo3::types::PySlice::new(py, 0, size as isize, 1)),
+            None => Ok(view),
+        }
+    }
+
     /// The `errno` the last call of an ffikit function on this thread left.
     #[getter]
     fn errno(&self) -> i32 {
@@ -295,6 +311,36 @@ impl CObject {
     /// The whole value, as Python values (a dict for a struct, a list for an array).
     fn value(&self, py: Python<'_>) -> PyResult<PyObject> {
         to_python(py, self.data().get())
+    }
+
+    /// The buffer protocol: the object's bytes, writable, where they are (they never move
+    /// while the object lives, which the view keeps alive).
+    unsafe fn __getbuffer__(
+        slf: pyo3::Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: std::ffi::c_int,
+    ) -> PyResult<()> {
+        let (start, len) = {
+            let object = slf.try_borrow()?;
+            let bytes = object.data().bytes();
+            (bytes.as_ptr(), bytes.len())
+        };
+        // SAFETY: `view` is CPython's to fill; the bytes are the object's storage, which stays
+        // at its address for the object's life, and the view holds a reference to the object.
+        let filled = unsafe {
+            ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                start.cast_mut().cast(),
+                len as ffi::Py_ssize_t,
+                0,
+                flags,
+            )
+        };
+        match filled {
+            -1 => Err(PyErr::fetch(slf.py())),
+            _ => Ok(()),
+        }
     }
 
     fn __repr__(&self) -> String {

@@ -258,9 +258,9 @@ impl Prepared {
             };
         }
         // Errno is kept on the guarded route (chosen at binding), so only a callback that
-        // could fail needs the guard.
+        // could fail needs the guard: out of line, the common call keeps few registers.
         if crate::callback::any_live() {
-            return self.call_gprs_converting::<N>(args);
+            return self.gprs_guarded::<N, RESULT>(args, &words);
         }
         // Nothing to do around the call: no errno to keep, no callback that could fail.
         // SAFETY: the lane was made from the declaration of the function at `code` (which the
@@ -268,6 +268,23 @@ impl Prepared {
         // parameter; the strings' copies in `stash` live until after the call.
         let (rax, xmm0) = unsafe { call_gprs::<N>(self.code, &words) };
         Ok(lane_result::<RESULT>(lane, rax, xmm0))
+    }
+
+    /// [`gprs`](Self::gprs) while a callback is live: the same converted words, the call
+    /// marked so that a callback's failure during it is reported by it. (The strings'
+    /// copies, if any, were made in the caller's stash, which outlives this call.)
+    #[cfg(fast_path)]
+    #[inline(never)]
+    fn gprs_guarded<const N: usize, const RESULT: u8>(
+        &self,
+        args: &[Value],
+        words: &[u64; 6],
+    ) -> Result<Value, Error> {
+        let around = self.enter();
+        // SAFETY: as in `gprs`: the words were converted for this lane's parameters.
+        let (rax, xmm0) = unsafe { call_gprs::<N>(self.code, words) };
+        self.leave(around, args)?;
+        Ok(lane_result::<RESULT>(&self.lane, rax, xmm0))
     }
 
     /// [`call_gprs`](Self::call_gprs) for arguments other than in-range integers and

@@ -60,6 +60,10 @@ fn registry() -> &'static Mutex<HashMap<usize, Weak<Shared>>> {
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
+/// Failures kept in callbacks' own slots (made on threads not inside a call) and not yet
+/// taken: while there are none, a call need not search the registry for them.
+static UNREPORTED: AtomicUsize = AtomicUsize::new(0);
+
 /// Marks this thread as inside a foreign call, when any callback is live: with none live,
 /// no callback can fail during the call (one made during it, on another thread, keeps its
 /// failure for [`Callback::take_failure`]), so the common call pays one load.
@@ -101,17 +105,14 @@ fn take_failure_of_live(args: &[Value]) -> Option<Failure> {
     if let Some(failure) = PENDING.with(|p| p.borrow_mut().take()) {
         return Some(failure);
     }
+    if UNREPORTED.load(Ordering::Acquire) == 0 {
+        return None;
+    }
     let registry = registry().lock().unwrap_or_else(|p| p.into_inner());
     args.iter()
         .filter_map(Value::as_address)
         .filter_map(|address| registry.get(&address)?.upgrade())
-        .find_map(|state| {
-            state
-                .failure
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-        })
+        .find_map(|state| state.take_failure())
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -144,11 +145,25 @@ impl Shared {
                 p.borrow_mut().get_or_insert(failure);
             });
         } else {
-            self.failure
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get_or_insert(failure);
+            let mut slot = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(failure);
+                UNREPORTED.fetch_add(1, Ordering::AcqRel);
+            }
         }
+    }
+
+    /// The failure kept in this callback's slot, taken.
+    fn take_failure(&self) -> Option<Failure> {
+        let taken = self
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if taken.is_some() {
+            UNREPORTED.fetch_sub(1, Ordering::AcqRel);
+        }
+        taken
     }
 
     /// Reports the failure and gives C the error result.
@@ -567,17 +582,14 @@ impl Callback {
     /// A failure of this callback not yet reported by a foreign call (one that happened while
     /// no ffikit call was running on its thread, such as a call through a typed handle).
     pub fn take_failure(&self) -> Option<(String, String)> {
-        self.shared
-            .failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .map(|f| (f.callback, f.message))
+        self.shared.take_failure().map(|f| (f.callback, f.message))
     }
 }
 
 impl Drop for Callback {
     fn drop(&mut self) {
+        // A failure nobody took goes with the callback.
+        let _ = self.shared.take_failure();
         registry()
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -1,0 +1,350 @@
+"""Spang's "Subprocess to FFI" comparison, in one Python process: the fixture workloads
+through ctypes, CFFI's ABI mode, CFFI's API mode (a compiled extension, built here) and the
+ffikit module, plus the `iconv` subprocess for the conversions. Run by
+`ffikit compare --python`; every style's result is checked against one computed
+independently before anything is timed.
+
+The styles of a workload are timed in alternation: each style's batch is calibrated to take
+at least --sample-ms, then each round times one batch of every style (starting with a
+different one each round), and each ratio to CFFI's API mode is taken within a round.
+"""
+
+import argparse
+import ctypes
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import timeit
+
+import cffi
+import ffikit
+
+DECLARATIONS = """
+int gcd(int a, int b);
+double get_pi(void);
+struct s_int64x2 { int64_t a; int64_t b; };
+double sum_s_int64x2(struct s_int64x2 s);
+ssize_t ffikit_convert_to_utf8(const char *from_encoding, const char *in, size_t in_len,
+                               char *out, size_t out_cap);
+"""
+LIBC_DECLARATIONS = """
+size_t strlen(const char *s);
+void qsort(void *base, size_t n, size_t size, int (*compare)(const void *, const void *));
+"""
+STYLES = ["ctypes", "cffi-abi", "cffi-api", "ffikit", "subprocess"]
+TEXT = b"ffikit calls strlen on this string"
+SORTED = 1000
+
+
+def build_cffi_api(fixtures, directory):
+    """CFFI's API mode: the extension compiled here, linked to the fixture library."""
+    builder = cffi.FFI()
+    builder.cdef(DECLARATIONS + LIBC_DECLARATIONS)
+    library_dir = os.path.dirname(os.path.abspath(fixtures))
+    name = os.path.basename(fixtures)[3:-3]
+    builder.set_source(
+        "_ffikit_compare_api",
+        "#include <stdint.h>\n#include <string.h>\n#include <stdlib.h>\n#include <sys/types.h>\n"
+        + DECLARATIONS,
+        libraries=[name],
+        library_dirs=[library_dir],
+        extra_link_args=["-Wl,-rpath," + library_dir],
+    )
+    builder.compile(tmpdir=directory, verbose=False)
+    sys.path.insert(0, directory)
+    import _ffikit_compare_api
+
+    return _ffikit_compare_api.ffi, _ffikit_compare_api.lib
+
+
+class Ints:
+    """The sort's input, fresh for each call."""
+
+    def __init__(self):
+        rng = random.Random(7)
+        self.values = [rng.randrange(-(10**6), 10**6) for _ in range(SORTED)]
+
+
+def workloads(fixtures, api):
+    """Each workload: {style: (call, check)} where call() runs once and returns a result
+    that check(result) verifies against Python's own computation."""
+    c_lib = ctypes.CDLL(fixtures)
+    c_libc = ctypes.CDLL("libc.so.6")
+    a_ffi = cffi.FFI()
+    a_ffi.cdef(DECLARATIONS + LIBC_DECLARATIONS)
+    a_lib = a_ffi.dlopen(fixtures)
+    a_libc = a_ffi.dlopen("libc.so.6")
+    p_ffi, p_lib = api
+    f_ffi = ffikit.FFI()
+    f_ffi.cdef(DECLARATIONS + LIBC_DECLARATIONS)
+    f_lib = f_ffi.dlopen(fixtures)
+    f_libc = f_ffi.dlopen("libc.so.6")
+
+    c_gcd = c_lib.gcd
+    c_gcd.argtypes, c_gcd.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    c_pi = c_lib.get_pi
+    c_pi.argtypes, c_pi.restype = [], ctypes.c_double
+    c_strlen = c_libc.strlen
+    c_strlen.argtypes, c_strlen.restype = [ctypes.c_char_p], ctypes.c_size_t
+
+    class Pair(ctypes.Structure):
+        _fields_ = [("a", ctypes.c_int64), ("b", ctypes.c_int64)]
+
+    c_sum = c_lib.sum_s_int64x2
+    c_sum.argtypes, c_sum.restype = [Pair], ctypes.c_double
+    pair = Pair(1 << 40, -5)
+    a_pair = a_ffi.new("struct s_int64x2 *", [1 << 40, -5])
+    p_pair = p_ffi.new("struct s_int64x2 *", [1 << 40, -5])
+    f_pair = f_ffi.new("struct s_int64x2 *", [1 << 40, -5])
+    pair_sum = float((1 << 40) - 5)
+
+    # Each style: the statement timed (compiled into timeit's loop: no wrapper call) and its
+    # names.
+    result = {
+        "gcd": {
+            "ctypes": ("f(1071, 462)", {"f": c_gcd}),
+            "cffi-abi": ("f(1071, 462)", {"f": a_lib.gcd}),
+            "cffi-api": ("f(1071, 462)", {"f": p_lib.gcd}),
+            "ffikit": ("f(1071, 462)", {"f": f_lib.gcd}),
+        },
+        "get_pi": {
+            "ctypes": ("f()", {"f": c_pi}),
+            "cffi-abi": ("f()", {"f": a_lib.get_pi}),
+            "cffi-api": ("f()", {"f": p_lib.get_pi}),
+            "ffikit": ("f()", {"f": f_lib.get_pi}),
+        },
+        "strlen": {
+            "ctypes": ("f(t)", {"f": c_strlen, "t": TEXT}),
+            "cffi-abi": ("f(t)", {"f": a_libc.strlen, "t": TEXT}),
+            "cffi-api": ("f(t)", {"f": p_lib.strlen, "t": TEXT}),
+            "ffikit": ("f(t)", {"f": f_libc.strlen, "t": TEXT}),
+        },
+        "struct16": {
+            "ctypes": ("f(s)", {"f": c_sum, "s": pair}),
+            "cffi-abi": ("f(s[0])", {"f": a_lib.sum_s_int64x2, "s": a_pair}),
+            "cffi-api": ("f(s[0])", {"f": p_lib.sum_s_int64x2, "s": p_pair}),
+            "ffikit": ("f(s)", {"f": f_lib.sum_s_int64x2, "s": f_pair}),
+        },
+    }
+    checks = {
+        "gcd": lambda r: r == math.gcd(1071, 462),
+        "get_pi": lambda r: r == math.pi,
+        "strlen": lambda r: r == len(TEXT),
+        "struct16": lambda r: r == pair_sum,
+    }
+
+    # qsort of 1,000 ints with a Python comparator, each style's own way of writing one.
+    ints = Ints().values
+    expected = sorted(ints)
+    c_array_type = ctypes.c_int * SORTED
+    c_compare = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int))(
+        lambda a, b: (a[0] > b[0]) - (a[0] < b[0])
+    )
+    c_qsort = c_libc.qsort
+    c_qsort.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, type(c_compare)]
+    c_qsort.restype = None
+
+    def c_sort():
+        array = c_array_type(*ints)
+        c_qsort(array, SORTED, 4, c_compare)
+        return list(array)
+
+    a_compare = a_ffi.callback(
+        "int (*)(const void *, const void *)",
+        lambda a, b: _cmp(a_ffi.cast("int *", a)[0], a_ffi.cast("int *", b)[0]),
+    )
+
+    def a_sort():
+        array = a_ffi.new("int[]", ints)
+        a_libc.qsort(array, SORTED, 4, a_compare)
+        return list(array)
+
+    p_compare = p_ffi.callback(
+        "int (*)(const void *, const void *)",
+        lambda a, b: _cmp(p_ffi.cast("int *", a)[0], p_ffi.cast("int *", b)[0]),
+    )
+
+    def p_sort():
+        array = p_ffi.new("int[]", ints)
+        p_lib.qsort(array, SORTED, 4, p_compare)
+        return list(array)
+
+    # ffikit's comparator gets the addresses as ints: read with ctypes (no cast yet).
+    read = ctypes.c_int.from_address
+    f_compare = f_ffi.callback(
+        "int (*)(const void *, const void *)",
+        lambda a, b: _cmp(read(a).value, read(b).value),
+    )
+
+    def f_sort():
+        array = f_ffi.new("int[%d]" % SORTED, ints)
+        f_libc.qsort(array, SORTED, 4, f_compare)
+        return array.value()
+
+    result["sort"] = {
+        style: ("f()", {"f": f})
+        for style, f in [("ctypes", c_sort), ("cffi-abi", a_sort), ("cffi-api", p_sort), ("ffikit", f_sort)]
+    }
+    checks["sort"] = lambda r: list(r) == expected
+
+    # Latin-1 to UTF-8 through the fixture's iconv wrapper, and through `iconv` itself.
+    for label, size in [("utf8-100B", 100), ("utf8-10MiB", 10 << 20)]:
+        data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+        utf8 = data.decode("latin-1").encode("utf-8")
+        cap = 2 * size
+        c_out = ctypes.create_string_buffer(cap)
+        a_out = a_ffi.new("char[]", cap)
+        p_out = p_ffi.new("char[]", cap)
+        f_out = f_ffi.new("char[%d]" % cap)
+        c_convert = c_lib.ffikit_convert_to_utf8
+        c_convert.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+        c_convert.restype = ctypes.c_ssize_t
+        latin = b"ISO-8859-1"
+        common = {"d": data, "n": len(data), "cap": cap, "latin": latin}
+        result[label] = {
+            "ctypes": ("w(o, f(latin, d, n, o, cap))", {**common, "f": c_convert, "o": c_out, "w": _written}),
+            "cffi-abi": ("b(o, f(latin, d, n, o, cap))[:]", {**common, "f": a_lib.ffikit_convert_to_utf8, "o": a_out, "b": a_ffi.buffer}),
+            "cffi-api": ("b(o, f(latin, d, n, o, cap))[:]", {**common, "f": p_lib.ffikit_convert_to_utf8, "o": p_out, "b": p_ffi.buffer}),
+            "ffikit": ("b(o, f(latin, d, n, o, cap))[:]", {**common, "f": f_lib.ffikit_convert_to_utf8, "o": f_out, "b": f_ffi.buffer}),
+        }
+        if shutil.which("iconv"):
+            result[label]["subprocess"] = ("f(d)", {"f": _iconv, "d": data})
+        checks[label] = (lambda r, u=utf8: bytes(r) == u)
+    return result, checks
+
+
+def _iconv(data):
+    """`iconv` in a subprocess: the shell-out way."""
+    command = ["iconv", "-f", "ISO-8859-1", "-t", "UTF-8"]
+    return subprocess.run(command, input=data, capture_output=True, check=True).stdout
+
+
+def _written(buffer, length):
+    """The first `length` bytes of a ctypes buffer (read after the call wrote them)."""
+    return buffer.raw[:length]
+
+
+def _cmp(x, y):
+    return (x > y) - (x < y)
+
+
+def batch_size(timer, sample_s):
+    """Calls per batch: doubled until a batch takes at least `sample_s`."""
+    calls = 1
+    while timer.timeit(calls) < sample_s and calls < 1 << 24:
+        calls *= 2
+    return calls
+
+
+def time_batch(timer, calls):
+    return timer.timeit(calls) / calls * 1e9
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--fixtures", required=True)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--svg")
+    parser.add_argument("--samples", type=int, default=11)
+    parser.add_argument("--sample-ms", type=float, default=20.0)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--filter", default="")
+    args = parser.parse_args()
+    if args.quick:
+        args.samples, args.sample_ms = 3, 5.0
+    directory = tempfile.mkdtemp(prefix="ffikit-compare-")
+    try:
+        api = build_cffi_api(args.fixtures, directory)
+        table, checks = workloads(args.fixtures, api)
+        measurements = []
+        for workload, styles in table.items():
+            if args.filter not in workload:
+                continue
+            for style, (statement, names_in) in styles.items():
+                if not checks[workload](eval(statement, dict(names_in))):
+                    raise SystemExit(f"{workload}/{style}: wrong result")
+            timers = {s: timeit.Timer(stmt, globals=dict(ns)) for s, (stmt, ns) in styles.items()}
+            names = list(styles)
+            sizes = {s: batch_size(timers[s], args.sample_ms / 1000) for s in names}
+            per_call = {s: [] for s in names}
+            ratios = {s: [] for s in names}
+            for round_index in range(args.samples):
+                order = names[round_index % len(names):] + names[: round_index % len(names)]
+                times = {s: time_batch(timers[s], sizes[s]) for s in order}
+                for s in names:
+                    per_call[s].append(times[s])
+                    ratios[s].append(times[s] / times["cffi-api"])
+            for s in names:
+                ns, rs = sorted(per_call[s]), sorted(ratios[s])
+                measurements.append({
+                    "workload": workload,
+                    "style": s,
+                    "calls_per_batch": sizes[s],
+                    "median_ns": ns[len(ns) // 2],
+                    "per_call_ns": ns,
+                    "ratio_to_cffi_api": rs[len(rs) // 2],
+                    "ratio_range": [rs[0], rs[-1]],
+                    "inconclusive": rs[-1] - rs[0] > 0.25 * rs[len(rs) // 2],
+                })
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    report = {"python": sys.version.split()[0], "reference": "cffi-api", "measurements": measurements}
+    if args.svg:
+        with open(args.svg, "w") as out:
+            out.write(svg(measurements))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(text(measurements))
+
+
+def fmt_ns(ns):
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
+    return f"{ns:.1f} ns"
+
+
+def text(measurements):
+    lines = ["Python " + sys.version.split()[0] + ": median per call, and the median of per-round ratios to CFFI's API mode",
+             f"{'workload':<12}{'style':<12}{'per call':>12}  {'vs cffi-api':>12}  range"]
+    for m in measurements:
+        star = " (too spread to conclude)" if m["inconclusive"] else ""
+        lo, hi = m["ratio_range"]
+        lines.append(f"{m['workload']:<12}{m['style']:<12}{fmt_ns(m['median_ns']):>12}  {m['ratio_to_cffi_api']:>11.2f}x  {lo:.2f}-{hi:.2f}x{star}")
+    return "\n".join(lines)
+
+
+def svg(measurements):
+    """Each workload's styles as bars of their ratio to CFFI's API mode (log scale)."""
+    colors = {"ctypes": "#d62728", "cffi-abi": "#ff7f0e", "cffi-api": "#2ca02c", "ffikit": "#1f77b4", "subprocess": "#7f7f7f"}
+    workloads = list(dict.fromkeys(m["workload"] for m in measurements))
+    row, width, left = 16, 760, 150
+    height = 40 + len(measurements) * row + len(workloads) * 8
+    lo, hi = math.log10(0.1), math.log10(max(m["ratio_to_cffi_api"] for m in measurements) * 2)
+    x = lambda r: left + (math.log10(max(r, 0.1)) - lo) / (hi - lo) * (width - left - 80)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
+           f'<text x="10" y="16" font-size="13">ffikit for Python vs ctypes and CFFI: time per call over CFFI API mode\'s (log scale)</text>']
+    y = 30
+    for w in workloads:
+        out.append(f'<text x="10" y="{y + 12}" font-weight="bold">{w}</text>')
+        for m in (m for m in measurements if m["workload"] == w):
+            r = m["ratio_to_cffi_api"]
+            out.append(f'<text x="80" y="{y + 12}">{m["style"]}</text>')
+            out.append(f'<rect x="{left}" y="{y + 3}" width="{x(r) - left:.1f}" height="{row - 5}" fill="{colors[m["style"]]}"/>')
+            out.append(f'<text x="{x(r) + 4:.1f}" y="{y + 12}">{r:.2f}x ({fmt_ns(m["median_ns"])})</text>')
+            y += row
+        y += 8
+    out.append(f'<line x1="{x(1):.1f}" y1="26" x2="{x(1):.1f}" y2="{height}" stroke="#000" stroke-dasharray="3,3"/>')
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()
