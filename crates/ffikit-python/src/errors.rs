@@ -2,7 +2,7 @@
 //! the built-in exception a Python user expects for the kind — a wrong type is a `TypeError`,
 //! an out-of-range integer an `OverflowError`, a library that does not load an `OSError`,
 //! an undeclared name an `AttributeError`, a malformed declaration a `ValueError` (with the
-//! caret under the bad token, as ffikit prints it).
+//! caret under the bad token, as ffikit prints it). Each carries ffikit's kind as `kind`.
 
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -89,6 +89,17 @@ pub(crate) fn raise(error: Error) -> PyErr {
             ErrorKind::CallbackFailed => &classes.callback,
             _ => &classes.error,
         };
-        PyErr::from_type(class.bind(py).clone(), error.to_string())
+        // The instance, with the kind as ffikit names it (`error.kind == "OutOfRange"`).
+        let made = class
+            .bind(py)
+            .call1((error.to_string(),))
+            .and_then(|instance| {
+                instance.setattr("kind", format!("{:?}", error.kind()))?;
+                Ok(instance)
+            });
+        match made {
+            Ok(instance) => PyErr::from_value(instance),
+            Err(failure) => failure,
+        }
     })
 }

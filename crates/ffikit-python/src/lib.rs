@@ -143,9 +143,18 @@ impl Ffi {
         size: Option<usize>,
     ) -> PyResult<pyo3::Bound<'py, PyAny>> {
         let py = of.py();
-        let view = py.import("builtins")?.getattr("memoryview")?.call1((of,))?;
+        // SAFETY: `of` is a live object with the buffer protocol; a new reference or NULL.
+        let view = unsafe {
+            pyo3::Bound::from_owned_ptr_or_err(py, ffi::PyMemoryView_FromObject(of.as_ptr()))?
+        };
         match size {
-            Some(size) => view.get_item(pyo3::types::PySlice::new(py, 0, size as isize, 1)),
+            // SAFETY: as above, for the view's first `size` bytes (clamped by CPython).
+            Some(size) => unsafe {
+                pyo3::Bound::from_owned_ptr_or_err(
+                    py,
+                    ffi::PySequence_GetSlice(view.as_ptr(), 0, size as ffi::Py_ssize_t),
+                )
+            },
             None => Ok(view),
         }
     }
@@ -372,10 +381,11 @@ impl CallbackObject {
 mod fastcall {
     use super::*;
 
-    /// What a builtin's `self` (a capsule) holds: the function, and the method definition
-    /// CPython reads for as long as the builtin lives (the builtin keeps the capsule).
-    struct Bound {
-        definition: ffi::PyMethodDef,
+    /// A builtin's `self`: the function, and the method definition CPython reads for as long
+    /// as the builtin lives (the builtin keeps its `self`; Python objects do not move).
+    #[pyclass(frozen)]
+    pub(super) struct Bound {
+        definition: MethodDefinition,
         function: OwnedFunction,
         /// Bit i: parameter i is a pointer (a C object goes by address there).
         pointers: u64,
@@ -384,8 +394,15 @@ mod fastcall {
         _name: std::ffi::CString,
     }
 
-    /// Capsules are made without a name: looking one up is then a pointer read, no `strcmp`.
-    const CAPSULE: *const std::ffi::c_char = std::ptr::null();
+    /// CPython's method definition: raw pointers to the name (owned by the same `Bound`) and
+    /// to `call`, read only by CPython, under the GIL.
+    struct MethodDefinition(ffi::PyMethodDef);
+
+    // SAFETY: the definition is written once, before CPython can see it, and only read
+    // afterwards; its pointers are to a `'static` function and to the `Bound`'s own name.
+    unsafe impl Send for MethodDefinition {}
+    // SAFETY: as above: shared reads only.
+    unsafe impl Sync for MethodDefinition {}
 
     /// The builtin calling `function`.
     pub(super) fn builtin(
@@ -394,67 +411,51 @@ mod fastcall {
         function: OwnedFunction,
     ) -> PyResult<PyObject> {
         let name = std::ffi::CString::new(name).map_err(|e| PyTypeError::new_err(e.to_string()))?;
-        let mut bound = Box::new(Bound {
-            definition: ffi::PyMethodDef {
-                ml_name: std::ptr::null(),
-                ml_meth: ffi::PyMethodDefPointer {
-                    PyCFunctionFast: call,
-                },
-                ml_flags: ffi::METH_FASTCALL,
-                ml_doc: std::ptr::null(),
+        let bound = Py::new(
+            py,
+            Bound {
+                definition: MethodDefinition(ffi::PyMethodDef {
+                    ml_name: name.as_ptr(),
+                    ml_meth: ffi::PyMethodDefPointer {
+                        PyCFunctionFast: call,
+                    },
+                    ml_flags: ffi::METH_FASTCALL,
+                    ml_doc: std::ptr::null(),
+                }),
+                pointers: (0..64)
+                    .filter(|&i| function.takes_pointer(i))
+                    .fold(0, |m, i| m | 1 << i),
+                records: (0..64).any(|i| function.takes_record(i)),
+                function,
+                // The CString's bytes are on the heap: moving it into `Bound` keeps
+                // `ml_name` valid.
+                _name: name,
             },
-            pointers: (0..64)
-                .filter(|&i| function.takes_pointer(i))
-                .fold(0, |m, i| m | 1 << i),
-            records: (0..64).any(|i| function.takes_record(i)),
-            function,
-            _name: name,
-        });
-        bound.definition.ml_name = bound._name.as_ptr();
-        let raw = Box::into_raw(bound);
-        // SAFETY: `raw` is a live Box; the capsule owns it from here and frees it in
-        // `release` when its last reference goes (after the builtin holding it).
-        let capsule = unsafe { ffi::PyCapsule_New(raw.cast(), CAPSULE, Some(release)) };
-        if capsule.is_null() {
-            // SAFETY: the capsule was not made: the Box is still ours.
-            drop(unsafe { Box::from_raw(raw) });
-            return Err(PyErr::fetch(py));
-        }
-        // SAFETY: the definition lives in the capsule, which the builtin keeps as its `self`
-        // for as long as it lives; the capsule reference is handed over (then released).
-        let builtin = unsafe {
-            let builtin =
-                ffi::PyCFunction_NewEx(&raw mut (*raw).definition, capsule, std::ptr::null_mut());
-            ffi::Py_DECREF(capsule);
-            builtin
-        };
+        )?;
+        let definition = std::ptr::from_ref(&bound.get().definition.0).cast_mut();
+        // SAFETY: the definition lives in `bound`, which the builtin keeps as its `self` for
+        // as long as it lives (CPython only reads it); `bound` is a live object.
+        let builtin =
+            unsafe { ffi::PyCFunction_NewEx(definition, bound.as_ptr(), std::ptr::null_mut()) };
         // SAFETY: a new reference, or NULL with an exception set.
         unsafe { PyObject::from_owned_ptr_or_err(py, builtin) }
-    }
-
-    /// Frees a capsule's `Bound`.
-    unsafe extern "C" fn release(capsule: *mut ffi::PyObject) {
-        // SAFETY: CPython calls this once, for a capsule made above with a Box<Bound>.
-        unsafe {
-            let raw = ffi::PyCapsule_GetPointer(capsule, CAPSULE);
-            if !raw.is_null() {
-                drop(Box::from_raw(raw.cast::<Bound>()));
-            }
-        }
     }
 
     /// The call: arguments converted, the function called (the GIL kept: see the README),
     /// the result converted; any error raised as its Python exception.
     unsafe extern "C" fn call(
-        capsule: *mut ffi::PyObject,
+        this: *mut ffi::PyObject,
         args: *mut *mut ffi::PyObject,
         count: ffi::Py_ssize_t,
     ) -> *mut ffi::PyObject {
         let outcome = std::panic::catch_unwind(|| {
             // SAFETY: CPython calls a builtin holding the GIL.
             let py = unsafe { Python::assume_gil_acquired() };
-            // SAFETY: `capsule` is this builtin's `self`, made in `builtin`.
-            let bound = unsafe { &*ffi::PyCapsule_GetPointer(capsule, CAPSULE).cast::<Bound>() };
+            // SAFETY: `this` is this builtin's `self`, a `Bound` made in `builtin`, borrowed
+            // for the call.
+            let this = unsafe { pyo3::Borrowed::from_ptr(py, this) };
+            // SAFETY: as above: of exactly this class.
+            let bound = unsafe { this.downcast_unchecked::<Bound>() }.get();
             // SAFETY: CPython passes `count` argument pointers, borrowed for the call.
             let args = unsafe { std::slice::from_raw_parts(args, count as usize) };
             match call_function(py, bound, args) {
