@@ -512,37 +512,7 @@ mod fastcall {
             }
             to_value(&arg)
         };
-        let result = if args.len() <= INLINE && !bound.records {
-            // Numbers, strings, pointers: converted in place, nothing lent.
-            let mut values = [const { std::mem::MaybeUninit::<Value>::uninit() }; INLINE];
-            let mut made = 0;
-            let mut failed = None;
-            for (index, arg) in args.iter().enumerate() {
-                match convert(index, arg) {
-                    Ok(value) => {
-                        values[index].write(value);
-                        made += 1;
-                    }
-                    Err(error) => {
-                        failed = Some(error);
-                        break;
-                    }
-                }
-            }
-            // SAFETY: the first `made` values were written just above.
-            let made_values =
-                unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<Value>(), made) };
-            let result = match failed {
-                Some(error) => Err(error),
-                // SAFETY: the Python user's declaration and arguments (promise 3).
-                None => Ok(unsafe { function.call(made_values) }),
-            };
-            for value in &values[..made] {
-                // SAFETY: each of the first `made` was written, and is read once, here.
-                dispose(unsafe { value.assume_init_read() });
-            }
-            result?
-        } else if args.len() <= INLINE {
+        let result = if args.len() <= INLINE {
             // Made in place; only those made are read and dropped.
             let mut values = [const { std::mem::MaybeUninit::<Value>::uninit() }; INLINE];
             // C objects passed by value, lent to the call: put back afterwards.
@@ -558,7 +528,8 @@ mod fastcall {
                     ffi::Py_TYPE(*arg) == &raw mut ffi::PyLong_Type
                         || ffi::Py_TYPE(*arg) == &raw mut ffi::PyFloat_Type
                 };
-                if by_value && !number {
+                // Only functions taking a struct by value lend C objects.
+                if bound.records && by_value && !number {
                     // SAFETY: a borrowed, live argument of this call.
                     let object = unsafe { pyo3::Bound::from_borrowed_ptr(py, *arg) };
                     if let Ok(object) = object.downcast_into::<CObject>()
