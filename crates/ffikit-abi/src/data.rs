@@ -151,6 +151,22 @@ impl CData {
         Ok(())
     }
 
+    /// Copies the object's bytes from C memory at `address` (a value of its type there: as
+    /// ctypes' `from_address` reads and CFFI's `cast` pointers index).
+    ///
+    /// # Safety
+    ///
+    /// `address` points to at least [`size`](Self::size) readable bytes holding a value of
+    /// the object's type (promise 4 of the [safety model](crate#safety-model)).
+    pub unsafe fn copy_from(&mut self, address: usize) {
+        let bytes = self.bytes_mut();
+        // SAFETY: the caller's promise: `bytes.len()` readable bytes at `address`, which
+        // cannot overlap this object's own storage (a fresh allocation ffikit owns).
+        unsafe {
+            std::ptr::copy_nonoverlapping(address as *const u8, bytes.as_mut_ptr(), bytes.len())
+        };
+    }
+
     /// The byte offset of the member or element at `path` in the object (`offsetof`).
     ///
     /// # Errors

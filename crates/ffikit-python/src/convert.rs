@@ -11,7 +11,7 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyT
 
 use ffikit_abi::Value;
 
-use crate::{CObject, CallbackObject};
+use crate::{CObject, CPointer, CallbackObject};
 
 /// A Python object as the `Value` a call checks against its parameter.
 pub(crate) fn to_value(object: &Bound<'_, PyAny>) -> PyResult<Value> {
@@ -49,6 +49,9 @@ pub(crate) fn to_value(object: &Bound<'_, PyAny>) -> PyResult<Value> {
     }
     if let Ok(callback) = object.downcast::<CallbackObject>() {
         return Ok(callback.get().callback.address());
+    }
+    if let Ok(pointer) = object.downcast::<CPointer>() {
+        return Ok(Value::Pointer(pointer.get().address));
     }
     if let Ok(dict) = object.downcast::<PyDict>() {
         let members = dict

@@ -51,6 +51,8 @@ struct Ffi {
     this: Arc<Library>,
     /// Every `cdef` text, applied to each library `dlopen` opens.
     cdefs: std::sync::Mutex<Vec<String>>,
+    /// Every header `include`d, likewise.
+    headers: std::sync::Mutex<Vec<String>>,
 }
 
 #[pymethods]
@@ -60,6 +62,7 @@ impl Ffi {
         Ffi {
             this: Arc::new(Library::this()),
             cdefs: std::sync::Mutex::new(Vec::new()),
+            headers: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -73,19 +76,73 @@ impl Ffi {
         Ok(())
     }
 
+    /// Declares what an installed header declares (`"zlib.h"`, or a path), read through the
+    /// C preprocessor: its functions, types and `#define` constants.
+    fn include(&self, header: &str) -> PyResult<()> {
+        self.this
+            .include(&ffikit_cdecl::Header::new(header))
+            .map_err(raise)?;
+        self.headers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(header.to_owned());
+        Ok(())
+    }
+
+    /// A pointer of a C type to C memory, as CFFI's `cast("int *", address)`: index it to read
+    /// the values there (the address is the Python user's promise, as in CFFI).
+    fn cast(&self, c_type: &str, value: &Bound<'_, PyAny>) -> PyResult<CPointer> {
+        let Some(pointee) = c_type.trim_end().strip_suffix('*') else {
+            return Err(PyTypeError::new_err(format!(
+                "ffikit casts to pointer types only, not `{c_type}`"
+            )));
+        };
+        let address = match value.downcast::<CObject>() {
+            Ok(object) => object
+                .try_borrow()?
+                .data()
+                .address()
+                .as_address()
+                .unwrap_or(0),
+            Err(_) => match value.downcast::<CPointer>() {
+                Ok(pointer) => pointer.get().address,
+                Err(_) => value.extract::<usize>()?,
+            },
+        };
+        // The element's type, checked now (a `void *` has none to read).
+        let element = self.this.new_value(pointee.trim_end()).ok();
+        Ok(CPointer {
+            address,
+            element: element.map(|e| e.type_name().to_owned()),
+            this: Arc::clone(&self.this),
+        })
+    }
+
     /// Opens a shared library (a path, a file name, or a name as `find_library` would take
     /// it: `"z"`, `"m"`), with this FFI's declarations. Loading runs the library's
     /// initializers: the caller's promise that they are sound.
     fn dlopen(&self, py: Python<'_>, name: &str) -> PyResult<Py<Lib>> {
         // SAFETY: the Python user's promise (the module's safety model, promise 1).
         let library = unsafe { Library::open(name) }.map_err(raise)?;
-        for text in self.cdefs.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        for header in self
+            .headers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            library
+                .include(&ffikit_cdecl::Header::new(header.as_str()))
+                .map_err(raise)?;
+        }
+        let cdefs = self.cdefs.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for text in &cdefs {
             library.cdef(text).map_err(raise)?;
         }
         Py::new(
             py,
             Lib {
                 library: Arc::new(library),
+                cdefs,
             },
         )
     }
@@ -205,10 +262,24 @@ impl Ffi {
 #[pyclass(module = "ffikit", name = "Lib", frozen, dict)]
 struct Lib {
     library: Arc<Library>,
+    /// The `cdef` texts it was opened with (for `check`).
+    cdefs: Vec<String>,
 }
 
 #[pymethods]
 impl Lib {
+    /// The declarations checked against the library file (its exports and, where it has
+    /// them, its DWARF types), without running anything: each disagreement as a line,
+    /// none when they agree.
+    fn check(&self) -> PyResult<Vec<String>> {
+        let verification = self.library.verify(&self.cdefs.join("\n")).map_err(raise)?;
+        Ok(verification
+            .findings
+            .iter()
+            .map(ToString::to_string)
+            .collect())
+    }
+
     /// A function (bound once, then found in `__dict__` without coming here) or a constant.
     fn __getattr__(slf: &Bound<'_, Self>, name: &str) -> PyResult<PyObject> {
         let py = slf.py();
@@ -357,6 +428,42 @@ impl CObject {
             "<ffikit.CData '{}' {}>",
             self.data().type_name(),
             self.data().get()
+        )
+    }
+}
+
+/// A typed pointer to C memory (`ffi.cast`): `pointer[i]` reads element `i`.
+#[pyclass(module = "ffikit", name = "Pointer", frozen)]
+pub(crate) struct CPointer {
+    pub(crate) address: usize,
+    /// The element type, as C names it (None for `void *`).
+    element: Option<String>,
+    this: Arc<Library>,
+}
+
+#[pymethods]
+impl CPointer {
+    fn __getitem__(&self, py: Python<'_>, index: usize) -> PyResult<PyObject> {
+        let Some(element) = &self.element else {
+            return Err(PyTypeError::new_err("a `void *` has no elements to read"));
+        };
+        let mut object = self.this.new_value(element).map_err(raise)?;
+        let at = self.address + index * object.size();
+        // SAFETY: the Python user's promise (the module's safety model): the pointer was cast
+        // from an address holding values of this type, and `index` is within them.
+        unsafe { object.copy_from(at) };
+        to_python(py, object.get())
+    }
+
+    fn __int__(&self) -> usize {
+        self.address
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<ffikit.Pointer '{} *' {:#x}>",
+            self.element.as_deref().unwrap_or("void"),
+            self.address
         )
     }
 }
@@ -612,6 +719,7 @@ fn ffikit_python(module: &pyo3::Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<Lib>()?;
     module.add_class::<CObject>()?;
     module.add_class::<CallbackObject>()?;
+    module.add_class::<CPointer>()?;
     errors::add(module)?;
     module.add("__doc__", "Call C the way CFFI and ctypes do, on ffikit.")?;
     let _ = (

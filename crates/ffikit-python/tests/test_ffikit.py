@@ -179,3 +179,43 @@ def test_no_leak_over_many_calls_and_callbacks(ffi, fixtures, libc):
     assert sys.getrefcount(text) == before_refs
     # A few objects of the loops themselves at most, not one per call.
     assert len(gc.get_objects()) - before_objects < 100
+
+
+def test_installed_headers_and_their_constants():
+    ffi = ffikit.FFI()
+    try:
+        ffi.include("zlib.h")
+    except ffikit.CDefError as error:
+        pytest.skip(f"zlib.h is not installed here: {error}")
+    libz = ffi.dlopen("libz.so.1")
+    data = b"declared by the header"
+    assert libz.crc32(0, data, len(data)) == zlib.crc32(data)
+    assert libz.Z_OK == 0 and libz.Z_BEST_COMPRESSION == zlib.Z_BEST_COMPRESSION
+    assert libz.ZLIB_VERSION.decode() == zlib.ZLIB_VERSION
+
+
+def test_cast_pointers_read_c_memory(ffi, libc):
+    values = [9, -4, 17, 0, 3]
+    array = ffi.new("int[5]", values)
+    pointer = ffi.cast("int *", array)
+    assert [pointer[i] for i in range(5)] == values
+    assert int(pointer) == array.address
+    compare = ffi.callback(
+        "int (*)(const void *, const void *)",
+        lambda a, b: ffi.cast("int *", a)[0] - ffi.cast("int *", b)[0],
+    )
+    libc.qsort(array, 5, 4, compare)
+    assert array.value() == sorted(values)
+    with pytest.raises(TypeError):
+        ffi.cast("int", 3)
+
+
+def test_check_against_the_library_file(fixtures):
+    # The fixture library's own declarations agree with its DWARF; a wrong one does not.
+    right = ffikit.FFI()
+    right.cdef("int gcd(int a, int b); double get_pi(void);")
+    assert right.dlopen(FIXTURES).check() == []
+    wrong = ffikit.FFI()
+    wrong.cdef("int gcd(double a, int b);")
+    problems = wrong.dlopen(FIXTURES).check()
+    assert len(problems) == 1 and "gcd" in problems[0], problems
