@@ -53,6 +53,8 @@ struct Ffi {
     cdefs: std::sync::Mutex<Vec<String>>,
     /// Every header `include`d, likewise.
     headers: std::sync::Mutex<Vec<String>>,
+    /// Functions whose calls release the GIL (declared with `release_gil=True`).
+    release_gil: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 #[pymethods]
@@ -63,12 +65,25 @@ impl Ffi {
             this: Arc::new(Library::this()),
             cdefs: std::sync::Mutex::new(Vec::new()),
             headers: std::sync::Mutex::new(Vec::new()),
+            release_gil: std::sync::Mutex::new(Default::default()),
         }
     }
 
-    /// Declares C functions, types, globals and `#define` constants.
-    fn cdef(&self, text: &str) -> PyResult<()> {
-        self.this.cdef(text).map_err(raise)?;
+    /// Declares C functions, types, globals and `#define` constants. The functions of a
+    /// block declared with `release_gil=True` release the GIL around each call (for calls
+    /// that block or run long); by default the GIL is kept, which is faster for short calls,
+    /// and released only when a callback is passed.
+    #[pyo3(signature = (text, release_gil = false))]
+    fn cdef(&self, text: &str, release_gil: bool) -> PyResult<()> {
+        let report = self.this.cdef(text).map_err(raise)?;
+        if release_gil {
+            let mut names = self.release_gil.lock().unwrap_or_else(|p| p.into_inner());
+            for declared in &report.declared {
+                if let ffikit_cdecl::Declared::Function(name) = declared {
+                    names.insert(name.clone());
+                }
+            }
+        }
         self.cdefs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -143,6 +158,11 @@ impl Ffi {
             Lib {
                 library: Arc::new(library),
                 cdefs,
+                release_gil: self
+                    .release_gil
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
             },
         )
     }
@@ -216,10 +236,11 @@ impl Ffi {
         }
     }
 
-    /// The `errno` the last call of an ffikit function on this thread left.
+    /// The `errno` the last call of a library function on this thread left (saved right
+    /// after each call, as CFFI does).
     #[getter]
     fn errno(&self) -> i32 {
-        ffikit_abi::last_errno()
+        LAST_ERRNO.with(std::cell::Cell::get)
     }
 
     /// A Python callable as a C function pointer of a declared type:
@@ -264,6 +285,8 @@ struct Lib {
     library: Arc<Library>,
     /// The `cdef` texts it was opened with (for `check`).
     cdefs: Vec<String>,
+    /// Functions declared with `release_gil=True`.
+    release_gil: std::collections::HashSet<String>,
 }
 
 #[pymethods]
@@ -307,7 +330,8 @@ impl Lib {
             }
             Err(error) => return Err(raise(error)),
         };
-        let builtin = fastcall::builtin(py, name, function)?;
+        let releases = slf.get().release_gil.contains(name);
+        let builtin = fastcall::builtin(py, name, function, releases)?;
         // Kept in the instance dict: the next `lib.name` finds it there directly.
         slf.getattr(pyo3::intern!(py, "__dict__"))?
             .downcast::<PyDict>()?
@@ -498,6 +522,8 @@ mod fastcall {
         pointers: u64,
         /// Some parameter is a struct by value: C objects are lent to calls.
         records: bool,
+        /// Declared with `release_gil=True`: the GIL is released around every call.
+        releases_gil: bool,
         _name: std::ffi::CString,
     }
 
@@ -516,6 +542,7 @@ mod fastcall {
         py: Python<'_>,
         name: &str,
         function: OwnedFunction,
+        releases_gil: bool,
     ) -> PyResult<PyObject> {
         let name = std::ffi::CString::new(name).map_err(|e| PyTypeError::new_err(e.to_string()))?;
         let bound = Py::new(
@@ -533,6 +560,7 @@ mod fastcall {
                     .filter(|&i| function.takes_pointer(i))
                     .fold(0, |m, i| m | 1 << i),
                 records: (0..64).any(|i| function.takes_record(i)),
+                releases_gil: releases_gil || (0..64).any(|i| function.takes_callback(i)),
                 function,
                 // The CString's bytes are on the heap: moving it into `Bound` keeps
                 // `ml_name` valid.
@@ -581,6 +609,29 @@ mod fastcall {
         })
     }
 
+    /// The foreign call, the GIL released around it or not, errno saved right after.
+    fn call_c(
+        py: Python<'_>,
+        function: &OwnedFunction,
+        values: &[Value],
+        release: bool,
+    ) -> Result<Value, ffikit_abi::Error> {
+        let call = || {
+            // SAFETY: the Python user's declaration and arguments (promise 3).
+            let result = unsafe { function.call(values) };
+            // SAFETY: reading this thread's errno, always valid.
+            let errno = unsafe { *libc::__errno_location() };
+            (result, errno)
+        };
+        let (result, errno) = if release {
+            py.allow_threads(call)
+        } else {
+            call()
+        };
+        LAST_ERRNO.with(|last| last.set(errno));
+        result
+    }
+
     /// Up to this many arguments are converted on the stack.
     const INLINE: usize = 8;
 
@@ -590,6 +641,10 @@ mod fastcall {
         args: &[*mut ffi::PyObject],
     ) -> PyResult<PyObject> {
         let function = &bound.function;
+        // The GIL is released around the call when the function was declared so, or when it
+        // takes a callback: C may call it from another thread, which must be able to take
+        // the GIL (the calling thread, waiting for C, would otherwise hold it).
+        let releases = bound.releases_gil;
         let convert = |index: usize, &arg: &*mut ffi::PyObject| {
             // The commonest argument, an int that fits 64 bits, read without building a
             // `Bound` or looking at its type twice.
@@ -664,8 +719,7 @@ mod fastcall {
                 unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<Value>(), made) };
             let result = match failed {
                 Some(error) => Err(error),
-                // SAFETY: the Python user's declaration and arguments (promise 3).
-                None => Ok(unsafe { function.call(made_values) }),
+                None => Ok(call_c(py, function, made_values, releases)),
             };
             for (value, lent) in values[..made].iter().zip(lent.iter_mut()) {
                 // SAFETY: each of the first `made` was written, and is read once, here.
@@ -682,8 +736,7 @@ mod fastcall {
                 .enumerate()
                 .map(|(index, arg)| convert(index, arg))
                 .collect::<PyResult<_>>()?;
-            // SAFETY: as above.
-            unsafe { function.call(&values) }
+            call_c(py, function, &values, releases)
         };
         match result.map_err(raise)? {
             // SAFETY: a new reference to an int, or NULL with an exception set.
@@ -693,6 +746,11 @@ mod fastcall {
             other => to_python(py, other),
         }
     }
+}
+
+thread_local! {
+    /// errno as the last call through the module on this thread left it (`ffi.errno`).
+    static LAST_ERRNO: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
 }
 
 /// Drops a value; one that owns nothing is forgotten inline, without the drop glue's

@@ -219,3 +219,47 @@ def test_check_against_the_library_file(fixtures):
     wrong.cdef("int gcd(double a, int b);")
     problems = wrong.dlopen(FIXTURES).check()
     assert len(problems) == 1 and "gcd" in problems[0], problems
+
+
+def test_a_callback_from_a_thread_c_starts_takes_the_gil(ffi):
+    if not FIXTURES:
+        pytest.skip("FFIKIT_FIXTURES is not set (run through cargo test)")
+    threads = ffikit.FFI()
+    threads.cdef("int call_on_new_thread(int (*f)(int value, void *user_data), int value, void *user_data);")
+    fixtures = threads.dlopen(FIXTURES)
+    import threading
+
+    seen = []
+
+    def triple(value, user_data):
+        seen.append(threading.get_ident())
+        return 3 * value
+
+    callback = threads.callback("int (*)(int, void *)", triple)
+    # The call releases the GIL (it takes a callback): the C thread's call takes it.
+    assert fixtures.call_on_new_thread(callback, 14, None) == 42
+    assert seen and seen[0] != threading.get_ident()
+
+
+def test_errno_and_release_gil(ffi):
+    errors = ffikit.FFI()
+    errors.cdef("int close(int fd);")
+    errors.cdef("unsigned int sleep(unsigned int seconds);", release_gil=True)
+    libc = errors.dlopen("libc.so.6")
+    assert libc.close(-1) == -1
+    assert errors.errno == 9  # EBADF, as Python's os module names it
+    import errno as python_errno
+
+    assert errors.errno == python_errno.EBADF
+    # A blocking call declared release_gil=True lets other Python threads run meanwhile.
+    import threading
+    import time
+
+    ticks = []
+    worker = threading.Thread(target=lambda: [ticks.append(time.sleep(0.01)) for _ in range(20)])
+    worker.start()
+    libc.sleep(1)
+    during = len(ticks)
+    worker.join()
+    # Without releasing the GIL the worker could not tick while C slept.
+    assert during >= 10, during

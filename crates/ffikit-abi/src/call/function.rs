@@ -256,6 +256,17 @@ impl<'lib> Function<'lib> {
         &self.prepared.signature.name
     }
 
+    /// Whether fixed parameter `index` is a function pointer (a callback goes there).
+    pub fn takes_callback(&self, index: usize) -> bool {
+        let params = &self.prepared.signature.params;
+        params.get(index).is_some_and(|p| {
+            matches!(
+                p.typed.shape,
+                crate::shape::Shape::Pointer(crate::shape::Pointee::Function)
+            )
+        })
+    }
+
     /// Whether fixed parameter `index` is a struct or union by value.
     pub fn takes_record(&self, index: usize) -> bool {
         let params = &self.prepared.signature.params;

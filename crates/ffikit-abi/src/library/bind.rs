@@ -256,6 +256,11 @@ impl OwnedFunction {
         })
     }
 
+    /// As [`Function::takes_callback`].
+    pub fn takes_callback(&self, index: usize) -> bool {
+        self.function.takes_callback(index)
+    }
+
     /// As [`Function::takes_record`].
     pub fn takes_record(&self, index: usize) -> bool {
         self.function.takes_record(index)
