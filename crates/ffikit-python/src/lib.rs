@@ -657,6 +657,13 @@ mod fastcall {
                     return Ok(Value::Int(value));
                 }
             }
+            // bytes, as CFFI passes them: where they are (see `convert`).
+            // SAFETY: as above.
+            if unsafe { ffi::Py_TYPE(arg) == &raw mut ffi::PyBytes_Type } {
+                // SAFETY: as above: a bytes object; its data lives as long as it does.
+                let data = unsafe { ffi::PyBytes_AsString(arg) };
+                return Ok(Value::Pointer(data as usize));
+            }
             // SAFETY: as above.
             if unsafe { ffi::Py_TYPE(arg) == &raw mut ffi::PyFloat_Type } {
                 // SAFETY: as above: a float object, only read.

@@ -238,8 +238,9 @@ impl Prepared {
             {
                 i as u64
             } else if let Value::Pointer(p) = *value
-                && arg.kind == LaneKind::Address
+                && (arg.kind == LaneKind::Address || TEXT && arg.is_text() && p != 0)
             {
+                // An address (for a `char *`, a string C already holds: not NULL).
                 p as u64
             } else if TEXT
                 && let Value::CString(text) = value
