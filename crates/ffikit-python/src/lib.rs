@@ -685,7 +685,8 @@ mod fastcall {
             // Made in place; only those made are read and dropped.
             let mut values = [const { std::mem::MaybeUninit::<Value>::uninit() }; INLINE];
             // C objects passed by value, lent to the call: put back afterwards.
-            let mut lent: [Option<PyRefMut<'_, CObject>>; INLINE] = std::array::from_fn(|_| None);
+            // (Only those lent are held: nothing to drop for a call that lends none.)
+            let mut lent = arrayvec::ArrayVec::<(usize, PyRefMut<'_, CObject>), INLINE>::new();
             let mut made = 0;
             let mut failed = None;
             for (index, arg) in args.iter().enumerate() {
@@ -705,7 +706,7 @@ mod fastcall {
                         && let Ok(mut borrowed) = object.try_borrow_mut()
                     {
                         values[index].write(std::mem::replace(&mut borrowed.value, Value::Void));
-                        lent[index] = Some(borrowed);
+                        lent.push((index, borrowed));
                         made += 1;
                         continue;
                     }
@@ -728,12 +729,20 @@ mod fastcall {
                 Some(error) => Err(error),
                 None => Ok(call_c(py, function, made_values, releases)),
             };
-            for (value, lent) in values[..made].iter().zip(lent.iter_mut()) {
-                // SAFETY: each of the first `made` was written, and is read once, here.
-                let value = unsafe { value.assume_init_read() };
-                match lent.take() {
-                    Some(mut object) => object.value = value,
-                    None => dispose(value),
+            if lent.is_empty() {
+                for value in &values[..made] {
+                    // SAFETY: each of the first `made` was written, and is read once, here.
+                    dispose(unsafe { value.assume_init_read() });
+                }
+            } else {
+                let mut lent = lent.into_iter().peekable();
+                for (index, value) in values[..made].iter().enumerate() {
+                    // SAFETY: as above.
+                    let value = unsafe { value.assume_init_read() };
+                    match lent.next_if(|(at, _)| *at == index) {
+                        Some((_, mut object)) => object.value = value,
+                        None => dispose(value),
+                    }
                 }
             }
             result?
@@ -745,13 +754,14 @@ mod fastcall {
                 .collect::<PyResult<_>>()?;
             call_c(py, function, &values, releases)
         };
-        match result.map_err(raise)? {
+        let value = result.map_err(raise)?;
+        if let Value::Int(i) = value {
+            // An int owns nothing: forgotten, not run through the drop glue.
+            std::mem::forget(value);
             // SAFETY: a new reference to an int, or NULL with an exception set.
-            Value::Int(i) => unsafe {
-                PyObject::from_owned_ptr_or_err(py, ffi::PyLong_FromLongLong(i))
-            },
-            other => to_python(py, other),
+            return unsafe { PyObject::from_owned_ptr_or_err(py, ffi::PyLong_FromLongLong(i)) };
         }
+        to_python(py, value)
     }
 }
 
