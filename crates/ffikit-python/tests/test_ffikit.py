@@ -263,3 +263,19 @@ def test_errno_and_release_gil(ffi):
     worker.join()
     # Without releasing the GIL the worker could not tick while C slept.
     assert during >= 10, during
+
+
+def test_libcrypto_sha256_matches_hashlib():
+    import hashlib
+
+    ffi = ffikit.FFI()
+    # (The digest is not a string: the result is declared `void *`, not `unsigned char *`.)
+    ffi.cdef("void *SHA256(const unsigned char *d, size_t n, unsigned char *md);")
+    try:
+        crypto = ffi.dlopen("libcrypto.so.3")
+    except OSError:
+        pytest.skip("libcrypto.so.3 is not installed here")
+    data = b"ffikit hashes this through libcrypto"
+    digest = ffi.new("unsigned char[32]")
+    crypto.SHA256(data, len(data), digest)
+    assert bytes(ffi.buffer(digest)) == hashlib.sha256(data).digest()
