@@ -44,6 +44,9 @@ pub(crate) fn to_value(object: &Bound<'_, PyAny>) -> PyResult<Value> {
     if let Ok(text) = object.downcast::<PyString>() {
         return Ok(Value::Str(text.to_str()?.to_owned()));
     }
+    if let Ok(complex) = object.downcast::<pyo3::types::PyComplex>() {
+        return Ok(Value::Complex(complex.real(), complex.imag()));
+    }
     if let Ok(data) = object.downcast::<CObject>() {
         return Ok(data.borrow().value.clone());
     }

@@ -243,6 +243,14 @@ impl Ffi {
         LAST_ERRNO.with(std::cell::Cell::get)
     }
 
+    /// Sets errno (C's, and the saved one), as before a call whose errno is then read.
+    #[setter(errno)]
+    fn set_errno(&self, value: i32) {
+        // SAFETY: writing this thread's errno, always valid.
+        unsafe { *libc::__errno_location() = value };
+        LAST_ERRNO.with(|last| last.set(value));
+    }
+
     /// A Python callable as a C function pointer of a declared type:
     /// `ffi.callback("int (*)(const void *, const void *)", compare)`. Keep the returned
     /// object alive while C may call it. An exception in the callable is raised by the foreign
