@@ -195,8 +195,8 @@ impl Ffi {
         object.offset_at(&[Path::Field(member)]).map_err(raise)
     }
 
-    /// The bytes of a C string: a `char` array object (up to its first NUL), or a `char *`
-    /// result already read as bytes.
+    /// The bytes of a C string: a `char` array object (up to its first NUL), a `char *`
+    /// result already read as bytes, or a `cast` `char *` (the string at its address).
     fn string<'py>(
         &self,
         py: Python<'py>,
@@ -204,6 +204,17 @@ impl Ffi {
     ) -> PyResult<Bound<'py, PyBytes>> {
         if let Ok(bytes) = of.downcast::<PyBytes>() {
             return Ok(bytes.clone());
+        }
+        // A `char *` to C memory (`ffi.cast("char *", address)`): the string there.
+        if let Ok(pointer) = of.downcast::<CPointer>() {
+            let address = pointer.get().address;
+            if address == 0 {
+                return Err(PyTypeError::new_err("ffi.string of a NULL pointer"));
+            }
+            // SAFETY: the Python user's promise (the module's safety model): the pointer was
+            // cast from the address of a NUL-terminated string.
+            let text = unsafe { ffikit_abi::read_c_string(address) };
+            return Ok(PyBytes::new(py, &text));
         }
         let object = of.downcast::<CObject>()?.borrow();
         let bytes = object.data().bytes();
@@ -395,8 +406,16 @@ impl CObject {
             .map_err(raise)
     }
 
+    /// Element `index` of an array; `[0]` of any other object is its value (as CFFI's `p[0]`
+    /// of what `new("T *")` made).
     fn __getitem__(&self, py: Python<'_>, index: usize) -> PyResult<PyObject> {
-        let value = self.data().get_at(&[Path::Index(index)]).map_err(raise)?;
+        let value = match self.data().get_at(&[Path::Index(index)]) {
+            Ok(value) => value,
+            Err(_) if index == 0 && !matches!(self.data().get(), Value::Array(_)) => {
+                self.data().get()
+            }
+            Err(error) => return Err(raise(error)),
+        };
         to_python(py, value)
     }
 

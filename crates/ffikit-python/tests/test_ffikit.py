@@ -279,3 +279,43 @@ def test_libcrypto_sha256_matches_hashlib():
     digest = ffi.new("unsigned char[32]")
     crypto.SHA256(data, len(data), digest)
     assert bytes(ffi.buffer(digest)) == hashlib.sha256(data).digest()
+
+
+def test_sqlite3_exec_calls_a_python_callback_per_row():
+    ffi = ffikit.FFI()
+    ffi.cdef(
+        """
+        typedef struct sqlite3 sqlite3;
+        int sqlite3_open(const char *filename, sqlite3 **db);
+        int sqlite3_exec(sqlite3 *db, const char *sql,
+                         int (*callback)(void *, int, char **, char **), void *arg, char **errmsg);
+        int sqlite3_close(sqlite3 *db);
+        """
+    )
+    try:
+        sqlite = ffi.dlopen("libsqlite3.so.0")
+    except OSError:
+        pytest.skip("libsqlite3.so.0 is not installed here")
+    import sqlite3
+
+    holder = ffi.new("sqlite3 **")
+    assert sqlite.sqlite3_open(b":memory:", holder) == 0
+    db = ffi.cast("sqlite3 *", holder[0])
+    rows = []
+
+    def collect(arg, count, values, names):
+        cells = ffi.cast("char **", values)
+        row = []
+        for i in range(count):
+            address = cells[i]
+            row.append(None if address is None else ffi.string(ffi.cast("char *", address)).decode())
+        rows.append(row)
+        return 0
+
+    callback = ffi.callback("int (*)(void *, int, char **, char **)", collect)
+    query = "SELECT 1+1, 'x', NULL UNION ALL SELECT 3, 'y', 'z'"
+    assert sqlite.sqlite3_exec(db, query.encode(), callback, None, None) == 0
+    # Python's own sqlite3 module, on the same query, is the reference.
+    expected = [[None if v is None else str(v) for v in row] for row in sqlite3.connect(":memory:").execute(query)]
+    assert rows == expected
+    assert sqlite.sqlite3_close(db) == 0
