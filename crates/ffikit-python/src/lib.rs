@@ -55,6 +55,8 @@ struct Ffi {
     headers: std::sync::Mutex<Vec<String>>,
     /// Functions whose calls release the GIL (declared with `release_gil=True`).
     release_gil: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// `cast` element types by name, resolved once (a comparator casts on every call).
+    casts: std::sync::Mutex<std::collections::HashMap<String, Option<CData>>>,
 }
 
 #[pymethods]
@@ -66,6 +68,7 @@ impl Ffi {
             cdefs: std::sync::Mutex::new(Vec::new()),
             headers: std::sync::Mutex::new(Vec::new()),
             release_gil: std::sync::Mutex::new(Default::default()),
+            casts: std::sync::Mutex::new(Default::default()),
         }
     }
 
@@ -76,6 +79,8 @@ impl Ffi {
     #[pyo3(signature = (text, release_gil = false))]
     fn cdef(&self, text: &str, release_gil: bool) -> PyResult<()> {
         let report = self.this.cdef(text).map_err(raise)?;
+        // New declarations may complete a type a cast resolved as incomplete.
+        self.casts.lock().unwrap_or_else(|p| p.into_inner()).clear();
         if release_gil {
             let mut names = self.release_gil.lock().unwrap_or_else(|p| p.into_inner());
             for declared in &report.declared {
@@ -124,13 +129,17 @@ impl Ffi {
                 Err(_) => value.extract::<usize>()?,
             },
         };
-        // The element's type, checked now (a `void *` has none to read).
-        let element = self.this.new_value(pointee.trim_end()).ok();
-        Ok(CPointer {
-            address,
-            element: element.map(|e| e.type_name().to_owned()),
-            this: Arc::clone(&self.this),
-        })
+        // The element's type, resolved once per name (a `void *` has none to read).
+        let mut casts = self.casts.lock().unwrap_or_else(|p| p.into_inner());
+        let element = match casts.get(pointee) {
+            Some(element) => element.clone(),
+            None => {
+                let element = self.this.new_value(pointee.trim_end()).ok();
+                casts.insert(pointee.to_owned(), element.clone());
+                element
+            }
+        };
+        Ok(CPointer { address, element })
     }
 
     /// Opens a shared library (a path, a file name, or a name as `find_library` would take
@@ -487,9 +496,9 @@ impl CObject {
 #[pyclass(module = "ffikit", name = "Pointer", frozen)]
 pub(crate) struct CPointer {
     pub(crate) address: usize,
-    /// The element type, as C names it (None for `void *`).
-    element: Option<String>,
-    this: Arc<Library>,
+    /// A zeroed object of the element type, copied for each read (None for `void *` and
+    /// incomplete types: nothing to read).
+    element: Option<CData>,
 }
 
 #[pymethods]
@@ -498,7 +507,7 @@ impl CPointer {
         let Some(element) = &self.element else {
             return Err(PyTypeError::new_err("a `void *` has no elements to read"));
         };
-        let mut object = self.this.new_value(element).map_err(raise)?;
+        let mut object = element.clone();
         let at = self.address + index * object.size();
         // SAFETY: the Python user's promise (the module's safety model): the pointer was cast
         // from an address holding values of this type, and `index` is within them.
@@ -513,7 +522,7 @@ impl CPointer {
     fn __repr__(&self) -> String {
         format!(
             "<ffikit.Pointer '{} *' {:#x}>",
-            self.element.as_deref().unwrap_or("void"),
+            self.element.as_ref().map_or("void", CData::type_name),
             self.address
         )
     }
