@@ -717,6 +717,48 @@ mod fastcall {
             }
             to_value(&arg)
         };
+        // The commonest calls — ints, floats and bytes only — read straight into their
+        // values (nothing to lend, nothing to drop), or, at the first other argument, the
+        // general loop below.
+        if args.len() <= INLINE && !bound.records {
+            let mut values = [const { std::mem::MaybeUninit::<Value>::uninit() }; INLINE];
+            let mut plain = true;
+            for (value, &arg) in values.iter_mut().zip(args) {
+                // SAFETY: a borrowed, live argument of this call; the GIL is held; each object
+                // is only read, and a bytes object's data lives as long as it does (the call's
+                // argument).
+                let read = unsafe {
+                    let ty = ffi::Py_TYPE(arg);
+                    if ty == &raw mut ffi::PyLong_Type {
+                        let mut overflow = 0;
+                        let int = ffi::PyLong_AsLongLongAndOverflow(arg, &mut overflow);
+                        (overflow == 0 && int != -1).then_some(Value::Int(int))
+                    } else if ty == &raw mut ffi::PyFloat_Type {
+                        Some(Value::Float(ffi::PyFloat_AsDouble(arg)))
+                    } else if ty == &raw mut ffi::PyBytes_Type {
+                        Some(Value::Pointer(ffi::PyBytes_AsString(arg) as usize))
+                    } else {
+                        None
+                    }
+                };
+                match read {
+                    Some(read) => {
+                        value.write(read);
+                    }
+                    None => {
+                        plain = false;
+                        break;
+                    }
+                }
+            }
+            if plain {
+                // SAFETY: every value was written (numbers and addresses: nothing to drop).
+                let values = unsafe {
+                    std::slice::from_raw_parts(values.as_ptr().cast::<Value>(), args.len())
+                };
+                return finish(py, call_c(py, function, values, releases));
+            }
+        }
         let result = if args.len() <= INLINE {
             // Made in place; only those made are read and dropped.
             let mut values = [const { std::mem::MaybeUninit::<Value>::uninit() }; INLINE];
@@ -790,6 +832,12 @@ mod fastcall {
                 .collect::<PyResult<_>>()?;
             call_c(py, function, &values, releases)
         };
+        finish(py, result)
+    }
+
+    /// The call's result as a Python object, or its error as a Python exception.
+    #[inline(always)]
+    fn finish(py: Python<'_>, result: Result<Value, ffikit_abi::Error>) -> PyResult<PyObject> {
         let value = result.map_err(raise)?;
         if let Value::Int(i) = value {
             // An int owns nothing: forgotten, not run through the drop glue.
