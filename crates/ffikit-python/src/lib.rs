@@ -272,10 +272,38 @@ impl Ffi {
     }
 
     /// A Python callable as a C function pointer of a declared type:
-    /// `ffi.callback("int (*)(const void *, const void *)", compare)`. Keep the returned
-    /// object alive while C may call it. An exception in the callable is raised by the foreign
-    /// call that led to it, after C returns (C gets zero, or `error`).
-    #[pyo3(signature = (signature, function, error = None))]
+    /// `ffi.callback("int (*)(const void *, const void *)", compare)`, or as a decorator,
+    /// `@ffi.callback("int (*)(int)")`. Keep the returned object alive while C may call it.
+    /// An exception in the callable is raised by the foreign call that led to it, after C
+    /// returns (C gets zero, or `error`).
+    #[pyo3(name = "callback", signature = (signature, function = None, error = None))]
+    fn callback_or_decorator(
+        slf: &pyo3::Bound<'_, Self>,
+        signature: &str,
+        function: Option<Py<PyAny>>,
+        error: Option<PyObject>,
+    ) -> PyResult<PyObject> {
+        let py = slf.py();
+        match function {
+            Some(function) => {
+                let error = error.as_ref().map(|e| e.bind(py));
+                let made = slf.get().callback(signature, function, error)?;
+                Ok(Py::new(py, made)?.into_any())
+            }
+            None => Ok(Py::new(
+                py,
+                CallbackDecorator {
+                    ffi: slf.clone().unbind(),
+                    signature: signature.to_owned(),
+                    error,
+                },
+            )?
+            .into_any()),
+        }
+    }
+}
+
+impl Ffi {
     fn callback(
         &self,
         signature: &str,
@@ -304,6 +332,22 @@ impl Ffi {
             None => callback,
         };
         Ok(CallbackObject { callback })
+    }
+}
+
+/// `@ffi.callback(signature)`: makes the callback of the function it decorates.
+#[pyclass(module = "ffikit", name = "CallbackDecorator", frozen)]
+struct CallbackDecorator {
+    ffi: Py<Ffi>,
+    signature: String,
+    error: Option<PyObject>,
+}
+
+#[pymethods]
+impl CallbackDecorator {
+    fn __call__(&self, py: Python<'_>, function: Py<PyAny>) -> PyResult<CallbackObject> {
+        let error = self.error.as_ref().map(|e| e.bind(py));
+        self.ffi.get().callback(&self.signature, function, error)
     }
 }
 

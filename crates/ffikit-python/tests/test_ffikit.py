@@ -319,3 +319,14 @@ def test_sqlite3_exec_calls_a_python_callback_per_row():
     expected = [[None if v is None else str(v) for v in row] for row in sqlite3.connect(":memory:").execute(query)]
     assert rows == expected
     assert sqlite.sqlite3_close(db) == 0
+
+
+def test_callback_as_a_decorator(ffi, libc):
+    array = ffi.new("int[6]", [4, -1, 8, 0, 15, 2])
+
+    @ffi.callback("int (*)(const void *, const void *)")
+    def descending(a, b):
+        return ffi.cast("int *", b)[0] - ffi.cast("int *", a)[0]
+
+    libc.qsort(array, 6, 4, descending)
+    assert array.value() == sorted([4, -1, 8, 0, 15, 2], reverse=True)
