@@ -144,7 +144,8 @@ impl Ffi {
 
     /// Opens a shared library (a path, a file name, or a name as `find_library` would take
     /// it: `"z"`, `"m"`), with this FFI's declarations. Loading runs the library's
-    /// initializers: the caller's promise that they are sound.
+    /// initializers: the caller's promise that they are sound. It stays loaded for the life
+    /// of the process (as with ctypes and CFFI).
     fn dlopen(&self, py: Python<'_>, name: &str) -> PyResult<Py<Lib>> {
         // SAFETY: the Python user's promise (the module's safety model, promise 1).
         let library = unsafe { Library::open(name) }.map_err(raise)?;
@@ -162,10 +163,17 @@ impl Ffi {
         for text in &cdefs {
             library.cdef(text).map_err(raise)?;
         }
+        let library = Arc::new(library);
+        // Never unloaded, as ctypes and CFFI never unload what they open: C state a library
+        // made (a database handle, a registered callback) may outlive the Python object.
+        LOADED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::clone(&library));
         Py::new(
             py,
             Lib {
-                library: Arc::new(library),
+                library,
                 cdefs,
                 release_gil: self
                     .release_gil
@@ -351,6 +359,9 @@ impl CallbackDecorator {
     }
 }
 
+/// Every library `dlopen` opened, kept loaded for the life of the process.
+static LOADED: std::sync::Mutex<Vec<Arc<Library>>> = std::sync::Mutex::new(Vec::new());
+
 /// A library opened by `dlopen`: its declared functions as attributes.
 #[pyclass(module = "ffikit", name = "Lib", frozen, dict)]
 struct Lib {
@@ -495,6 +506,12 @@ impl CObject {
     /// The whole value, as Python values (a dict for a struct, a list for an array).
     fn value(&self, py: Python<'_>) -> PyResult<PyObject> {
         to_python(py, self.data().get())
+    }
+
+    /// Sets the whole value (a struct needs every member).
+    fn set(&mut self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let value = to_value(value)?;
+        self.data_mut().set(&value).map_err(raise)
     }
 
     /// The buffer protocol: the object's bytes, writable, where they are (they never move
