@@ -706,6 +706,32 @@ mod fastcall {
         })
     }
 
+    /// An int (of 64 bits), float or bytes argument as its value, read through the C API; None
+    /// for anything else.
+    ///
+    /// # Safety
+    ///
+    /// `arg` is a live object, borrowed for the call, and the GIL is held.
+    #[inline(always)]
+    unsafe fn plain_value(arg: *mut ffi::PyObject) -> Option<Value> {
+        // SAFETY: the caller's promise; each object is only read, and a bytes object's data
+        // lives as long as it does (an argument of the call).
+        unsafe {
+            let ty = ffi::Py_TYPE(arg);
+            if ty == &raw mut ffi::PyLong_Type {
+                let mut overflow = 0;
+                let int = ffi::PyLong_AsLongLongAndOverflow(arg, &mut overflow);
+                (overflow == 0 && int != -1).then_some(Value::Int(int))
+            } else if ty == &raw mut ffi::PyFloat_Type {
+                Some(Value::Float(ffi::PyFloat_AsDouble(arg)))
+            } else if ty == &raw mut ffi::PyBytes_Type {
+                Some(Value::Pointer(ffi::PyBytes_AsString(arg) as usize))
+            } else {
+                None
+            }
+        }
+    }
+
     /// The foreign call, the GIL released around it or not, errno saved right after.
     fn call_c(
         py: Python<'_>,
@@ -781,6 +807,9 @@ mod fastcall {
         // The commonest calls — ints, floats and bytes only — read straight into their
         // values (nothing to lend, nothing to drop), or, at the first other argument, the
         // general loop below.
+        // The commonest calls — ints, floats and bytes only — read straight into their
+        // values (nothing to lend, nothing to drop), or, at the first other argument, the
+        // general loop below.
         if args.len() <= INLINE && !bound.records {
             let mut values = [const { std::mem::MaybeUninit::<Value>::uninit() }; INLINE];
             let mut plain = true;
@@ -788,21 +817,7 @@ mod fastcall {
                 // SAFETY: a borrowed, live argument of this call; the GIL is held; each object
                 // is only read, and a bytes object's data lives as long as it does (the call's
                 // argument).
-                let read = unsafe {
-                    let ty = ffi::Py_TYPE(arg);
-                    if ty == &raw mut ffi::PyLong_Type {
-                        let mut overflow = 0;
-                        let int = ffi::PyLong_AsLongLongAndOverflow(arg, &mut overflow);
-                        (overflow == 0 && int != -1).then_some(Value::Int(int))
-                    } else if ty == &raw mut ffi::PyFloat_Type {
-                        Some(Value::Float(ffi::PyFloat_AsDouble(arg)))
-                    } else if ty == &raw mut ffi::PyBytes_Type {
-                        Some(Value::Pointer(ffi::PyBytes_AsString(arg) as usize))
-                    } else {
-                        None
-                    }
-                };
-                match read {
+                match unsafe { plain_value(arg) } {
                     Some(read) => {
                         value.write(read);
                     }
@@ -818,6 +833,60 @@ mod fastcall {
                     std::slice::from_raw_parts(values.as_ptr().cast::<Value>(), args.len())
                 };
                 return finish(py, call_c(py, function, values, releases));
+            }
+        }
+        // A function taking a struct by value: the same, and C objects lent to the call.
+        if args.len() <= INLINE && bound.records {
+            let mut values = [const { std::mem::MaybeUninit::<Value>::uninit() }; INLINE];
+            // C objects passed by value, lent to the call: put back afterwards.
+            let mut lent = arrayvec::ArrayVec::<(usize, PyRefMut<'_, CObject>), INLINE>::new();
+            let mut plain = true;
+            for (index, (value, &arg)) in values.iter_mut().zip(args).enumerate() {
+                // SAFETY: a borrowed, live argument of this call; the GIL is held; each object
+                // is only read, and a bytes object's data lives as long as it does (the call's
+                // argument).
+                // SAFETY: as above.
+                let (read, ty) = unsafe { (plain_value(arg), ffi::Py_TYPE(arg)) };
+                if let Some(read) = read {
+                    value.write(read);
+                    continue;
+                }
+                // A C object for a struct parameter: lent to the call.
+                let by_value = index >= 64 || bound.pointers & (1 << index) == 0;
+                if bound.records && by_value && ty == CObject::type_object_raw(py) {
+                    // SAFETY: a borrowed, live argument of this call, of the C object class.
+                    let object = unsafe { pyo3::Bound::from_borrowed_ptr(py, arg) };
+                    // SAFETY: its type was just compared with the class's.
+                    let object = unsafe { object.downcast_into_unchecked::<CObject>() };
+                    if let Ok(mut borrowed) = object.try_borrow_mut() {
+                        value.write(std::mem::replace(&mut borrowed.value, Value::Void));
+                        lent.push((index, borrowed));
+                        continue;
+                    }
+                }
+                plain = false;
+                break;
+            }
+            if plain {
+                // SAFETY: every value was written (numbers, addresses and lent C objects).
+                let made = unsafe {
+                    std::slice::from_raw_parts(values.as_ptr().cast::<Value>(), args.len())
+                };
+                let result = call_c(py, function, made, releases);
+                if !lent.is_empty() {
+                    for (index, mut object) in lent {
+                        // SAFETY: written above; read once, here, back into its object.
+                        object.value = unsafe { values[index].assume_init_read() };
+                    }
+                }
+                return finish(py, result);
+            }
+            // Not all plain: the objects lent so far go back before the general loop.
+            if !lent.is_empty() {
+                for (index, mut object) in lent {
+                    // SAFETY: as above.
+                    object.value = unsafe { values[index].assume_init_read() };
+                }
             }
         }
         let result = if args.len() <= INLINE {
