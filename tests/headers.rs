@@ -2,12 +2,16 @@
 //! libraries themselves, calls by name, layouts and constants, and `static inline` functions
 //! through a compiled shim — each compared with what the C compiler itself says.
 
+#[path = "../crates/ffikit-cdecl/tests/support/installed.rs"]
+mod installed;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
 use ffikit::fixtures::SHARED_OBJECT;
 use ffikit_abi::{Library, Value};
 use ffikit_cdecl::Header;
+use installed::{installed, real_headers_installed};
 
 fn ffikit(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ffikit"))
@@ -41,33 +45,6 @@ fn c_prints(program: &str, libs: &[&str]) -> String {
     let run = Command::new(&exe).output().unwrap();
     assert!(run.status.success());
     String::from_utf8(run.stdout).unwrap()
-}
-
-/// Whether the C compiler finds `header`. A -dev package missing on a fresh machine skips the
-/// test with a note; `.ci/run` installs them all and sets FFIKIT_REQUIRE_HEADERS, so there a
-/// missing header fails instead of skipping.
-fn installed(header: &str, package: &str) -> bool {
-    let found = Header::new(header).is_found();
-    if !found {
-        assert!(
-            std::env::var_os("FFIKIT_REQUIRE_HEADERS").is_none(),
-            "<{header}> is not installed (apt-get install {package})"
-        );
-        eprintln!("skipped: <{header}> is not installed (apt-get install {package})");
-    }
-    found
-}
-
-/// The -dev packages of the real libraries' headers the tests read.
-fn real_headers_installed() -> bool {
-    [
-        ("zlib.h", "zlib1g-dev"),
-        ("sqlite3.h", "libsqlite3-dev"),
-        ("expat.h", "libexpat1-dev"),
-        ("bzlib.h", "libbz2-dev"),
-    ]
-    .iter()
-    .all(|(header, package)| installed(header, package))
 }
 
 #[test]

@@ -1,12 +1,16 @@
 //! Real headers through the C preprocessor: origins, scope, macro values and errors, each
 //! checked against the C compiler itself (a program it compiles and runs prints the truth).
 
+#[path = "support/installed.rs"]
+mod installed;
+
 use std::path::Path;
 use std::process::Command;
 
 use ffikit_cdecl::{
     Declarations, Declared, Header, HeaderErrorKind, MacroValue, SkipKind, TagKind,
 };
+use installed::real_headers_installed;
 
 /// Compiles `program` with cc (`-I dir` when given) and runs it: its standard output.
 fn c_prints(program: &str, include: Option<&Path>) -> String {
@@ -68,33 +72,6 @@ fn write_headers(dir: &Path) -> std::path::PathBuf {
     std::fs::write(dir.join("mine.h"), MINE).unwrap();
     std::fs::write(dir.join("mine_types.h"), MINE_TYPES).unwrap();
     dir.join("mine.h")
-}
-
-/// Whether the C compiler finds `header`. A -dev package missing on a fresh machine skips the
-/// test with a note; `.ci/run` installs them all and sets FFIKIT_REQUIRE_HEADERS, so there a
-/// missing header fails instead of skipping.
-fn installed(header: &str, package: &str) -> bool {
-    let found = Header::new(header).is_found();
-    if !found {
-        assert!(
-            std::env::var_os("FFIKIT_REQUIRE_HEADERS").is_none(),
-            "<{header}> is not installed (apt-get install {package})"
-        );
-        eprintln!("skipped: <{header}> is not installed (apt-get install {package})");
-    }
-    found
-}
-
-/// The -dev packages of the real libraries' headers the tests read.
-fn real_headers_installed() -> bool {
-    [
-        ("zlib.h", "zlib1g-dev"),
-        ("sqlite3.h", "libsqlite3-dev"),
-        ("expat.h", "libexpat1-dev"),
-        ("bzlib.h", "libbz2-dev"),
-    ]
-    .iter()
-    .all(|(header, package)| installed(header, package))
 }
 
 #[test]

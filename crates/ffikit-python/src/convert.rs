@@ -48,7 +48,7 @@ pub(crate) fn to_value(object: &Bound<'_, PyAny>) -> PyResult<Value> {
         return Ok(Value::Complex(complex.real(), complex.imag()));
     }
     if let Ok(data) = object.downcast::<CObject>() {
-        return Ok(data.borrow().value.clone());
+        return Ok(data.try_borrow()?.value.clone());
     }
     if let Ok(callback) = object.downcast::<CallbackObject>() {
         return Ok(callback.get().callback.address());

@@ -200,7 +200,7 @@ impl Ffi {
     /// The size in bytes of a C type (by name) or of a C object.
     fn sizeof(&self, of: &Bound<'_, PyAny>) -> PyResult<usize> {
         if let Ok(object) = of.downcast::<CObject>() {
-            return Ok(object.borrow().data().size());
+            return Ok(object.try_borrow()?.data().size());
         }
         let name: String = of.extract()?;
         Ok(self.this.new_value(&name).map_err(raise)?.size())
@@ -233,7 +233,7 @@ impl Ffi {
             let text = unsafe { ffikit_abi::read_c_string(address) };
             return Ok(PyBytes::new(py, &text));
         }
-        let object = of.downcast::<CObject>()?.borrow();
+        let object = of.downcast::<CObject>()?.try_borrow()?;
         let bytes = object.data().bytes();
         let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
         Ok(PyBytes::new(py, &bytes[..end]))
@@ -390,18 +390,20 @@ impl Lib {
     fn __getattr__(slf: &Bound<'_, Self>, name: &str) -> PyResult<PyObject> {
         let py = slf.py();
         let library = &slf.get().library;
-        let declared = library.declared();
-        match declared.macro_value(name) {
-            Some(MacroValue::Float { value, .. }) => {
-                return Ok(value.into_pyobject(py)?.into_any().unbind());
-            }
-            Some(MacroValue::String(bytes)) => {
-                return Ok(PyBytes::new(py, bytes).into_any().unbind());
-            }
-            _ => {}
-        }
-        if let Some(constant) = declared.constant(name) {
-            return Ok(constant.value.into_pyobject(py)?.into_any().unbind());
+        // A constant (looked up once: then found in `__dict__`, as functions are).
+        let constant = match library.macro_value(name) {
+            Some(MacroValue::Float { value, .. }) => Some(value.into_pyobject(py)?.into_any()),
+            Some(MacroValue::String(bytes)) => Some(PyBytes::new(py, &bytes).into_any()),
+            _ => match library.constant(name) {
+                Some(constant) => Some(constant.value.into_pyobject(py)?.into_any()),
+                None => None,
+            },
+        };
+        if let Some(constant) = constant {
+            slf.getattr(pyo3::intern!(py, "__dict__"))?
+                .downcast::<PyDict>()?
+                .set_item(name, &constant)?;
+            return Ok(constant.unbind());
         }
         // SAFETY: the declaration is the Python user's (the module's safety model, promise 2).
         let function = match unsafe { OwnedFunction::get(library, name) } {
@@ -569,7 +571,14 @@ impl CPointer {
             return Err(PyTypeError::new_err("a `void *` has no elements to read"));
         };
         let mut object = element.clone();
-        let at = self.address + index * object.size();
+        let at = index
+            .checked_mul(object.size())
+            .and_then(|offset| self.address.checked_add(offset))
+            .ok_or_else(|| {
+                pyo3::exceptions::PyOverflowError::new_err(format!(
+                    "element {index} is past the end of the address space"
+                ))
+            })?;
         // SAFETY: the Python user's promise (the module's safety model): the pointer was cast
         // from an address holding values of this type, and `index` is within them.
         unsafe { object.copy_from(at) };
@@ -768,31 +777,14 @@ mod fastcall {
         // takes a callback: C may call it from another thread, which must be able to take
         // the GIL (the calling thread, waiting for C, would otherwise hold it).
         let releases = bound.releases_gil;
+        // Any argument: an int, float or bytes through the C API, else as its Python object
+        // converts (a C object where C takes a pointer: its address).
         let convert = |index: usize, &arg: &*mut ffi::PyObject| {
-            // The commonest argument, an int that fits 64 bits, read without building a
-            // `Bound` or looking at its type twice.
             // SAFETY: a borrowed, live argument of this call; the GIL is held.
-            if unsafe { ffi::Py_TYPE(arg) == &raw mut ffi::PyLong_Type } {
-                let mut overflow = 0;
-                // SAFETY: as above: an int object, only read.
-                let value = unsafe { ffi::PyLong_AsLongLongAndOverflow(arg, &mut overflow) };
-                if overflow == 0 && value != -1 {
-                    return Ok(Value::Int(value));
-                }
-            }
-            // bytes, as CFFI passes them: where they are (see `convert`).
-            // SAFETY: as above.
-            if unsafe { ffi::Py_TYPE(arg) == &raw mut ffi::PyBytes_Type } {
-                // SAFETY: as above: a bytes object; its data lives as long as it does.
-                let data = unsafe { ffi::PyBytes_AsString(arg) };
-                return Ok(Value::Pointer(data as usize));
+            if let Some(value) = unsafe { plain_value(arg) } {
+                return Ok(value);
             }
             // SAFETY: as above.
-            if unsafe { ffi::Py_TYPE(arg) == &raw mut ffi::PyFloat_Type } {
-                // SAFETY: as above: a float object, only read.
-                return Ok(Value::Float(unsafe { ffi::PyFloat_AsDouble(arg) }));
-            }
-            // SAFETY: a borrowed, live argument of this call.
             let arg = unsafe { pyo3::Bound::from_borrowed_ptr(py, arg) };
             // A C object where C takes a pointer: its address (it lives as long as the
             // call's arguments do, and C may write into it, as CFFI's cdata).
@@ -807,16 +799,11 @@ mod fastcall {
         // The commonest calls — ints, floats and bytes only — read straight into their
         // values (nothing to lend, nothing to drop), or, at the first other argument, the
         // general loop below.
-        // The commonest calls — ints, floats and bytes only — read straight into their
-        // values (nothing to lend, nothing to drop), or, at the first other argument, the
-        // general loop below.
         if args.len() <= INLINE && !bound.records {
             let mut values = [const { std::mem::MaybeUninit::<Value>::uninit() }; INLINE];
             let mut plain = true;
             for (value, &arg) in values.iter_mut().zip(args) {
-                // SAFETY: a borrowed, live argument of this call; the GIL is held; each object
-                // is only read, and a bytes object's data lives as long as it does (the call's
-                // argument).
+                // SAFETY: a borrowed, live argument of this call; the GIL is held.
                 match unsafe { plain_value(arg) } {
                     Some(read) => {
                         value.write(read);
@@ -842,10 +829,7 @@ mod fastcall {
             let mut lent = arrayvec::ArrayVec::<(usize, PyRefMut<'_, CObject>), INLINE>::new();
             let mut plain = true;
             for (index, (value, &arg)) in values.iter_mut().zip(args).enumerate() {
-                // SAFETY: a borrowed, live argument of this call; the GIL is held; each object
-                // is only read, and a bytes object's data lives as long as it does (the call's
-                // argument).
-                // SAFETY: as above.
+                // SAFETY: a borrowed, live argument of this call; the GIL is held.
                 let (read, ty) = unsafe { (plain_value(arg), ffi::Py_TYPE(arg)) };
                 if let Some(read) = read {
                     value.write(read);
@@ -895,31 +879,28 @@ mod fastcall {
             // C objects passed by value, lent to the call: put back afterwards.
             // (Only those lent are held: nothing to drop for a call that lends none.)
             let mut lent = arrayvec::ArrayVec::<(usize, PyRefMut<'_, CObject>), INLINE>::new();
+            let mut lent_mask = 0u8;
             let mut made = 0;
             let mut failed = None;
-            for (index, arg) in args.iter().enumerate() {
+            for (index, &arg) in args.iter().enumerate() {
+                // A C object for a struct parameter (only functions taking one lend).
                 let by_value = index >= 64 || bound.pointers & (1 << index) == 0;
-                // Ints and floats, the commonest, are not C objects: not looked at as one
-                // (nor given a reference count).
                 // SAFETY: a borrowed, live argument of this call; the GIL is held.
-                let number = unsafe {
-                    ffi::Py_TYPE(*arg) == &raw mut ffi::PyLong_Type
-                        || ffi::Py_TYPE(*arg) == &raw mut ffi::PyFloat_Type
-                };
-                // Only functions taking a struct by value lend C objects.
-                if bound.records && by_value && !number {
-                    // SAFETY: a borrowed, live argument of this call.
-                    let object = unsafe { pyo3::Bound::from_borrowed_ptr(py, *arg) };
-                    if let Ok(object) = object.downcast_into::<CObject>()
-                        && let Ok(mut borrowed) = object.try_borrow_mut()
-                    {
+                let ty = unsafe { ffi::Py_TYPE(arg) };
+                if bound.records && by_value && ty == CObject::type_object_raw(py) {
+                    // SAFETY: as above, of the C object class (its type just compared).
+                    let object = unsafe {
+                        pyo3::Bound::from_borrowed_ptr(py, arg).downcast_into_unchecked::<CObject>()
+                    };
+                    if let Ok(mut borrowed) = object.try_borrow_mut() {
                         values[index].write(std::mem::replace(&mut borrowed.value, Value::Void));
                         lent.push((index, borrowed));
+                        lent_mask |= 1 << index;
                         made += 1;
                         continue;
                     }
                 }
-                match convert(index, arg) {
+                match convert(index, &arg) {
                     Ok(value) => {
                         values[index].write(value);
                         made += 1;
@@ -937,20 +918,17 @@ mod fastcall {
                 Some(error) => Err(error),
                 None => Ok(call_c(py, function, made_values, releases)),
             };
-            if lent.is_empty() {
-                for value in &values[..made] {
+            // Each value made is read once: back into its C object if lent, else dropped.
+            for (index, value) in values[..made].iter().enumerate() {
+                if lent_mask & (1 << index) == 0 {
                     // SAFETY: each of the first `made` was written, and is read once, here.
                     dispose(unsafe { value.assume_init_read() });
                 }
-            } else {
-                let mut lent = lent.into_iter().peekable();
-                for (index, value) in values[..made].iter().enumerate() {
-                    // SAFETY: as above.
-                    let value = unsafe { value.assume_init_read() };
-                    match lent.next_if(|(at, _)| *at == index) {
-                        Some((_, mut object)) => object.value = value,
-                        None => dispose(value),
-                    }
+            }
+            if !lent.is_empty() {
+                for (index, mut object) in lent {
+                    // SAFETY: as above (a lent value, not read in the loop above).
+                    object.value = unsafe { values[index].assume_init_read() };
                 }
             }
             result?

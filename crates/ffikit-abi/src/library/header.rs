@@ -41,6 +41,11 @@ impl Library {
         self.declarations().macro_value(name).cloned()
     }
 
+    /// An integer constant declared here: an enumerator or an integer `#define`.
+    pub fn constant(&self, name: &str) -> Option<ffikit_cdecl::Constant> {
+        self.declarations().constant(name)
+    }
+
     /// Makes `static inline` functions of an included header callable: compiles (or finds in
     /// the cache) a small shared library that exports a pointer to each, linked against this
     /// library, and loads it for as long as this library lives. Then [`get`](Self::get)
