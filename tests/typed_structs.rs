@@ -521,3 +521,63 @@ fn typed_struct_callbacks_past_the_slots_go_through_libffi() {
         );
     }
 }
+
+/// `#[repr(C, packed)]` (above), `packed(2)` and `align(16)` beside `C` (issue 26, row
+/// 14): the derive accepts them, and its layout is gcc's for the same C types (the fixture library
+/// exports gcc's own sizeof/alignof/offsetof of each).
+#[repr(C, packed(2))]
+#[derive(CStruct, Clone, Copy)]
+struct Pack2Record {
+    tag: u8,
+    value: u64,
+    tail: u8,
+}
+
+#[repr(C, align(16))]
+#[derive(CStruct, Clone, Copy)]
+struct AlignedBlock {
+    id: i32,
+}
+
+/// gcc's (size, align) of a type and offsets of its members, from the fixture library.
+fn gcc_layout(type_name: &str) -> ((u64, u64), Vec<(String, u64)>) {
+    let mut raw: *const sys::ffikit_layout_fact = std::ptr::null();
+    // SAFETY: ffikit_layout_facts stores a pointer to a static table and returns its length.
+    let count = unsafe { sys::ffikit_layout_facts(&mut raw) };
+    // SAFETY: the table has `count` entries and lives for the whole program.
+    let table = unsafe { std::slice::from_raw_parts(raw, count) };
+    let text = |p: *const c_char| {
+        // SAFETY: names in the table are static NUL-terminated strings (or NULL).
+        (!p.is_null()).then(|| unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned())
+    };
+    let mut whole = None;
+    let mut members = Vec::new();
+    for fact in table.iter().filter(|f| text(f.type_name).as_deref() == Some(type_name)) {
+        match text(fact.field_name) {
+            None => whole = Some((fact.size, fact.align)),
+            Some(field) => members.push((field, fact.bit_offset / 8)),
+        }
+    }
+    (whole.expect("gcc's facts name the type"), members)
+}
+
+fn derived_layout<T: ffikit_abi::CType>() -> ((u64, u64), Vec<(String, u64)>) {
+    let ffikit_abi::Kind::Record(layout) = T::KIND else {
+        panic!("a derived struct is a record")
+    };
+    (
+        (layout.size as u64, layout.align as u64),
+        layout
+            .members
+            .iter()
+            .map(|m| (m.name.to_owned(), m.offset as u64))
+            .collect(),
+    )
+}
+
+#[test]
+fn packed_and_aligned_reprs_derive_gccs_layout() {
+    assert_eq!(derived_layout::<PackedRecord>(), gcc_layout("struct packed_record"));
+    assert_eq!(derived_layout::<Pack2Record>(), gcc_layout("struct pack2_record"));
+    assert_eq!(derived_layout::<AlignedBlock>(), gcc_layout("struct aligned_block"));
+}

@@ -164,6 +164,27 @@ pub enum Error {
     /// `static inline` functions failed.
     #[error(transparent)]
     Header(#[from] ffikit_cdecl::HeaderError),
+    /// The allocator refused memory for a C object whose size the caller chose (a
+    /// `char[1000000000]` under an address-space limit): an error, never an abort.
+    #[error("out of memory: {what} needs {bytes} bytes, which the allocator refused")]
+    OutOfMemory {
+        /// What was being made.
+        what: String,
+        /// How many bytes were asked for.
+        bytes: usize,
+    },
+    /// The operating system refused a thread (a [`Pool`](crate::Pool)'s worker); the
+    /// threads already started were stopped and joined.
+    #[error("the operating system refused worker thread {started} of {requested}")]
+    ThreadSpawn {
+        /// How many workers were asked for.
+        requested: usize,
+        /// How many had started (and were stopped again).
+        started: usize,
+        /// The OS's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The kind of an [`Error`], for matching.
@@ -203,6 +224,10 @@ pub enum ErrorKind {
     UnsupportedType,
     /// [`Error::Header`].
     Header,
+    /// [`Error::OutOfMemory`].
+    OutOfMemory,
+    /// [`Error::ThreadSpawn`].
+    ThreadSpawn,
 }
 
 impl Error {
@@ -228,6 +253,8 @@ impl Error {
             Error::DeclarationMismatch { .. } => ErrorKind::DeclarationMismatch,
             Error::UnsupportedType { .. } | Error::Prepare(_) => ErrorKind::UnsupportedType,
             Error::Header(_) => ErrorKind::Header,
+            Error::OutOfMemory { .. } => ErrorKind::OutOfMemory,
+            Error::ThreadSpawn { .. } => ErrorKind::ThreadSpawn,
         }
     }
 }

@@ -46,9 +46,18 @@ fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("C") {
                 repr_c = true;
-            } else if meta.input.peek(syn::token::Paren) {
-                let _arguments;
-                syn::parenthesized!(_arguments in meta.input);
+            } else if meta.path.is_ident("packed") || meta.path.is_ident("align") {
+                // `packed`, `packed(N)`, `align(N)`: the compiler's layout functions below
+                // already honour them; the argument is read so that nothing is left over.
+                if meta.input.peek(syn::token::Paren) {
+                    let argument;
+                    syn::parenthesized!(argument in meta.input);
+                    argument.parse::<syn::LitInt>()?;
+                }
+            } else {
+                return Err(meta.error(
+                    "#[derive(CStruct)] takes #[repr(C)] with `packed`, `packed(N)` or `align(N)` beside it",
+                ));
             }
             Ok(())
         })?;
