@@ -1404,6 +1404,7 @@ unsafe extern "C" {
     pub fn rect_area(r: rect) -> i64;
     pub fn make_sample(id: u16, base: f32) -> sample;
     pub fn sample_total(s: sample) -> f64;
+    pub fn rect_pair_mix(a: rect, b: rect) -> i64;
     pub fn number_from_double(d: f64) -> number;
     pub fn number_from_int(i: i64) -> number;
     pub fn number_as_double(n: number) -> f64;

@@ -186,6 +186,8 @@ struct rect make_rect(int32_t x, int32_t y, int32_t width, int32_t height);
 int64_t rect_area(struct rect r);
 struct sample make_sample(uint16_t id, float base);
 double sample_total(struct sample s);
+/* Two structs by value (the same value may be passed twice): a.top_left.x * 1000 + b.bottom_right.y. */
+int64_t rect_pair_mix(struct rect a, struct rect b);
 
 /* A union by value. */
 union number { int64_t i; double d; float f; uint8_t bytes[8]; };

@@ -82,6 +82,10 @@ union number number_from_int(int64_t i) {
     return n;
 }
 
+int64_t rect_pair_mix(struct rect a, struct rect b) {
+    return (int64_t)a.top_left.x * 1000 + b.bottom_right.y;
+}
+
 double number_as_double(union number n) {
     return n.d;
 }

@@ -2,7 +2,7 @@
 //! (crates/ffikit-python) with maturin into a virtual environment kept under the target
 //! directory, then runs its pytest suite on the fixture library, and `ffikit compare
 //! --python` in it. What it needs it installs into that environment itself (maturin, pytest,
-//! and cffi for the comparison), from PyPI.
+//! hypothesis for the conversion fuzzing, and cffi for the comparison), from PyPI.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,6 +50,7 @@ fn the_python_module_passes_its_pytest_suite() {
             "maturin>=1.5,<2",
             "pytest",
             "cffi",
+            "hypothesis",
         ],
         root,
         &[],

@@ -547,12 +547,19 @@ fn gcc_layout(type_name: &str) -> ((u64, u64), Vec<(String, u64)>) {
     // SAFETY: the table has `count` entries and lives for the whole program.
     let table = unsafe { std::slice::from_raw_parts(raw, count) };
     let text = |p: *const c_char| {
-        // SAFETY: names in the table are static NUL-terminated strings (or NULL).
-        (!p.is_null()).then(|| unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned())
+        (!p.is_null()).then(|| {
+            // SAFETY: names in the table are static NUL-terminated strings (or NULL).
+            unsafe { std::ffi::CStr::from_ptr(p) }
+                .to_string_lossy()
+                .into_owned()
+        })
     };
     let mut whole = None;
     let mut members = Vec::new();
-    for fact in table.iter().filter(|f| text(f.type_name).as_deref() == Some(type_name)) {
+    for fact in table
+        .iter()
+        .filter(|f| text(f.type_name).as_deref() == Some(type_name))
+    {
         match text(fact.field_name) {
             None => whole = Some((fact.size, fact.align)),
             Some(field) => members.push((field, fact.bit_offset / 8)),
@@ -577,7 +584,16 @@ fn derived_layout<T: ffikit_abi::CType>() -> ((u64, u64), Vec<(String, u64)>) {
 
 #[test]
 fn packed_and_aligned_reprs_derive_gccs_layout() {
-    assert_eq!(derived_layout::<PackedRecord>(), gcc_layout("struct packed_record"));
-    assert_eq!(derived_layout::<Pack2Record>(), gcc_layout("struct pack2_record"));
-    assert_eq!(derived_layout::<AlignedBlock>(), gcc_layout("struct aligned_block"));
+    assert_eq!(
+        derived_layout::<PackedRecord>(),
+        gcc_layout("struct packed_record")
+    );
+    assert_eq!(
+        derived_layout::<Pack2Record>(),
+        gcc_layout("struct pack2_record")
+    );
+    assert_eq!(
+        derived_layout::<AlignedBlock>(),
+        gcc_layout("struct aligned_block")
+    );
 }

@@ -65,15 +65,39 @@ impl CData {
         }
         let units = (size as usize).div_ceil(16).max(1);
         Ok(CData {
+            storage: zeroed_storage(units, &typed.c_name)?,
             fingerprint: typed.shape.fingerprint(),
             typed: std::sync::Arc::new(typed),
-            storage: vec![0; units].into_boxed_slice(),
+        })
+    }
+
+    /// A copy of the object (same type, same bytes), or [`Error::OutOfMemory`] when the
+    /// allocator refuses it (`clone` aborts then, as `Vec`'s does).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutOfMemory`].
+    pub fn try_clone(&self) -> Result<CData, Error> {
+        let mut storage = zeroed_storage(self.storage.len(), &self.typed.c_name)?;
+        storage.copy_from_slice(&self.storage);
+        Ok(CData {
+            typed: std::sync::Arc::clone(&self.typed),
+            fingerprint: self.fingerprint,
+            storage,
         })
     }
 
     /// The object's address, to pass as a pointer argument.
     pub fn address(&self) -> Value {
         Value::Pointer(self.storage.as_ptr() as usize)
+    }
+
+    /// How many elements, for an array (without reading them); `None` for other types.
+    pub fn array_len(&self) -> Option<usize> {
+        match self.shape() {
+            Shape::Array { len, .. } => usize::try_from(*len).ok(),
+            _ => None,
+        }
     }
 
     /// The C type's size in bytes.
@@ -233,10 +257,38 @@ impl CData {
     }
 }
 
+/// `units` zeroed 16-byte units, or [`Error::OutOfMemory`]: the size is the caller's choice
+/// (up to [`MAX_OBJECT_SIZE`]), so a refusal is an error, not an abort. Zeroed by the
+/// allocator (calloc: untouched pages cost nothing until written).
+fn zeroed_storage(units: usize, what: &str) -> Result<Box<[u128]>, Error> {
+    let refused = || Error::OutOfMemory {
+        what: format!("a `{what}`"),
+        bytes: units.saturating_mul(16),
+    };
+    let layout = std::alloc::Layout::array::<u128>(units.max(1)).map_err(|_| refused())?;
+    // SAFETY: the layout's size is not zero (at least one unit).
+    let start = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<u128>();
+    if start.is_null() {
+        return Err(refused());
+    }
+    // SAFETY: `start` was allocated by the global allocator with the layout of
+    // `[u128; units.max(1)]` (what `Box<[u128]>` frees it with), and zero bytes are valid
+    // u128s.
+    Ok(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(start, units.max(1))) })
+}
+
 /// The bytes of `value` as a `shape`, refusing values that point into temporary copies.
 fn stage(shape: &Shape, c_name: &str, value: &Value, place: &str) -> Result<Vec<u8>, Error> {
     let place = &convert::Place::Text(place);
-    let mut staged = vec![0u8; shape.size_align().0 as usize];
+    let size = shape.size_align().0 as usize;
+    let mut staged = Vec::new();
+    staged
+        .try_reserve_exact(size)
+        .map_err(|_| Error::OutOfMemory {
+            what: format!("a `{c_name}` value"),
+            bytes: size,
+        })?;
+    staged.resize(size, 0);
     let mut scratch = Scratch::new();
     convert::write(
         shape,

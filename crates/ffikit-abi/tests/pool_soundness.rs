@@ -120,7 +120,7 @@ fn a_panic_in_a_scoped_job_nobody_joins_is_resumed_when_the_scope_ends() {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         pool.scope(|scope| {
             drop(scope.spawn(|| panic!("the unjoined job failed")));
-            let _ = scope.spawn(|| ran_after.store(true, Ordering::SeqCst));
+            drop(scope.spawn(|| ran_after.store(true, Ordering::SeqCst)));
         })
     }));
     let panic = outcome.expect_err("the scope resumes the job's panic");

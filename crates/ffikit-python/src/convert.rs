@@ -5,7 +5,7 @@
 //! NULL, lists and tuples for arrays and structs by position, dicts for structs by name, C
 //! objects, callbacks.
 
-use pyo3::exceptions::{PyOverflowError, PyTypeError};
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
@@ -13,8 +13,17 @@ use ffikit_abi::Value;
 
 use crate::{CObject, CPointer, CallbackObject};
 
+/// How deep lists, tuples and dicts may nest in a value: as deep as a C type may
+/// (`MAX_TYPE_DEPTH`). A deeper value — a list that contains itself, 10^6 nested lists — fits
+/// no C type, so it is refused before it can exhaust the stack.
+const MAX_VALUE_DEPTH: u32 = ffikit_cdecl::MAX_TYPE_DEPTH;
+
 /// A Python object as the `Value` a call checks against its parameter.
 pub(crate) fn to_value(object: &Bound<'_, PyAny>) -> PyResult<Value> {
+    to_value_within(object, 0)
+}
+
+fn to_value_within(object: &Bound<'_, PyAny>, depth: u32) -> PyResult<Value> {
     // The commonest first: exact ints and floats.
     if let Ok(int) = object.downcast_exact::<PyInt>() {
         return int_value(int);
@@ -48,7 +57,7 @@ pub(crate) fn to_value(object: &Bound<'_, PyAny>) -> PyResult<Value> {
         return Ok(Value::Complex(complex.real(), complex.imag()));
     }
     if let Ok(data) = object.downcast::<CObject>() {
-        return Ok(data.try_borrow()?.value.clone());
+        return data.try_borrow()?.copy_value();
     }
     if let Ok(callback) = object.downcast::<CallbackObject>() {
         return Ok(callback.get().callback.address());
@@ -56,17 +65,31 @@ pub(crate) fn to_value(object: &Bound<'_, PyAny>) -> PyResult<Value> {
     if let Ok(pointer) = object.downcast::<CPointer>() {
         return Ok(Value::Pointer(pointer.get().address));
     }
+    let nested = object.downcast::<PyDict>().is_ok()
+        || object.downcast::<PyList>().is_ok()
+        || object.downcast::<PyTuple>().is_ok();
+    if nested && depth >= MAX_VALUE_DEPTH {
+        return Err(PyValueError::new_err(format!(
+            "the value nests lists, tuples or dicts more than {MAX_VALUE_DEPTH} deep (or \
+             contains itself): no C type is that deep"
+        )));
+    }
     if let Ok(dict) = object.downcast::<PyDict>() {
         let members = dict
             .iter()
-            .map(|(name, value)| Ok((name.extract::<String>()?, to_value(&value)?)))
+            .map(|(name, value)| {
+                Ok((
+                    name.extract::<String>()?,
+                    to_value_within(&value, depth + 1)?,
+                ))
+            })
             .collect::<PyResult<_>>()?;
         return Ok(Value::Struct(members));
     }
-    if object.downcast::<PyList>().is_ok() || object.downcast::<PyTuple>().is_ok() {
+    if nested {
         let items = object
             .try_iter()?
-            .map(|item| to_value(&item?))
+            .map(|item| to_value_within(&item?, depth + 1))
             .collect::<PyResult<_>>()?;
         return Ok(Value::Array(items));
     }

@@ -21,6 +21,7 @@ struct Classes {
     library: Py<PyType>,
     symbol: Py<PyType>,
     callback: Py<PyType>,
+    memory: Py<PyType>,
 }
 
 /// Python source of the classes: multiple inheritance from `Error` and a built-in.
@@ -38,7 +39,9 @@ class LibraryError(Error, OSError):
 class SymbolError(Error, AttributeError):
     'A symbol the library does not export.'
 class CallbackError(Error, RuntimeError):
-    'A callback that raised, reported by the foreign call after C returned.'
+    'A callback that failed where its Python exception could not be kept (C called it on a thread of its own).'
+class OutOfMemoryError(Error, MemoryError):
+    'An allocation whose size the program chose, refused by the allocator.'
 ";
 
 /// Adds the classes to the module.
@@ -63,6 +66,7 @@ pub(crate) fn add(module: &Bound<'_, PyModule>) -> PyResult<()> {
         library: class("LibraryError")?,
         symbol: class("SymbolError")?,
         callback: class("CallbackError")?,
+        memory: class("OutOfMemoryError")?,
     };
     let _ = CLASSES.set(py, classes);
     Ok(())
@@ -87,16 +91,23 @@ pub(crate) fn raise(error: Error) -> PyErr {
             ErrorKind::LibraryNotFound | ErrorKind::LibraryLoadError => &classes.library,
             ErrorKind::SymbolNotFound | ErrorKind::NotAFunction => &classes.symbol,
             ErrorKind::CallbackFailed => &classes.callback,
+            ErrorKind::OutOfMemory => &classes.memory,
             _ => &classes.error,
         };
+        // The whole chain, as the Rust side prints it: a declaration's error has the line,
+        // the caret under the bad token and the reason in its source.
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
         // The instance, with the kind as ffikit names it (`error.kind == "OutOfRange"`).
-        let made = class
-            .bind(py)
-            .call1((error.to_string(),))
-            .and_then(|instance| {
-                instance.setattr("kind", format!("{:?}", error.kind()))?;
-                Ok(instance)
-            });
+        let made = class.bind(py).call1((message,)).and_then(|instance| {
+            instance.setattr("kind", format!("{:?}", error.kind()))?;
+            Ok(instance)
+        });
         match made {
             Ok(instance) => PyErr::from_value(instance),
             Err(failure) => failure,

@@ -134,7 +134,13 @@ impl Ffi {
         let element = match casts.get(pointee) {
             Some(element) => element.clone(),
             None => {
-                let element = self.this.new_value(pointee.trim_end()).ok();
+                // `void` and incomplete types have nothing to read (a plain address); a type
+                // that does not parse, or is too large, is the user's error, with its caret.
+                let element = match self.this.new_value(pointee.trim_end()) {
+                    Ok(element) => Some(element),
+                    Err(error) if error.kind() == ffikit_abi::ErrorKind::UnsupportedType => None,
+                    Err(error) => return Err(raise(error)),
+                };
                 casts.insert(pointee.to_owned(), element.clone());
                 element
             }
@@ -248,12 +254,21 @@ impl Ffi {
         size: Option<usize>,
     ) -> PyResult<pyo3::Bound<'py, PyAny>> {
         let py = of.py();
+        let whole = of.try_borrow()?.data().size();
+        if let Some(size) = size {
+            if size > whole {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "ffi.buffer of {size} bytes: the object has {whole}"
+                )));
+            }
+        }
         // SAFETY: `of` is a live object with the buffer protocol; a new reference or NULL.
         let view = unsafe {
             pyo3::Bound::from_owned_ptr_or_err(py, ffi::PyMemoryView_FromObject(of.as_ptr()))?
         };
         match size {
-            // SAFETY: as above, for the view's first `size` bytes (clamped by CPython).
+            // SAFETY: as above, for the view's first `size` bytes (at most the object's, so
+            // at most `Py_ssize_t::MAX`).
             Some(size) => unsafe {
                 pyo3::Bound::from_owned_ptr_or_err(
                     py,
@@ -318,6 +333,8 @@ impl Ffi {
         function: Py<PyAny>,
         error: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<CallbackObject> {
+        let exception = Arc::new(std::sync::Mutex::new(None));
+        let kept = Arc::clone(&exception);
         let callback = self
             .this
             .callback("python callback", signature, move |args| {
@@ -331,7 +348,17 @@ impl Ffi {
                         let tuple = pyo3::types::PyTuple::new(py, args)?;
                         to_value(&function.bind(py).call1(tuple)?)
                     };
-                    run().map_err(|error| error.to_string().into())
+                    run().map_err(|error| {
+                        // The exception itself is raised by the foreign call once C
+                        // returns (the engine carries its text): kept for this thread's
+                        // call, and by the callback for a call on another thread.
+                        let text = error.to_string();
+                        *kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.clone_ref(py));
+                        CALLBACK_EXCEPTION.with(|slot| {
+                            slot.borrow_mut().get_or_insert(error);
+                        });
+                        text.into()
+                    })
                 })
             })
             .map_err(raise)?;
@@ -339,7 +366,10 @@ impl Ffi {
             Some(error) => callback.on_error(&to_value(error)?).map_err(raise)?,
             None => callback,
         };
-        Ok(CallbackObject { callback })
+        Ok(CallbackObject {
+            callback,
+            exception,
+        })
     }
 }
 
@@ -448,6 +478,11 @@ impl CObject {
         }
     }
 
+    /// A copy of the object's value (its bytes), or `MemoryError` when they do not fit.
+    pub(crate) fn copy_value(&self) -> PyResult<Value> {
+        Ok(Value::Data(self.data().try_clone().map_err(raise)?))
+    }
+
     fn data_mut(&mut self) -> &mut CData {
         match &mut self.value {
             Value::Data(data) => data,
@@ -492,11 +527,9 @@ impl CObject {
             .map_err(raise)
     }
 
+    /// An array's length, from its type (no element is read); 1 for other objects.
     fn __len__(&self) -> usize {
-        match self.data().get() {
-            Value::Array(items) => items.len(),
-            _ => 1,
-        }
+        self.data().array_len().unwrap_or(1)
     }
 
     /// The object's address (to pass where C takes a pointer to it).
@@ -546,11 +579,12 @@ impl CObject {
         }
     }
 
+    /// As CFFI's: the type and the size, never the contents (which may be huge).
     fn __repr__(&self) -> String {
         format!(
-            "<ffikit.CData '{}' {}>",
+            "<cdata '{}' owning {} bytes>",
             self.data().type_name(),
-            self.data().get()
+            self.data().size()
         )
     }
 }
@@ -602,6 +636,18 @@ impl CPointer {
 #[pyclass(module = "ffikit", name = "Callback", frozen)]
 pub(crate) struct CallbackObject {
     pub(crate) callback: Callback,
+    /// The latest exception the callable raised, for a foreign call on another thread than
+    /// the callback's (C calling back from a thread of its own) to raise.
+    exception: Arc<std::sync::Mutex<Option<PyErr>>>,
+}
+
+impl CallbackObject {
+    fn take_exception(&self) -> Option<PyErr> {
+        self.exception
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
 }
 
 #[pymethods]
@@ -819,7 +865,7 @@ mod fastcall {
                 let values = unsafe {
                     std::slice::from_raw_parts(values.as_ptr().cast::<Value>(), args.len())
                 };
-                return finish(py, call_c(py, function, values, releases));
+                return finish(py, call_c(py, function, values, releases), args);
             }
         }
         // A function taking a struct by value: the same, and C objects lent to the call.
@@ -863,7 +909,7 @@ mod fastcall {
                         object.value = unsafe { values[index].assume_init_read() };
                     }
                 }
-                return finish(py, result);
+                return finish(py, result, args);
             }
             // Not all plain: the objects lent so far go back before the general loop.
             if !lent.is_empty() {
@@ -898,6 +944,30 @@ mod fastcall {
                         lent_mask |= 1 << index;
                         made += 1;
                         continue;
+                    }
+                    // Already lent to this call (the same object twice by value, legal in
+                    // C): this argument gets a copy of its bytes.
+                    let earlier = lent
+                        .iter()
+                        .find(|(_, lent_object)| lent_object.as_ptr() == arg)
+                        .map(|&(earlier, _)| earlier);
+                    if let Some(earlier) = earlier {
+                        // SAFETY: a lent value, written when it was lent, not yet read back.
+                        let copy = match unsafe { values[earlier].assume_init_ref() } {
+                            Value::Data(data) => data.try_clone().map(Value::Data),
+                            other => Ok(other.clone()),
+                        };
+                        match copy {
+                            Ok(copy) => {
+                                values[index].write(copy);
+                                made += 1;
+                                continue;
+                            }
+                            Err(error) => {
+                                failed = Some(raise(error));
+                                break;
+                            }
+                        }
                     }
                 }
                 match convert(index, &arg) {
@@ -940,13 +1010,44 @@ mod fastcall {
                 .collect::<PyResult<_>>()?;
             call_c(py, function, &values, releases)
         };
-        finish(py, result)
+        finish(py, result, args)
+    }
+
+    /// A failed call's exception: for a callback that raised, the Python exception itself
+    /// (its type, its traceback; a `KeyboardInterrupt` stays one) — kept by the callback on
+    /// this thread, or, when C called it on a thread of its own, by a callback passed to
+    /// this call; otherwise ffikit's error as its Python exception.
+    #[cold]
+    fn call_error(py: Python<'_>, error: ffikit_abi::Error, args: &[*mut ffi::PyObject]) -> PyErr {
+        if error.kind() != ffikit_abi::ErrorKind::CallbackFailed {
+            return raise(error);
+        }
+        let on_this_thread = CALLBACK_EXCEPTION.with(|slot| slot.borrow_mut().take());
+        let mut from_arguments = None;
+        for &arg in args {
+            // SAFETY: a borrowed, live argument of this call; the GIL is held.
+            let arg = unsafe { pyo3::Bound::from_borrowed_ptr(py, arg) };
+            if let Ok(callback) = arg.downcast::<CallbackObject>() {
+                let kept = callback.get().take_exception();
+                from_arguments = from_arguments.or(kept);
+            }
+        }
+        on_this_thread
+            .or(from_arguments)
+            .unwrap_or_else(|| raise(error))
     }
 
     /// The call's result as a Python object, or its error as a Python exception.
     #[inline(always)]
-    fn finish(py: Python<'_>, result: Result<Value, ffikit_abi::Error>) -> PyResult<PyObject> {
-        let value = result.map_err(raise)?;
+    fn finish(
+        py: Python<'_>,
+        result: Result<Value, ffikit_abi::Error>,
+        args: &[*mut ffi::PyObject],
+    ) -> PyResult<PyObject> {
+        let value = match result {
+            Ok(value) => value,
+            Err(error) => return Err(call_error(py, error, args)),
+        };
         if let Value::Int(i) = value {
             // An int owns nothing: forgotten, not run through the drop glue.
             std::mem::forget(value);
@@ -960,6 +1061,10 @@ mod fastcall {
 thread_local! {
     /// errno as the last call through the module on this thread left it (`ffi.errno`).
     static LAST_ERRNO: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+    /// The first exception a callback raised on this thread, for the foreign call that led
+    /// to it to raise once C returns.
+    static CALLBACK_EXCEPTION: std::cell::RefCell<Option<PyErr>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// Drops a value; one that owns nothing is forgotten inline, without the drop glue's

@@ -287,9 +287,8 @@ impl Pool {
     /// Blocks until the scope's jobs are all finished (a worker of this pool helping).
     fn wait_for(&self, scope: &ScopeData) {
         let helping = self.shared.is_worker_here();
-        self.shared.wait_until(helping, || {
-            scope.pending.load(Ordering::Acquire) == 0
-        });
+        self.shared
+            .wait_until(helping, || scope.pending.load(Ordering::Acquire) == 0);
     }
 
     /// A completion for a job of this pool.
@@ -467,10 +466,8 @@ impl<'scope> Scope<'scope, '_> {
         job: impl FnOnce() -> T + Send + 'scope,
     ) -> ScopedCall<'scope, T> {
         self.data.pending.fetch_add(1, Ordering::Relaxed);
-        let completion = Completion::new(
-            Arc::clone(&self.pool.shared),
-            Some(Arc::clone(&self.data)),
-        );
+        let completion =
+            Completion::new(Arc::clone(&self.pool.shared), Some(Arc::clone(&self.data)));
         let done = Arc::clone(&completion);
         let job: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || {
             let result = catch_unwind(AssertUnwindSafe(job));

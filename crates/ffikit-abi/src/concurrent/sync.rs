@@ -23,5 +23,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Waits on `condvar`, poisoning ignored as in [`lock`].
 pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-    condvar.wait(guard).unwrap_or_else(|poison| poison.into_inner())
+    condvar
+        .wait(guard)
+        .unwrap_or_else(|poison| poison.into_inner())
 }
