@@ -128,7 +128,20 @@ def workloads(fixtures, api):
             "ctypes": ("f(s)", {"f": c_sum, "s": pair}),
             "cffi-abi": ("f(s[0])", {"f": a_lib.sum_s_int64x2, "s": a_pair}),
             "cffi-api": ("f(s[0])", {"f": p_lib.sum_s_int64x2, "s": p_pair}),
-            "ffikit": ("f(s)", {"f": f_lib.sum_s_int64x2, "s": f_pair}),
+            "ffikit": ("f(s[0])", {"f": f_lib.sum_s_int64x2, "s": f_pair}),
+        },
+        # The cdata operations users run in loops: an array's element, a struct's member.
+        "index": {
+            "ctypes": ("a[7]", {"a": (ctypes.c_int * 16)(*range(16))}),
+            "cffi-abi": ("a[7]", {"a": a_ffi.new("int[16]", list(range(16)))}),
+            "cffi-api": ("a[7]", {"a": p_ffi.new("int[16]", list(range(16)))}),
+            "ffikit": ("a[7]", {"a": f_ffi.new("int[16]", list(range(16)))}),
+        },
+        "member": {
+            "ctypes": ("s.b", {"s": pair}),
+            "cffi-abi": ("s.b", {"s": a_pair}),
+            "cffi-api": ("s.b", {"s": p_pair}),
+            "ffikit": ("s.b", {"s": f_pair}),
         },
     }
     checks = {
@@ -136,6 +149,8 @@ def workloads(fixtures, api):
         "get_pi": lambda r: r == math.pi,
         "strlen": lambda r: r == len(TEXT),
         "struct16": lambda r: r == pair_sum,
+        "index": lambda r: r == 7,
+        "member": lambda r: r == -5,
     }
 
     # qsort of 1,000 ints with a Python comparator, each style's own way of writing one.
@@ -174,17 +189,16 @@ def workloads(fixtures, api):
         p_lib.qsort(array, SORTED, 4, p_compare)
         return list(array)
 
-    # ffikit's comparator gets the addresses as ints: read with ctypes (no cast yet).
-    read = ctypes.c_int.from_address
+    # ffikit's comparator is CFFI's, word for word.
     f_compare = f_ffi.callback(
         "int (*)(const void *, const void *)",
-        lambda a, b: _cmp(read(a).value, read(b).value),
+        lambda a, b: _cmp(f_ffi.cast("int *", a)[0], f_ffi.cast("int *", b)[0]),
     )
 
     def f_sort():
-        array = f_ffi.new("int[%d]" % SORTED, ints)
+        array = f_ffi.new("int[]", ints)
         f_libc.qsort(array, SORTED, 4, f_compare)
-        return array.value()
+        return list(array)
 
     result["sort"] = {
         style: ("f()", {"f": f})
@@ -200,7 +214,7 @@ def workloads(fixtures, api):
         c_out = ctypes.create_string_buffer(cap)
         a_out = a_ffi.new("char[]", cap)
         p_out = p_ffi.new("char[]", cap)
-        f_out = f_ffi.new("char[%d]" % cap)
+        f_out = f_ffi.new("char[]", cap)
         c_convert = c_lib.ffikit_convert_to_utf8
         c_convert.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
         c_convert.restype = ctypes.c_ssize_t

@@ -48,6 +48,21 @@ pub const MAX_OBJECT_SIZE: u64 = 1 << 30;
 
 impl CData {
     pub(crate) fn new(typed: Typed) -> Result<CData, Error> {
+        CData::new_shared(std::sync::Arc::new(typed))
+    }
+
+    /// As [`new`](Self::new), for a type already shared.
+    pub(crate) fn new_shared(typed: std::sync::Arc<Typed>) -> Result<CData, Error> {
+        let fingerprint = typed.shape.fingerprint();
+        CData::new_fingerprinted(typed, fingerprint)
+    }
+
+    /// As [`new_shared`](Self::new_shared), with the shape's fingerprint computed once by
+    /// the caller (a hash of the whole shape: a view's type computes it once, not per copy).
+    pub(crate) fn new_fingerprinted(
+        typed: std::sync::Arc<Typed>,
+        fingerprint: u64,
+    ) -> Result<CData, Error> {
         let (size, align) = typed.shape.size_align();
         if size > MAX_OBJECT_SIZE {
             return Err(Error::TooLarge {
@@ -59,15 +74,15 @@ impl CData {
         }
         if matches!(typed.shape, Shape::Void) || align > 16 {
             return Err(Error::UnsupportedType {
-                ty: typed.c_name,
+                ty: typed.c_name.clone(),
                 reason: "cannot allocate a value of it".into(),
             });
         }
         let units = (size as usize).div_ceil(16).max(1);
         Ok(CData {
             storage: zeroed_storage(units, &typed.c_name)?,
-            fingerprint: typed.shape.fingerprint(),
-            typed: std::sync::Arc::new(typed),
+            fingerprint,
+            typed,
         })
     }
 
@@ -260,7 +275,7 @@ impl CData {
 /// `units` zeroed 16-byte units, or [`Error::OutOfMemory`]: the size is the caller's choice
 /// (up to [`MAX_OBJECT_SIZE`]), so a refusal is an error, not an abort. Zeroed by the
 /// allocator (calloc: untouched pages cost nothing until written).
-fn zeroed_storage(units: usize, what: &str) -> Result<Box<[u128]>, Error> {
+pub(crate) fn zeroed_storage(units: usize, what: &str) -> Result<Box<[u128]>, Error> {
     let refused = || Error::OutOfMemory {
         what: format!("a `{what}`"),
         bytes: units.saturating_mul(16),
@@ -278,7 +293,12 @@ fn zeroed_storage(units: usize, what: &str) -> Result<Box<[u128]>, Error> {
 }
 
 /// The bytes of `value` as a `shape`, refusing values that point into temporary copies.
-fn stage(shape: &Shape, c_name: &str, value: &Value, place: &str) -> Result<Vec<u8>, Error> {
+pub(crate) fn stage(
+    shape: &Shape,
+    c_name: &str,
+    value: &Value,
+    place: &str,
+) -> Result<Vec<u8>, Error> {
     let place = &convert::Place::Text(place);
     let size = shape.size_align().0 as usize;
     let mut staged = Vec::new();

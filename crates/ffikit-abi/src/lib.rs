@@ -159,6 +159,7 @@
 
 mod call;
 mod callback;
+pub mod cdata;
 mod concurrent;
 mod convert;
 mod data;

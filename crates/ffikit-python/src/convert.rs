@@ -11,7 +11,7 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyT
 
 use ffikit_abi::Value;
 
-use crate::{CObject, CPointer, CallbackObject};
+use crate::cdata::CDataObject;
 
 /// How deep lists, tuples and dicts may nest in a value: as deep as a C type may
 /// (`MAX_TYPE_DEPTH`). A deeper value — a list that contains itself, 10^6 nested lists — fits
@@ -56,14 +56,8 @@ fn to_value_within(object: &Bound<'_, PyAny>, depth: u32) -> PyResult<Value> {
     if let Ok(complex) = object.downcast::<pyo3::types::PyComplex>() {
         return Ok(Value::Complex(complex.real(), complex.imag()));
     }
-    if let Ok(data) = object.downcast::<CObject>() {
-        return data.try_borrow()?.copy_value();
-    }
-    if let Ok(callback) = object.downcast::<CallbackObject>() {
-        return Ok(callback.get().callback.address());
-    }
-    if let Ok(pointer) = object.downcast::<CPointer>() {
-        return Ok(Value::Pointer(pointer.get().address));
+    if let Ok(data) = object.downcast::<CDataObject>() {
+        return data.get().to_value();
     }
     let nested = object.downcast::<PyDict>().is_ok()
         || object.downcast::<PyList>().is_ok()
@@ -154,7 +148,10 @@ pub(crate) fn to_python(py: Python<'_>, value: Value) -> PyResult<PyObject> {
         Value::Complex(re, im) => pyo3::types::PyComplex::from_doubles(py, re, im)
             .into_any()
             .unbind(),
-        Value::Data(data) => Py::new(py, CObject::new(data))?.into_any(),
+        Value::Data(data) => {
+            let bytes = data.bytes();
+            PyBytes::new(py, bytes).into_any().unbind()
+        }
         other => return Err(PyTypeError::new_err(format!("no Python value for {other}"))),
     })
 }

@@ -40,6 +40,12 @@ class SymbolError(Error, AttributeError):
     'A symbol the library does not export.'
 class CallbackError(Error, RuntimeError):
     'A callback that failed where its Python exception could not be kept (C called it on a thread of its own).'
+class FFIError(Error):
+    'The generic FFI error (ffi.error).'
+class VerificationError(Error):
+    'For API mode only (verify): not raised by ffikit.'
+class VerificationMissing(Error):
+    'For API mode only (verify): not raised by ffikit.'
 class OutOfMemoryError(Error, MemoryError):
     'An allocation whose size the program chose, refused by the allocator.'
 ";
@@ -68,6 +74,9 @@ pub(crate) fn add(module: &Bound<'_, PyModule>) -> PyResult<()> {
         callback: class("CallbackError")?,
         memory: class("OutOfMemoryError")?,
     };
+    for name in ["FFIError", "VerificationError", "VerificationMissing"] {
+        class(name)?;
+    }
     let _ = CLASSES.set(py, classes);
     Ok(())
 }
@@ -108,6 +117,28 @@ pub(crate) fn raise(error: Error) -> PyErr {
             instance.setattr("kind", format!("{:?}", error.kind()))?;
             Ok(instance)
         });
+        match made {
+            Ok(instance) => PyErr::from_value(instance),
+            Err(failure) => failure,
+        }
+    })
+}
+
+/// A wrong argument for a C parameter, as ffikit raises it (`ArgumentTypeError`, a
+/// `TypeError`, of kind `TypeMismatch`).
+pub(crate) fn argument_type_error(message: String) -> PyErr {
+    Python::with_gil(|py| {
+        let Some(classes) = CLASSES.get(py) else {
+            return pyo3::exceptions::PyTypeError::new_err(message);
+        };
+        let made = classes
+            .type_error
+            .bind(py)
+            .call1((message,))
+            .and_then(|instance| {
+                instance.setattr("kind", "TypeMismatch")?;
+                Ok(instance)
+            });
         match made {
             Ok(instance) => PyErr::from_value(instance),
             Err(failure) => failure,

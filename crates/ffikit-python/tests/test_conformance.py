@@ -91,7 +91,7 @@ class Harness:
         if isinstance(spec, str):
             # A string as a C object, so that a result pointing into it can be told.
             data = spec.encode()
-            text = ffi.new("char[%d]" % (len(data) + 1), list(data) + [0])
+            text = ffi.new("char[]", data)
             self.objects[index] = ({"string": spec}, text)
             return text
         if not isinstance(spec, dict):
@@ -126,7 +126,7 @@ class Harness:
                     cells = ffi.cast("char **", values)
                     self.rows.append(
                         [
-                            None if cells[i] is None else ffi.string(ffi.cast("char *", cells[i])).decode()
+                            None if cells[i] == ffi.NULL else ffi.string(cells[i]).decode()
                             for i in range(count)
                         ]
                     )
@@ -213,8 +213,16 @@ def test_case(case):
         ]
         ffi.errno = 0
         result = function(*args)
-        if isinstance(result, int) and not char_result(step["declaration"]) and "*" in step["declaration"].split("(")[0]:
-            result = harness.address_of(result)
+        # CFFI's conventions: a pointer result is a cdata (a `char *` read with ffi.string),
+        # a struct result a cdata whose fields are read.
+        if isinstance(result, ffikit.FFI.CData):
+            kind = ffi.typeof(result).kind
+            if kind == "pointer" and char_result(step["declaration"]):
+                result = None if result == ffi.NULL else ffi.string(result).decode()
+            elif kind == "pointer":
+                result = harness.address_of(int(ffi.cast("uintptr_t", result)))
+            elif kind in ("struct", "union"):
+                result = {name: getattr(result, name) for name, _ in ffi.typeof(result).fields}
         for index, (spec, obj) in harness.objects.items():
             harness.save(spec, obj)
         return harness.observed(result, step["observe"]) if "observe" in step else result

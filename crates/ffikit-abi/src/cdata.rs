@@ -1,0 +1,563 @@
+//! CFFI's cdata model in the engine: [`CType`], a declared C type with everything a typed
+//! view of memory needs — its kind, size, alignment, the type it points to or holds, its
+//! members with offsets and bitfields, its enumerators, its function signature — and
+//! [`CMemory`], zeroed C memory owned by Rust.
+//!
+//! A C object, in this model, is a typed view of memory: (type, address, owner). Indexing and
+//! member access are arithmetic on the address ([`CType::item`], [`CType::fields`]), so they
+//! give views into the same memory and writes land. What only computes (types, layouts,
+//! addresses) is safe; reading or writing through an address is `unsafe`, with promise 4 of
+//! the [safety model](crate#safety-model): the address holds a value of the type (memory a
+//! [`CMemory`] owns, within its size, always does). A Python runtime, or any other embedding,
+//! maps its protocols onto these (ffikit for Python does: `crates/ffikit-python`).
+//!
+//! Types are resolved in a snapshot of a library's declarations, so a `struct node { struct
+//! node *next; }` resolves lazily, one step at a time, and later declarations never change a
+//! type already made.
+
+use std::sync::{Arc, OnceLock};
+
+use ffikit_cdecl::{Declarations, QualType, Qualifiers, RecordKind, Type};
+
+pub use ffikit_cdecl::Scalar;
+
+use crate::convert;
+use crate::data::CData;
+use crate::error::Error;
+use crate::shape::{self, Typed};
+use crate::value::Value;
+
+/// What kind of type a [`CType`] is (CFFI's `ctype.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CKind {
+    /// `void`.
+    Void,
+    /// An integer, a character, a float, `_Bool` (CFFI's "primitive").
+    Primitive,
+    /// A pointer.
+    Pointer,
+    /// An array, of a known length or open (`int[]`).
+    Array,
+    /// A struct.
+    Struct,
+    /// A union.
+    Union,
+    /// An enum.
+    Enum,
+    /// A function type.
+    Function,
+}
+
+impl CKind {
+    /// CFFI's name for the kind: `"primitive"`, `"pointer"`, `"struct"`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            CKind::Void => "void",
+            CKind::Primitive => "primitive",
+            CKind::Pointer => "pointer",
+            CKind::Array => "array",
+            CKind::Struct => "struct",
+            CKind::Union => "union",
+            CKind::Enum => "enum",
+            CKind::Function => "function",
+        }
+    }
+}
+
+/// One member of a struct or union.
+#[derive(Debug, Clone)]
+pub struct CField {
+    /// The name (`None` for an anonymous struct or union member).
+    pub name: Option<String>,
+    /// Its type.
+    pub ty: CType,
+    /// The byte offset from the start of the record.
+    pub offset: usize,
+    /// For a bitfield: (bit offset from `offset`, width in bits).
+    pub bits: Option<(u32, u32)>,
+}
+
+/// A C type resolved in a snapshot of declarations (CFFI's `ctype`).
+#[derive(Clone)]
+pub struct CType {
+    decls: Arc<Declarations>,
+    ty: QualType,
+    /// What is computed about the type, once: views into memory ask on every access.
+    cache: Arc<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    /// The conversions' view of the type, made on first read or write.
+    typed: OnceLock<Result<(Arc<Typed>, u64), String>>,
+    item: OnceLock<Option<CType>>,
+    fields: OnceLock<Option<Vec<CField>>>,
+    size: OnceLock<Option<usize>>,
+}
+
+impl std::fmt::Debug for CType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CType({})", self.cname())
+    }
+}
+
+/// Two types are the same when C spells them the same (qualifiers aside, as CFFI compares).
+impl PartialEq for CType {
+    fn eq(&self, other: &CType) -> bool {
+        (Arc::ptr_eq(&self.decls, &other.decls) && self.ty.ty == other.ty.ty)
+            || self.cname() == other.cname()
+    }
+}
+
+impl CType {
+    pub(crate) fn new(decls: Arc<Declarations>, ty: QualType) -> CType {
+        CType {
+            decls,
+            ty,
+            cache: Arc::default(),
+        }
+    }
+
+    /// Parses `text` as a type name in `decls` (a copy is made if the text needs new types).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Declaration`] with the caret under the bad token.
+    pub fn parse(decls: &Arc<Declarations>, text: &str) -> Result<CType, Error> {
+        let mut scratch = Declarations::clone(decls);
+        let ty = scratch.parse_type(text)?;
+        Ok(CType::new(Arc::new(scratch), ty))
+    }
+
+    fn get(&self) -> &Type {
+        self.decls.types().get(self.ty.ty)
+    }
+
+    fn sibling(&self, ty: QualType) -> CType {
+        CType::new(Arc::clone(&self.decls), ty)
+    }
+
+    /// The type's kind.
+    pub fn kind(&self) -> CKind {
+        match self.get() {
+            Type::Void => CKind::Void,
+            Type::Scalar(_) => CKind::Primitive,
+            Type::Pointer(_) => CKind::Pointer,
+            Type::Array { .. } | Type::VaList => CKind::Array,
+            Type::Function(_) => CKind::Function,
+            Type::Record(id) => match self.decls.types().record(*id).kind {
+                RecordKind::Struct => CKind::Struct,
+                RecordKind::Union => CKind::Union,
+            },
+            Type::Enum(_) => CKind::Enum,
+            _ => CKind::Void,
+        }
+    }
+
+    /// The type as C spells it, without top-level qualifiers: `int *`, `struct foo`,
+    /// `int[3]`, `int(*)(int)`.
+    pub fn cname(&self) -> String {
+        self.decls.types().display(QualType::plain(self.ty.ty))
+    }
+
+    /// The type declaring `name` as C writes it: `int *a`, `int a[5]`, `int (*a)(int)`.
+    pub fn declaration(&self, name: &str) -> String {
+        self.decls
+            .types()
+            .declaration(QualType::plain(self.ty.ty), name)
+    }
+
+    /// Whether this is `char` itself (not `signed char`, `unsigned char`): CFFI's
+    /// one-byte `bytes`.
+    pub fn is_char(&self) -> bool {
+        matches!(self.get(), Type::Scalar(Scalar::Char))
+    }
+
+    /// Whether the type is `const`-qualified (at the top).
+    pub fn is_const(&self) -> bool {
+        self.ty.quals.contains(Qualifiers::CONST)
+    }
+
+    /// The arithmetic type of a primitive (the underlying integer of an enum).
+    pub fn scalar(&self) -> Option<Scalar> {
+        match self.get() {
+            Type::Scalar(scalar) => Some(*scalar),
+            Type::Enum(id) => Some(self.decls.types().enumeration(*id).underlying),
+            _ => None,
+        }
+    }
+
+    /// `sizeof`, for complete types (`None` for `void`, functions, open arrays, incomplete
+    /// structs).
+    pub fn size(&self) -> Option<usize> {
+        *self.cache.size.get_or_init(|| {
+            if matches!(self.get(), Type::Void | Type::Function(_)) {
+                return None;
+            }
+            let (size, _) = self.decls.size_align(self.ty.ty).ok()?;
+            usize::try_from(size).ok()
+        })
+    }
+
+    /// `_Alignof`, for complete types (an open array's is its element's).
+    pub fn align(&self) -> Option<usize> {
+        if let Type::Array { len: None, .. } = self.get() {
+            return self.item()?.align();
+        }
+        if matches!(self.get(), Type::Void | Type::Function(_)) {
+            return None;
+        }
+        let (_, align) = self.decls.size_align(self.ty.ty).ok()?;
+        usize::try_from(align).ok()
+    }
+
+    /// What a pointer points to, or an array holds.
+    pub fn item(&self) -> Option<CType> {
+        self.item_ref().cloned()
+    }
+
+    /// [`item`](Self::item), borrowed (no reference count touched).
+    pub fn item_ref(&self) -> Option<&CType> {
+        self.cache
+            .item
+            .get_or_init(|| match self.get() {
+                Type::Pointer(pointee) => Some(self.sibling(*pointee)),
+                Type::Array { element, .. } => Some(self.sibling(*element)),
+                _ => None,
+            })
+            .as_ref()
+    }
+
+    /// The member `name` (looking into anonymous members), borrowed, with its offset from
+    /// the start of this record.
+    pub fn field_ref(&self, name: &str) -> Option<(&CField, usize)> {
+        for field in self.cached_fields()? {
+            match &field.name {
+                Some(own) if own == name => return Some((field, field.offset)),
+                None => {
+                    if let Some((inner, offset)) = field.ty.field_ref(name) {
+                        return Some((inner, field.offset + offset));
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Whether a struct or union has a member `name` (looking into anonymous members).
+    pub fn has_field(&self, name: &str) -> bool {
+        self.cached_fields().is_some_and(|fields| {
+            fields.iter().any(|field| match &field.name {
+                Some(own) => own == name,
+                None => field.ty.has_field(name),
+            })
+        })
+    }
+
+    /// An array's length (`None` for an open array `T[]` and for other types).
+    pub fn length(&self) -> Option<usize> {
+        match self.get() {
+            Type::Array { len, .. } => len.and_then(|len| usize::try_from(len).ok()),
+            _ => None,
+        }
+    }
+
+    /// Whether this is an array without a length (`int[]`).
+    pub fn is_open_array(&self) -> bool {
+        matches!(self.get(), Type::Array { len: None, .. })
+    }
+
+    /// Whether a struct or union is complete (declared with its members).
+    pub fn is_complete(&self) -> bool {
+        self.decls.types().is_complete(self.ty.ty)
+    }
+
+    /// A struct's or union's members, in order (anonymous members as they are: their
+    /// members are found through them); `None` for other or incomplete types.
+    pub fn fields(&self) -> Option<Vec<CField>> {
+        self.cached_fields().map(<[CField]>::to_vec)
+    }
+
+    fn cached_fields(&self) -> Option<&[CField]> {
+        self.cache
+            .fields
+            .get_or_init(|| self.make_fields())
+            .as_deref()
+    }
+
+    fn make_fields(&self) -> Option<Vec<CField>> {
+        let (record, layout) = self.decls.record_layout(self.ty.ty)?;
+        let fields = record.fields.as_ref()?;
+        Some(
+            fields
+                .iter()
+                .zip(&layout.fields)
+                .filter(|(field, place)| !(field.name.is_none() && place.bit_width.is_some()))
+                .map(|(field, place)| CField {
+                    name: field.name.clone(),
+                    ty: self.sibling(field.ty),
+                    offset: place.offset() as usize,
+                    bits: place
+                        .bit_width
+                        .map(|width| ((place.bit_offset % 8) as u32, width)),
+                })
+                .collect(),
+        )
+    }
+
+    /// The member `name`, looking into anonymous members, with its offset from the start of
+    /// this record.
+    pub fn field(&self, name: &str) -> Option<CField> {
+        for field in self.cached_fields()? {
+            match &field.name {
+                Some(own) if own == name => return Some(field.clone()),
+                None => {
+                    if let Some(mut inner) = field.ty.field(name) {
+                        inner.offset += field.offset;
+                        return Some(inner);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// An enum's enumerators and values, in order.
+    pub fn enumerators(&self) -> Option<Vec<(String, i128)>> {
+        match self.get() {
+            Type::Enum(id) => self.decls.types().enumeration(*id).values.clone(),
+            _ => None,
+        }
+    }
+
+    /// A function type's (or a function pointer's) result, parameters and whether it is
+    /// variadic.
+    pub fn signature(&self) -> Option<(CType, Vec<CType>, bool)> {
+        let function = match self.get() {
+            Type::Function(function) => function,
+            Type::Pointer(pointee) => match self.decls.types().get(pointee.ty) {
+                Type::Function(function) => function,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        Some((
+            self.sibling(function.result),
+            function.params.iter().map(|p| self.sibling(*p)).collect(),
+            function.variadic,
+        ))
+    }
+
+    /// The pointer type to this type (`T *`).
+    pub fn pointer_to(&self) -> CType {
+        let mut scratch = Declarations::clone(&self.decls);
+        let pointer = scratch.types_mut().pointer(self.ty);
+        CType::new(Arc::new(scratch), QualType::plain(pointer))
+    }
+
+    /// The array type of `len` of this type (`T[len]`; `None`: `T[]`).
+    pub fn array_of(&self, len: Option<usize>) -> CType {
+        let mut scratch = Declarations::clone(&self.decls);
+        let array = scratch.types_mut().array(self.ty, len.map(|n| n as u64));
+        CType::new(Arc::new(scratch), QualType::plain(array))
+    }
+
+    /// The conversions' view of the type.
+    fn typed(&self) -> Result<&Arc<Typed>, Error> {
+        self.typed_and_fingerprint().map(|(typed, _)| typed)
+    }
+
+    fn typed_and_fingerprint(&self) -> Result<&(Arc<Typed>, u64), Error> {
+        self.cache
+            .typed
+            .get_or_init(|| {
+                shape::resolve(&self.decls, self.ty)
+                    .map(|typed| {
+                        let fingerprint = typed.shape.fingerprint();
+                        (Arc::new(typed), fingerprint)
+                    })
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|reason| Error::UnsupportedType {
+                ty: self.cname(),
+                reason: reason.clone(),
+            })
+    }
+
+    /// Reads the value of this type at `address`: numbers as [`Value::Int`], `UInt`,
+    /// `Float`, `Bool`, `Complex`; pointers as [`Value::Pointer`] or [`Value::Null`];
+    /// records and arrays member by member.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedType`] for a type without a value (void, a function, an open
+    /// array).
+    ///
+    /// # Safety
+    ///
+    /// `address` holds a value of this type, readable for [`size`](Self::size) bytes
+    /// (promise 4).
+    pub unsafe fn read(&self, address: usize) -> Result<Value, Error> {
+        let typed = self.typed()?;
+        let size = typed.shape.size_align().0 as usize;
+        // SAFETY: the caller's promise: `size` readable bytes at `address`.
+        let bytes = unsafe { std::slice::from_raw_parts(address as *const u8, size) };
+        Ok(convert::read(&typed.shape, bytes))
+    }
+
+    /// Writes `value` as this type at `address` (range-checked; a struct from its members by
+    /// name or in order, an array from its elements).
+    ///
+    /// # Errors
+    ///
+    /// A value that does not fit the type; nothing is written then.
+    ///
+    /// # Safety
+    ///
+    /// `address` is writable for [`size`](Self::size) bytes and C may see a value of this
+    /// type there (promise 4).
+    pub unsafe fn write(&self, address: usize, value: &Value) -> Result<(), Error> {
+        let typed = self.typed()?;
+        let staged = crate::data::stage(&typed.shape, &typed.c_name, value, &typed.c_name)?;
+        // SAFETY: the caller's promise: `staged.len()` (the type's size) writable bytes.
+        unsafe { std::ptr::copy_nonoverlapping(staged.as_ptr(), address as *mut u8, staged.len()) };
+        Ok(())
+    }
+
+    /// Reads a bitfield of this (integer) type: `width` bits from bit `bit` of the bytes at
+    /// `address`, sign-extended for a signed type.
+    ///
+    /// # Safety
+    ///
+    /// `(bit + width).div_ceil(8)` bytes at `address` are readable (promise 4).
+    pub unsafe fn read_bits(&self, address: usize, bit: u32, width: u32) -> Value {
+        let bytes = (bit + width).div_ceil(8) as usize;
+        // SAFETY: the caller's promise.
+        let src = unsafe { std::slice::from_raw_parts(address as *const u8, bytes) };
+        let mut word = 0u128;
+        for (k, byte) in src.iter().enumerate() {
+            word |= u128::from(*byte) << (8 * k);
+        }
+        let raw = (word >> bit) & ((1u128 << width) - 1);
+        match self.scalar() {
+            Some(Scalar::Bool) => Value::Bool(raw != 0),
+            Some(scalar) if scalar.is_signed() => {
+                let shift = 128 - width;
+                Value::Int((((raw << shift) as i128) >> shift) as i64)
+            }
+            _ => Value::UInt(raw as u64),
+        }
+    }
+
+    /// Writes a bitfield (see [`read_bits`](Self::read_bits)), range-checked against its
+    /// width.
+    ///
+    /// # Errors
+    ///
+    /// A value that is not an integer or does not fit in `width` bits.
+    ///
+    /// # Safety
+    ///
+    /// `(bit + width).div_ceil(8)` bytes at `address` are writable (promise 4).
+    pub unsafe fn write_bits(
+        &self,
+        address: usize,
+        bit: u32,
+        width: u32,
+        value: &Value,
+    ) -> Result<(), Error> {
+        let typed = self.typed()?;
+        let bytes = (bit + width).div_ceil(8) as usize;
+        // SAFETY: the caller's promise.
+        let dst = unsafe { std::slice::from_raw_parts_mut(address as *mut u8, bytes) };
+        let place = convert::Place::Text(&typed.c_name);
+        convert::write_bits(&typed.shape, value, dst, 0, bit, width, &place)
+    }
+
+    /// A C object holding a copy of the value of this type at `address` (to pass a struct
+    /// that lives elsewhere by value).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedType`] for a type without a value; [`Error::OutOfMemory`].
+    ///
+    /// # Safety
+    ///
+    /// As [`read`](Self::read).
+    pub unsafe fn copy_to_data(&self, address: usize) -> Result<CData, Error> {
+        let (typed, fingerprint) = self.typed_and_fingerprint()?;
+        let mut data = CData::new_fingerprinted(Arc::clone(typed), *fingerprint)?;
+        // SAFETY: the caller's promise.
+        unsafe { data.copy_from(address) };
+        Ok(data)
+    }
+}
+
+/// Zeroed C memory owned by Rust, aligned for any C type (16 bytes): what `ffi.new` hands
+/// out. Its address is stable for its life; dropping it frees it.
+#[derive(Debug)]
+pub struct CMemory {
+    storage: Box<[u128]>,
+    size: usize,
+}
+
+impl CMemory {
+    /// `size` zeroed bytes (at least one unit is allocated, so the address is never shared
+    /// with another object).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooLarge`] past [`MAX_OBJECT_SIZE`](crate::MAX_OBJECT_SIZE),
+    /// [`Error::OutOfMemory`] when the allocator refuses.
+    pub fn zeroed(size: usize, what: &str) -> Result<CMemory, Error> {
+        if size as u64 > crate::MAX_OBJECT_SIZE {
+            return Err(Error::TooLarge {
+                what: format!("a `{what}`"),
+                size: size as u64,
+                limit_what: "allocates",
+                limit: crate::MAX_OBJECT_SIZE,
+            });
+        }
+        let units = size.div_ceil(16).max(1);
+        Ok(CMemory {
+            storage: crate::data::zeroed_storage(units, what)?,
+            size,
+        })
+    }
+
+    /// Where the memory starts.
+    pub fn address(&self) -> usize {
+        self.storage.as_ptr() as usize
+    }
+
+    /// How many bytes were asked for.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+}
+
+impl crate::library::Library {
+    /// A type name resolved in this library's declarations, as a [`CType`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Declaration`] for text that is not a type name (with the caret).
+    pub fn ctype(&self, text: &str) -> Result<CType, Error> {
+        CType::parse(&Arc::new(self.declared()), text)
+    }
+
+    /// The declared type of a function (a [`CKind::Function`]) or a variable of this
+    /// library, by name.
+    pub fn ctype_of(&self, name: &str) -> Option<CType> {
+        let decls = self.declared();
+        let ty = match decls.function(name) {
+            Some(function) => QualType::plain(function.ty),
+            None => decls.variable(name)?.ty,
+        };
+        Some(CType::new(Arc::new(decls), ty))
+    }
+}

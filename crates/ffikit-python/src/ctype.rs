@@ -1,0 +1,214 @@
+//! `ffi.typeof(...)`: ffikit-abi's [`CType`] as CFFI's `ctype` objects — `kind`, `cname`,
+//! `item`, `length`, `fields`, `elements`, `args`, `result`, `ellipsis` — compared by the
+//! type they name.
+
+use pyo3::exceptions::{PyAttributeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use ffikit_abi::cdata::{CKind, CType};
+
+/// `<ctype 'int *'>`.
+#[pyclass(module = "ffikit", name = "CType", frozen, weakref)]
+pub(crate) struct CTypeObject {
+    pub(crate) ty: CType,
+}
+
+impl CTypeObject {
+    pub(crate) fn wrap(py: Python<'_>, ty: CType) -> PyResult<Py<CTypeObject>> {
+        Py::new(py, CTypeObject { ty })
+    }
+}
+
+/// CFFI's spelling of a type's name: `int *`, `int[3]`, `int(*)(int)`.
+pub(crate) fn cname(ty: &CType) -> String {
+    ty.cname()
+}
+
+#[pymethods]
+impl CTypeObject {
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.ty.kind().name()
+    }
+
+    #[getter]
+    fn cname(&self) -> String {
+        cname(&self.ty)
+    }
+
+    /// What a pointer points to or an array holds.
+    #[getter]
+    fn item(&self, py: Python<'_>) -> PyResult<Py<CTypeObject>> {
+        match self.ty.item() {
+            Some(item) => CTypeObject::wrap(py, item),
+            None => Err(PyAttributeError::new_err(format!(
+                "ctype '{}' has no attribute 'item'",
+                self.cname()
+            ))),
+        }
+    }
+
+    /// An array's length (None for an open array).
+    #[getter]
+    fn length(&self) -> PyResult<Option<usize>> {
+        if self.ty.kind() != CKind::Array {
+            return Err(PyAttributeError::new_err(format!(
+                "ctype '{}' has no attribute 'length'",
+                self.cname()
+            )));
+        }
+        Ok(self.ty.length())
+    }
+
+    /// A struct's or union's fields: a list of (name, field) pairs (None while incomplete).
+    #[getter]
+    fn fields(&self, py: Python<'_>) -> PyResult<PyObject> {
+        if !matches!(self.ty.kind(), CKind::Struct | CKind::Union) {
+            return Err(PyAttributeError::new_err(format!(
+                "ctype '{}' has no attribute 'fields'",
+                self.cname()
+            )));
+        }
+        let Some(fields) = self.ty.fields() else {
+            return Ok(py.None());
+        };
+        let mut items = Vec::new();
+        for field in fields {
+            let info = Py::new(
+                py,
+                CFieldObject {
+                    ty: CTypeObject::wrap(py, field.ty.clone())?,
+                    offset: field.offset,
+                    bitshift: field.bits.map_or(-1, |(bit, _)| bit as i64),
+                    bitsize: field.bits.map_or(-1, |(_, width)| width as i64),
+                },
+            )?;
+            items.push(PyTuple::new(
+                py,
+                [
+                    field
+                        .name
+                        .unwrap_or_default()
+                        .into_pyobject(py)?
+                        .into_any()
+                        .unbind(),
+                    info.into_any(),
+                ],
+            )?);
+        }
+        Ok(PyList::new(py, items)?.into_any().unbind())
+    }
+
+    /// An enum's values by name.
+    #[getter]
+    fn elements(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let values = self.ty.enumerators().ok_or_else(|| {
+            PyAttributeError::new_err(format!(
+                "ctype '{}' has no attribute 'elements'",
+                self.cname()
+            ))
+        })?;
+        let dict = PyDict::new(py);
+        for (name, value) in values {
+            dict.set_item(value, name)?;
+        }
+        Ok(dict.into_any().unbind())
+    }
+
+    /// An enum's names to values.
+    #[getter]
+    fn relements(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let values = self.ty.enumerators().ok_or_else(|| {
+            PyAttributeError::new_err(format!(
+                "ctype '{}' has no attribute 'relements'",
+                self.cname()
+            ))
+        })?;
+        let dict = PyDict::new(py);
+        for (name, value) in values {
+            dict.set_item(name, value)?;
+        }
+        Ok(dict.into_any().unbind())
+    }
+
+    /// A function type's parameter types.
+    #[getter]
+    fn args(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let (_, params, _) = self.function()?;
+        let items = params
+            .into_iter()
+            .map(|p| CTypeObject::wrap(py, p))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(PyTuple::new(py, items)?.into_any().unbind())
+    }
+
+    #[getter]
+    fn result(&self, py: Python<'_>) -> PyResult<Py<CTypeObject>> {
+        let (result, _, _) = self.function()?;
+        CTypeObject::wrap(py, result)
+    }
+
+    #[getter]
+    fn ellipsis(&self) -> PyResult<bool> {
+        Ok(self.function()?.2)
+    }
+
+    #[getter]
+    fn abi(&self) -> PyResult<i32> {
+        self.function()?;
+        Ok(2)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<ctype '{}'>", self.cname())
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .downcast::<CTypeObject>()
+            .is_ok_and(|other| other.get().ty == self.ty)
+    }
+
+    fn __hash__(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.cname().hash(&mut hasher);
+        hasher.finish()
+    }
+}
+
+impl CTypeObject {
+    fn function(&self) -> PyResult<(CType, Vec<CType>, bool)> {
+        if self.ty.kind() != CKind::Function {
+            return Err(PyAttributeError::new_err(format!(
+                "ctype '{}' is not a function type",
+                self.cname()
+            )));
+        }
+        self.ty
+            .signature()
+            .ok_or_else(|| PyTypeError::new_err("not a function type"))
+    }
+}
+
+/// One field of a struct or union type (`ctype.fields`).
+#[pyclass(module = "ffikit", name = "CField", frozen)]
+pub(crate) struct CFieldObject {
+    #[pyo3(get, name = "type")]
+    ty: Py<CTypeObject>,
+    #[pyo3(get)]
+    offset: usize,
+    #[pyo3(get)]
+    bitshift: i64,
+    #[pyo3(get)]
+    bitsize: i64,
+}
+
+#[pymethods]
+impl CFieldObject {
+    #[getter]
+    fn flags(&self) -> i32 {
+        0
+    }
+}

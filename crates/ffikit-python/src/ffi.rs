@@ -1,0 +1,1203 @@
+//! `ffikit.FFI`: declarations (`cdef`, `include`), libraries (`dlopen`), and CFFI's cdata
+//! operations — `new`, `cast`, `typeof`, `sizeof`, `alignof`, `offsetof`, `addressof`,
+//! `string`, `unpack`, `buffer`, `from_buffer`, `gc`, `new_handle`/`from_handle`,
+//! `callback`, `getctype`, `init_once`, `new_allocator`, `errno` — on ffikit-abi's cdata
+//! model.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+
+use ffikit_abi::cdata::{CKind, CType};
+use ffikit_abi::{Library, Value};
+
+use crate::cdata::{CDataObject, Keep, read, write};
+use crate::ctype::CTypeObject;
+use crate::errors::raise;
+use crate::library::{LOADED, Lib};
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `ffikit.FFI()`: declarations and what is made from them.
+#[pyclass(module = "ffikit", name = "FFI", frozen, subclass, dict)]
+pub(crate) struct Ffi {
+    /// The process itself: where types are resolved and the declarations live.
+    pub(crate) this: Arc<Library>,
+    /// Every `cdef` text (with its options), applied to each library `dlopen` opens.
+    pub(crate) cdefs: Mutex<Vec<String>>,
+    /// Every header `include`d, likewise.
+    headers: Mutex<Vec<String>>,
+    /// Functions whose calls release the GIL (declared with `release_gil=True`).
+    pub(crate) release_gil: Mutex<std::collections::HashSet<String>>,
+    /// Types by the text that named them, resolved once (a comparator casts on every call).
+    types: Mutex<HashMap<String, CType>>,
+    /// `init_once` results by tag.
+    once: Mutex<HashMap<String, PyObject>>,
+}
+
+impl Ffi {
+    /// The type a Python object names: a string (parsed once), or a ctype object.
+    pub(crate) fn resolve(&self, named: &Bound<'_, PyAny>) -> PyResult<CType> {
+        if let Ok(ty) = named.downcast::<CTypeObject>() {
+            return Ok(ty.get().ty.clone());
+        }
+        let text: String = named.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "expected a C type (a string or a ctype), not {}",
+                named
+                    .get_type()
+                    .name()
+                    .map_or_else(|_| "?".into(), |n| n.to_string())
+            ))
+        })?;
+        self.parse(&text)
+    }
+
+    pub(crate) fn parse(&self, text: &str) -> PyResult<CType> {
+        if let Some(ty) = lock(&self.types).get(text) {
+            return Ok(ty.clone());
+        }
+        let ty = self.this.ctype(text).map_err(raise)?;
+        lock(&self.types).insert(text.to_owned(), ty.clone());
+        Ok(ty)
+    }
+
+    fn apply_cdef(&self, text: &str, release_gil: bool) -> PyResult<()> {
+        let report = self.this.cdef(text).map_err(raise)?;
+        lock(&self.types).clear();
+        if release_gil {
+            let mut names = lock(&self.release_gil);
+            for declared in &report.declared {
+                if let ffikit_cdecl::Declared::Function(name) = declared {
+                    names.insert(name.clone());
+                }
+            }
+        }
+        lock(&self.cdefs).push(text.to_owned());
+        Ok(())
+    }
+}
+
+/// The size of an array made by `new` from its initializer (`int[]` with a list, an int,
+/// bytes).
+fn open_length(item: &CType, init: Option<&Bound<'_, PyAny>>) -> PyResult<usize> {
+    let Some(init) = init else {
+        return Err(PyTypeError::new_err(format!(
+            "ffi.new of an open array '{}[]' needs a length or an initializer",
+            item.cname()
+        )));
+    };
+    if let Ok(n) = init.extract::<isize>() {
+        if init.downcast::<CDataObject>().is_err() {
+            if n < 0 {
+                return Err(PyValueError::new_err("negative array length"));
+            }
+            return Ok(n as usize);
+        }
+    }
+    if let Ok(bytes) = init.downcast::<PyBytes>() {
+        return Ok(bytes.as_bytes().len() + 1);
+    }
+    if let Ok(text) = init.downcast::<PyString>() {
+        return Ok(text.to_str()?.chars().count() + 1);
+    }
+    if let Ok(data) = init.downcast::<CDataObject>() {
+        let data = data.get();
+        if data.ty.kind() == CKind::Array {
+            return Ok(data.ty.length().unwrap_or(0));
+        }
+    }
+    init.len()
+}
+
+#[pymethods]
+impl Ffi {
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> PyResult<Ffi> {
+        if !_args.is_empty() {
+            return Err(PyTypeError::new_err("FFI() takes no positional arguments"));
+        }
+        Ok(Ffi {
+            this: Arc::new(Library::this()),
+            cdefs: Mutex::new(Vec::new()),
+            headers: Mutex::new(Vec::new()),
+            release_gil: Mutex::new(Default::default()),
+            types: Mutex::new(Default::default()),
+            once: Mutex::new(Default::default()),
+        })
+    }
+
+    /// Declares C functions, types, globals and `#define` constants. `packed=True` packs
+    /// the structs declared (as `#pragma pack(1)`), `pack=N` to N bytes. The functions of a
+    /// block declared with `release_gil=True` release the GIL around each call.
+    #[pyo3(signature = (text, override_ = false, packed = false, pack = None, release_gil = false))]
+    fn cdef(
+        &self,
+        text: &str,
+        override_: bool,
+        packed: bool,
+        pack: Option<u32>,
+        release_gil: bool,
+    ) -> PyResult<()> {
+        let _ = override_;
+        let pack = match (packed, pack) {
+            (true, _) => Some(1),
+            (false, Some(n)) if n > 0 => Some(n),
+            _ => None,
+        };
+        match pack {
+            Some(n) => self.apply_cdef(
+                &format!("#pragma pack(push, {n})\n{text}\n#pragma pack(pop)\n"),
+                release_gil,
+            ),
+            None => self.apply_cdef(text, release_gil),
+        }
+    }
+
+    /// Declares what an installed header declares (`"zlib.h"`), or everything another
+    /// `FFI` declared (CFFI's `ffi.include(other_ffi)`).
+    fn include(&self, header: &Bound<'_, PyAny>) -> PyResult<()> {
+        if let Ok(other) = header.downcast::<Ffi>() {
+            let texts = lock(&other.get().cdefs).clone();
+            let headers = lock(&other.get().headers).clone();
+            for header in headers {
+                self.this
+                    .include(&ffikit_cdecl::Header::new(header.as_str()))
+                    .map_err(raise)?;
+                lock(&self.headers).push(header);
+            }
+            for text in texts {
+                self.apply_cdef(&text, false)?;
+            }
+            return Ok(());
+        }
+        let header: String = header.extract()?;
+        self.this
+            .include(&ffikit_cdecl::Header::new(header.as_str()))
+            .map_err(raise)?;
+        lock(&self.types).clear();
+        lock(&self.headers).push(header);
+        Ok(())
+    }
+
+    /// Opens a shared library (a path, a file name, a name as `find_library` takes it, or
+    /// None for the process itself), with this FFI's declarations. It stays loaded for the
+    /// life of the process (as with ctypes and CFFI).
+    #[pyo3(signature = (name = None, flags = 0))]
+    fn dlopen(
+        slf: &Bound<'_, Self>,
+        name: Option<&Bound<'_, PyAny>>,
+        flags: i32,
+    ) -> PyResult<Py<Lib>> {
+        let _ = flags;
+        let py = slf.py();
+        let this = slf.get();
+        let library = match name {
+            None => Library::this(),
+            Some(name) => {
+                let name: String = match name.extract() {
+                    Ok(name) => name,
+                    Err(_) => name.call_method0("__fspath__")?.extract()?,
+                };
+                // SAFETY: the Python user's promise (the module's safety model, promise 1).
+                unsafe { Library::open(&name) }.map_err(raise)?
+            }
+        };
+        for header in lock(&this.headers).iter() {
+            library
+                .include(&ffikit_cdecl::Header::new(header.as_str()))
+                .map_err(raise)?;
+        }
+        let cdefs = lock(&this.cdefs).clone();
+        for text in &cdefs {
+            library.cdef(text).map_err(raise)?;
+        }
+        let library = Arc::new(library);
+        lock(&LOADED).push(Arc::clone(&library));
+        Py::new(
+            py,
+            Lib {
+                library,
+                cdefs,
+                release_gil: lock(&this.release_gil).clone(),
+                closed: std::sync::atomic::AtomicBool::new(false),
+            },
+        )
+    }
+
+    /// Closes a library opened by `dlopen`: its attributes are refused afterwards (the code
+    /// stays mapped, as C state may outlive it).
+    fn dlclose(&self, lib: &Bound<'_, Lib>) {
+        lib.get()
+            .closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A C object owned by Python: `new("int *")` (an int, pointed to), `new("int[10]")`,
+    /// `new("int[]", [1, 2, 3])`, `new("struct point *", {"x": 1})`.
+    #[pyo3(name = "new", signature = (cdecl, init = None))]
+    fn new_object(
+        &self,
+        cdecl: &Bound<'_, PyAny>,
+        init: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<CDataObject> {
+        let ty = self.resolve(cdecl)?;
+        new_of(&ty, init)
+    }
+
+    /// A value converted to another C type, as C casts: `cast("int", 3.9)` is 3,
+    /// `cast("unsigned char", 300)` 44, `cast("int *", address)` a pointer there,
+    /// `cast("intptr_t", p)` a pointer's address.
+    fn cast(
+        &self,
+        py: Python<'_>,
+        cdecl: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<CDataObject> {
+        let ty = self.resolve(cdecl)?;
+        cast_to(py, &ty, value)
+    }
+
+    /// The ctype of a type name or of a cdata.
+    #[pyo3(name = "typeof")]
+    fn type_of(&self, py: Python<'_>, of: &Bound<'_, PyAny>) -> PyResult<Py<CTypeObject>> {
+        if let Ok(data) = of.downcast::<CDataObject>() {
+            return CTypeObject::wrap(py, data.get().ty.clone());
+        }
+        if of.downcast::<PyString>().is_err() && of.downcast::<CTypeObject>().is_err() {
+            return Err(PyTypeError::new_err(format!(
+                "expected a C type string or a cdata, not {}",
+                of.get_type().name()?
+            )));
+        }
+        CTypeObject::wrap(py, self.resolve(of)?)
+    }
+
+    /// The size in bytes of a type or of a cdata (an array's whole size).
+    fn sizeof(&self, of: &Bound<'_, PyAny>) -> PyResult<usize> {
+        if let Ok(data) = of.downcast::<CDataObject>() {
+            let data = data.get();
+            if let Some(size) = data.owning.filter(|_| data.ty.kind() != CKind::Pointer) {
+                return Ok(size);
+            }
+            return data.ty.size().ok_or_else(|| {
+                PyTypeError::new_err(format!("ctype '{}' has no size", data.ty.cname()))
+            });
+        }
+        let ty = self.resolve(of)?;
+        ty.size().ok_or_else(|| {
+            PyValueError::new_err(format!("ctype '{}' is of unknown size", ty.cname()))
+        })
+    }
+
+    /// The alignment of a type.
+    fn alignof(&self, of: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let ty = match of.downcast::<CDataObject>() {
+            Ok(data) => data.get().ty.clone(),
+            Err(_) => self.resolve(of)?,
+        };
+        ty.align().ok_or_else(|| {
+            PyValueError::new_err(format!("ctype '{}' is of unknown alignment", ty.cname()))
+        })
+    }
+
+    /// The offset of a member (or an element: an int) in a type, along a path:
+    /// `offsetof("struct s", "a", "b")`, `offsetof("int[5]", 2)`.
+    #[pyo3(signature = (cdecl, *path))]
+    fn offsetof(&self, cdecl: &Bound<'_, PyAny>, path: &Bound<'_, PyTuple>) -> PyResult<usize> {
+        let ty = self.resolve(cdecl)?;
+        if path.is_empty() {
+            return Err(PyTypeError::new_err("offsetof() needs at least one field"));
+        }
+        let (_, offset) = walk(&ty, path, true)?;
+        Ok(offset as usize)
+    }
+
+    /// A pointer to a cdata or to a member along a path: `addressof(s)`, `addressof(s, "a")`,
+    /// `addressof(array, 3)`.
+    #[pyo3(signature = (cdata, *path))]
+    fn addressof(
+        &self,
+        py: Python<'_>,
+        cdata: &Bound<'_, PyAny>,
+        path: &Bound<'_, PyTuple>,
+    ) -> PyResult<CDataObject> {
+        let data = cdata
+            .downcast::<CDataObject>()
+            .map_err(|_| PyTypeError::new_err("expected a cdata struct/union/array object"))?;
+        let this = data.get();
+        let (base_ty, base) = match this.ty.kind() {
+            CKind::Struct | CKind::Union | CKind::Array => (this.ty.clone(), this.address),
+            CKind::Pointer if !path.is_empty() => {
+                let item = this.ty.item().expect("pointer");
+                (item, this.address)
+            }
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "expected a cdata struct/union/array object, got cdata '{}'",
+                    this.ty.cname()
+                )));
+            }
+        };
+        let (ty, offset) = walk(&base_ty, path, false)?;
+        let address = (base as i128 + offset) as usize;
+        let _ = py;
+        Ok(CDataObject::plain(
+            ty.pointer_to(),
+            address,
+            Keep::Object(cdata.clone().unbind()),
+        ))
+    }
+
+    /// The bytes of a C string (a `char` pointer or array, up to its NUL or `maxlen`), a
+    /// wide string as `str`, an enum's name, a number's text.
+    #[pyo3(signature = (cdata, maxlen = -1))]
+    fn string(
+        &self,
+        py: Python<'_>,
+        cdata: &Bound<'_, PyAny>,
+        maxlen: isize,
+    ) -> PyResult<PyObject> {
+        let data = cdata.downcast::<CDataObject>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "string() argument must be a cdata, not {}",
+                cdata
+                    .get_type()
+                    .name()
+                    .map_or_else(|_| "?".into(), |n| n.to_string())
+            ))
+        })?;
+        let this = data.get();
+        match this.ty.kind() {
+            CKind::Pointer | CKind::Array => {
+                let item = this.ty.item().expect("has an item");
+                if this.address == 0 {
+                    return Err(PyRuntimeError::new_err(
+                        "cannot use string() on <cdata NULL>",
+                    ));
+                }
+                let mut limit = if maxlen < 0 {
+                    usize::MAX
+                } else {
+                    maxlen as usize
+                };
+                if this.ty.kind() == CKind::Array {
+                    limit = limit.min(this.array_len());
+                }
+                let size = item.size().unwrap_or(1);
+                let wide = matches!(item.cname().as_str(), "wchar_t" | "char16_t" | "char32_t");
+                if size == 1 && item.kind() == CKind::Primitive {
+                    let mut bytes = Vec::new();
+                    while bytes.len() < limit {
+                        // SAFETY: the Python user's promise: a C string there (the array's
+                        // bound or `maxlen` stops earlier).
+                        let byte = unsafe { *((this.address + bytes.len()) as *const u8) };
+                        if byte == 0 {
+                            break;
+                        }
+                        bytes.push(byte);
+                    }
+                    return Ok(PyBytes::new(py, &bytes).into_any().unbind());
+                }
+                if wide {
+                    let mut text = String::new();
+                    let mut k = 0;
+                    while k < limit {
+                        // SAFETY: as above.
+                        let value = unsafe { item.read(this.address + k * size) }.map_err(raise)?;
+                        let code = value.as_i128().unwrap_or(0) as u32;
+                        if code == 0 {
+                            break;
+                        }
+                        text.push(char::from_u32(code).unwrap_or('\u{fffd}'));
+                        k += 1;
+                    }
+                    return Ok(PyString::new(py, &text).into_any().unbind());
+                }
+                Err(PyTypeError::new_err(format!(
+                    "string() argument must be a cdata pointer or array of characters, not '{}'",
+                    this.ty.cname()
+                )))
+            }
+            CKind::Primitive | CKind::Enum => {
+                let value = read(py, &this.ty, this.address, None)?;
+                if let Some(values) = this.ty.enumerators() {
+                    let number: i128 = value.bind(py).extract()?;
+                    return Ok(match values.iter().find(|(_, v)| *v == number) {
+                        Some((name, _)) => PyString::new(py, name).into_any().unbind(),
+                        None => PyString::new(py, &number.to_string()).into_any().unbind(),
+                    });
+                }
+                if value.bind(py).downcast::<PyBytes>().is_ok()
+                    || value.bind(py).downcast::<PyString>().is_ok()
+                {
+                    return Ok(value);
+                }
+                Ok(PyString::new(py, &value.bind(py).str()?.to_string())
+                    .into_any()
+                    .unbind())
+            }
+            _ => Err(PyTypeError::new_err(format!(
+                "string() argument must be a cdata pointer or array, not '{}'",
+                this.ty.cname()
+            ))),
+        }
+    }
+
+    /// `length` items of a pointer or array: bytes for `char`, str for wide characters, a
+    /// list otherwise.
+    fn unpack(
+        &self,
+        py: Python<'_>,
+        cdata: &Bound<'_, CDataObject>,
+        length: isize,
+    ) -> PyResult<PyObject> {
+        let this = cdata.get();
+        if length < 0 {
+            return Err(PyValueError::new_err("negative array length"));
+        }
+        let item = this.ty.item().ok_or_else(|| {
+            PyTypeError::new_err(format!(
+                "expected a pointer or array, got '{}'",
+                this.ty.cname()
+            ))
+        })?;
+        let size = item
+            .size()
+            .ok_or_else(|| PyTypeError::new_err("items of unknown size"))?;
+        if this.ty.kind() == CKind::Pointer && this.address == 0 {
+            return Err(PyRuntimeError::new_err(
+                "cannot use unpack() on <cdata NULL>",
+            ));
+        }
+        if item.cname() == "char" {
+            // SAFETY: the Python user's promise: `length` bytes there.
+            let bytes =
+                unsafe { std::slice::from_raw_parts(this.address as *const u8, length as usize) };
+            return Ok(PyBytes::new(py, bytes).into_any().unbind());
+        }
+        let items = (0..length as usize)
+            .map(|k| {
+                let value = read(
+                    py,
+                    &item,
+                    this.address + k * size,
+                    Some(cdata.clone().into_any().unbind()),
+                )?;
+                Ok(value)
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        if matches!(item.cname().as_str(), "wchar_t" | "char16_t" | "char32_t") {
+            let text: String = items
+                .iter()
+                .map(|s| s.bind(py).extract::<String>())
+                .collect::<PyResult<String>>()?;
+            return Ok(PyString::new(py, &text).into_any().unbind());
+        }
+        Ok(PyList::new(py, items)?.into_any().unbind())
+    }
+
+    /// The bytes of a cdata as a writable buffer without a copy (`size` bytes; all of an
+    /// array or struct by default).
+    #[pyo3(signature = (cdata, size = None))]
+    fn buffer<'py>(
+        &self,
+        cdata: &Bound<'py, CDataObject>,
+        size: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        // -1 (or None): all of it; beyond 64 bits: an OverflowError.
+        let size: isize = match size {
+            None => -1,
+            Some(size) if size.extract::<i128>().is_ok_and(|s| s < 0) => -1,
+            Some(size) => size.extract::<u64>()?.min(isize::MAX as u64) as isize,
+        };
+        let py = cdata.py();
+        let this = cdata.get();
+        let whole = match (this.owning, this.ty.kind()) {
+            (Some(n), _) => n,
+            (None, CKind::Pointer) => this.ty.item().and_then(|i| i.size()).unwrap_or(0),
+            _ => this.ty.size().unwrap_or(0),
+        };
+        let size = if size < 0 { whole } else { size as usize };
+        if size > whole && (this.owning.is_some() || this.ty.kind() != CKind::Pointer) {
+            return Err(PyValueError::new_err(format!(
+                "ffi.buffer of {size} bytes: the object has {whole}"
+            )));
+        }
+        let view = Py::new(
+            py,
+            crate::cdata::CDataObject {
+                owning: Some(size),
+                ..CDataObject::plain(
+                    this.ty.clone(),
+                    this.address,
+                    Keep::Object(cdata.clone().into_any().unbind()),
+                )
+            },
+        )?;
+        // SAFETY: `view` is a live object with the buffer protocol (its size set above); a
+        // new reference or NULL.
+        unsafe {
+            Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyMemoryView_FromObject(view.as_ptr()))
+        }
+    }
+
+    /// A cdata over a Python buffer (bytearray, memoryview, array.array, ...), without a
+    /// copy, keeping the buffer alive: `from_buffer("char[]", bytearray(10))`.
+    #[pyo3(signature = (cdecl, python_buffer = None, require_writable = false))]
+    #[allow(clippy::wrong_self_convention)]
+    fn from_buffer(
+        &self,
+        py: Python<'_>,
+        cdecl: &Bound<'_, PyAny>,
+        python_buffer: Option<&Bound<'_, PyAny>>,
+        require_writable: bool,
+    ) -> PyResult<CDataObject> {
+        let (ty, buffer) = match python_buffer {
+            Some(buffer) => (self.resolve(cdecl)?, buffer.clone()),
+            None => (self.parse("char[]")?, cdecl.clone()),
+        };
+        if ty.kind() != CKind::Array && ty.kind() != CKind::Pointer {
+            return Err(PyTypeError::new_err(format!(
+                "expected an array ctype, got '{}'",
+                ty.cname()
+            )));
+        }
+        if buffer.downcast::<PyString>().is_ok()
+            || (buffer.downcast::<PyBytes>().is_ok() && require_writable)
+        {
+            return Err(PyTypeError::new_err(
+                "from_buffer() cannot take a str, or bytes when writable memory is required",
+            ));
+        }
+        let view = pyo3::buffer::PyBuffer::<u8>::get(
+            &buffer.call_method0("__buffer__").unwrap_or(buffer.clone()),
+        )
+        .or_else(|_| {
+            let memory = py
+                .import("builtins")?
+                .getattr("memoryview")?
+                .call1((&buffer,))?;
+            let memory = memory.call_method1("cast", ("B",))?;
+            pyo3::buffer::PyBuffer::<u8>::get(&memory)
+        })?;
+        if require_writable && view.readonly() {
+            return Err(PyTypeError::new_err(
+                "from_buffer() requires a writable buffer",
+            ));
+        }
+        let address = view.buf_ptr() as usize;
+        let len = view.len_bytes();
+        let item = ty.item().expect("array");
+        let size = item.size().unwrap_or(1).max(1);
+        let ty = if ty.kind() == CKind::Array && ty.is_open_array() {
+            item.array_of(Some(len / size))
+        } else {
+            ty
+        };
+        drop(view);
+        Ok(CDataObject::plain(
+            ty,
+            address,
+            Keep::Object(buffer.unbind()),
+        ))
+    }
+
+    /// A cdata equal to `cdata` that calls `destructor(cdata)` when it is collected (or on
+    /// `ffi.release`); `destructor=None` removes a destructor.
+    #[pyo3(signature = (cdata, destructor, size = 0))]
+    fn gc(
+        &self,
+        cdata: &Bound<'_, CDataObject>,
+        destructor: Option<PyObject>,
+        size: isize,
+    ) -> PyResult<CDataObject> {
+        let _ = size;
+        let this = cdata.get();
+        if destructor.is_none() {
+            *lock(&this.destructor.0) = None;
+        }
+        let made = CDataObject::plain(
+            this.ty.clone(),
+            this.address,
+            Keep::Object(cdata.clone().into_any().unbind()),
+        );
+        *lock(&made.destructor.0) = destructor.map(|d| (d, cdata.clone().into_any().unbind()));
+        Ok(made)
+    }
+
+    /// Runs a `gc` destructor now (or frees `new`'s memory early, as far as Python can).
+    fn release(&self, py: Python<'_>, cdata: &Bound<'_, CDataObject>) -> PyResult<()> {
+        if let Some((destructor, original)) = lock(&cdata.get().destructor.0).take() {
+            destructor.call1(py, (original,))?;
+        }
+        Ok(())
+    }
+
+    /// A `void *` handle to a Python object, for C to carry and hand back
+    /// (`from_handle`): valid while the handle cdata lives.
+    fn new_handle(&self, py: Python<'_>, object: PyObject) -> PyResult<CDataObject> {
+        let ty = self.parse("void *")?;
+        let mut made = CDataObject::owning(ty, 1)?;
+        made.address = match &made.keep {
+            Keep::Owned(memory) => memory.address(),
+            _ => unreachable!(),
+        };
+        made.owning = None;
+        lock(&HANDLES).insert(made.address, object.clone_ref(py));
+        let _ = py;
+        made.handle = Some(crate::cdata::Handle {
+            object,
+            address: made.address,
+        });
+        Ok(made)
+    }
+
+    /// The object a `new_handle` handle stands for.
+    #[allow(clippy::wrong_self_convention)]
+    fn from_handle(&self, py: Python<'_>, handle: &Bound<'_, CDataObject>) -> PyResult<PyObject> {
+        let address = handle.get().address;
+        if address == 0 {
+            return Err(PyRuntimeError::new_err(
+                "cannot use from_handle() on NULL pointer",
+            ));
+        }
+        lock(&HANDLES)
+            .get(&address)
+            .map(|object| object.clone_ref(py))
+            .ok_or_else(|| PyRuntimeError::new_err("from_handle(): not a live handle"))
+    }
+
+    /// C's spelling of a type, optionally declaring `replace_with`: `getctype("int[5]",
+    /// "a")` is `int a[5]`.
+    #[pyo3(signature = (cdecl, replace_with = ""))]
+    fn getctype(&self, cdecl: &Bound<'_, PyAny>, replace_with: &str) -> PyResult<String> {
+        let ty = self.resolve(cdecl)?;
+        let name = replace_with.trim();
+        if name.is_empty() {
+            return Ok(ty.cname());
+        }
+        let name = if name.starts_with('*') && ty.kind() == CKind::Array {
+            format!("({name})")
+        } else {
+            name.to_owned()
+        };
+        Ok(ty.declaration(&name))
+    }
+
+    /// Runs `function()` once per `tag` for this FFI, and returns its result every time.
+    fn init_once(&self, py: Python<'_>, function: PyObject, tag: &str) -> PyResult<PyObject> {
+        if let Some(result) = lock(&self.once).get(tag) {
+            return Ok(result.clone_ref(py));
+        }
+        let result = function.call0(py)?;
+        lock(&self.once)
+            .entry(tag.to_owned())
+            .or_insert_with(|| result.clone_ref(py));
+        Ok(lock(&self.once)[tag].clone_ref(py))
+    }
+
+    /// An allocator like `ffi.new` (CFFI's `new_allocator`; with the default allocator, the
+    /// memory is ffikit's).
+    #[pyo3(signature = (alloc = None, free = None, should_clear_after_alloc = true))]
+    fn new_allocator(
+        slf: &Bound<'_, Self>,
+        alloc: Option<PyObject>,
+        free: Option<PyObject>,
+        should_clear_after_alloc: bool,
+    ) -> PyResult<Allocator> {
+        if alloc.is_none() && free.is_some() {
+            return Err(PyTypeError::new_err("cannot pass 'free' without 'alloc'"));
+        }
+        Ok(Allocator {
+            ffi: slf.clone().unbind(),
+            alloc,
+            free,
+            clear: should_clear_after_alloc,
+        })
+    }
+
+    /// A Python callable as a C function pointer of a declared type: `callback("int(*)(int)",
+    /// f)`, or as a decorator, `@ffi.callback("int(int)")`. Keep the result alive while C
+    /// may call it.
+    #[pyo3(name = "callback", signature = (cdecl, python_callable = None, error = None, onerror = None))]
+    fn callback_or_decorator(
+        slf: &Bound<'_, Self>,
+        cdecl: &Bound<'_, PyAny>,
+        python_callable: Option<PyObject>,
+        error: Option<PyObject>,
+        onerror: Option<PyObject>,
+    ) -> PyResult<PyObject> {
+        let py = slf.py();
+        let ty = crate::callbacks::function_pointer(slf.get().resolve(cdecl)?)?;
+        match python_callable {
+            Some(function) => {
+                let made =
+                    crate::callbacks::make(py, &slf.get().this, ty, function, error, onerror)?;
+                Ok(Py::new(py, made)?.into_any())
+            }
+            None => Ok(Py::new(
+                py,
+                CallbackDecorator {
+                    ffi: slf.clone().unbind(),
+                    ty,
+                    error,
+                    onerror,
+                },
+            )?
+            .into_any()),
+        }
+    }
+
+    /// errno as the last call of a library function on this thread left it.
+    #[getter]
+    fn errno(&self) -> i32 {
+        crate::library::LAST_ERRNO.with(std::cell::Cell::get)
+    }
+
+    #[setter(errno)]
+    fn set_errno(&self, value: i32) {
+        // SAFETY: writing this thread's errno, always valid.
+        unsafe { *libc::__errno_location() = value };
+        crate::library::LAST_ERRNO.with(|last| last.set(value));
+    }
+
+    /// `ffi.NULL`.
+    #[getter(NULL)]
+    fn null(&self, py: Python<'_>) -> PyResult<Py<CDataObject>> {
+        NULL.get_or_try_init(py, || {
+            let ty = self.parse("void *")?;
+            Py::new(py, CDataObject::plain(ty, 0, Keep::Nothing))
+        })
+        .map(|null| null.clone_ref(py))
+    }
+
+    #[classattr]
+    #[allow(non_snake_case)]
+    fn CData(py: Python<'_>) -> PyObject {
+        py.get_type::<CDataObject>().into_any().unbind()
+    }
+
+    #[classattr]
+    #[allow(non_snake_case)]
+    fn CType(py: Python<'_>) -> PyObject {
+        py.get_type::<CTypeObject>().into_any().unbind()
+    }
+
+    #[getter]
+    fn error(&self, py: Python<'_>) -> PyResult<PyObject> {
+        Ok(py.import("ffikit")?.getattr("FFIError")?.unbind())
+    }
+
+    #[classattr]
+    const RTLD_LAZY: i32 = libc::RTLD_LAZY;
+    #[classattr]
+    const RTLD_NOW: i32 = libc::RTLD_NOW;
+    #[classattr]
+    const RTLD_GLOBAL: i32 = libc::RTLD_GLOBAL;
+    #[classattr]
+    const RTLD_LOCAL: i32 = libc::RTLD_LOCAL;
+    #[classattr]
+    const RTLD_NODELETE: i32 = libc::RTLD_NODELETE;
+    #[classattr]
+    const RTLD_NOLOAD: i32 = libc::RTLD_NOLOAD;
+    #[classattr]
+    const RTLD_DEEPBIND: i32 = libc::RTLD_DEEPBIND;
+}
+
+static NULL: pyo3::sync::GILOnceCell<Py<CDataObject>> = pyo3::sync::GILOnceCell::new();
+
+/// Live `new_handle` handles: their address to their object.
+pub(crate) static HANDLES: std::sync::LazyLock<Mutex<HashMap<usize, PyObject>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// `ffi.new` of a type.
+pub(crate) fn new_of(ty: &CType, init: Option<&Bound<'_, PyAny>>) -> PyResult<CDataObject> {
+    match ty.kind() {
+        CKind::Pointer => {
+            let item = ty.item().expect("pointer");
+            let size = item.size().ok_or_else(|| {
+                PyTypeError::new_err(format!(
+                    "cannot instantiate ctype '{}' of unknown size",
+                    item.cname()
+                ))
+            })?;
+            if item.kind() == CKind::Void || item.kind() == CKind::Function {
+                return Err(PyTypeError::new_err(format!(
+                    "cannot instantiate ctype '{}'",
+                    item.cname()
+                )));
+            }
+            let made = CDataObject::owning(ty.clone(), size)?;
+            if let Some(init) = init {
+                if !init.is_none() {
+                    write(&item, made.address, init, 0)?;
+                }
+            }
+            Ok(made)
+        }
+        CKind::Array => {
+            let item = ty.item().expect("array");
+            let item_size = item.size().ok_or_else(|| {
+                PyTypeError::new_err(format!(
+                    "cannot instantiate ctype '{}' of unknown size",
+                    item.cname()
+                ))
+            })?;
+            // `new("int[]", 5)`: 5 is the length, not an initializer.
+            let length_only = ty.length().is_none()
+                && init.is_some_and(|i| i.downcast::<pyo3::types::PyInt>().is_ok());
+            let (ty, len) = match ty.length() {
+                Some(len) => (ty.clone(), len),
+                None => {
+                    let len = open_length(&item, init)?;
+                    (item.array_of(Some(len)), len)
+                }
+            };
+            let size = len.checked_mul(item_size).ok_or_else(|| {
+                pyo3::exceptions::PyOverflowError::new_err("array size would overflow a ssize_t")
+            })?;
+            let made = CDataObject::owning(ty.clone(), size)?;
+            if let Some(init) = init.filter(|i| !i.is_none() && !length_only) {
+                write(&ty, made.address, init, 0)?;
+            }
+            Ok(made)
+        }
+        _ => Err(PyTypeError::new_err(format!(
+            "expected a pointer or array ctype, got '{}'",
+            ty.cname()
+        ))),
+    }
+}
+
+/// `ffi.cast` of a value to `ty`.
+pub(crate) fn cast_to(
+    py: Python<'_>,
+    ty: &CType,
+    value: &Bound<'_, PyAny>,
+) -> PyResult<CDataObject> {
+    match ty.kind() {
+        CKind::Pointer | CKind::Function => {
+            let ty = if ty.kind() == CKind::Function {
+                ty.pointer_to()
+            } else {
+                ty.clone()
+            };
+            let address = if let Ok(data) = value.downcast::<CDataObject>() {
+                let data = data.get();
+                match data.ty.kind() {
+                    CKind::Primitive | CKind::Enum => integer_of(py, value)? as usize,
+                    _ => data.as_pointer(),
+                }
+            } else if value.is_none() {
+                0
+            } else if let Ok(bytes) = value.downcast::<PyBytes>() {
+                if bytes.as_bytes().len() != 1 {
+                    return Err(PyTypeError::new_err(
+                        "cannot cast bytes of length != 1 to a pointer",
+                    ));
+                }
+                bytes.as_bytes()[0] as usize
+            } else {
+                if value.downcast::<pyo3::types::PyFloat>().is_ok() {
+                    return Err(PyTypeError::new_err(format!(
+                        "cannot cast float to '{}'",
+                        ty.cname()
+                    )));
+                }
+                integer_of(py, value)? as usize
+            };
+            let keep = match value.downcast::<CDataObject>() {
+                Ok(data) => match &data.get().callback {
+                    Some(_) => Keep::Object(value.clone().unbind()),
+                    None => Keep::Nothing,
+                },
+                Err(_) => Keep::Nothing,
+            };
+            Ok(CDataObject::plain(ty, address, keep))
+        }
+        CKind::Primitive | CKind::Enum => {
+            let size = ty.size().unwrap_or(0);
+            let made = CDataObject::owning(ty.clone(), size)?;
+            let scalar = ty.scalar().expect("primitive");
+            let number: Value = if scalar.is_floating() {
+                let float = match value.downcast::<CDataObject>() {
+                    Ok(data) if matches!(data.get().ty.kind(), CKind::Primitive | CKind::Enum) => {
+                        let inner = read(py, &data.get().ty, data.get().address, None)?;
+                        let inner = inner.bind(py);
+                        match inner.downcast::<PyBytes>() {
+                            Ok(b) => f64::from(b.as_bytes()[0]),
+                            Err(_) => inner.extract::<f64>()?,
+                        }
+                    }
+                    Ok(_) => {
+                        return Err(PyTypeError::new_err(format!(
+                            "cannot cast cdata pointer to '{}'",
+                            ty.cname()
+                        )));
+                    }
+                    Err(_) => match value.downcast::<PyBytes>() {
+                        Ok(b) if b.as_bytes().len() == 1 => f64::from(b.as_bytes()[0]),
+                        _ => value.extract::<f64>().map_err(|_| {
+                            PyTypeError::new_err(format!(
+                                "cannot cast {} to '{}'",
+                                value
+                                    .get_type()
+                                    .name()
+                                    .map_or_else(|_| "?".into(), |n| n.to_string()),
+                                ty.cname()
+                            ))
+                        })?,
+                    },
+                };
+                Value::Float(float)
+            } else if scalar == ffikit_abi::cdata::Scalar::Bool {
+                let truth = match value.downcast::<pyo3::types::PyFloat>() {
+                    Ok(f) => f.value() != 0.0,
+                    Err(_) => integer_of(py, value)? != 0,
+                };
+                Value::Bool(truth)
+            } else {
+                let raw = match value.downcast::<pyo3::types::PyFloat>() {
+                    Ok(f) => {
+                        let v = f.value();
+                        if !v.is_finite() {
+                            return Err(PyValueError::new_err(
+                                "cannot cast a non-finite float to an integer",
+                            ));
+                        }
+                        v.trunc() as i128
+                    }
+                    Err(_) => integer_of(py, value)?,
+                };
+                // C's conversion: keep the low bits, read back with the type's sign.
+                let bits = 8 * size as u32;
+                let mask = if bits >= 128 {
+                    u128::MAX
+                } else {
+                    (1u128 << bits) - 1
+                };
+                let low = (raw as u128) & mask;
+                if scalar.is_signed() {
+                    let shift = 128 - bits;
+                    Value::Int((((low << shift) as i128) >> shift) as i64)
+                } else {
+                    Value::UInt(low as u64)
+                }
+            };
+            // SAFETY: memory just allocated for this type.
+            unsafe { ty.write(made.address, &number) }.map_err(raise)?;
+            Ok(CDataObject {
+                owning: None,
+                ..made
+            })
+        }
+        _ => Err(PyTypeError::new_err(format!(
+            "cannot cast to ctype '{}'",
+            ty.cname()
+        ))),
+    }
+}
+
+/// An integer from a Python int, a `char`'s byte, or a cdata (a pointer's address, a
+/// primitive's value).
+fn integer_of(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<i128> {
+    if let Ok(data) = value.downcast::<CDataObject>() {
+        let data = data.get();
+        return match data.ty.kind() {
+            CKind::Primitive | CKind::Enum => {
+                let inner = read(py, &data.ty, data.address, None)?;
+                let inner = inner.bind(py);
+                if let Ok(bytes) = inner.downcast::<PyBytes>() {
+                    return Ok(i128::from(bytes.as_bytes()[0]));
+                }
+                if let Ok(text) = inner.downcast::<PyString>() {
+                    return Ok(text.to_str()?.chars().next().map_or(0, |c| c as i128));
+                }
+                if let Ok(f) = inner.extract::<f64>() {
+                    if inner.downcast::<pyo3::types::PyFloat>().is_ok() {
+                        return Ok(f.trunc() as i128);
+                    }
+                }
+                inner.extract::<i128>()
+            }
+            _ => Ok(data.as_pointer() as i128),
+        };
+    }
+    if let Ok(bytes) = value.downcast::<PyBytes>() {
+        if bytes.as_bytes().len() == 1 {
+            return Ok(i128::from(bytes.as_bytes()[0]));
+        }
+    }
+    if let Ok(text) = value.downcast::<PyString>() {
+        let text = text.to_str()?;
+        let mut chars = text.chars();
+        if let (Some(c), None) = (chars.next(), chars.next()) {
+            return Ok(c as i128);
+        }
+    }
+    let index = value
+        .call_method0("__index__")
+        .or_else(|_| value.call_method0("__int__"))
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "cannot cast {} to an integer",
+                value
+                    .get_type()
+                    .name()
+                    .map_or_else(|_| "?".into(), |n| n.to_string())
+            ))
+        })?;
+    // Wider than 128 bits: C keeps the low bits.
+    let masked = index.call_method1("__and__", (py.eval(c"(1 << 128) - 1", None, None)?,))?;
+    Ok(masked.extract::<u128>()? as i128)
+}
+
+/// Follows a path of member names and indexes from `ty`: the type reached and its offset.
+fn walk(ty: &CType, path: &Bound<'_, PyTuple>, offsetof: bool) -> PyResult<(CType, i128)> {
+    let mut current = ty.clone();
+    let mut offset = 0i128;
+    for (k, step) in path.iter().enumerate() {
+        if let Ok(name) = step.extract::<String>() {
+            let record = match current.kind() {
+                CKind::Struct | CKind::Union => current.clone(),
+                CKind::Pointer if k == 0 && !offsetof => current.item().expect("pointer"),
+                _ => {
+                    return Err(PyTypeError::new_err(format!(
+                        "expected a struct or union ctype, got '{}'",
+                        current.cname()
+                    )));
+                }
+            };
+            let field = record
+                .field(&name)
+                .ok_or_else(|| PyKeyError_new(&record, &name))?;
+            if field.bits.is_some() {
+                return Err(PyTypeError::new_err(format!(
+                    "not supported for bitfield '{name}'"
+                )));
+            }
+            offset += field.offset as i128;
+            current = field.ty;
+        } else {
+            let index: isize = step.extract()?;
+            let item = current.item().ok_or_else(|| {
+                PyTypeError::new_err(format!(
+                    "expected an array or pointer ctype, got '{}'",
+                    current.cname()
+                ))
+            })?;
+            if current.kind() == CKind::Pointer && offsetof && k == 0 {
+                return Err(PyTypeError::new_err(
+                    "offsetof() cannot index through a pointer",
+                ));
+            }
+            if let Some(len) = current.length() {
+                if index < 0 || index as usize > len {
+                    return Err(pyo3::exceptions::PyIndexError::new_err(
+                        "index out of range",
+                    ));
+                }
+            }
+            offset += index as i128 * item.size().unwrap_or(0) as i128;
+            current = item;
+        }
+    }
+    Ok((current, offset))
+}
+
+#[allow(non_snake_case)]
+fn PyKeyError_new(record: &CType, name: &str) -> PyErr {
+    pyo3::exceptions::PyKeyError::new_err(format!("'{}' has no field '{name}'", record.cname()))
+}
+
+/// `@ffi.callback(signature)`: makes the callback of the function it decorates.
+#[pyclass(module = "ffikit", name = "CallbackDecorator", frozen)]
+pub(crate) struct CallbackDecorator {
+    ffi: Py<Ffi>,
+    ty: CType,
+    error: Option<PyObject>,
+    onerror: Option<PyObject>,
+}
+
+#[pymethods]
+impl CallbackDecorator {
+    fn __call__(&self, py: Python<'_>, function: PyObject) -> PyResult<Py<CDataObject>> {
+        let error = self.error.as_ref().map(|e| e.clone_ref(py));
+        let onerror = self.onerror.as_ref().map(|e| e.clone_ref(py));
+        let made = crate::callbacks::make(
+            py,
+            &self.ffi.get().this,
+            self.ty.clone(),
+            function,
+            error,
+            onerror,
+        )?;
+        Py::new(py, made)
+    }
+}
+
+/// `ffi.new_allocator(...)`'s result: `allocator(cdecl, init=None)`.
+#[pyclass(module = "ffikit", name = "Allocator", frozen)]
+pub(crate) struct Allocator {
+    ffi: Py<Ffi>,
+    alloc: Option<PyObject>,
+    free: Option<PyObject>,
+    clear: bool,
+}
+
+#[pymethods]
+impl Allocator {
+    #[pyo3(signature = (cdecl, init = None))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        cdecl: &Bound<'_, PyAny>,
+        init: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyObject> {
+        let ffi = self.ffi.get();
+        let ty = ffi.resolve(cdecl)?;
+        let Some(alloc) = &self.alloc else {
+            return Ok(Py::new(py, new_of(&ty, init)?)?.into_any());
+        };
+        // A user allocator: its memory, sized as `new` would size it.
+        let made = new_of(&ty, init)?;
+        let size = made.owning.unwrap_or(0);
+        let raw = alloc.call1(py, (size,))?;
+        let raw = raw.bind(py);
+        let address = match raw.downcast::<CDataObject>() {
+            Ok(data) => data.get().as_pointer(),
+            Err(_) => return Err(PyTypeError::new_err("alloc() must return a cdata pointer")),
+        };
+        if address == 0 {
+            return Err(pyo3::exceptions::PyMemoryError::new_err(
+                "alloc() returned NULL",
+            ));
+        }
+        if !self.clear && init.is_none() {
+            // Uncleared: left as alloc() made it.
+        } else {
+            // SAFETY: the user's allocator returned `size` writable bytes (their promise).
+            unsafe {
+                std::ptr::copy_nonoverlapping(made.address as *const u8, address as *mut u8, size)
+            };
+        }
+        let result = CDataObject {
+            owning: Some(size),
+            ..CDataObject::plain(made.ty.clone(), address, Keep::Object(raw.clone().unbind()))
+        };
+        if let Some(free) = &self.free {
+            *lock(&result.destructor.0) = Some((free.clone_ref(py), raw.clone().unbind()));
+        }
+        Ok(Py::new(py, result)?.into_any())
+    }
+}

@@ -1,0 +1,506 @@
+//! A library opened by `ffi.dlopen`: its functions as `METH_FASTCALL` builtins, its globals
+//! read and written as cdata, its constants.
+
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyAttributeError, PyRuntimeError, PyTypeError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use ffikit_abi::cdata::{CKind, CType};
+use ffikit_abi::{Library, OwnedFunction, Value};
+use ffikit_cdecl::MacroValue;
+
+use crate::cdata::{CDataObject, Keep};
+use crate::convert::{to_python, to_value};
+use crate::errors::raise;
+
+/// Every library `dlopen` opened, kept loaded for the life of the process.
+pub(crate) static LOADED: std::sync::Mutex<Vec<Arc<Library>>> = std::sync::Mutex::new(Vec::new());
+
+/// A library opened by `dlopen`: its declared functions as attributes.
+#[pyclass(module = "ffikit", name = "Lib", frozen, dict)]
+pub(crate) struct Lib {
+    pub(crate) library: Arc<Library>,
+    /// The `cdef` texts it was opened with (for `check`).
+    pub(crate) cdefs: Vec<String>,
+    /// Functions declared with `release_gil=True`.
+    pub(crate) release_gil: std::collections::HashSet<String>,
+    /// `ffi.dlclose` was called.
+    pub(crate) closed: std::sync::atomic::AtomicBool,
+}
+
+#[pymethods]
+impl Lib {
+    /// The declarations checked against the library file (its exports and, where it has
+    /// them, its DWARF types), without running anything: each disagreement as a line,
+    /// none when they agree.
+    fn check(&self) -> PyResult<Vec<String>> {
+        let verification = self.library.verify(&self.cdefs.join("\n")).map_err(raise)?;
+        Ok(verification
+            .findings
+            .iter()
+            .map(ToString::to_string)
+            .collect())
+    }
+
+    /// A function (bound once, then found in `__dict__` without coming here), a global
+    /// variable (read each time: C may change it), or a constant.
+    fn __getattr__(slf: &Bound<'_, Self>, name: &str) -> PyResult<PyObject> {
+        let py = slf.py();
+        let this = slf.get();
+        if this.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "library '{name}' has been closed"
+            )));
+        }
+        if name.starts_with("__") {
+            return Err(PyAttributeError::new_err(name.to_owned()));
+        }
+        let library = &this.library;
+        // A constant (looked up once: then found in `__dict__`, as functions are).
+        let constant = match library.macro_value(name) {
+            Some(MacroValue::Float { value, .. }) => Some(value.into_pyobject(py)?.into_any()),
+            Some(MacroValue::String(bytes)) => Some(PyBytes::new(py, &bytes).into_any()),
+            _ => match library.constant(name) {
+                Some(constant) => Some(constant.value.into_pyobject(py)?.into_any()),
+                None => None,
+            },
+        };
+        if let Some(constant) = constant {
+            slf.getattr(pyo3::intern!(py, "__dict__"))?
+                .downcast::<PyDict>()?
+                .set_item(name, &constant)?;
+            return Ok(constant.unbind());
+        }
+        if let Some((ty, address)) = global(library, name)? {
+            return crate::cdata::read(py, &ty, address, None);
+        }
+        // SAFETY: the declaration is the Python user's (the module's safety model, promise 2).
+        let function = match unsafe { OwnedFunction::get(library, name) } {
+            Ok(function) => function,
+            Err(error) if error.kind() == ffikit_abi::ErrorKind::DeclarationSyntax => {
+                return Err(PyAttributeError::new_err(format!(
+                    "`{name}` is not declared (cdef it first): {error}"
+                )));
+            }
+            Err(error) => return Err(raise(error)),
+        };
+        let result = library
+            .ctype_of(name)
+            .and_then(|ty| ty.signature())
+            .map(|(result, _, _)| result)
+            .filter(wraps_result);
+        let releases = this.release_gil.contains(name);
+        let builtin = fastcall::builtin(py, name, function, releases, result)?;
+        // Kept in the instance dict: the next `lib.name` finds it there directly.
+        slf.getattr(pyo3::intern!(py, "__dict__"))?
+            .downcast::<PyDict>()?
+            .set_item(name, &builtin)?;
+        Ok(builtin)
+    }
+
+    /// Writes a global variable.
+    fn __setattr__(slf: &Bound<'_, Self>, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        match global(&slf.get().library, name)? {
+            Some((ty, address)) => crate::cdata::write(&ty, address, value, 0),
+            None => Err(PyAttributeError::new_err(format!(
+                "cannot set '{name}': it is not a declared global variable"
+            ))),
+        }
+    }
+
+    fn __dir__(&self) -> Vec<String> {
+        let declared = self.library.declared();
+        declared
+            .functions()
+            .map(|f| f.name.clone())
+            .chain(declared.variables().map(|v| v.name.clone()))
+            .chain(declared.constants().map(|(n, _)| n.to_owned()))
+            .chain(declared.macros().map(|(n, _)| n.to_owned()))
+            .collect()
+    }
+}
+
+/// A declared global variable's type and address.
+fn global(library: &Library, name: &str) -> PyResult<Option<(CType, usize)>> {
+    let declared = library.declared();
+    if declared.variable(name).is_none() {
+        return Ok(None);
+    }
+    let Some(ty) = library.ctype_of(name) else {
+        return Ok(None);
+    };
+    // SAFETY: the declaration is the Python user's (promise 2).
+    let global = unsafe { library.global(name) }.map_err(raise)?;
+    let address = global.address().as_address().unwrap_or(0);
+    Ok(Some((ty, address)))
+}
+
+/// Results converted by their C type rather than as plain numbers: pointers (a cdata),
+/// structs and unions (an owning cdata), `char` (bytes), wide characters, enums.
+fn wraps_result(ty: &CType) -> bool {
+    match ty.kind() {
+        CKind::Pointer | CKind::Struct | CKind::Union | CKind::Array => true,
+        CKind::Primitive => matches!(
+            ty.cname().as_str(),
+            "char" | "wchar_t" | "char16_t" | "char32_t"
+        ),
+        _ => false,
+    }
+}
+
+/// Builtins called with `METH_FASTCALL`: the arguments arrive as a C array of object
+/// pointers, converted straight into `Value`s on the stack — no argument tuple, no keyword
+/// dict, no `__call__` lookup (PyO3's `#[pyclass]` `__call__` would build both).
+mod fastcall {
+    use super::*;
+
+    /// A builtin's `self`: the function, and the method definition CPython reads for as long
+    /// as the builtin lives (the builtin keeps its `self`; Python objects do not move).
+    #[pyclass(frozen)]
+    pub(super) struct Bound {
+        definition: MethodDefinition,
+        function: OwnedFunction,
+        /// Bit i: parameter i is a pointer (a C object goes by address there).
+        pointers: u64,
+        /// Declared with `release_gil=True`: the GIL is released around every call.
+        releases_gil: bool,
+        /// The result's C type, when the result is converted by it (a pointer is a cdata).
+        result: Option<CType>,
+        _name: std::ffi::CString,
+    }
+
+    /// CPython's method definition: raw pointers to the name (owned by the same `Bound`) and
+    /// to `call`, read only by CPython, under the GIL.
+    struct MethodDefinition(ffi::PyMethodDef);
+
+    // SAFETY: the definition is written once, before CPython can see it, and only read
+    // afterwards; its pointers are to a `'static` function and to the `Bound`'s own name.
+    unsafe impl Send for MethodDefinition {}
+    // SAFETY: as above: shared reads only.
+    unsafe impl Sync for MethodDefinition {}
+
+    /// The builtin calling `function`.
+    pub(super) fn builtin(
+        py: Python<'_>,
+        name: &str,
+        function: OwnedFunction,
+        releases_gil: bool,
+        result: Option<CType>,
+    ) -> PyResult<PyObject> {
+        let name = std::ffi::CString::new(name).map_err(|e| PyTypeError::new_err(e.to_string()))?;
+        let bound = Py::new(
+            py,
+            Bound {
+                definition: MethodDefinition(ffi::PyMethodDef {
+                    ml_name: name.as_ptr(),
+                    ml_meth: ffi::PyMethodDefPointer {
+                        PyCFunctionFast: call,
+                    },
+                    ml_flags: ffi::METH_FASTCALL,
+                    ml_doc: std::ptr::null(),
+                }),
+                pointers: (0..64)
+                    .filter(|&i| function.takes_pointer(i))
+                    .fold(0, |m, i| m | 1 << i),
+                result,
+                releases_gil: releases_gil || (0..64).any(|i| function.takes_callback(i)),
+                function,
+                // The CString's bytes are on the heap: moving it into `Bound` keeps
+                // `ml_name` valid.
+                _name: name,
+            },
+        )?;
+        let definition = std::ptr::from_ref(&bound.get().definition.0).cast_mut();
+        // SAFETY: the definition lives in `bound`, which the builtin keeps as its `self` for
+        // as long as it lives (CPython only reads it); `bound` is a live object.
+        let builtin =
+            unsafe { ffi::PyCFunction_NewEx(definition, bound.as_ptr(), std::ptr::null_mut()) };
+        // SAFETY: a new reference, or NULL with an exception set.
+        unsafe { PyObject::from_owned_ptr_or_err(py, builtin) }
+    }
+
+    /// The call: arguments converted, the function called (the GIL kept: see the README),
+    /// the result converted; any error raised as its Python exception.
+    unsafe extern "C" fn call(
+        this: *mut ffi::PyObject,
+        args: *mut *mut ffi::PyObject,
+        count: ffi::Py_ssize_t,
+    ) -> *mut ffi::PyObject {
+        let outcome = std::panic::catch_unwind(|| {
+            // SAFETY: CPython calls a builtin holding the GIL.
+            let py = unsafe { Python::assume_gil_acquired() };
+            // SAFETY: `this` is this builtin's `self`, a `Bound` made in `builtin`, borrowed
+            // for the call.
+            let this = unsafe { pyo3::Borrowed::from_ptr(py, this) };
+            // SAFETY: as above: of exactly this class.
+            let bound = unsafe { this.downcast_unchecked::<Bound>() }.get();
+            // SAFETY: CPython passes `count` argument pointers, borrowed for the call.
+            let args = unsafe { std::slice::from_raw_parts(args, count as usize) };
+            match call_function(py, bound, args) {
+                Ok(result) => result.into_ptr(),
+                Err(error) => {
+                    error.restore(py);
+                    std::ptr::null_mut()
+                }
+            }
+        });
+        outcome.unwrap_or_else(|_| {
+            // SAFETY: CPython calls a builtin holding the GIL.
+            let py = unsafe { Python::assume_gil_acquired() };
+            PyRuntimeError::new_err("ffikit: a panic in the call").restore(py);
+            std::ptr::null_mut()
+        })
+    }
+
+    /// An int (of 64 bits), float or bytes argument as its value, read through the C API; None
+    /// for anything else.
+    ///
+    /// # Safety
+    ///
+    /// `arg` is a live object, borrowed for the call, and the GIL is held.
+    #[inline(always)]
+    unsafe fn plain_value(arg: *mut ffi::PyObject) -> Option<Value> {
+        // SAFETY: the caller's promise; each object is only read, and a bytes object's data
+        // lives as long as it does (an argument of the call).
+        unsafe {
+            let ty = ffi::Py_TYPE(arg);
+            if ty == &raw mut ffi::PyLong_Type {
+                let mut overflow = 0;
+                let int = ffi::PyLong_AsLongLongAndOverflow(arg, &mut overflow);
+                (overflow == 0 && int != -1).then_some(Value::Int(int))
+            } else if ty == &raw mut ffi::PyFloat_Type {
+                Some(Value::Float(ffi::PyFloat_AsDouble(arg)))
+            } else if ty == &raw mut ffi::PyBytes_Type {
+                Some(Value::Pointer(ffi::PyBytes_AsString(arg) as usize))
+            } else {
+                None
+            }
+        }
+    }
+
+    /// The foreign call, the GIL released around it or not, errno saved right after.
+    fn call_c(
+        py: Python<'_>,
+        function: &OwnedFunction,
+        values: &[Value],
+        release: bool,
+    ) -> Result<Value, ffikit_abi::Error> {
+        let call = || {
+            // SAFETY: the Python user's declaration and arguments (promise 3).
+            let result = unsafe { function.call(values) };
+            // SAFETY: reading this thread's errno, always valid.
+            let errno = unsafe { *libc::__errno_location() };
+            (result, errno)
+        };
+        let (result, errno) = if release {
+            py.allow_threads(call)
+        } else {
+            call()
+        };
+        LAST_ERRNO.with(|last| last.set(errno));
+        result
+    }
+
+    /// Up to this many arguments are converted on the stack.
+    const INLINE: usize = 8;
+
+    fn call_function(
+        py: Python<'_>,
+        bound: &Bound,
+        args: &[*mut ffi::PyObject],
+    ) -> PyResult<PyObject> {
+        let function = &bound.function;
+        // The GIL is released around the call when the function was declared so, or when it
+        // takes a callback: C may call it from another thread, which must be able to take
+        // the GIL (the calling thread, waiting for C, would otherwise hold it).
+        let releases = bound.releases_gil;
+        // The commonest calls — ints, floats and bytes only — read straight into their
+        // values (nothing to drop), or, at the first other argument, the general loop below.
+        if args.len() <= INLINE {
+            let mut values = [const { std::mem::MaybeUninit::<Value>::uninit() }; INLINE];
+            let mut plain = true;
+            for (value, &arg) in values.iter_mut().zip(args) {
+                // SAFETY: a borrowed, live argument of this call; the GIL is held.
+                match unsafe { plain_value(arg) } {
+                    Some(read) => {
+                        value.write(read);
+                    }
+                    None => {
+                        plain = false;
+                        break;
+                    }
+                }
+            }
+            if plain {
+                // SAFETY: every value was written (numbers and addresses: nothing to drop).
+                let values = unsafe {
+                    std::slice::from_raw_parts(values.as_ptr().cast::<Value>(), args.len())
+                };
+                return finish(py, bound, call_c(py, function, values, releases), args);
+            }
+        }
+        // Any argument: an int, float or bytes through the C API, else as its Python object
+        // converts (a cdata where C takes a pointer: its address; a struct cdata by value:
+        // its bytes).
+        let values = args
+            .iter()
+            .enumerate()
+            .map(|(index, &arg)| {
+                // SAFETY: a borrowed, live argument of this call; the GIL is held.
+                if let Some(value) = unsafe { plain_value(arg) } {
+                    return Ok(value);
+                }
+                // SAFETY: as above.
+                let arg = unsafe { pyo3::Bound::from_borrowed_ptr(py, arg) };
+                if let Ok(object) = arg.downcast::<CDataObject>() {
+                    let object = object.get();
+                    let pointer_param = index >= 64 || bound.pointers & (1 << index) != 0;
+                    if pointer_param {
+                        let address = object.as_pointer();
+                        return Ok(if address == 0 {
+                            Value::Null
+                        } else {
+                            Value::Pointer(address)
+                        });
+                    }
+                    if object.is_pointer_like() {
+                        return Err(crate::errors::argument_type_error(format!(
+                            "argument {} of `{}`: expected a value, got cdata '{}'",
+                            index + 1,
+                            bound._name.to_string_lossy(),
+                            object.ty.cname()
+                        )));
+                    }
+                    return object.to_value();
+                }
+                to_value(&arg)
+            })
+            .collect::<PyResult<Vec<Value>>>()?;
+        let result = call_c(py, function, &values, releases);
+        for value in values {
+            dispose(value);
+        }
+        finish(py, bound, result, args)
+    }
+
+    /// A failed call's exception: for a callback that raised, the Python exception itself
+    /// (its type, its traceback; a `KeyboardInterrupt` stays one) — kept by the callback on
+    /// this thread, or, when C called it on a thread of its own, by a callback passed to
+    /// this call; otherwise ffikit's error as its Python exception.
+    #[cold]
+    fn call_error(py: Python<'_>, error: ffikit_abi::Error, args: &[*mut ffi::PyObject]) -> PyErr {
+        if error.kind() != ffikit_abi::ErrorKind::CallbackFailed {
+            return raise(error);
+        }
+        let on_this_thread =
+            crate::callbacks::CALLBACK_EXCEPTION.with(|slot| slot.borrow_mut().take());
+        let mut from_arguments = None;
+        for &arg in args {
+            // SAFETY: a borrowed, live argument of this call; the GIL is held.
+            let arg = unsafe { pyo3::Bound::from_borrowed_ptr(py, arg) };
+            if let Ok(callback) = arg.downcast::<CDataObject>() {
+                if let Some(parts) = &callback.get().callback {
+                    let kept = parts
+                        .exception
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take();
+                    from_arguments = from_arguments.or(kept);
+                }
+            }
+        }
+        on_this_thread
+            .or(from_arguments)
+            .unwrap_or_else(|| raise(error))
+    }
+
+    /// The call's result as a Python object, or its error as a Python exception.
+    #[inline(always)]
+    fn finish(
+        py: Python<'_>,
+        bound: &Bound,
+        result: Result<Value, ffikit_abi::Error>,
+        args: &[*mut ffi::PyObject],
+    ) -> PyResult<PyObject> {
+        let value = match result {
+            Ok(value) => value,
+            Err(error) => return Err(call_error(py, error, args)),
+        };
+        if let Some(ty) = &bound.result {
+            return typed_result(py, ty, value);
+        }
+        if let Value::Int(i) = value {
+            // An int owns nothing: forgotten, not run through the drop glue.
+            std::mem::forget(value);
+            // SAFETY: a new reference to an int, or NULL with an exception set.
+            return unsafe { PyObject::from_owned_ptr_or_err(py, ffi::PyLong_FromLongLong(i)) };
+        }
+        to_python(py, value)
+    }
+
+    /// A result converted by its C type: a pointer as a cdata of its type, a struct as an
+    /// owning cdata, a `char` as bytes.
+    #[cold]
+    fn typed_result(py: Python<'_>, ty: &CType, value: Value) -> PyResult<PyObject> {
+        match ty.kind() {
+            CKind::Pointer => {
+                let address = match value {
+                    Value::Pointer(address) | Value::Text { address, .. } => address,
+                    _ => 0,
+                };
+                Ok(Py::new(py, CDataObject::plain(ty.clone(), address, Keep::Nothing))?.into_any())
+            }
+            CKind::Struct | CKind::Union => {
+                let made = CDataObject::owning(ty.clone(), ty.size().unwrap_or(0))?;
+                match value {
+                    Value::Data(data) => {
+                        let bytes = data.bytes();
+                        // SAFETY: `made` owns `ty.size()` bytes, the size of `data`.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(
+                                bytes.as_ptr(),
+                                made.address as *mut u8,
+                                bytes.len().min(made.owning.unwrap_or(0)),
+                            )
+                        };
+                    }
+                    // SAFETY: memory just allocated for this type.
+                    other => unsafe { ty.write(made.address, &other) }.map_err(raise)?,
+                }
+                Ok(Py::new(
+                    py,
+                    CDataObject {
+                        owning: None,
+                        ..made
+                    },
+                )?
+                .into_any())
+            }
+            _ => crate::cdata::to_python(py, value, ty),
+        }
+    }
+}
+
+thread_local! {
+    /// errno as the last call through the module on this thread left it (`ffi.errno`).
+    pub(crate) static LAST_ERRNO: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+/// Drops a value; one that owns nothing is forgotten inline, without the drop glue's
+/// out-of-line dispatch (most arguments are numbers).
+#[inline(always)]
+fn dispose(value: Value) {
+    match value {
+        Value::Void
+        | Value::Int(_)
+        | Value::UInt(_)
+        | Value::Float(_)
+        | Value::Null
+        | Value::Pointer(_)
+        | Value::Bool(_) => std::mem::forget(value),
+        other => drop(other),
+    }
+}
