@@ -155,17 +155,73 @@ impl CType {
         }
     }
 
-    /// The type as C spells it, without top-level qualifiers: `int *`, `struct foo`,
-    /// `int[3]`, `int(*)(int)`.
+    /// The type's name as CFFI spells it (qualifiers dropped): `int`, `int *`, `int * *`,
+    /// `int[3]`, `int(*)[3]`, `int(*)(int, long * *, ...)`, `struct foo`.
     pub fn cname(&self) -> String {
-        self.decls.types().display(QualType::plain(self.ty.ty))
+        self.marked().replace('&', "")
     }
 
-    /// The type declaring `name` as C writes it: `int *a`, `int a[5]`, `int (*a)(int)`.
+    /// The name with CFFI's marker `&` where a declarator goes (`int *&`, `int&[3]`,
+    /// `int(*&)(int)`).
+    fn marked(&self) -> String {
+        let types = self.decls.types();
+        match self.get() {
+            Type::Void => "void&".to_owned(),
+            Type::Scalar(scalar) => format!("{}&", scalar.c_name()),
+            Type::Pointer(pointee) => {
+                let item = self.sibling(*pointee);
+                match types.get(pointee.ty) {
+                    Type::Function(function) => {
+                        let args = self.arguments(function);
+                        self.sibling(function.result)
+                            .marked()
+                            .replace('&', &format!("(*&)({args})"))
+                    }
+                    Type::Array { .. } => item.marked().replace('&', "(*&)"),
+                    _ => item.marked().replace('&', " *&"),
+                }
+            }
+            Type::Array { element, len } => {
+                let brackets = match len {
+                    Some(len) => format!("&[{len}]"),
+                    None => "&[]".to_owned(),
+                };
+                self.sibling(*element).marked().replace('&', &brackets)
+            }
+            Type::Function(function) => {
+                let args = self.arguments(function);
+                self.sibling(function.result)
+                    .marked()
+                    .replace('&', &format!("(&)({args})"))
+            }
+            _ => format!("{}&", types.display(QualType::plain(self.ty.ty))),
+        }
+    }
+
+    fn arguments(&self, function: &ffikit_cdecl::FunctionType) -> String {
+        let mut args: Vec<String> = function
+            .params
+            .iter()
+            .map(|p| self.sibling(*p).cname())
+            .collect();
+        if function.variadic {
+            args.push("...".to_owned());
+        }
+        args.join(", ")
+    }
+
+    /// The type declaring `name`, as CFFI's `getctype` writes it: `int * x`, `int x[5]`,
+    /// `int(*x)(int)`; `*x` around an array gets parentheses (`int(*x)[5]`).
     pub fn declaration(&self, name: &str) -> String {
-        self.decls
-            .types()
-            .declaration(QualType::plain(self.ty.ty), name)
+        let marked = self.marked();
+        let name = if name.starts_with('*') && marked.contains("&[") {
+            format!("({name})")
+        } else if !name.is_empty() && !name.starts_with(['[', '(']) {
+            format!(" {name}")
+        } else {
+            name.to_owned()
+        };
+        marked.replace('&', &name).trim().to_owned()
     }
 
     /// Whether this is `char` itself (not `signed char`, `unsigned char`): CFFI's

@@ -43,6 +43,8 @@ pub(crate) struct CDataObject {
     pub(crate) keep: Keep,
     /// `ffi.new`'s memory size, for the repr ("owning N bytes").
     pub(crate) owning: Option<usize>,
+    /// The length of an open array (`int[]`) made by `new` or `from_buffer`.
+    pub(crate) length: Option<usize>,
     /// A callback's code and its Python callable (`ffi.callback`).
     pub(crate) callback: Option<CallbackParts>,
     /// `ffi.new_handle`'s object.
@@ -102,6 +104,7 @@ impl CDataObject {
             address,
             keep,
             owning: None,
+            length: None,
             callback: None,
             handle: None,
             destructor: Destructor::default(),
@@ -206,7 +209,7 @@ impl CDataObject {
 
     /// An array's length (an open array made by `new` knows it from its memory).
     pub(crate) fn array_len(&self) -> usize {
-        self.ty.length().unwrap_or_default()
+        self.length.or(self.ty.length()).unwrap_or_default()
     }
 
     /// The member `name` of this struct or union (or of what this pointer points to).
@@ -1002,9 +1005,27 @@ pub(crate) fn write(
             // SAFETY: see above.
             unsafe { ty.write(address, &value) }.map_err(raise)
         }
-        CKind::Array => {
+        CKind::Array => write_array(ty, ty.length().unwrap_or(0), address, object, depth),
+        CKind::Struct | CKind::Union => write_record(ty, address, object, depth),
+        _ => Err(PyTypeError::new_err(format!(
+            "cannot initialize a value of type '{}'",
+            ty.cname()
+        ))),
+    }
+}
+
+/// Writes an array of `len` items of `ty`'s item type (an open array's length is the
+/// object's).
+pub(crate) fn write_array(
+    ty: &CType,
+    len: usize,
+    address: usize,
+    object: &Bound<'_, PyAny>,
+    depth: u32,
+) -> PyResult<()> {
+    {
+        {
             let item = ty.item().expect("an array has an item");
-            let len = ty.length().unwrap_or(0);
             let size = item.size().unwrap_or(0);
             if let Ok(data) = object.downcast::<CDataObject>() {
                 let data = data.get();
@@ -1084,7 +1105,12 @@ pub(crate) fn write(
             }
             Err(type_error(ty, object))
         }
-        CKind::Struct | CKind::Union => {
+    }
+}
+
+fn write_record(ty: &CType, address: usize, object: &Bound<'_, PyAny>, depth: u32) -> PyResult<()> {
+    {
+        {
             if let Ok(data) = object.downcast::<CDataObject>() {
                 let data = data.get();
                 let (source, from) = match data.kind() {
@@ -1136,10 +1162,6 @@ pub(crate) fn write(
             }
             Err(type_error(ty, object))
         }
-        _ => Err(PyTypeError::new_err(format!(
-            "cannot initialize a value of type '{}'",
-            ty.cname()
-        ))),
     }
 }
 
@@ -1162,11 +1184,8 @@ fn write_field(
 
 /// The address a Python object gives a pointer of type `ty`: a cdata pointer or array whose
 /// items are compatible (the same type, or either side `void *`), a callback for a function
-/// pointer, None for NULL.
+/// pointer (`ffi.NULL` for NULL: None is refused, as CFFI refuses it).
 pub(crate) fn pointer_value(ty: &CType, object: &Bound<'_, PyAny>) -> PyResult<usize> {
-    if object.is_none() {
-        return Ok(0);
-    }
     let Ok(data) = object.downcast::<CDataObject>() else {
         return Err(type_error(ty, object));
     };

@@ -8,6 +8,11 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 
 use ffikit_abi::cdata::{CKind, CType};
 
+/// Every ctype object made, by type (see [`CTypeObject::wrap`]).
+static TYPES: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, Py<CTypeObject>>>,
+> = std::sync::LazyLock::new(Default::default);
+
 /// `<ctype 'int *'>`.
 #[pyclass(module = "ffikit", name = "CType", frozen, weakref)]
 pub(crate) struct CTypeObject {
@@ -15,8 +20,29 @@ pub(crate) struct CTypeObject {
 }
 
 impl CTypeObject {
+    /// The ctype object of a type: one per type for the process (as CFFI's are, so that
+    /// `ffi.typeof("int *").item is ffi.typeof("int")`). A struct or union is one type per
+    /// name and layout.
     pub(crate) fn wrap(py: Python<'_>, ty: CType) -> PyResult<Py<CTypeObject>> {
-        Py::new(py, CTypeObject { ty })
+        let key = match ty.kind() {
+            CKind::Struct | CKind::Union => format!(
+                "{}/{:?}/{:?}",
+                ty.cname(),
+                ty.size(),
+                ty.fields().map(|f| f
+                    .iter()
+                    .map(|f| (f.name.clone(), f.offset))
+                    .collect::<Vec<_>>())
+            ),
+            _ => ty.cname(),
+        };
+        let mut types = TYPES.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(known) = types.get(&key) {
+            return Ok(known.clone_ref(py));
+        }
+        let made = Py::new(py, CTypeObject { ty })?;
+        types.insert(key, made.clone_ref(py));
+        Ok(made)
     }
 }
 

@@ -289,6 +289,9 @@ impl Ffi {
             if let Some(size) = data.owning.filter(|_| data.ty.kind() != CKind::Pointer) {
                 return Ok(size);
             }
+            if let (Some(len), Some(item)) = (data.length, data.ty.item()) {
+                return Ok(len * item.size().unwrap_or(0));
+            }
             return data.ty.size().ok_or_else(|| {
                 PyTypeError::new_err(format!("ctype '{}' has no size", data.ty.cname()))
             });
@@ -506,49 +509,32 @@ impl Ffi {
         Ok(PyList::new(py, items)?.into_any().unbind())
     }
 
-    /// The bytes of a cdata as a writable buffer without a copy (`size` bytes; all of an
-    /// array or struct by default).
-    #[pyo3(signature = (cdata, size = None))]
-    fn buffer<'py>(
-        &self,
-        cdata: &Bound<'py, CDataObject>,
-        size: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        // -1 (or None): all of it; beyond 64 bits: an OverflowError.
-        let size: isize = match size {
-            None => -1,
-            Some(size) if size.extract::<i128>().is_ok_and(|s| s < 0) => -1,
-            Some(size) => size.extract::<u64>()?.min(isize::MAX as u64) as isize,
-        };
-        let py = cdata.py();
-        let this = cdata.get();
-        let whole = match (this.owning, this.ty.kind()) {
-            (Some(n), _) => n,
-            (None, CKind::Pointer) => this.ty.item().and_then(|i| i.size()).unwrap_or(0),
-            _ => this.ty.size().unwrap_or(0),
-        };
-        let size = if size < 0 { whole } else { size as usize };
-        if size > whole && (this.owning.is_some() || this.ty.kind() != CKind::Pointer) {
-            return Err(PyValueError::new_err(format!(
-                "ffi.buffer of {size} bytes: the object has {whole}"
-            )));
+    /// `ffi.buffer(cdata, size=-1)`: the bytes of a cdata as a buffer, without a copy
+    /// (the class itself, as CFFI's `ffi.buffer` is).
+    #[classattr]
+    fn buffer(py: Python<'_>) -> PyObject {
+        py.get_type::<crate::buffer::BufferObject>()
+            .into_any()
+            .unbind()
+    }
+
+    /// Copies `n` bytes from `src` to `dest` (cdata pointers or arrays, or Python buffers),
+    /// as C's memmove: the regions may overlap.
+    fn memmove(&self, dest: &Bound<'_, PyAny>, src: &Bound<'_, PyAny>, n: isize) -> PyResult<()> {
+        if n < 0 {
+            return Err(PyValueError::new_err("negative size"));
         }
-        let view = Py::new(
-            py,
-            crate::cdata::CDataObject {
-                owning: Some(size),
-                ..CDataObject::plain(
-                    this.ty.clone(),
-                    this.address,
-                    Keep::Object(cdata.clone().into_any().unbind()),
-                )
-            },
-        )?;
-        // SAFETY: `view` is a live object with the buffer protocol (its size set above); a
-        // new reference or NULL.
-        unsafe {
-            Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyMemoryView_FromObject(view.as_ptr()))
+        let to = crate::buffer::address_of(dest, true)?;
+        let from = crate::buffer::address_of(src, false)?;
+        // SAFETY: the Python user's promise (the module's safety model): `n` bytes at each
+        // address (checked against the size of a Python buffer or a sized cdata).
+        unsafe { std::ptr::copy(from.0 as *const u8, to.0 as *mut u8, n as usize) };
+        if to.1.is_some_and(|len| len < n as usize) || from.1.is_some_and(|len| len < n as usize) {
+            return Err(PyValueError::new_err(
+                "memmove() would go past the end of a buffer",
+            ));
         }
+        Ok(())
     }
 
     /// A cdata over a Python buffer (bytearray, memoryview, array.array, ...), without a
@@ -599,17 +585,13 @@ impl Ffi {
         let len = view.len_bytes();
         let item = ty.item().expect("array");
         let size = item.size().unwrap_or(1).max(1);
-        let ty = if ty.kind() == CKind::Array && ty.is_open_array() {
-            item.array_of(Some(len / size))
-        } else {
-            ty
-        };
+        let open = ty.kind() == CKind::Array && ty.is_open_array();
         drop(view);
-        Ok(CDataObject::plain(
-            ty,
-            address,
-            Keep::Object(buffer.unbind()),
-        ))
+        let mut made = CDataObject::plain(ty, address, Keep::Object(buffer.unbind()));
+        if open {
+            made.length = Some(len / size);
+        }
+        Ok(made)
     }
 
     /// A cdata equal to `cdata` that calls `destructor(cdata)` when it is collected (or on
@@ -772,10 +754,11 @@ impl Ffi {
     }
 
     /// `ffi.NULL`.
-    #[getter(NULL)]
-    fn null(&self, py: Python<'_>) -> PyResult<Py<CDataObject>> {
+    #[classattr]
+    #[allow(non_snake_case)]
+    fn NULL(py: Python<'_>) -> PyResult<Py<CDataObject>> {
         NULL.get_or_try_init(py, || {
-            let ty = self.parse("void *")?;
+            let ty = Library::this().ctype("void *").map_err(raise)?;
             Py::new(py, CDataObject::plain(ty, 0, Keep::Nothing))
         })
         .map(|null| null.clone_ref(py))
@@ -856,19 +839,19 @@ pub(crate) fn new_of(ty: &CType, init: Option<&Bound<'_, PyAny>>) -> PyResult<CD
             // `new("int[]", 5)`: 5 is the length, not an initializer.
             let length_only = ty.length().is_none()
                 && init.is_some_and(|i| i.downcast::<pyo3::types::PyInt>().is_ok());
-            let (ty, len) = match ty.length() {
-                Some(len) => (ty.clone(), len),
-                None => {
-                    let len = open_length(&item, init)?;
-                    (item.array_of(Some(len)), len)
-                }
+            let len = match ty.length() {
+                Some(len) => len,
+                None => open_length(&item, init)?,
             };
             let size = len.checked_mul(item_size).ok_or_else(|| {
                 pyo3::exceptions::PyOverflowError::new_err("array size would overflow a ssize_t")
             })?;
-            let made = CDataObject::owning(ty.clone(), size)?;
+            let mut made = CDataObject::owning(ty.clone(), size)?;
+            if ty.length().is_none() {
+                made.length = Some(len);
+            }
             if let Some(init) = init.filter(|i| !i.is_none() && !length_only) {
-                write(&ty, made.address, init, 0)?;
+                crate::cdata::write_array(ty, len, made.address, init, 0)?;
             }
             Ok(made)
         }

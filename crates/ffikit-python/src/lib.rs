@@ -26,6 +26,7 @@
 //! initializers (promise 1). What ffikit can check it checks, before C runs: arity, types,
 //! integer ranges, NULL and NUL inside strings, struct shapes.
 
+mod buffer;
 mod callbacks;
 mod cdata;
 mod convert;
@@ -44,6 +45,7 @@ fn ffikit_python(module: &pyo3::Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<library::Lib>()?;
     module.add_class::<cdata::CDataObject>()?;
     module.add_class::<ctype::CTypeObject>()?;
+    module.add_class::<buffer::BufferObject>()?;
     errors::add(module)?;
     module.add("__doc__", "Call C the way CFFI and ctypes do, on ffikit.")?;
     Ok(())

@@ -20,7 +20,7 @@ use crate::errors::raise;
 pub(crate) static LOADED: std::sync::Mutex<Vec<Arc<Library>>> = std::sync::Mutex::new(Vec::new());
 
 /// A library opened by `dlopen`: its declared functions as attributes.
-#[pyclass(module = "ffikit", name = "Lib", frozen, dict)]
+#[pyclass(module = "ffikit", name = "Lib", frozen, dict, weakref)]
 pub(crate) struct Lib {
     pub(crate) library: Arc<Library>,
     /// The `cdef` texts it was opened with (for `check`).
