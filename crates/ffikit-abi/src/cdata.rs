@@ -407,6 +407,25 @@ impl CType {
         ))
     }
 
+    /// A function (pointer) type's parts, for binding it: the declarations they live in,
+    /// the result, the parameters, whether it is variadic.
+    pub(crate) fn function_parts(&self) -> Option<(&Declarations, QualType, Vec<QualType>, bool)> {
+        let function = match self.get() {
+            Type::Function(function) => function,
+            Type::Pointer(pointee) => match self.decls.types().get(pointee.ty) {
+                Type::Function(function) => function,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        Some((
+            &self.decls,
+            function.result,
+            function.params.clone(),
+            function.variadic,
+        ))
+    }
+
     /// The pointer type to this type (`T *`).
     pub fn pointer_to(&self) -> CType {
         let mut scratch = Declarations::clone(&self.decls);

@@ -195,6 +195,15 @@ impl CDataObject {
                 "cannot dereference null pointer from cdata '{}'",
                 self.ty.cname()
             )));
+        } else if self.owning.is_some()
+            && index != 0
+            && matches!(item.kind(), CKind::Struct | CKind::Union)
+        {
+            // `new("struct foo *")` owns one struct: as in CFFI, only `p[0]` is in it.
+            return Err(PyIndexError::new_err(format!(
+                "index {index} out of the one '{}' this cdata owns",
+                item.cname()
+            )));
         }
         let size = item.size().ok_or_else(|| {
             PyTypeError::new_err(format!(
@@ -550,14 +559,25 @@ impl CDataObject {
         self.moved(py, -offset)
     }
 
+    #[pyo3(signature = (*args))]
     fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<PyObject> {
-        let Some(parts) = &self.callback else {
+        if let Some(parts) = &self.callback {
+            return crate::callbacks::call_from_python(py, &self.ty, parts, args);
+        }
+        if !matches!(self.kind(), CKind::Pointer | CKind::Function) || self.ty.signature().is_none()
+        {
             return Err(PyTypeError::new_err(format!(
                 "cdata '{}' is not callable",
                 self.ty.cname()
             )));
-        };
-        crate::callbacks::call_from_python(py, &self.ty, parts, args)
+        }
+        if self.address == 0 {
+            return Err(PyRuntimeError::new_err(format!(
+                "cannot call null function pointer from cdata '{}'",
+                self.ty.cname()
+            )));
+        }
+        crate::library::call_pointer(py, &self.ty, self.address, args)
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
@@ -593,7 +613,7 @@ impl CDataObject {
                     format!("<cdata '{name}' NULL>")
                 }
                 (None, _, _) if matches!(self.kind(), CKind::Struct | CKind::Union) => {
-                    format!("<cdata '{name}' &{:#x}>", self.address)
+                    format!("<cdata '{name} &' {:#x}>", self.address)
                 }
                 (None, _, _) => format!("<cdata '{name}' {:#x}>", self.address),
             },
@@ -1147,7 +1167,7 @@ fn write_record(ty: &CType, address: usize, object: &Bound<'_, PyAny>, depth: u3
             }
             if object.downcast::<PyList>().is_ok() || object.downcast::<PyTuple>().is_ok() {
                 let items: Vec<Bound<'_, PyAny>> = object.try_iter()?.collect::<PyResult<_>>()?;
-                let room = if union { 1 } else { fields.len() };
+                let room = if union { 1 } else { flatten(&fields).len() };
                 if items.len() > room {
                     return Err(PyValueError::new_err(format!(
                         "too many initializers for '{}' (got {})",
@@ -1155,7 +1175,9 @@ fn write_record(ty: &CType, address: usize, object: &Bound<'_, PyAny>, depth: u3
                         items.len()
                     )));
                 }
-                for (field, value) in fields.iter().zip(&items) {
+                // As CFFI: an anonymous struct or union member's own members take positions.
+                let flat = flatten(&fields);
+                for (field, value) in flat.iter().zip(&items) {
                     write_field(field, address, value, depth)?;
                 }
                 return Ok(());
@@ -1163,6 +1185,24 @@ fn write_record(ty: &CType, address: usize, object: &Bound<'_, PyAny>, depth: u3
             Err(type_error(ty, object))
         }
     }
+}
+
+/// The fields that take positions in a list initializer: an anonymous member's members in
+/// its place (offsets made relative to the outer record).
+fn flatten(fields: &[ffikit_abi::cdata::CField]) -> Vec<ffikit_abi::cdata::CField> {
+    let mut flat = Vec::new();
+    for field in fields {
+        match (&field.name, field.ty.fields()) {
+            (None, Some(inner)) => {
+                for mut member in flatten(&inner) {
+                    member.offset += field.offset;
+                    flat.push(member);
+                }
+            }
+            _ => flat.push(field.clone()),
+        }
+    }
+    flat
 }
 
 fn write_field(

@@ -24,7 +24,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// `ffikit.FFI()`: declarations and what is made from them.
-#[pyclass(module = "ffikit", name = "FFI", frozen, subclass, dict)]
+#[pyclass(module = "ffikit", name = "FFI", frozen, subclass)]
 pub(crate) struct Ffi {
     /// The process itself: where types are resolved and the declarations live.
     pub(crate) this: Arc<Library>,
@@ -229,6 +229,7 @@ impl Ffi {
                 library,
                 cdefs,
                 release_gil: lock(&this.release_gil).clone(),
+                _ffi: slf.clone().unbind(),
                 closed: std::sync::atomic::AtomicBool::new(false),
             },
         )
@@ -340,10 +341,7 @@ impl Ffi {
         let this = data.get();
         let (base_ty, base) = match this.ty.kind() {
             CKind::Struct | CKind::Union | CKind::Array => (this.ty.clone(), this.address),
-            CKind::Pointer if !path.is_empty() => {
-                let item = this.ty.item().expect("pointer");
-                (item, this.address)
-            }
+            CKind::Pointer if !path.is_empty() => (this.ty.clone(), this.address),
             _ => {
                 return Err(PyTypeError::new_err(format!(
                     "expected a cdata struct/union/array object, got cdata '{}'",

@@ -27,6 +27,8 @@ pub(crate) struct Lib {
     pub(crate) cdefs: Vec<String>,
     /// Functions declared with `release_gil=True`.
     pub(crate) release_gil: std::collections::HashSet<String>,
+    /// The FFI that opened it, kept alive with it (as CFFI's libraries keep theirs).
+    pub(crate) _ffi: Py<crate::ffi::Ffi>,
     /// `ffi.dlclose` was called.
     pub(crate) closed: std::sync::atomic::AtomicBool,
 }
@@ -87,13 +89,13 @@ impl Lib {
             }
             Err(error) => return Err(raise(error)),
         };
-        let result = library
-            .ctype_of(name)
-            .and_then(|ty| ty.signature())
-            .map(|(result, _, _)| result)
-            .filter(wraps_result);
+        let signature = library.ctype_of(name).and_then(|ty| ty.signature());
+        let fixed = signature
+            .as_ref()
+            .map_or(usize::MAX, |(_, params, _)| params.len());
+        let result = signature.map(|(result, _, _)| result).filter(wraps_result);
         let releases = this.release_gil.contains(name);
-        let builtin = fastcall::builtin(py, name, function, releases, result)?;
+        let builtin = fastcall::builtin(py, name, function, releases, result, fixed)?;
         // Kept in the instance dict: the next `lib.name` finds it there directly.
         slf.getattr(pyo3::intern!(py, "__dict__"))?
             .downcast::<PyDict>()?
@@ -169,6 +171,8 @@ mod fastcall {
         releases_gil: bool,
         /// The result's C type, when the result is converted by it (a pointer is a cdata).
         result: Option<CType>,
+        /// How many parameters are fixed (the rest of a variadic call's are variadic).
+        fixed: usize,
         _name: std::ffi::CString,
     }
 
@@ -189,6 +193,7 @@ mod fastcall {
         function: OwnedFunction,
         releases_gil: bool,
         result: Option<CType>,
+        fixed: usize,
     ) -> PyResult<PyObject> {
         let name = std::ffi::CString::new(name).map_err(|e| PyTypeError::new_err(e.to_string()))?;
         let bound = Py::new(
@@ -206,6 +211,7 @@ mod fastcall {
                     .filter(|&i| function.takes_pointer(i))
                     .fold(0, |m, i| m | 1 << i),
                 result,
+                fixed,
                 releases_gil: releases_gil || (0..64).any(|i| function.takes_callback(i)),
                 function,
                 // The CString's bytes are on the heap: moving it into `Bound` keeps
@@ -357,7 +363,9 @@ mod fastcall {
                 let arg = unsafe { pyo3::Bound::from_borrowed_ptr(py, arg) };
                 if let Ok(object) = arg.downcast::<CDataObject>() {
                     let object = object.get();
-                    let pointer_param = index >= 64 || bound.pointers & (1 << index) != 0;
+                    let pointer_param = index >= 64
+                        || bound.pointers & (1 << index) != 0
+                        || (index >= bound.fixed && object.is_pointer_like());
                     if pointer_param {
                         let address = object.as_pointer();
                         return Ok(if address == 0 {
@@ -444,7 +452,7 @@ mod fastcall {
     /// A result converted by its C type: a pointer as a cdata of its type, a struct as an
     /// owning cdata, a `char` as bytes.
     #[cold]
-    fn typed_result(py: Python<'_>, ty: &CType, value: Value) -> PyResult<PyObject> {
+    pub(super) fn typed_result(py: Python<'_>, ty: &CType, value: Value) -> PyResult<PyObject> {
         match ty.kind() {
             CKind::Pointer => {
                 let address = match value {
@@ -503,4 +511,43 @@ fn dispose(value: Value) {
         | Value::Bool(_) => std::mem::forget(value),
         other => drop(other),
     }
+}
+
+/// Calls the function a function pointer cdata points to (its type is the signature), with
+/// arguments converted as for a library function.
+pub(crate) fn call_pointer(
+    py: Python<'_>,
+    ty: &CType,
+    address: usize,
+    args: &Bound<'_, pyo3::types::PyTuple>,
+) -> PyResult<PyObject> {
+    static PROCESS: std::sync::LazyLock<Arc<Library>> =
+        std::sync::LazyLock::new(|| Arc::new(Library::this()));
+    // SAFETY: the Python user's promise (the module's safety model, promise 2): the pointer
+    // is to a function of its declared type.
+    let function = unsafe { OwnedFunction::at(&PROCESS, ty, address) }.map_err(raise)?;
+    let values = args
+        .iter()
+        .enumerate()
+        .map(|(index, arg)| match arg.downcast::<CDataObject>() {
+            Ok(object) if function.takes_pointer(index) => {
+                let address = object.get().as_pointer();
+                Ok(if address == 0 {
+                    Value::Null
+                } else {
+                    Value::Pointer(address)
+                })
+            }
+            Ok(object) => object.get().to_value(),
+            Err(_) => to_value(&arg),
+        })
+        .collect::<PyResult<Vec<Value>>>()?;
+    // SAFETY: as above, for the arguments (promise 3).
+    let result = unsafe { function.call(&values) };
+    let value = result.map_err(raise)?;
+    let (result_ty, _, _) = ty.signature().expect("a function pointer");
+    if wraps_result(&result_ty) {
+        return fastcall::typed_result(py, &result_ty, value);
+    }
+    to_python(py, value)
 }

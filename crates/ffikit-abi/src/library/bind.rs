@@ -256,6 +256,39 @@ impl OwnedFunction {
         })
     }
 
+    /// A function pointer's target as a function: `ty` is a function pointer (or function)
+    /// type, `address` the code it points to; `library` is kept alive beside it (the code
+    /// usually lives there). A variadic type is called with its fixed parameters only.
+    ///
+    /// # Errors
+    ///
+    /// A type that is not a function pointer, or one ABI mode cannot call.
+    ///
+    /// # Safety
+    ///
+    /// `address` is a function of exactly this type (promise 2), callable for as long as
+    /// the returned function lives.
+    pub unsafe fn at(
+        library: &Arc<Library>,
+        ty: &crate::cdata::CType,
+        address: usize,
+    ) -> Result<OwnedFunction, Error> {
+        let (decls, result, params, variadic) = ty.function_parts().ok_or_else(|| {
+            Error::NotDeclared(format!("`{}` is not a function pointer type", ty.cname()))
+        })?;
+        let params = params
+            .iter()
+            .map(|p| Ok((None, shape::resolve(decls, *p)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let result = shape::resolve(decls, result)?;
+        let signature = Signature::new(ty.cname(), result, params, variadic);
+        let function: Function<'static> = Function::new(signature, address)?;
+        Ok(OwnedFunction {
+            function,
+            library: Arc::clone(library),
+        })
+    }
+
     /// As [`Function::takes_callback`].
     pub fn takes_callback(&self, index: usize) -> bool {
         self.function.takes_callback(index)
