@@ -213,34 +213,29 @@ pub(crate) fn call_from_python(
     }
     let mut converted = Vec::with_capacity(args.len());
     for (arg, param) in args.iter().zip(&params) {
+        // As C would see it: written to memory of the parameter's type and read back.
         let value = match param.kind() {
-            CKind::Pointer => {
-                let address = pointer_value(param, &arg)?;
-                Ok::<_, PyErr>(
-                    Py::new(
-                        py,
-                        CDataObject::plain(param.clone(), address, Keep::Nothing),
-                    )?
-                    .into_any(),
-                )
-            }
-            CKind::Struct | CKind::Union => Ok(arg.clone().unbind()),
+            CKind::Struct | CKind::Union => arg.clone().unbind(),
             _ => {
-                let value = scalar_value(param, &arg)?;
                 let made = CDataObject::owning(param.clone(), param.size().unwrap_or(0))?;
-                // SAFETY: memory just allocated for this type.
-                unsafe { param.write(made.address, &value) }.map_err(raise)?;
-                read(py, param, made.address, None)
+                crate::cdata::write(param, made.address, &arg, 0)?;
+                let keep = Py::new(py, made)?;
+                let address = keep.get().address;
+                read(py, param, address, Some(keep.into_any()))?
             }
-        }?;
+        };
         converted.push(value);
     }
     let tuple = PyTuple::new(py, converted)?;
-    match parts.function.bind(py).call1(tuple) {
-        Ok(value) => {
-            let value = result_value(&result, &value)?;
-            crate::cdata::to_python(py, value, &result)
-        }
+    // The callable, then its result as the result type: a failure of either is the
+    // callback's failure (C would get `error`).
+    let outcome = parts
+        .function
+        .bind(py)
+        .call1(tuple)
+        .and_then(|value| result_value(&result, &value));
+    match outcome {
+        Ok(value) => returned(py, &result, value),
         Err(error) => {
             if let Some(onerror) = &parts.onerror {
                 let traceback = error.traceback(py).map(|t| t.into_any().unbind());
@@ -249,19 +244,33 @@ pub(crate) fn call_from_python(
                         .bind(py)
                         .call1((error.get_type(py), error.value(py), traceback))?;
                 if !handled.is_none() {
-                    return Ok(handled.unbind());
+                    return returned(py, &result, result_value(&result, &handled)?);
                 }
-                return Ok(match &parts.error {
-                    Some(error) => error.clone_ref(py),
-                    None => crate::cdata::to_python(py, zero(&result), &result)?,
-                });
-            }
-            if let Some(error_value) = &parts.error {
+            } else if parts.error.is_none() {
+                let _ = &parts.exception;
+                return Err(error);
+            } else {
                 error.print(py);
-                return Ok(error_value.clone_ref(py));
             }
-            let _ = &parts.exception;
-            Err(error)
+            match &parts.error {
+                Some(error) => returned(py, &result, result_value(&result, error.bind(py))?),
+                None => returned(py, &result, zero(&result)),
+            }
         }
+    }
+}
+
+/// A callback's result as Python sees it: a pointer as a cdata, a number as a number.
+fn returned(py: Python<'_>, ty: &CType, value: Value) -> PyResult<PyObject> {
+    match ty.kind() {
+        CKind::Pointer => {
+            let address = match value {
+                Value::Pointer(address) => address,
+                _ => 0,
+            };
+            Ok(Py::new(py, CDataObject::plain(ty.clone(), address, Keep::Nothing))?.into_any())
+        }
+        CKind::Void => Ok(py.None()),
+        _ => crate::cdata::to_python(py, value, ty),
     }
 }

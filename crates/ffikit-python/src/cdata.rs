@@ -446,9 +446,7 @@ impl CDataObject {
                 }
                 Ok(value.call_method0("__int__")?.unbind())
             }
-            _ if self.is_pointer_like() => {
-                Ok(self.as_pointer().into_pyobject(py)?.into_any().unbind())
-            }
+            // As CFFI, a pointer has no int(): its address is `int(ffi.cast("intptr_t", p))`.
             _ => Err(PyTypeError::new_err(format!(
                 "int() not supported on cdata '{}'",
                 self.ty.cname()
@@ -1249,4 +1247,45 @@ pub(crate) fn pointer_value(ty: &CType, object: &Bound<'_, PyAny>) -> PyResult<u
         return Err(type_error(ty, object));
     }
     Ok(data.as_pointer())
+}
+
+/// The value a Python object passes for a parameter of type `param`, as CFFI converts call
+/// arguments: a cdata pointer or array by address, a struct cdata by value, a list or tuple
+/// for a pointer as a temporary array (kept in `temporaries` until the call returns), None
+/// for NULL, numbers and bytes as the engine converts them.
+pub(crate) fn argument(
+    param: Option<&CType>,
+    object: &Bound<'_, PyAny>,
+    temporaries: &mut Vec<PyObject>,
+) -> PyResult<Value> {
+    let pointer_param = param.is_some_and(|p| p.kind() == CKind::Pointer);
+    if let Ok(data) = object.downcast::<CDataObject>() {
+        let data = data.get();
+        if pointer_param || (param.is_none() && data.is_pointer_like()) {
+            let address = data.as_pointer();
+            return Ok(if address == 0 {
+                Value::Null
+            } else {
+                Value::Pointer(address)
+            });
+        }
+        if data.is_pointer_like() {
+            return Err(crate::errors::argument_type_error(format!(
+                "expected a value of type '{}', got cdata '{}'",
+                param.map_or_else(|| "?".to_owned(), CType::cname),
+                data.ty.cname()
+            )));
+        }
+        return data.to_value();
+    }
+    if let Some(param) = param.filter(|_| pointer_param) {
+        if object.downcast::<PyList>().is_ok() || object.downcast::<PyTuple>().is_ok() {
+            let item = param.item().expect("a pointer has an item");
+            let array = crate::ffi::new_of(&item.array_of(None), Some(object))?;
+            let address = array.address;
+            temporaries.push(Py::new(object.py(), array)?.into_any());
+            return Ok(Value::Pointer(address));
+        }
+    }
+    crate::convert::to_value(object)
 }

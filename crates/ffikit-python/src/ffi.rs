@@ -298,9 +298,8 @@ impl Ffi {
             });
         }
         let ty = self.resolve(of)?;
-        ty.size().ok_or_else(|| {
-            PyValueError::new_err(format!("ctype '{}' is of unknown size", ty.cname()))
-        })
+        ty.size()
+            .ok_or_else(|| ffi_error(format!("ctype '{}' is of unknown size", ty.cname())))
     }
 
     /// The alignment of a type.
@@ -309,9 +308,8 @@ impl Ffi {
             Ok(data) => data.get().ty.clone(),
             Err(_) => self.resolve(of)?,
         };
-        ty.align().ok_or_else(|| {
-            PyValueError::new_err(format!("ctype '{}' is of unknown alignment", ty.cname()))
-        })
+        ty.align()
+            .ok_or_else(|| ffi_error(format!("ctype '{}' is of unknown alignment", ty.cname())))
     }
 
     /// The offset of a member (or an element: an int) in a type, along a path:
@@ -438,14 +436,13 @@ impl Ffi {
                         None => PyString::new(py, &number.to_string()).into_any().unbind(),
                     });
                 }
-                if value.bind(py).downcast::<PyBytes>().is_ok()
-                    || value.bind(py).downcast::<PyString>().is_ok()
-                {
+                if value.bind(py).downcast::<PyBytes>().is_ok() {
                     return Ok(value);
                 }
-                Ok(PyString::new(py, &value.bind(py).str()?.to_string())
-                    .into_any()
-                    .unbind())
+                Err(PyTypeError::new_err(format!(
+                    "string() argument must be a cdata pointer, array, char or enum, not '{}'",
+                    this.ty.cname()
+                )))
             }
             _ => Err(PyTypeError::new_err(format!(
                 "string() argument must be a cdata pointer or array, not '{}'",
@@ -1044,14 +1041,14 @@ fn integer_of(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<i128> {
 }
 
 /// Follows a path of member names and indexes from `ty`: the type reached and its offset.
-fn walk(ty: &CType, path: &Bound<'_, PyTuple>, offsetof: bool) -> PyResult<(CType, i128)> {
+fn walk(ty: &CType, path: &Bound<'_, PyTuple>, _offsetof: bool) -> PyResult<(CType, i128)> {
     let mut current = ty.clone();
     let mut offset = 0i128;
     for (k, step) in path.iter().enumerate() {
         if let Ok(name) = step.extract::<String>() {
             let record = match current.kind() {
                 CKind::Struct | CKind::Union => current.clone(),
-                CKind::Pointer if k == 0 && !offsetof => current.item().expect("pointer"),
+                CKind::Pointer if k == 0 => current.item().expect("pointer"),
                 _ => {
                     return Err(PyTypeError::new_err(format!(
                         "expected a struct or union ctype, got '{}'",
@@ -1077,11 +1074,6 @@ fn walk(ty: &CType, path: &Bound<'_, PyTuple>, offsetof: bool) -> PyResult<(CTyp
                     current.cname()
                 ))
             })?;
-            if current.kind() == CKind::Pointer && offsetof && k == 0 {
-                return Err(PyTypeError::new_err(
-                    "offsetof() cannot index through a pointer",
-                ));
-            }
             if let Some(len) = current.length() {
                 if index < 0 || index as usize > len {
                     return Err(pyo3::exceptions::PyIndexError::new_err(
@@ -1181,4 +1173,17 @@ impl Allocator {
         }
         Ok(Py::new(py, result)?.into_any())
     }
+}
+
+/// CFFI's `ffi.error` (ffikit's `FFIError`) with `message`.
+pub(crate) fn ffi_error(message: String) -> PyErr {
+    Python::with_gil(
+        |py| match py.import("ffikit").and_then(|m| m.getattr("FFIError")) {
+            Ok(class) => match class.call1((message.clone(),)) {
+                Ok(instance) => PyErr::from_value(instance),
+                Err(error) => error,
+            },
+            Err(_) => PyValueError::new_err(message),
+        },
+    )
 }

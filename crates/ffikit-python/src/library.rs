@@ -13,7 +13,7 @@ use ffikit_abi::{Library, OwnedFunction, Value};
 use ffikit_cdecl::MacroValue;
 
 use crate::cdata::{CDataObject, Keep};
-use crate::convert::{to_python, to_value};
+use crate::convert::to_python;
 use crate::errors::raise;
 
 /// Every library `dlopen` opened, kept loaded for the life of the process.
@@ -90,12 +90,13 @@ impl Lib {
             Err(error) => return Err(raise(error)),
         };
         let signature = library.ctype_of(name).and_then(|ty| ty.signature());
-        let fixed = signature
+        let params = signature
             .as_ref()
-            .map_or(usize::MAX, |(_, params, _)| params.len());
+            .map(|(_, params, _)| params.clone())
+            .unwrap_or_default();
         let result = signature.map(|(result, _, _)| result).filter(wraps_result);
         let releases = this.release_gil.contains(name);
-        let builtin = fastcall::builtin(py, name, function, releases, result, fixed)?;
+        let builtin = fastcall::builtin(py, name, function, releases, result, params)?;
         // Kept in the instance dict: the next `lib.name` finds it there directly.
         slf.getattr(pyo3::intern!(py, "__dict__"))?
             .downcast::<PyDict>()?
@@ -165,14 +166,12 @@ mod fastcall {
     pub(super) struct Bound {
         definition: MethodDefinition,
         function: OwnedFunction,
-        /// Bit i: parameter i is a pointer (a C object goes by address there).
-        pointers: u64,
         /// Declared with `release_gil=True`: the GIL is released around every call.
         releases_gil: bool,
         /// The result's C type, when the result is converted by it (a pointer is a cdata).
         result: Option<CType>,
-        /// How many parameters are fixed (the rest of a variadic call's are variadic).
-        fixed: usize,
+        /// The fixed parameters' C types (a variadic call's others have none).
+        params: Vec<CType>,
         _name: std::ffi::CString,
     }
 
@@ -193,7 +192,7 @@ mod fastcall {
         function: OwnedFunction,
         releases_gil: bool,
         result: Option<CType>,
-        fixed: usize,
+        params: Vec<CType>,
     ) -> PyResult<PyObject> {
         let name = std::ffi::CString::new(name).map_err(|e| PyTypeError::new_err(e.to_string()))?;
         let bound = Py::new(
@@ -207,11 +206,8 @@ mod fastcall {
                     ml_flags: ffi::METH_FASTCALL,
                     ml_doc: std::ptr::null(),
                 }),
-                pointers: (0..64)
-                    .filter(|&i| function.takes_pointer(i))
-                    .fold(0, |m, i| m | 1 << i),
                 result,
-                fixed,
+                params,
                 releases_gil: releases_gil || (0..64).any(|i| function.takes_callback(i)),
                 function,
                 // The CString's bytes are on the heap: moving it into `Bound` keeps
@@ -351,6 +347,7 @@ mod fastcall {
         // Any argument: an int, float or bytes through the C API, else as its Python object
         // converts (a cdata where C takes a pointer: its address; a struct cdata by value:
         // its bytes).
+        let mut temporaries = Vec::new();
         let values = args
             .iter()
             .enumerate()
@@ -361,36 +358,14 @@ mod fastcall {
                 }
                 // SAFETY: as above.
                 let arg = unsafe { pyo3::Bound::from_borrowed_ptr(py, arg) };
-                if let Ok(object) = arg.downcast::<CDataObject>() {
-                    let object = object.get();
-                    let pointer_param = index >= 64
-                        || bound.pointers & (1 << index) != 0
-                        || (index >= bound.fixed && object.is_pointer_like());
-                    if pointer_param {
-                        let address = object.as_pointer();
-                        return Ok(if address == 0 {
-                            Value::Null
-                        } else {
-                            Value::Pointer(address)
-                        });
-                    }
-                    if object.is_pointer_like() {
-                        return Err(crate::errors::argument_type_error(format!(
-                            "argument {} of `{}`: expected a value, got cdata '{}'",
-                            index + 1,
-                            bound._name.to_string_lossy(),
-                            object.ty.cname()
-                        )));
-                    }
-                    return object.to_value();
-                }
-                to_value(&arg)
+                crate::cdata::argument(bound.params.get(index), &arg, &mut temporaries)
             })
             .collect::<PyResult<Vec<Value>>>()?;
         let result = call_c(py, function, &values, releases);
         for value in values {
             dispose(value);
         }
+        drop(temporaries);
         finish(py, bound, result, args)
     }
 
@@ -526,26 +501,17 @@ pub(crate) fn call_pointer(
     // SAFETY: the Python user's promise (the module's safety model, promise 2): the pointer
     // is to a function of its declared type.
     let function = unsafe { OwnedFunction::at(&PROCESS, ty, address) }.map_err(raise)?;
+    let (result_ty, params, _) = ty.signature().expect("a function pointer");
+    let mut temporaries = Vec::new();
     let values = args
         .iter()
         .enumerate()
-        .map(|(index, arg)| match arg.downcast::<CDataObject>() {
-            Ok(object) if function.takes_pointer(index) => {
-                let address = object.get().as_pointer();
-                Ok(if address == 0 {
-                    Value::Null
-                } else {
-                    Value::Pointer(address)
-                })
-            }
-            Ok(object) => object.get().to_value(),
-            Err(_) => to_value(&arg),
-        })
+        .map(|(index, arg)| crate::cdata::argument(params.get(index), &arg, &mut temporaries))
         .collect::<PyResult<Vec<Value>>>()?;
     // SAFETY: as above, for the arguments (promise 3).
     let result = unsafe { function.call(&values) };
+    drop(temporaries);
     let value = result.map_err(raise)?;
-    let (result_ty, _, _) = ty.signature().expect("a function pointer");
     if wraps_result(&result_ty) {
         return fastcall::typed_result(py, &result_ty, value);
     }

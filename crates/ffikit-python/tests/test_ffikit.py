@@ -204,7 +204,7 @@ def test_cast_pointers_read_c_memory(ffi, libc):
     array = ffi.new("int[5]", values)
     pointer = ffi.cast("int *", array)
     assert [pointer[i] for i in range(5)] == values
-    assert int(pointer) == array.address
+    assert int(ffi.cast("intptr_t", pointer)) == array.address
     compare = ffi.callback(
         "int (*)(const void *, const void *)",
         lambda a, b: ffi.cast("int *", a)[0] - ffi.cast("int *", b)[0],

@@ -11,8 +11,10 @@ import ffikit
 
 
 class FFI(ffikit.FFI):
-    """ffikit's FFI with CFFI's constructor signature (`backend` is CFFI's choice of
+    """ffikit's FFI with cffi.FFI's constructor signature (`backend` is CFFI's choice of
     implementation: here there is one)."""
+
+    __slots__ = ()
 
     def __new__(cls, backend=None):
         return super().__new__(cls)
@@ -22,7 +24,8 @@ class FFI(ffikit.FFI):
 
 
 cffi.FFI = FFI
-_cffi_backend.FFI = FFI
+# The API-mode backend's FFI takes no arguments: ffikit's own class stands in for it.
+_cffi_backend.FFI = ffikit.FFI
 for name in ("CDefError", "FFIError", "VerificationError", "VerificationMissing"):
     if hasattr(ffikit, name):
         setattr(cffi, name, getattr(ffikit, name))
