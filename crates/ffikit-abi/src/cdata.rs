@@ -497,6 +497,34 @@ impl CType {
     /// type there (promise 4).
     pub unsafe fn write(&self, address: usize, value: &Value) -> Result<(), Error> {
         let typed = self.typed()?;
+        // Numbers and pointers (the common writes, one element at a time): checked and
+        // written through a small buffer on the stack, without allocating.
+        if let shape::Shape::Int { .. }
+        | shape::Shape::Float
+        | shape::Shape::Double
+        | shape::Shape::Bool
+        | shape::Shape::Pointer(_) = typed.shape
+        {
+            let mut small = [0u8; 8];
+            let size = typed.shape.size_align().0 as usize;
+            let mut scratch = convert::Scratch::new();
+            convert::write(
+                &typed.shape,
+                &typed.c_name,
+                value,
+                &mut small[..size],
+                &convert::Place::Text(&typed.c_name),
+                &mut scratch,
+                convert::WriteOptions {
+                    nullable_string: true,
+                },
+            )?;
+            if scratch.is_empty() {
+                // SAFETY: the caller's promise: `size` writable bytes at `address`.
+                unsafe { std::ptr::copy_nonoverlapping(small.as_ptr(), address as *mut u8, size) };
+                return Ok(());
+            }
+        }
         let staged = crate::data::stage(&typed.shape, &typed.c_name, value, &typed.c_name)?;
         // SAFETY: the caller's promise: `staged.len()` (the type's size) writable bytes.
         unsafe { std::ptr::copy_nonoverlapping(staged.as_ptr(), address as *mut u8, staged.len()) };

@@ -170,13 +170,13 @@ pub(crate) fn make(
     };
     let address = callback.address().as_address().unwrap_or(0);
     Ok(CDataObject {
-        callback: Some(CallbackParts {
+        callback: Some(Box::new(CallbackParts {
             callback,
             function,
             error,
             onerror,
             exception,
-        }),
+        })),
         ..CDataObject::plain(ty, address, Keep::Nothing)
     })
 }

@@ -46,7 +46,7 @@ pub(crate) struct CDataObject {
     /// The length of an open array (`int[]`) made by `new` or `from_buffer`.
     pub(crate) length: Option<usize>,
     /// A callback's code and its Python callable (`ffi.callback`).
-    pub(crate) callback: Option<CallbackParts>,
+    pub(crate) callback: Option<Box<CallbackParts>>,
     /// `ffi.new_handle`'s object.
     pub(crate) handle: Option<Handle>,
     /// `ffi.gc`'s destructor.
@@ -864,6 +864,20 @@ fn is_wide_char(_ty: &CType) -> bool {
 
 /// The value of a Python object for a primitive `ty` (ints range-checked by the write).
 pub(crate) fn scalar_value(ty: &CType, object: &Bound<'_, PyAny>) -> PyResult<Value> {
+    // The commonest: an exact int for an integer type, an exact float for a float type.
+    if let Some(scalar) = ty.scalar() {
+        if scalar.is_floating() {
+            if let Ok(float) = object.downcast_exact::<PyFloat>() {
+                return Ok(Value::Float(float.value()));
+            }
+        } else if scalar != Scalar::Bool
+            && !is_char_name(ty)
+            && ty.kind() != CKind::Enum
+            && object.is_exact_instance_of::<PyInt>()
+        {
+            return crate::convert::to_value(object);
+        }
+    }
     if let Ok(data) = object.downcast::<CDataObject>() {
         let data = data.get();
         if matches!(data.kind(), CKind::Primitive | CKind::Enum) {
@@ -901,7 +915,11 @@ pub(crate) fn scalar_value(ty: &CType, object: &Bound<'_, PyAny>) -> PyResult<Va
         }
     }
     let scalar = ty.scalar();
-    if let Some(values) = ty.enumerators() {
+    if let Some(values) = object
+        .downcast::<PyString>()
+        .ok()
+        .and_then(|_| ty.enumerators())
+    {
         if let Ok(name) = object.downcast::<PyString>() {
             let name = name.to_str()?;
             if let Some((_, v)) = values.iter().find(|(n, _)| n == name) {

@@ -9,22 +9,30 @@
 //! ```
 //!
 //! # Organization
-//! - [`Ffi`] (`ffikit.FFI`): declarations (`cdef`, `include` for installed headers), libraries
-//!   (`dlopen`), C objects (`new`), sizes and offsets, strings, errno, callbacks.
-//! - [`Lib`]: a library's functions as builtins called with `METH_FASTCALL` (no argument
-//!   tuple), made on first access and kept in the library object's `__dict__`; `#define`d
-//!   and enum constants as attributes.
-//! - `convert`: Python objects to ffikit `Value`s and back.
+//! - `ffi` (`ffikit.FFI`): declarations (`cdef`, `include`), libraries (`dlopen`), and
+//!   CFFI's operations on C objects (`new`, `cast`, `typeof`, `sizeof`, `offsetof`,
+//!   `addressof`, `string`, `unpack`, `from_buffer`, `gc`, handles, `callback`, ...).
+//! - `library` (`Lib`): a library's functions as builtins called with `METH_FASTCALL` (no
+//!   argument tuple), made on first access and kept in its `__dict__`; globals read and
+//!   written as cdata; constants.
+//! - `cdata`: C objects as typed views of memory (ffikit-abi's `cdata::CType` + address +
+//!   owner) with Python's protocols, and the conversions between Python values and C memory
+//!   (CFFI's initializers); `ctype`: types as CFFI's ctype objects; `buffer`: `ffi.buffer`.
+//! - `callbacks`: Python callables as C function pointers (`ffi.callback`).
+//! - `convert`: Python objects to ffikit `Value`s and back, for calls.
 //! - `errors`: ffikit's typed errors as Python exceptions (`ffikit.Error` and subclasses that
-//!   are also `TypeError`, `OverflowError`, `OSError`, ... where Python users expect those).
+//!   are also `TypeError`, `OverflowError`, `OSError`, `MemoryError`, ... where Python users
+//!   expect those), CFFI's `FFIError`.
 //!
 //! # Safety model
 //! ffikit-abi's promises are made by the Python user the way CFFI's users make them: the
 //! declarations given to `cdef` (or read from a header) are true to the library (promise 2),
 //! and calling a function with what the declaration allows meets its preconditions (promise
 //! 3: an address passed as an int, a buffer's size). Loading a library runs its
-//! initializers (promise 1). What ffikit can check it checks, before C runs: arity, types,
-//! integer ranges, NULL and NUL inside strings, struct shapes.
+//! initializers (promise 1). Reading or writing a cdata reads or writes its address (promise
+//! 4): memory `new` allocated always qualifies; a pointer cast from an int, or one C
+//! returned, is the user's word. What ffikit can check it checks, before C runs: arity,
+//! types, integer ranges, NULL and NUL inside strings, struct shapes, array bounds.
 
 mod buffer;
 mod callbacks;
