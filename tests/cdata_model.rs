@@ -90,10 +90,8 @@ fn a_struct_written_through_its_type_is_what_c_reads() {
     // SAFETY: the memory holds a complete, initialized struct of that type.
     let value = unsafe { std::ptr::read(memory.address() as *const sys::s_int64x2) };
     // SAFETY: sum_s_int64x2 takes any struct value.
-    assert_eq!(
-        unsafe { sys::sum_s_int64x2(value) },
-        ((1i64 << 40) - 5) as f64
-    );
+    let sum = unsafe { sys::sum_s_int64x2(value) };
+    assert_eq!(sum, ((1i64 << 40) - 5) as f64);
     // And reads back through the model, range-checked on the way in.
     // SAFETY: as above.
     unsafe {
