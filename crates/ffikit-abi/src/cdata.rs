@@ -11,6 +11,22 @@
 //! [`CMemory`] owns, within its size, always does). A Python runtime, or any other embedding,
 //! maps its protocols onto these (ffikit for Python does: `crates/ffikit-python`).
 //!
+//! ```
+//! use ffikit_abi::{Library, Value, cdata::CMemory};
+//!
+//! let this = Library::this();
+//! this.cdef("struct point { int x, y; };")?;
+//! let point = this.ctype("struct point")?;
+//! let y = point.field("y").unwrap();
+//! assert_eq!((point.size(), y.offset, y.ty.cname()), (Some(8), 4, "int".to_owned()));
+//! let memory = CMemory::zeroed(8, "struct point")?;
+//! // SAFETY: the memory holds a `struct point` (ffikit allocated it, 8 bytes).
+//! unsafe { y.ty.write(memory.address() + y.offset, &Value::Int(7))? };
+//! // SAFETY: as above.
+//! assert_eq!(unsafe { y.ty.read(memory.address() + y.offset)? }, Value::Int(7));
+//! # Ok::<(), ffikit_abi::Error>(())
+//! ```
+//!
 //! Types are resolved in a snapshot of a library's declarations, so a `struct node { struct
 //! node *next; }` resolves lazily, one step at a time, and later declarations never change a
 //! type already made.

@@ -44,6 +44,10 @@
 //!   arrive in registers on pre-compiled register-file slots (`callback::registers`, x86-64
 //!   System V), the rest (and any once the 64 slots are taken) on libffi closures; panics are caught at the boundary and
 //!   reported by the foreign call around them as [`Error::CallbackFailed`].
+//! - [`cdata`]: CFFI's cdata model — [`cdata::CType`] (a declared type's kind, size,
+//!   alignment, item, length, members, enumerators, signature, CFFI's name) and
+//!   [`cdata::CMemory`]; a C object is a type, an address and an owner, and reading or
+//!   writing through the address is `unsafe` (promise 4). ffikit for Python is built on it.
 //! - [`TypedFunction`] (`typed`): a Rust function-pointer type checked once, then called
 //!   directly. [`CData`] and [`Global`] (`data`): C objects owned by Rust, a library's globals.
 //!   Struct and union types get their C layout from `#[derive(CStruct)]` (the
