@@ -51,7 +51,17 @@ fn argument(py: Python<'_>, ty: &CType, value: Value) -> PyResult<PyObject> {
 /// The C value of a callable's result, for the result type.
 fn result_value(ty: &CType, object: &Bound<'_, PyAny>) -> PyResult<Value> {
     match ty.kind() {
-        CKind::Void => Ok(Value::Void),
+        CKind::Void => {
+            if !object.is_none() {
+                // As CFFI: reported, not raised (C expects nothing back).
+                PyTypeError::new_err(format!(
+                    "callback with a void result returned {} instead of None",
+                    object.repr()?
+                ))
+                .print(object.py());
+            }
+            Ok(Value::Void)
+        }
         CKind::Pointer => {
             let address = pointer_value(ty, object)?;
             Ok(if address == 0 {

@@ -607,6 +607,9 @@ impl CDataObject {
                     )
                 }
                 (Some(size), _, _) => format!("<cdata '{name}' owning {size} bytes>"),
+                (None, _, _) if self.length.is_some() && self.ty.is_open_array() => {
+                    format!("<cdata '{name}' sliced length {}>", self.array_len())
+                }
                 (None, _, _) if self.kind() == CKind::Pointer && self.address == 0 => {
                     format!("<cdata '{name}' NULL>")
                 }
@@ -780,11 +783,12 @@ impl CDataObject {
         let (start, len) = self.slice_bounds(slice)?;
         let item = self.ty.item().expect("checked");
         let size = item.size().unwrap_or(0);
-        let view = CDataObject::plain(
-            item.array_of(Some(len)),
+        let mut view = CDataObject::plain(
+            item.array_of(None),
             self.items_address() + start * size,
             Keep::Object(slf.clone().into_any().unbind()),
         );
+        view.length = Some(len);
         Ok(Py::new(py, view)?.into_any())
     }
 }
@@ -1065,10 +1069,9 @@ pub(crate) fn write_array(
             let size = item.size().unwrap_or(0);
             if let Ok(data) = object.downcast::<CDataObject>() {
                 let data = data.get();
-                if data.ty == *ty
-                    || (data.kind() == CKind::Array
-                        && data.ty.item().as_ref() == Some(&item)
-                        && data.array_len() <= len)
+                if data.kind() == CKind::Array
+                    && data.ty.item().as_ref() == Some(&item)
+                    && data.array_len() == len
                 {
                     let bytes = data.array_len().min(len) * size;
                     // SAFETY: both hold at least `bytes` bytes of this array type.
@@ -1210,7 +1213,15 @@ fn flatten(fields: &[ffikit_abi::cdata::CField]) -> Vec<ffikit_abi::cdata::CFiel
     for field in fields {
         match (&field.name, field.ty.fields()) {
             (None, Some(inner)) => {
-                for mut member in flatten(&inner) {
+                // An anonymous union takes one position (its first member), as C's
+                // initializers do.
+                let members = flatten(&inner);
+                let take = if field.ty.kind() == CKind::Union {
+                    1
+                } else {
+                    members.len()
+                };
+                for mut member in members.into_iter().take(take) {
                     member.offset += field.offset;
                     flat.push(member);
                 }

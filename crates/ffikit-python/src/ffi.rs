@@ -594,22 +594,29 @@ impl Ffi {
     #[pyo3(signature = (cdata, destructor, size = 0))]
     fn gc(
         &self,
+        py: Python<'_>,
         cdata: &Bound<'_, CDataObject>,
         destructor: Option<PyObject>,
         size: isize,
-    ) -> PyResult<CDataObject> {
+    ) -> PyResult<PyObject> {
         let _ = size;
         let this = cdata.get();
-        if destructor.is_none() {
-            *lock(&this.destructor.0) = None;
-        }
+        let Some(destructor) = destructor else {
+            // `gc(p, None)`: removes the destructor `gc` gave `p`.
+            return match lock(&this.destructor.0).take() {
+                Some(_) => Ok(py.None()),
+                None => Err(PyTypeError::new_err(
+                    "ffi.gc(p, None): p has no destructor to remove",
+                )),
+            };
+        };
         let made = CDataObject::plain(
             this.ty.clone(),
             this.address,
             Keep::Object(cdata.clone().into_any().unbind()),
         );
-        *lock(&made.destructor.0) = destructor.map(|d| (d, cdata.clone().into_any().unbind()));
-        Ok(made)
+        *lock(&made.destructor.0) = Some((destructor, cdata.clone().into_any().unbind()));
+        Ok(Py::new(py, made)?.into_any())
     }
 
     /// Runs a `gc` destructor now (or frees `new`'s memory early, as far as Python can).
@@ -804,7 +811,7 @@ pub(crate) fn new_of(ty: &CType, init: Option<&Bound<'_, PyAny>>) -> PyResult<CD
         CKind::Pointer => {
             let item = ty.item().expect("pointer");
             let size = item.size().ok_or_else(|| {
-                PyTypeError::new_err(format!(
+                ffi_error(format!(
                     "cannot instantiate ctype '{}' of unknown size",
                     item.cname()
                 ))
@@ -864,12 +871,12 @@ pub(crate) fn cast_to(
     value: &Bound<'_, PyAny>,
 ) -> PyResult<CDataObject> {
     match ty.kind() {
-        CKind::Pointer | CKind::Function => {
-            let ty = if ty.kind() == CKind::Function {
-                ty.pointer_to()
-            } else {
-                ty.clone()
-            };
+        CKind::Function => Err(ffi_error(format!(
+            "cannot cast to the function type '{}' (cast to a pointer to it)",
+            ty.cname()
+        ))),
+        CKind::Pointer => {
+            let ty = ty.clone();
             let address = if let Ok(data) = value.downcast::<CDataObject>() {
                 let data = data.get();
                 match data.ty.kind() {

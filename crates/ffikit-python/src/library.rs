@@ -53,9 +53,7 @@ impl Lib {
         let py = slf.py();
         let this = slf.get();
         if this.closed.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "library '{name}' has been closed"
-            )));
+            return Err(closed(&this.library));
         }
         if name.starts_with("__") {
             return Err(PyAttributeError::new_err(name.to_owned()));
@@ -106,6 +104,9 @@ impl Lib {
 
     /// Writes a global variable.
     fn __setattr__(slf: &Bound<'_, Self>, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        if slf.get().closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(closed(&slf.get().library));
+        }
         match global(&slf.get().library, name)? {
             Some((ty, address)) => crate::cdata::write(&ty, address, value, 0),
             None => Err(PyAttributeError::new_err(format!(
@@ -124,6 +125,14 @@ impl Lib {
             .chain(declared.macros().map(|(n, _)| n.to_owned()))
             .collect()
     }
+}
+
+/// CFFI's error for a closed library.
+fn closed(library: &Library) -> PyErr {
+    pyo3::exceptions::PyValueError::new_err(format!(
+        "library '{}' has already been closed",
+        library.name()
+    ))
 }
 
 /// A declared global variable's type and address.
