@@ -872,7 +872,7 @@ pub(crate) fn scalar_value(ty: &CType, object: &Bound<'_, PyAny>) -> PyResult<Va
     if let Some(scalar) = ty.scalar() {
         if scalar.is_floating() {
             if let Ok(float) = object.downcast_exact::<PyFloat>() {
-                return Ok(Value::Float(float.value()));
+                return Ok(Value::Float(narrowed(ty, float.value())));
             }
         } else if scalar != Scalar::Bool
             && !is_char_name(ty)
@@ -941,10 +941,10 @@ pub(crate) fn scalar_value(ty: &CType, object: &Bound<'_, PyAny>) -> PyResult<Va
     match scalar {
         Some(s) if s.is_floating() => {
             if let Ok(f) = object.downcast::<PyFloat>() {
-                return Ok(Value::Float(f.value()));
+                return Ok(Value::Float(narrowed(ty, f.value())));
             }
             if object.downcast::<PyInt>().is_ok() {
-                return Ok(Value::Float(object.extract::<f64>()?));
+                return Ok(Value::Float(narrowed(ty, object.extract::<f64>()?)));
             }
             if object.hasattr("__float__")?
                 && !object.is_instance_of::<PyBytes>()
@@ -979,6 +979,16 @@ pub(crate) fn scalar_value(ty: &CType, object: &Bound<'_, PyAny>) -> PyResult<Va
             crate::convert::to_value(&int)
         }
         None => Err(type_error(ty, object)),
+    }
+}
+
+/// A double for a `float` as C converts it: out of range becomes infinity (as in CFFI),
+/// not an error.
+fn narrowed(ty: &CType, value: f64) -> f64 {
+    if ty.size() == Some(4) {
+        f64::from(value as f32)
+    } else {
+        value
     }
 }
 

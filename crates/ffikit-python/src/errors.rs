@@ -40,7 +40,7 @@ class SymbolError(Error, AttributeError):
     'A symbol the library does not export.'
 class CallbackError(Error, RuntimeError):
     'A callback that failed where its Python exception could not be kept (C called it on a thread of its own).'
-class FFIError(Error):
+class FFIError(Error, TypeError):
     'The generic FFI error (ffi.error).'
 class VerificationError(Error):
     'For API mode only (verify): not raised by ffikit.'

@@ -24,7 +24,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// `ffikit.FFI()`: declarations and what is made from them.
-#[pyclass(module = "ffikit", name = "FFI", frozen, subclass)]
+#[pyclass(module = "ffikit", name = "FFI", frozen, subclass, dict, weakref)]
 pub(crate) struct Ffi {
     /// The process itself: where types are resolved and the declarations live.
     pub(crate) this: Arc<Library>,
@@ -118,12 +118,15 @@ fn open_length(item: &CType, init: Option<&Bound<'_, PyAny>>) -> PyResult<usize>
 #[pymethods]
 impl Ffi {
     #[new]
-    #[pyo3(signature = (*_args, **_kwargs))]
+    #[classmethod]
+    #[pyo3(signature = (*args, **_kwargs))]
     fn new(
-        _args: &Bound<'_, PyTuple>,
+        cls: &Bound<'_, pyo3::types::PyType>,
+        args: &Bound<'_, PyTuple>,
         _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
     ) -> PyResult<Ffi> {
-        if !_args.is_empty() {
+        // `FFI()` takes no arguments; a subclass's own `__init__` may take some.
+        if !args.is_empty() && cls.is(&cls.py().get_type::<Ffi>()) {
             return Err(PyTypeError::new_err("FFI() takes no positional arguments"));
         }
         Ok(Ffi {

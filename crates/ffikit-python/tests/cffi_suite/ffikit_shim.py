@@ -14,8 +14,6 @@ class FFI(ffikit.FFI):
     """ffikit's FFI with cffi.FFI's constructor signature (`backend` is CFFI's choice of
     implementation: here there is one)."""
 
-    __slots__ = ()
-
     def __new__(cls, backend=None):
         return super().__new__(cls)
 
