@@ -35,7 +35,18 @@ pub(crate) fn address_of(
             ))),
         };
     }
-    let view = pyo3::buffer::PyBuffer::<u8>::get(object).map_err(|_| {
+    let bytes = match pyo3::buffer::PyBuffer::<u8>::get(object) {
+        Ok(view) => Ok(view),
+        // Any other format (array('i'), ...): its bytes, through a memoryview cast.
+        Err(_) => object
+            .py()
+            .import("builtins")?
+            .getattr("memoryview")?
+            .call1((object,))
+            .and_then(|view| view.call_method1("cast", ("B",)))
+            .and_then(|view| pyo3::buffer::PyBuffer::<u8>::get(&view)),
+    };
+    let view = bytes.map_err(|_| {
         PyTypeError::new_err("expected a cdata pointer or array, or a Python buffer")
     })?;
     if writable && view.readonly() {

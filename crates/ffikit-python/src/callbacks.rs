@@ -222,10 +222,24 @@ pub(crate) fn call_from_python(
         )));
     }
     let mut converted = Vec::with_capacity(args.len());
+    let mut temporaries = Vec::new();
     for (arg, param) in args.iter().zip(&params) {
-        // As C would see it: written to memory of the parameter's type and read back.
+        // As C would see it: a pointer from what a call accepts (lists as temporary arrays,
+        // bytes for `char *`), anything else written to memory of the parameter's type and
+        // read back.
         let value = match param.kind() {
             CKind::Struct | CKind::Union => arg.clone().unbind(),
+            CKind::Pointer => {
+                let address = match crate::cdata::argument(Some(param), &arg, &mut temporaries)? {
+                    Value::Pointer(address) => address,
+                    _ => 0,
+                };
+                Py::new(
+                    py,
+                    CDataObject::plain(param.clone(), address, Keep::Nothing),
+                )?
+                .into_any()
+            }
             _ => {
                 let made = CDataObject::owning(param.clone(), param.size().unwrap_or(0))?;
                 crate::cdata::write(param, made.address, &arg, 0)?;
@@ -237,13 +251,15 @@ pub(crate) fn call_from_python(
         converted.push(value);
     }
     let tuple = PyTuple::new(py, converted)?;
-    // The callable, then its result as the result type: a failure of either is the
-    // callback's failure (C would get `error`).
+    // The callable, then its result as the result type (range-checked as C would store
+    // it): a failure of either is the callback's failure (C would get `error`).
     let outcome = parts
         .function
         .bind(py)
         .call1(tuple)
-        .and_then(|value| result_value(&result, &value));
+        .and_then(|value| result_value(&result, &value))
+        .and_then(|value| stored(&result, value));
+    drop(temporaries);
     match outcome {
         Ok(value) => returned(py, &result, value),
         Err(error) => {
@@ -268,6 +284,18 @@ pub(crate) fn call_from_python(
             }
         }
     }
+}
+
+/// A number as C stores it in the result type: out of range is an error.
+fn stored(ty: &CType, value: Value) -> PyResult<Value> {
+    if !matches!(ty.kind(), CKind::Primitive | CKind::Enum) {
+        return Ok(value);
+    }
+    let made = CDataObject::owning(ty.clone(), ty.size().unwrap_or(0))?;
+    // SAFETY: memory just allocated for this type.
+    unsafe { ty.write(made.address, &value) }.map_err(raise)?;
+    // SAFETY: as above, just written.
+    unsafe { ty.read(made.address) }.map_err(raise)
 }
 
 /// A callback's result as Python sees it: a pointer as a cdata, a number as a number.

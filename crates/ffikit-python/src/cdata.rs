@@ -919,25 +919,6 @@ pub(crate) fn scalar_value(ty: &CType, object: &Bound<'_, PyAny>) -> PyResult<Va
         }
     }
     let scalar = ty.scalar();
-    if let Some(values) = object
-        .downcast::<PyString>()
-        .ok()
-        .and_then(|_| ty.enumerators())
-    {
-        if let Ok(name) = object.downcast::<PyString>() {
-            let name = name.to_str()?;
-            if let Some((_, v)) = values.iter().find(|(n, _)| n == name) {
-                return Ok(Value::Int(*v as i64));
-            }
-            if let Some(number) = name.strip_prefix('#').and_then(|n| n.parse::<i64>().ok()) {
-                return Ok(Value::Int(number));
-            }
-            return Err(PyValueError::new_err(format!(
-                "'{name}' is not an enumerator for {}",
-                ty.cname()
-            )));
-        }
-    }
     match scalar {
         Some(s) if s.is_floating() => {
             if let Ok(f) = object.downcast::<PyFloat>() {

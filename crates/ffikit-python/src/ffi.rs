@@ -142,16 +142,32 @@ impl Ffi {
     /// Declares C functions, types, globals and `#define` constants. `packed=True` packs
     /// the structs declared (as `#pragma pack(1)`), `pack=N` to N bytes. The functions of a
     /// block declared with `release_gil=True` release the GIL around each call.
-    #[pyo3(signature = (text, override_ = false, packed = false, pack = None, release_gil = false))]
+    #[pyo3(signature = (text, override_ = false, packed = None, pack = None, release_gil = false))]
     fn cdef(
         &self,
         text: &str,
         override_: bool,
-        packed: bool,
+        packed: Option<&Bound<'_, PyAny>>,
         pack: Option<u32>,
         release_gil: bool,
     ) -> PyResult<()> {
         let _ = override_;
+        // CFFI's rules: `packed` is a bool, `pack` a power of two, and not both.
+        let packed = match packed {
+            None => false,
+            Some(flag) if flag.is_instance_of::<pyo3::types::PyBool>() => flag.is_truthy()?,
+            Some(flag) if flag.extract::<i64>().is_ok_and(|v| v == 0 || v == 1) => {
+                flag.is_truthy()?
+            }
+            Some(_) => return Err(PyValueError::new_err("'packed' should be False or True")),
+        };
+        if let Some(pack) = pack {
+            if packed || !pack.is_power_of_two() {
+                return Err(PyValueError::new_err(
+                    "'pack' must be a power of two, and not given with 'packed'",
+                ));
+            }
+        }
         let pack = match (packed, pack) {
             (true, _) => Some(1),
             (false, Some(n)) if n > 0 => Some(n),

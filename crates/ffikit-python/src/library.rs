@@ -123,6 +123,8 @@ impl Lib {
             .chain(declared.variables().map(|v| v.name.clone()))
             .chain(declared.constants().map(|(n, _)| n.to_owned()))
             .chain(declared.macros().map(|(n, _)| n.to_owned()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect()
     }
 }
