@@ -126,7 +126,7 @@ impl Ffi {
         _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
     ) -> PyResult<Ffi> {
         // `FFI()` takes no arguments; a subclass's own `__init__` may take some.
-        if !args.is_empty() && cls.is(&cls.py().get_type::<Ffi>()) {
+        if !args.is_empty() && cls.is(cls.py().get_type::<Ffi>()) {
             return Err(PyTypeError::new_err("FFI() takes no positional arguments"));
         }
         Ok(Ffi {
