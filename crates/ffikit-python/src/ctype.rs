@@ -10,7 +10,7 @@ use ffikit_abi::cdata::{CKind, CType};
 
 /// Every ctype object made, by type (see [`CTypeObject::wrap`]).
 static TYPES: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<String, Py<CTypeObject>>>,
+    std::sync::Mutex<std::collections::HashMap<String, Py<pyo3::types::PyWeakrefReference>>>,
 > = std::sync::LazyLock::new(Default::default);
 
 /// `<ctype 'int *'>`.
@@ -38,10 +38,15 @@ impl CTypeObject {
         };
         let mut types = TYPES.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(known) = types.get(&key) {
-            return Ok(known.clone_ref(py));
+            use pyo3::types::PyWeakrefMethods;
+            if let Some(alive) = known.bind(py).upgrade_as::<CTypeObject>()? {
+                return Ok(alive.unbind());
+            }
         }
         let made = Py::new(py, CTypeObject { ty })?;
-        types.insert(key, made.clone_ref(py));
+        // Weakly: a type no one uses any more is freed (as CFFI's are).
+        let weak = pyo3::types::PyWeakrefReference::new(made.bind(py))?;
+        types.insert(key, weak.unbind());
         Ok(made)
     }
 }
@@ -53,8 +58,13 @@ pub(crate) fn cname(ty: &CType) -> String {
 
 #[pymethods]
 impl CTypeObject {
+    /// CFFI's kind; a function pointer type is CFFI's "function" (its ctype has `args`,
+    /// `result` and `ellipsis`).
     #[getter]
     fn kind(&self) -> &'static str {
+        if self.ty.kind() == CKind::Pointer && self.ty.signature().is_some() {
+            return "function";
+        }
         self.ty.kind().name()
     }
 
@@ -206,7 +216,7 @@ impl CTypeObject {
 
 impl CTypeObject {
     fn function(&self) -> PyResult<(CType, Vec<CType>, bool)> {
-        if self.ty.kind() != CKind::Function {
+        if self.ty.signature().is_none() {
             return Err(PyAttributeError::new_err(format!(
                 "ctype '{}' is not a function type",
                 self.cname()
