@@ -267,6 +267,8 @@ unsafe extern "C" fn trampoline<T: Invoke>(
     args: *const *const c_void,
     state: &T,
 ) {
+    // A callback dropped during the invocation is freed when it returns.
+    let _running = crate::callback::Running::enter();
     // SAFETY: libffi passes the arguments and result buffer of the signature the closure was
     // prepared with, which is the one `state` was built for.
     unsafe { state.invoke(args, result) };

@@ -982,7 +982,7 @@ fn type_error(ty: &CType, object: &Bound<'_, PyAny>) -> PyErr {
             .map_or_else(|_| "object".to_owned(), |n| n.to_string()),
     };
     PyTypeError::new_err(format!(
-        "initializer for ctype '{}' must be a {}, not {given}",
+        "initializer for ctype '{}' must be {}, not {given}",
         ty.cname(),
         expected_of(ty)
     ))
@@ -990,13 +990,13 @@ fn type_error(ty: &CType, object: &Bound<'_, PyAny>) -> PyErr {
 
 fn expected_of(ty: &CType) -> &'static str {
     match ty.kind() {
-        CKind::Pointer => "cdata pointer",
-        CKind::Array => "list or tuple",
-        CKind::Struct | CKind::Union => "list or dict",
-        _ if is_char_name(ty) => "bytes of length 1",
+        CKind::Pointer => "a cdata pointer",
+        CKind::Array => "a list or tuple",
+        CKind::Struct | CKind::Union => "a list or dict",
+        _ if is_char_name(ty) => "a bytes of length 1",
         _ => match ty.scalar() {
-            Some(s) if s.is_floating() => "float",
-            _ => "int",
+            Some(s) if s.is_floating() => "a float",
+            _ => "an integer",
         },
     }
 }

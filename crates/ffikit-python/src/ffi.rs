@@ -68,6 +68,7 @@ impl Ffi {
     }
 
     fn apply_cdef(&self, text: &str, release_gil: bool) -> PyResult<()> {
+        let text = &opaque_typedefs(text);
         let report = self.this.cdef(text).map_err(raise)?;
         lock(&self.types).clear();
         if release_gil {
@@ -78,9 +79,19 @@ impl Ffi {
                 }
             }
         }
-        lock(&self.cdefs).push(text.to_owned());
+        lock(&self.cdefs).push(text.to_string());
         Ok(())
     }
+}
+
+/// CFFI's `typedef ... name;` (a type known only by name, used through pointers) as C says
+/// it: `typedef struct name name;`, an opaque struct.
+fn opaque_typedefs(text: &str) -> std::borrow::Cow<'_, str> {
+    static OPAQUE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"typedef\s+\.\.\.\s+([A-Za-z_][A-Za-z_0-9]*)\s*;")
+            .expect("a valid pattern")
+    });
+    OPAQUE.replace_all(text, "typedef struct $1 $1;")
 }
 
 /// The size of an array made by `new` from its initializer (`int[]` with a list, an int,

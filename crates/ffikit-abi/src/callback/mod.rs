@@ -12,6 +12,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::c_void;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -376,9 +377,11 @@ unsafe fn write_result(
 /// the closure code and the Rust state; C must not call the pointer afterwards (borrow a
 /// [`CallbackPtr`] to have the compiler check that for calls made from Rust).
 pub struct Callback {
-    // Field order matters: the code (which points at the state) drops first.
-    code: Code,
-    _state: Box<dyn Any + Send + Sync>,
+    // Dropped by hand, code first (it points at the state): at once, or — when the callback
+    // is dropped from inside a callback's own invocation — once that invocation has
+    // returned (`Running`).
+    code: ManuallyDrop<Code>,
+    _state: ManuallyDrop<Box<dyn Any + Send + Sync>>,
     shared: Arc<Shared>,
     result: Typed,
 }
@@ -454,8 +457,8 @@ impl Callback {
             .insert(code.code(), Arc::downgrade(&shared));
         LIVE.fetch_add(1, Ordering::AcqRel);
         Ok(Callback {
-            code,
-            _state: state,
+            code: ManuallyDrop::new(code),
+            _state: ManuallyDrop::new(state),
             shared,
             result,
         })
@@ -595,6 +598,59 @@ impl Drop for Callback {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.code.code());
         LIVE.fetch_sub(1, Ordering::AcqRel);
+        // SAFETY: each field is taken once, here, and not used again (`self` is being
+        // dropped).
+        let parts = unsafe {
+            (
+                ManuallyDrop::take(&mut self.code),
+                ManuallyDrop::take(&mut self._state),
+            )
+        };
+        // Dropped from inside a callback's invocation on this thread (its body dropped the
+        // last handle, as a Python callable freeing the object that holds its own callback
+        // does): the code and the state that invocation is still running on are freed once
+        // it returns, not under its feet.
+        if RUNNING.with(Cell::get) > 0 {
+            DEFERRED.with(|deferred| deferred.borrow_mut().push(parts));
+        } else {
+            drop(parts);
+        }
+    }
+}
+
+thread_local! {
+    /// How many callback invocations are running on this thread (nested ones count).
+    static RUNNING: Cell<u32> = const { Cell::new(0) };
+    /// Callbacks dropped during an invocation: freed when the outermost one returns.
+    #[allow(clippy::type_complexity)]
+    static DEFERRED: RefCell<Vec<(Code, Box<dyn Any + Send + Sync>)>> =
+        const { RefCell::new(Vec::new()) };
+}
+
+/// Held for the whole of a callback invocation, by every entry point C calls (libffi's
+/// closures, the register-file slots): a callback dropped meanwhile on this thread is freed
+/// when the last invocation returns.
+pub(crate) struct Running(());
+
+impl Running {
+    pub(crate) fn enter() -> Running {
+        RUNNING.with(|running| running.set(running.get() + 1));
+        Running(())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let depth = RUNNING.with(|running| {
+            let depth = running.get() - 1;
+            running.set(depth);
+            depth
+        });
+        if depth == 0 {
+            let dead = DEFERRED.with(|deferred| std::mem::take(&mut *deferred.borrow_mut()));
+            // Only the entry point's own frame is left to run, which touches none of them.
+            drop(dead);
+        }
     }
 }
 

@@ -127,6 +127,8 @@ extern "C" fn slot<const I: usize>(
     xmm6: f64,
     xmm7: f64,
 ) -> Registers {
+    // A callback dropped during the invocation is freed when it returns.
+    let _running = crate::callback::Running::enter();
     let data = crate::slots::data(I);
     // SAFETY: slot I was pointed at this callback's boxed `DynamicState` when it was claimed
     // for this function, and is cleared only when the callback drops, after which C may no
