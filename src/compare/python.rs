@@ -12,26 +12,103 @@ use super::Options;
 /// The comparison script, as shipped in crates/ffikit-python.
 const SCRIPT: &str = include_str!("../../crates/ffikit-python/compare.py");
 
-/// The Python that runs it: `$FFIKIT_PYTHON`, else `python3`.
-fn python() -> String {
-    std::env::var("FFIKIT_PYTHON").unwrap_or_else(|_| "python3".into())
+/// Whether `python` can import the ffikit module and cffi.
+fn importable(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import ffikit, cffi"])
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+/// Runs one setup step, failing with its output.
+fn step(program: &Path, args: &[&str], dir: &Path, envs: &[(&str, &Path)]) -> Result<(), String> {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_os_str())))
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} {} failed:\n{}{}",
+        program.display(),
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    ))
+}
+
+/// The Python that runs it: `$FFIKIT_PYTHON`; else `python3` when it has the ffikit module
+/// and cffi; else a virtual environment under `target/` that this builds once (the module
+/// with maturin, cffi from PyPI) — Debian's Python refuses installs outside one, and the
+/// one command must work on a fresh machine.
+fn python() -> Result<std::path::PathBuf, String> {
+    if let Some(python) = std::env::var_os("FFIKIT_PYTHON") {
+        return Ok(python.into());
+    }
+    let system = Path::new("python3");
+    if importable(system) {
+        return Ok(system.to_owned());
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join("target/ffikit-python-venv");
+    let python = venv.join("bin/python");
+    if python.exists() && importable(&python) {
+        return Ok(python);
+    }
+    eprintln!(
+        "compare --python: building the ffikit module into {} (once; a few minutes)",
+        venv.display()
+    );
+    if !python.exists() {
+        step(system, &["-m", "venv", &venv.to_string_lossy()], root, &[])?;
+    }
+    step(
+        &python,
+        &[
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "maturin>=1.5,<2",
+            "cffi==2.1.1",
+        ],
+        root,
+        &[],
+    )?;
+    step(
+        &venv.join("bin/maturin"),
+        &["develop", "--release", "--quiet"],
+        &root.join("crates/ffikit-python"),
+        &[("VIRTUAL_ENV", &venv)],
+    )?;
+    Ok(python)
 }
 
 /// Runs the comparison and returns what it printed (a table, or the JSON report).
 ///
 /// # Errors
 ///
-/// A Python without the `ffikit` module or `cffi` (with how to install them), or a failed run.
+/// A Python where the ffikit module and cffi cannot be made importable (with what failed),
+/// or a failed run.
 pub fn run(options: &Options, json: bool, svg: Option<&Path>) -> Result<String, String> {
-    let python = python();
+    let python = python()?;
     let probe = Command::new(&python)
         .args(["-c", "import ffikit, cffi"])
         .output()
-        .map_err(|e| format!("cannot run {python}: {e} (set FFIKIT_PYTHON to a Python 3.11+)"))?;
+        .map_err(|e| {
+            format!(
+                "cannot run {}: {e} (set FFIKIT_PYTHON to a Python 3.11+)",
+                python.display()
+            )
+        })?;
     if !probe.status.success() {
         return Err(format!(
-            "{python} cannot import the ffikit module and cffi: \
+            "{} cannot import the ffikit module and cffi: \
              pip install ./crates/ffikit-python cffi (or set FFIKIT_PYTHON)\n{}",
+            python.display(),
             String::from_utf8_lossy(&probe.stderr).trim()
         ));
     }
