@@ -363,6 +363,19 @@ impl Ffi {
         cdata: &Bound<'_, PyAny>,
         path: &Bound<'_, PyTuple>,
     ) -> PyResult<CDataObject> {
+        // `addressof(lib, "name")`: a global's or a function's address, typed.
+        if let Ok(lib) = cdata.downcast::<Lib>() {
+            let name: String = path
+                .get_item(0)
+                .map_err(|_| PyTypeError::new_err("addressof(lib, name) needs a name"))?
+                .extract()?;
+            let (ty, address) = crate::library::address_of(lib.get(), &name)?;
+            return Ok(CDataObject::plain(
+                ty,
+                address,
+                Keep::Object(cdata.clone().unbind()),
+            ));
+        }
         let data = cdata
             .downcast::<CDataObject>()
             .map_err(|_| PyTypeError::new_err("expected a cdata struct/union/array object"))?;
@@ -1186,7 +1199,12 @@ impl Allocator {
         let raw = raw.bind(py);
         let address = match raw.downcast::<CDataObject>() {
             Ok(data) => data.get().as_pointer(),
-            Err(_) => return Err(PyTypeError::new_err("alloc() must return a cdata pointer")),
+            Err(_) => {
+                return Err(PyTypeError::new_err(format!(
+                    "alloc() must return a cdata object (got {})",
+                    raw.get_type().name()?
+                )));
+            }
         };
         if address == 0 {
             return Err(pyo3::exceptions::PyMemoryError::new_err(
@@ -1203,6 +1221,7 @@ impl Allocator {
         }
         let result = CDataObject {
             owning: Some(size),
+            length: made.length,
             ..CDataObject::plain(made.ty.clone(), address, Keep::Object(raw.clone().unbind()))
         };
         if let Some(free) = &self.free {

@@ -137,6 +137,21 @@ fn closed(library: &Library) -> PyErr {
     ))
 }
 
+/// `ffi.addressof(lib, name)`: a pointer to a global (its type's pointer type), or a
+/// function pointer to a function.
+pub(crate) fn address_of(lib: &Lib, name: &str) -> PyResult<(CType, usize)> {
+    if let Some((ty, address)) = global(&lib.library, name)? {
+        return Ok((ty.pointer_to(), address));
+    }
+    let ty = lib
+        .library
+        .ctype_of(name)
+        .ok_or_else(|| PyAttributeError::new_err(format!("'{name}' is not declared")))?;
+    // SAFETY: the declaration is the Python user's (promise 2).
+    let function = unsafe { ffikit_abi::Library::get(&lib.library, name) }.map_err(raise)?;
+    Ok((ty.pointer_to(), function.address()))
+}
+
 /// A declared global variable's type and address.
 fn global(library: &Library, name: &str) -> PyResult<Option<(CType, usize)>> {
     let declared = library.declared();
