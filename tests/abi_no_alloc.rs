@@ -45,8 +45,15 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// One counted region at a time: the count is global, so two tests counting at once (the
+/// harness runs them on parallel threads) could see each other's allocations.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// How many allocations `f` makes on this thread.
 fn allocations(f: impl FnOnce()) -> usize {
+    let _alone = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner());
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     COUNTING.with(|c| c.set(true));
     f();
