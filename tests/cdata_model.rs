@@ -132,3 +132,74 @@ fn type_names_are_cffis() {
     let shown = std::error::Error::source(&error).unwrap().to_string();
     assert!(shown.contains('^'), "{shown}");
 }
+
+/// `CType::number` reads what the general `CType::read` reads, for every number type and
+/// bit patterns at both ends of each (0, 1, all ones, the sign bit alone), at odd addresses
+/// too (packed members are unaligned).
+#[test]
+fn number_reads_agree_with_general_reads() {
+    let this = Library::this();
+    let types = [
+        "_Bool",
+        "char",
+        "signed char",
+        "unsigned char",
+        "short",
+        "unsigned short",
+        "int",
+        "unsigned int",
+        "long",
+        "unsigned long",
+        "long long",
+        "unsigned long long",
+        "float",
+        "double",
+        "int8_t",
+        "uint64_t",
+    ];
+    let memory = CMemory::zeroed(32, "bytes").unwrap();
+    let mut checked = 0;
+    for name in types {
+        let ty = this.ctype(name).unwrap();
+        let number = ty.number().unwrap_or_else(|| panic!("{name} is a number"));
+        assert_eq!(Some(number.size()), ty.size(), "{name}");
+        let size = number.size();
+        for pattern in [0u8, 1, 0xff, 0x80] {
+            for offset in [0, 1, 3] {
+                let at = memory.address() + offset;
+                let bytes: Vec<u8> = (0..size)
+                    .map(|i| match pattern {
+                        0x80 if i + 1 == size => 0x80,
+                        0x80 => 0,
+                        1 if i > 0 => 0,
+                        p => p,
+                    })
+                    .collect();
+                // SAFETY: 32 bytes owned by `memory`; offset + size <= 11.
+                unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), at as *mut u8, size) };
+                // SAFETY: as above; every bit pattern is a value of these types (but _Bool,
+                // whose non-0/1 bytes both reads treat as true).
+                let (fast, general) = unsafe { (number.read(at), ty.read(at).unwrap()) };
+                match (&fast, &general) {
+                    (Value::Float(a), Value::Float(b)) if a.is_nan() => assert!(b.is_nan()),
+                    _ => assert_eq!(fast, general, "{name} {bytes:?}"),
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, types.len() * 12);
+    for not_number in [
+        "long double",
+        "__int128",
+        "double _Complex",
+        "int *",
+        "int[2]",
+    ] {
+        assert_eq!(
+            this.ctype(not_number).unwrap().number(),
+            None,
+            "{not_number}"
+        );
+    }
+}

@@ -97,10 +97,15 @@ pub struct CField {
 /// A C type resolved in a snapshot of declarations (CFFI's `ctype`).
 #[derive(Clone)]
 pub struct CType {
+    /// One allocation: a view into memory clones its type on every access.
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     decls: Arc<Declarations>,
     ty: QualType,
     /// What is computed about the type, once: views into memory ask on every access.
-    cache: Arc<Cache>,
+    cache: Cache,
 }
 
 #[derive(Default)]
@@ -110,6 +115,7 @@ struct Cache {
     item: OnceLock<Option<CType>>,
     fields: OnceLock<Option<Vec<CField>>>,
     size: OnceLock<Option<usize>>,
+    number: OnceLock<Option<Number>>,
 }
 
 impl std::fmt::Debug for CType {
@@ -121,7 +127,9 @@ impl std::fmt::Debug for CType {
 /// Two types are the same when C spells them the same (qualifiers aside, as CFFI compares).
 impl PartialEq for CType {
     fn eq(&self, other: &CType) -> bool {
-        (Arc::ptr_eq(&self.decls, &other.decls) && self.ty.ty == other.ty.ty)
+        Arc::ptr_eq(&self.inner, &other.inner)
+            || (Arc::ptr_eq(&self.inner.decls, &other.inner.decls)
+                && self.inner.ty.ty == other.inner.ty.ty)
             || self.cname() == other.cname()
     }
 }
@@ -129,9 +137,11 @@ impl PartialEq for CType {
 impl CType {
     pub(crate) fn new(decls: Arc<Declarations>, ty: QualType) -> CType {
         CType {
-            decls,
-            ty,
-            cache: Arc::default(),
+            inner: Arc::new(Inner {
+                decls,
+                ty,
+                cache: Cache::default(),
+            }),
         }
     }
 
@@ -147,11 +157,11 @@ impl CType {
     }
 
     fn get(&self) -> &Type {
-        self.decls.types().get(self.ty.ty)
+        self.inner.decls.types().get(self.inner.ty.ty)
     }
 
     fn sibling(&self, ty: QualType) -> CType {
-        CType::new(Arc::clone(&self.decls), ty)
+        CType::new(Arc::clone(&self.inner.decls), ty)
     }
 
     /// The type's kind.
@@ -162,7 +172,7 @@ impl CType {
             Type::Pointer(_) => CKind::Pointer,
             Type::Array { .. } | Type::VaList => CKind::Array,
             Type::Function(_) => CKind::Function,
-            Type::Record(id) => match self.decls.types().record(*id).kind {
+            Type::Record(id) => match self.inner.decls.types().record(*id).kind {
                 RecordKind::Struct => CKind::Struct,
                 RecordKind::Union => CKind::Union,
             },
@@ -180,7 +190,7 @@ impl CType {
     /// The name with CFFI's marker `&` where a declarator goes (`int *&`, `int&[3]`,
     /// `int(*&)(int)`).
     fn marked(&self) -> String {
-        let types = self.decls.types();
+        let types = self.inner.decls.types();
         match self.get() {
             Type::Void => "void&".to_owned(),
             Type::Scalar(scalar) => format!("{}&", scalar.c_name()),
@@ -210,7 +220,7 @@ impl CType {
                     .marked()
                     .replace('&', &format!("(&)({args})"))
             }
-            _ => format!("{}&", types.display(QualType::plain(self.ty.ty))),
+            _ => format!("{}&", types.display(QualType::plain(self.inner.ty.ty))),
         }
     }
 
@@ -248,26 +258,55 @@ impl CType {
 
     /// Whether the type is `const`-qualified (at the top).
     pub fn is_const(&self) -> bool {
-        self.ty.quals.contains(Qualifiers::CONST)
+        self.inner.ty.quals.contains(Qualifiers::CONST)
     }
 
     /// The arithmetic type of a primitive (the underlying integer of an enum).
     pub fn scalar(&self) -> Option<Scalar> {
         match self.get() {
             Type::Scalar(scalar) => Some(*scalar),
-            Type::Enum(id) => Some(self.decls.types().enumeration(*id).underlying),
+            Type::Enum(id) => Some(self.inner.decls.types().enumeration(*id).underlying),
             _ => None,
         }
+    }
+
+    /// How a number of this type (an integer, character, float, `_Bool` or enum) sits in
+    /// memory, for reads one element at a time without the general conversion (`None` for
+    /// every other type, and for `long double`, `__int128` and complex numbers).
+    pub fn number(&self) -> Option<Number> {
+        *self.inner.cache.number.get_or_init(|| {
+            let scalar = self.scalar()?;
+            let size = self.size()?;
+            let signed = scalar.is_signed();
+            Some(match scalar {
+                Scalar::Bool => Number::Bool,
+                Scalar::Char if self.kind() == CKind::Primitive => Number::Char { signed },
+                Scalar::Float => Number::F32,
+                Scalar::Double => Number::F64,
+                _ if scalar.is_floating() || !scalar.is_integer() => return None,
+                _ => match (size, signed) {
+                    (1, true) => Number::I8,
+                    (1, false) => Number::U8,
+                    (2, true) => Number::I16,
+                    (2, false) => Number::U16,
+                    (4, true) => Number::I32,
+                    (4, false) => Number::U32,
+                    (8, true) => Number::I64,
+                    (8, false) => Number::U64,
+                    _ => return None,
+                },
+            })
+        })
     }
 
     /// `sizeof`, for complete types (`None` for `void`, functions, open arrays, incomplete
     /// structs).
     pub fn size(&self) -> Option<usize> {
-        *self.cache.size.get_or_init(|| {
+        *self.inner.cache.size.get_or_init(|| {
             if matches!(self.get(), Type::Void | Type::Function(_)) {
                 return None;
             }
-            let (size, _) = self.decls.size_align(self.ty.ty).ok()?;
+            let (size, _) = self.inner.decls.size_align(self.inner.ty.ty).ok()?;
             usize::try_from(size).ok()
         })
     }
@@ -280,7 +319,7 @@ impl CType {
         if matches!(self.get(), Type::Void | Type::Function(_)) {
             return None;
         }
-        let (_, align) = self.decls.size_align(self.ty.ty).ok()?;
+        let (_, align) = self.inner.decls.size_align(self.inner.ty.ty).ok()?;
         usize::try_from(align).ok()
     }
 
@@ -291,7 +330,8 @@ impl CType {
 
     /// [`item`](Self::item), borrowed (no reference count touched).
     pub fn item_ref(&self) -> Option<&CType> {
-        self.cache
+        self.inner
+            .cache
             .item
             .get_or_init(|| match self.get() {
                 Type::Pointer(pointee) => Some(self.sibling(*pointee)),
@@ -343,7 +383,7 @@ impl CType {
 
     /// Whether a struct or union is complete (declared with its members).
     pub fn is_complete(&self) -> bool {
-        self.decls.types().is_complete(self.ty.ty)
+        self.inner.decls.types().is_complete(self.inner.ty.ty)
     }
 
     /// A struct's or union's members, in order (anonymous members as they are: their
@@ -353,14 +393,15 @@ impl CType {
     }
 
     fn cached_fields(&self) -> Option<&[CField]> {
-        self.cache
+        self.inner
+            .cache
             .fields
             .get_or_init(|| self.make_fields())
             .as_deref()
     }
 
     fn make_fields(&self) -> Option<Vec<CField>> {
-        let (record, layout) = self.decls.record_layout(self.ty.ty)?;
+        let (record, layout) = self.inner.decls.record_layout(self.inner.ty.ty)?;
         let fields = record.fields.as_ref()?;
         Some(
             fields
@@ -400,7 +441,7 @@ impl CType {
     /// An enum's enumerators and values, in order.
     pub fn enumerators(&self) -> Option<Vec<(String, i128)>> {
         match self.get() {
-            Type::Enum(id) => self.decls.types().enumeration(*id).values.clone(),
+            Type::Enum(id) => self.inner.decls.types().enumeration(*id).values.clone(),
             _ => None,
         }
     }
@@ -410,7 +451,7 @@ impl CType {
     pub fn signature(&self) -> Option<(CType, Vec<CType>, bool)> {
         let function = match self.get() {
             Type::Function(function) => function,
-            Type::Pointer(pointee) => match self.decls.types().get(pointee.ty) {
+            Type::Pointer(pointee) => match self.inner.decls.types().get(pointee.ty) {
                 Type::Function(function) => function,
                 _ => return None,
             },
@@ -428,14 +469,14 @@ impl CType {
     pub(crate) fn function_parts(&self) -> Option<(&Declarations, QualType, Vec<QualType>, bool)> {
         let function = match self.get() {
             Type::Function(function) => function,
-            Type::Pointer(pointee) => match self.decls.types().get(pointee.ty) {
+            Type::Pointer(pointee) => match self.inner.decls.types().get(pointee.ty) {
                 Type::Function(function) => function,
                 _ => return None,
             },
             _ => return None,
         };
         Some((
-            &self.decls,
+            &self.inner.decls,
             function.result,
             function.params.clone(),
             function.variadic,
@@ -444,15 +485,17 @@ impl CType {
 
     /// The pointer type to this type (`T *`).
     pub fn pointer_to(&self) -> CType {
-        let mut scratch = Declarations::clone(&self.decls);
-        let pointer = scratch.types_mut().pointer(self.ty);
+        let mut scratch = Declarations::clone(&self.inner.decls);
+        let pointer = scratch.types_mut().pointer(self.inner.ty);
         CType::new(Arc::new(scratch), QualType::plain(pointer))
     }
 
     /// The array type of `len` of this type (`T[len]`; `None`: `T[]`).
     pub fn array_of(&self, len: Option<usize>) -> CType {
-        let mut scratch = Declarations::clone(&self.decls);
-        let array = scratch.types_mut().array(self.ty, len.map(|n| n as u64));
+        let mut scratch = Declarations::clone(&self.inner.decls);
+        let array = scratch
+            .types_mut()
+            .array(self.inner.ty, len.map(|n| n as u64));
         CType::new(Arc::new(scratch), QualType::plain(array))
     }
 
@@ -462,10 +505,11 @@ impl CType {
     }
 
     fn typed_and_fingerprint(&self) -> Result<&(Arc<Typed>, u64), Error> {
-        self.cache
+        self.inner
+            .cache
             .typed
             .get_or_init(|| {
-                shape::resolve(&self.decls, self.ty)
+                shape::resolve(&self.inner.decls, self.inner.ty)
                     .map(|typed| {
                         let fingerprint = typed.shape.fingerprint();
                         (Arc::new(typed), fingerprint)
@@ -614,6 +658,28 @@ impl CType {
         unsafe { data.copy_from(address) };
         Ok(data)
     }
+
+    /// Copies the value of this type at `address` into `data`, a value made earlier for a
+    /// type of the same layout (by [`copy_to_data`](Self::copy_to_data)): what passes a
+    /// struct by value call after call without allocating. `false`, nothing copied, when
+    /// `data` has another layout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedType`] for a type ffikit cannot lay out.
+    ///
+    /// # Safety
+    ///
+    /// As [`read`](Self::read), and the bytes at `address` are not `data`'s own.
+    pub unsafe fn copy_into(&self, address: usize, data: &mut CData) -> Result<bool, Error> {
+        let (_, fingerprint) = self.typed_and_fingerprint()?;
+        if data.fingerprint() != *fingerprint {
+            return Ok(false);
+        }
+        // SAFETY: the caller's promises; `data` has this type's layout, so its size.
+        unsafe { data.copy_from(address) };
+        Ok(true)
+    }
 }
 
 /// Zeroed C memory owned by Rust, aligned for any C type (16 bytes): what `ffi.new` hands
@@ -657,6 +723,90 @@ impl CMemory {
     pub fn size(&self) -> usize {
         self.size
     }
+}
+
+/// How a number sits in memory ([`CType::number`]): reads of one element, as fast as a load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Number {
+    /// `_Bool`.
+    Bool,
+    /// Plain `char` (its sign is the platform's), which CFFI reads as one byte.
+    Char {
+        /// Whether `char` is signed here.
+        signed: bool,
+    },
+    /// A signed 8-bit integer (`signed char`, `int8_t`).
+    I8,
+    /// An unsigned 8-bit integer.
+    U8,
+    /// A signed 16-bit integer.
+    I16,
+    /// An unsigned 16-bit integer.
+    U16,
+    /// A signed 32-bit integer (an enum with `int` underneath).
+    I32,
+    /// An unsigned 32-bit integer.
+    U32,
+    /// A signed 64-bit integer.
+    I64,
+    /// An unsigned 64-bit integer.
+    U64,
+    /// `float`.
+    F32,
+    /// `double`.
+    F64,
+}
+
+impl Number {
+    /// Its size in bytes.
+    pub fn size(self) -> usize {
+        match self {
+            Number::Bool | Number::Char { .. } | Number::I8 | Number::U8 => 1,
+            Number::I16 | Number::U16 => 2,
+            Number::I32 | Number::U32 | Number::F32 => 4,
+            Number::I64 | Number::U64 | Number::F64 => 8,
+        }
+    }
+
+    /// The number at `address`, as [`CType::read`] gives it (`Int`, `UInt`, `Float` or
+    /// `Bool`; a `_Bool` byte other than 0 is true).
+    ///
+    /// # Safety
+    ///
+    /// `address` is readable for [`size`](Self::size) bytes (promise 4; any alignment).
+    pub unsafe fn read(self, address: usize) -> Value {
+        // SAFETY (for each load below): the caller's promise: `size` readable bytes at
+        // `address`; unaligned loads, as C memory from a packed struct may be unaligned, and
+        // every bit pattern is a valid integer or float.
+        unsafe {
+            match self {
+                Number::Bool => Value::Bool(std::ptr::read(address as *const u8) != 0),
+                Number::Char { signed: true } | Number::I8 => {
+                    Value::Int(i64::from(std::ptr::read(address as *const i8)))
+                }
+                Number::Char { signed: false } | Number::U8 => {
+                    Value::UInt(u64::from(std::ptr::read(address as *const u8)))
+                }
+                Number::I16 => Value::Int(i64::from(load::<i16>(address))),
+                Number::U16 => Value::UInt(u64::from(load::<u16>(address))),
+                Number::I32 => Value::Int(i64::from(load::<i32>(address))),
+                Number::U32 => Value::UInt(u64::from(load::<u32>(address))),
+                Number::I64 => Value::Int(load::<i64>(address)),
+                Number::U64 => Value::UInt(load::<u64>(address)),
+                Number::F32 => Value::Float(f64::from(load::<f32>(address))),
+                Number::F64 => Value::Float(load::<f64>(address)),
+            }
+        }
+    }
+}
+
+/// # Safety
+///
+/// `address` is readable for `size_of::<T>()` bytes, which hold a valid `T`.
+unsafe fn load<T: Copy>(address: usize) -> T {
+    // SAFETY: the caller's promise; unaligned, as packed records place members anywhere.
+    unsafe { std::ptr::read_unaligned(address as *const T) }
 }
 
 impl crate::library::Library {

@@ -245,7 +245,7 @@ pub(crate) fn call_from_python(
                 crate::cdata::write(param, made.address, &arg, 0)?;
                 let keep = Py::new(py, made)?;
                 let address = keep.get().address;
-                read(py, param, address, Some(keep.into_any()))?
+                read(py, param, address, Some(keep.bind(py).as_any()))?
             }
         };
         converted.push(value);

@@ -14,7 +14,7 @@ use pyo3::exceptions::{PyAttributeError, PyIndexError, PyKeyError, PyTypeError, 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PySlice, PyString, PyTuple};
 
-use ffikit_abi::cdata::{CKind, CMemory, CType, Scalar};
+use ffikit_abi::cdata::{CKind, CMemory, CType, Number, Scalar};
 use ffikit_abi::{Callback, Value};
 
 use crate::errors::raise;
@@ -173,8 +173,8 @@ impl CDataObject {
     }
 
     /// The item type and address of element `index` (bounds-checked for arrays).
-    fn element(&self, index: isize) -> PyResult<(CType, usize)> {
-        let item = self.ty.item().ok_or_else(|| {
+    fn element(&self, index: isize) -> PyResult<(&CType, usize)> {
+        let item = self.ty.item_ref().ok_or_else(|| {
             PyTypeError::new_err(format!(
                 "cdata of type '{}' cannot be indexed",
                 self.ty.cname()
@@ -284,7 +284,7 @@ impl CDataObject {
         }
         let index: isize = index.extract()?;
         let (item, at) = this.element(index)?;
-        read(py, &item, at, Some(slf.clone().into_any().unbind()))
+        read(py, item, at, Some(slf.as_any()))
     }
 
     fn __setitem__(
@@ -319,7 +319,7 @@ impl CDataObject {
         }
         let index: isize = index.extract()?;
         let (item, at) = this.element(index)?;
-        write(&item, at, value, 0)
+        write(item, at, value, 0)
     }
 
     fn __delitem__(&self, _index: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -358,7 +358,7 @@ impl CDataObject {
                         let bits = unsafe { field.ty.read_bits(at, bit, width) };
                         to_python(py, bits, &field.ty)
                     }
-                    None => read(py, &field.ty, at, Some(slf.clone().into_any().unbind())),
+                    None => read(py, &field.ty, at, Some(slf.as_any())),
                 };
             }
         }
@@ -422,7 +422,7 @@ impl CDataObject {
         let items = (0..this.array_len())
             .map(|i| {
                 let (item, at) = this.element(i as isize)?;
-                read(py, &item, at, Some(slf.clone().into_any().unbind()))
+                read(py, item, at, Some(slf.as_any()))
             })
             .collect::<PyResult<Vec<_>>>()?;
         Ok(PyList::new(py, items)?
@@ -697,7 +697,7 @@ impl CDataObject {
                 let bits = unsafe { field.ty.read_bits(at, bit, width) };
                 to_python(py, bits, &field.ty)
             }
-            None => read(py, &field.ty, at, Some(slf.clone().into_any().unbind())),
+            None => read(py, &field.ty, at, Some(slf.as_any())),
         }
     }
 
@@ -800,12 +800,17 @@ pub(crate) fn read(
     py: Python<'_>,
     ty: &CType,
     address: usize,
-    keep: Option<PyObject>,
+    keep: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyObject> {
+    if let Some(number) = ty.number() {
+        // SAFETY: the Python user's promise (the module's safety model): `address` holds a
+        // value of the type (always so for memory ffikit allocated).
+        let value = unsafe { number.read(address) };
+        return number_to_python(py, number, value);
+    }
     match ty.kind() {
         CKind::Primitive | CKind::Enum => {
-            // SAFETY: the Python user's promise (the module's safety model): `address`
-            // holds a value of the type (always so for memory ffikit allocated).
+            // SAFETY: as above.
             let value = unsafe { ty.read(address) }.map_err(raise)?;
             to_python(py, value, ty)
         }
@@ -819,7 +824,7 @@ pub(crate) fn read(
             Ok(Py::new(py, CDataObject::plain(ty.clone(), pointer, Keep::Nothing))?.into_any())
         }
         CKind::Struct | CKind::Union | CKind::Array => {
-            let keep = keep.map_or(Keep::Nothing, Keep::Object);
+            let keep = keep.map_or(Keep::Nothing, |k| Keep::Object(k.clone().unbind()));
             Ok(Py::new(py, CDataObject::plain(ty.clone(), address, keep))?.into_any())
         }
         CKind::Void | CKind::Function => Err(PyTypeError::new_err(format!(
@@ -827,6 +832,20 @@ pub(crate) fn read(
             ty.cname()
         ))),
         _ => Err(PyTypeError::new_err("unsupported type")),
+    }
+}
+
+/// A number [`Number::read`] gave, as Python reads it: `char` as `bytes` of one, `_Bool` as
+/// `bool`.
+fn number_to_python(py: Python<'_>, number: Number, value: Value) -> PyResult<PyObject> {
+    match (number, value) {
+        (Number::Char { .. }, Value::Int(i)) => {
+            Ok(PyBytes::new(py, &[i as u8]).into_any().unbind())
+        }
+        (Number::Char { .. }, Value::UInt(u)) => {
+            Ok(PyBytes::new(py, &[u as u8]).into_any().unbind())
+        }
+        (_, value) => crate::convert::to_python(py, value),
     }
 }
 

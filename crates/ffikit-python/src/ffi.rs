@@ -528,12 +528,7 @@ impl Ffi {
         }
         let items = (0..length as usize)
             .map(|k| {
-                let value = read(
-                    py,
-                    &item,
-                    this.address + k * size,
-                    Some(cdata.clone().into_any().unbind()),
-                )?;
+                let value = read(py, &item, this.address + k * size, Some(cdata.as_any()))?;
                 Ok(value)
             })
             .collect::<PyResult<Vec<_>>>()?;

@@ -198,6 +198,9 @@ mod fastcall {
         result: Option<CType>,
         /// The fixed parameters' C types (a variadic call's others have none).
         params: Vec<CType>,
+        /// Per parameter, the value a struct or union argument was last copied into, reused
+        /// by the next call (a struct passed by value call after call allocates once).
+        scratch: Vec<std::sync::Mutex<Option<ffikit_abi::CData>>>,
         _name: std::ffi::CString,
     }
 
@@ -233,6 +236,7 @@ mod fastcall {
                     ml_doc: std::ptr::null(),
                 }),
                 result,
+                scratch: params.iter().map(|_| Default::default()).collect(),
                 params,
                 releases_gil: releases_gil || (0..64).any(|i| function.takes_callback(i)),
                 function,
@@ -372,27 +376,72 @@ mod fastcall {
         }
         // Any argument: an int, float or bytes through the C API, else as its Python object
         // converts (a cdata where C takes a pointer: its address; a struct cdata by value:
-        // its bytes).
+        // its bytes, copied into the parameter's scratch value when it is free).
         let mut temporaries = Vec::new();
-        let values = args
-            .iter()
-            .enumerate()
-            .map(|(index, &arg)| {
-                // SAFETY: a borrowed, live argument of this call; the GIL is held.
-                if let Some(value) = unsafe { plain_value(arg) } {
-                    return Ok(value);
+        let mut values = arrayvec::ArrayVec::<Value, INLINE>::new();
+        let mut spilled = Vec::new();
+        for (index, &arg) in args.iter().enumerate() {
+            // SAFETY: a borrowed, live argument of this call; the GIL is held.
+            let value = match unsafe { plain_value(arg) } {
+                Some(value) => value,
+                None => {
+                    // SAFETY: as above.
+                    let arg = unsafe { pyo3::Bound::from_borrowed_ptr(py, arg) };
+                    match by_value(bound, index, &arg) {
+                        Some(value) => value,
+                        None => {
+                            crate::cdata::argument(bound.params.get(index), &arg, &mut temporaries)?
+                        }
+                    }
                 }
-                // SAFETY: as above.
-                let arg = unsafe { pyo3::Bound::from_borrowed_ptr(py, arg) };
-                crate::cdata::argument(bound.params.get(index), &arg, &mut temporaries)
-            })
-            .collect::<PyResult<Vec<Value>>>()?;
-        let result = call_c(py, function, &values, releases);
-        for value in values {
-            dispose(value);
+            };
+            if let Err(full) = values.try_push(value) {
+                spilled.push(full.element());
+            }
+        }
+        let result = if spilled.is_empty() {
+            call_c(py, function, &values, releases)
+        } else {
+            let all: Vec<Value> = values.drain(..).chain(spilled.drain(..)).collect();
+            let result = call_c(py, function, &all, releases);
+            values.extend(all.into_iter().take(INLINE));
+            result
+        };
+        for (index, value) in values.into_iter().enumerate() {
+            match value {
+                Value::Data(data) if index < bound.scratch.len() => {
+                    if let Ok(mut slot) = bound.scratch[index].try_lock() {
+                        if slot.is_none() {
+                            *slot = Some(data);
+                        }
+                    }
+                }
+                other => dispose(other),
+            }
         }
         drop(temporaries);
         finish(py, bound, result, args)
+    }
+
+    /// A struct or union cdata passed by value to a parameter of its type, copied into the
+    /// parameter's scratch value (None when the argument is anything else, the scratch is in
+    /// use — a callback calling the same function — or of another layout).
+    fn by_value(bound: &Bound, index: usize, arg: &pyo3::Bound<'_, PyAny>) -> Option<Value> {
+        let param = bound.params.get(index)?;
+        if !matches!(param.kind(), CKind::Struct | CKind::Union) {
+            return None;
+        }
+        let data = arg.downcast::<CDataObject>().ok()?.get();
+        if !matches!(data.ty.kind(), CKind::Struct | CKind::Union) {
+            return None;
+        }
+        let mut scratch = bound.scratch[index].try_lock().ok()?.take()?;
+        // SAFETY: the Python user's promise (the module's safety model): the cdata's memory
+        // holds a value of its type; the scratch value is this builtin's own, never lent.
+        match unsafe { data.ty.copy_into(data.address, &mut scratch) } {
+            Ok(true) => Some(Value::Data(scratch)),
+            _ => None,
+        }
     }
 
     /// A failed call's exception: for a callback that raised, the Python exception itself
