@@ -281,6 +281,8 @@ impl CType {
             Some(match scalar {
                 Scalar::Bool => Number::Bool,
                 Scalar::Char if self.kind() == CKind::Primitive => Number::Char { signed },
+                // Read as characters by the front ends, through the general read.
+                _ if scalar.is_wide_char() => return None,
                 Scalar::Float => Number::F32,
                 Scalar::Double => Number::F64,
                 _ if scalar.is_floating() || !scalar.is_integer() => return None,

@@ -122,6 +122,13 @@ pub enum Scalar {
     ComplexDouble,
     /// `long double _Complex`.
     ComplexLongDouble,
+    /// `wchar_t`: an `int` in layout and value (unsigned on aarch64 Linux), kept apart as
+    /// a character type, as CFFI and LuaJIT keep it (its values are characters).
+    WChar,
+    /// `char16_t`: an `unsigned short` (`uint_least16_t`) holding UTF-16 code units.
+    Char16,
+    /// `char32_t`: an `unsigned int` (`uint_least32_t`) holding code points.
+    Char32,
 }
 
 impl Scalar {
@@ -130,8 +137,8 @@ impl Scalar {
         use Scalar::*;
         match self {
             Bool | Char | SChar | UChar => (1, 1),
-            Short | UShort => (2, 2),
-            Int | UInt | Float => (4, 4),
+            Short | UShort | Char16 => (2, 2),
+            Int | UInt | Float | WChar | Char32 => (4, 4),
             Long | ULong | LongLong | ULongLong | Double => (8, 8),
             Int128 | UInt128 | LongDouble => (16, 16),
             ComplexFloat => (8, 4),
@@ -154,12 +161,28 @@ impl Scalar {
         )
     }
 
+    /// Whether this is a wide character type (`wchar_t`, `char16_t`, `char32_t`).
+    pub fn is_wide_char(self) -> bool {
+        matches!(self, Scalar::WChar | Scalar::Char16 | Scalar::Char32)
+    }
+
+    /// The integer type this one is laid out and passed as (a wide character's, itself
+    /// otherwise).
+    pub fn as_integer(self) -> Scalar {
+        match self {
+            Scalar::WChar if Scalar::WChar.is_signed() => Scalar::Int,
+            Scalar::WChar | Scalar::Char32 => Scalar::UInt,
+            Scalar::Char16 => Scalar::UShort,
+            other => other,
+        }
+    }
+
     /// Whether values of this integer type can be negative. Plain `char` follows the target
     /// (signed on x86-64).
     pub fn is_signed(self) -> bool {
         use Scalar::*;
         match self {
-            Char => cfg!(not(any(target_arch = "aarch64", target_arch = "arm"))),
+            Char | WChar => cfg!(not(any(target_arch = "aarch64", target_arch = "arm"))),
             SChar | Short | Int | Long | LongLong | Int128 => true,
             _ => self.is_floating(),
         }
@@ -189,6 +212,9 @@ impl Scalar {
             ComplexFloat => "float _Complex",
             ComplexDouble => "double _Complex",
             ComplexLongDouble => "long double _Complex",
+            WChar => "wchar_t",
+            Char16 => "char16_t",
+            Char32 => "char32_t",
         }
     }
 }

@@ -208,11 +208,20 @@ const STANDARD_TYPEDEFS: &[(&str, Scalar)] = &[
     ("in_port_t", Scalar::UShort),
     ("sa_family_t", Scalar::UShort),
     ("sig_atomic_t", Scalar::Int),
-    ("wchar_t", Scalar::Int),
+    ("wchar_t", Scalar::WChar),
     ("wint_t", Scalar::UInt),
-    ("char16_t", Scalar::UShort),
-    ("char32_t", Scalar::UInt),
+    ("char16_t", Scalar::Char16),
+    ("char32_t", Scalar::Char32),
+    // `<stdbool.h>`'s spelling (a keyword only from C23).
+    ("bool", Scalar::Bool),
 ];
+
+/// Whether `name` still has its standard meaning (see [`STANDARD_TYPEDEFS`]).
+pub(crate) fn is_standard_typedef(types: &TypeTable, name: &str, ty: QualType) -> bool {
+    STANDARD_TYPEDEFS.iter().any(|&(standard, scalar)| {
+        standard == name && ty.quals.is_empty() && *types.get(ty.ty) == Type::Scalar(scalar)
+    })
+}
 
 impl Declarations {
     /// Declarations holding only the standard typedefs.

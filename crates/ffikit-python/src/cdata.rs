@@ -358,7 +358,7 @@ impl CDataObject {
                         let bits = unsafe { field.ty.read_bits(at, bit, width) };
                         to_python(py, bits, &field.ty)
                     }
-                    None => read(py, &field.ty, at, Some(slf.as_any())),
+                    None => this.field_value(slf, &field.ty, at),
                 };
             }
         }
@@ -440,9 +440,10 @@ impl CDataObject {
                 if let Ok(bytes) = value.downcast::<PyBytes>() {
                     return Ok(bytes.as_bytes()[0].into_pyobject(py)?.into_any().unbind());
                 }
-                if let Ok(text) = value.downcast::<PyString>() {
-                    let c = text.to_str()?.chars().next().map_or(0, |c| c as u32);
-                    return Ok(c.into_pyobject(py)?.into_any().unbind());
+                if is_wide_char(&self.ty) {
+                    // SAFETY: a primitive cdata's own memory.
+                    let value = unsafe { self.ty.read(self.address) }.map_err(raise)?;
+                    return crate::convert::to_python(py, value);
                 }
                 Ok(value.call_method0("__int__")?.unbind())
             }
@@ -495,8 +496,13 @@ impl CDataObject {
         op: pyo3::basic::CompareOp,
     ) -> PyResult<PyObject> {
         let mine = self.comparable(py)?;
+        let function = crate::library::function_pointer(other).filter(|_| self.is_pointer_like());
         let theirs = match other.downcast::<CDataObject>() {
             Ok(other) => other.get().comparable(py)?,
+            Err(_) if function.is_some() => {
+                let (_, address) = function.expect("just checked");
+                address.into_pyobject(py)?.into_any().unbind()
+            }
             Err(_) => {
                 // A pointer compares with cdata only; a primitive with numbers too.
                 if self.is_pointer_like() || matches!(self.kind(), CKind::Struct | CKind::Union) {
@@ -697,11 +703,40 @@ impl CDataObject {
                 let bits = unsafe { field.ty.read_bits(at, bit, width) };
                 to_python(py, bits, &field.ty)
             }
-            None => read(py, &field.ty, at, Some(slf.as_any())),
+            None => this.field_value(slf, &field.ty, at),
         }
     }
 
+    /// A member (not a bitfield) at `at` of this struct or struct pointer. A flexible array
+    /// member (`int a[]`, or GNU's `a[0]`) is, as in CFFI, an `int[]` of the items this
+    /// object's allocation holds when ffikit allocated it, else an `int *` to its first.
+    fn field_value(&self, slf: &Bound<'_, Self>, ty: &CType, at: usize) -> PyResult<PyObject> {
+        let py = slf.py();
+        if ty.kind() == CKind::Array && matches!(ty.length(), None | Some(0)) {
+            let item = ty.item().expect("an array has an item");
+            let keep = Keep::Object(slf.clone().into_any().unbind());
+            let items_held = match (ty.length(), self.owning, item.size()) {
+                (None, Some(total), Some(size)) if size > 0 => {
+                    Some(total.saturating_sub(at - self.address) / size)
+                }
+                _ => None,
+            };
+            let view = match items_held {
+                Some(len) => CDataObject {
+                    length: Some(len),
+                    ..CDataObject::plain(ty.clone(), at, keep)
+                },
+                None => CDataObject::plain(item.pointer_to(), at, keep),
+            };
+            return Ok(Py::new(py, view)?.into_any());
+        }
+        read(py, ty, at, Some(slf.as_any()))
+    }
+
     fn __int_or_float(&self, py: Python<'_>) -> PyResult<PyObject> {
+        if is_wide_char(&self.ty) {
+            return self.__int__(py);
+        }
         let value = self.primitive_value(py)?;
         let bound = value.bind(py);
         if let Ok(bytes) = bound.downcast::<PyBytes>() {
@@ -870,8 +905,60 @@ pub(crate) fn to_python(py: Python<'_>, value: Value, ty: &CType) -> PyResult<Py
 }
 
 fn char_string(py: Python<'_>, code: u32) -> PyResult<PyObject> {
-    let c = char::from_u32(code).unwrap_or('\u{fffd}');
-    Ok(PyString::new(py, &c.to_string()).into_any().unbind())
+    wide_string(py, &[code], 4)
+}
+
+/// The `str` of wide characters of `size` bytes each: UTF-16 code units for 2 (surrogate
+/// pairs joined), code points for 4. Lone surrogates stay (Python's `str` holds them, as
+/// CFFI gives them); a value beyond Unicode is a `ValueError`.
+pub(crate) fn wide_string(py: Python<'_>, units: &[u32], size: usize) -> PyResult<PyObject> {
+    let mut points = Vec::with_capacity(units.len());
+    let mut k = 0;
+    while k < units.len() {
+        let unit = units[k];
+        let next = units.get(k + 1).copied();
+        match next {
+            Some(low)
+                if size == 2 && (0xD800..0xDC00).contains(&unit) && (0xDC00..0xE000).contains(&low) =>
+            {
+                points.push(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00));
+                k += 2;
+            }
+            _ => {
+                if unit > 0x10FFFF {
+                    return Err(PyValueError::new_err(format!(
+                        "character {unit:#x} is beyond Unicode"
+                    )));
+                }
+                points.push(unit);
+                k += 1;
+            }
+        }
+    }
+    let bytes: Vec<u8> = points.iter().flat_map(|p| p.to_le_bytes()).collect();
+    Ok(PyBytes::new(py, &bytes)
+        .call_method1(pyo3::intern!(py, "decode"), ("utf-32-le", "surrogatepass"))?
+        .unbind())
+}
+
+/// The wide characters of `text` for an item of `size` bytes: code points (4), or UTF-16
+/// code units (2: a character beyond the BMP takes a surrogate pair).
+pub(crate) fn wide_units(text: &Bound<'_, PyString>, size: usize) -> PyResult<Vec<u32>> {
+    let py = text.py();
+    let encoded = text.call_method1(pyo3::intern!(py, "encode"), ("utf-32-le", "surrogatepass"))?;
+    let bytes = encoded.downcast::<PyBytes>()?.as_bytes();
+    let mut units = Vec::with_capacity(bytes.len() / 4);
+    for chunk in bytes.chunks_exact(4) {
+        let point = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        if size == 2 && point > 0xFFFF {
+            let offset = point - 0x10000;
+            units.push(0xD800 + (offset >> 10));
+            units.push(0xDC00 + (offset & 0x3FF));
+        } else {
+            units.push(point);
+        }
+    }
+    Ok(units)
 }
 
 /// `char` itself (not `signed char`/`unsigned char`/`int8_t`): read as `bytes`.
@@ -879,10 +966,10 @@ fn is_char_name(ty: &CType) -> bool {
     ty.is_char() && ty.kind() == CKind::Primitive
 }
 
-/// Wide characters read as one-character `str` in CFFI; ffikit's declarations know
-/// `wchar_t`, `char16_t` and `char32_t` as the integers they are, so they read as ints.
-fn is_wide_char(_ty: &CType) -> bool {
-    false
+/// Wide characters (`wchar_t`, `char16_t`, `char32_t`) read as one-character `str`, as in
+/// CFFI.
+pub(crate) fn is_wide_char(ty: &CType) -> bool {
+    ty.kind() == CKind::Primitive && ty.scalar().is_some_and(Scalar::is_wide_char)
 }
 
 /// The value of a Python object for a primitive `ty` (ints range-checked by the write).
@@ -894,6 +981,7 @@ pub(crate) fn scalar_value(ty: &CType, object: &Bound<'_, PyAny>) -> PyResult<Va
                 return Ok(Value::Float(narrowed(ty, float.value())));
             }
         } else if scalar != Scalar::Bool
+            && !scalar.is_wide_char()
             && !is_char_name(ty)
             && ty.kind() != CKind::Enum
             && object.is_exact_instance_of::<PyInt>()
@@ -925,17 +1013,22 @@ pub(crate) fn scalar_value(ty: &CType, object: &Bound<'_, PyAny>) -> PyResult<Va
         }
     }
     if is_wide_char(ty) {
-        if let Ok(text) = object.downcast::<PyString>() {
-            let text = text.to_str()?;
-            let mut chars = text.chars();
-            return match (chars.next(), chars.next()) {
-                (Some(c), None) => Ok(Value::UInt(c as u64)),
-                _ => Err(PyTypeError::new_err(format!(
-                    "initializer for ctype '{}' must be a str of length 1",
-                    ty.cname()
-                ))),
-            };
-        }
+        let size = ty.size().unwrap_or(4);
+        let units = match object.downcast::<PyString>() {
+            Ok(text) => wide_units(text, size)?,
+            Err(_) => Vec::new(),
+        };
+        return match units.as_slice() {
+            [unit] => Ok(Value::UInt(u64::from(*unit))),
+            _ => Err(PyTypeError::new_err(format!(
+                "initializer for ctype '{}' must be a str of length 1, not {}",
+                ty.cname(),
+                object
+                    .get_type()
+                    .name()
+                    .map_or_else(|_| "object".to_owned(), |n| n.to_string())
+            ))),
+        };
     }
     let scalar = ty.scalar();
     match scalar {
@@ -1031,6 +1124,19 @@ pub(crate) fn write(
     object: &Bound<'_, PyAny>,
     depth: u32,
 ) -> PyResult<()> {
+    write_within(ty, address, object, depth, 0)
+}
+
+/// [`write`], where the memory up to the address `room` (0: none) belongs to the object
+/// too: a flexible array member (`int a[]` last in a struct) takes the items its
+/// initializer gives, up to there ([`flexible_size`] sized the allocation).
+pub(crate) fn write_within(
+    ty: &CType,
+    address: usize,
+    object: &Bound<'_, PyAny>,
+    depth: u32,
+    room: usize,
+) -> PyResult<()> {
     if depth > MAX_DEPTH {
         return Err(PyValueError::new_err(format!(
             "the value nests lists, tuples or dicts more than {MAX_DEPTH} deep (or contains itself): no C type is that deep"
@@ -1055,8 +1161,17 @@ pub(crate) fn write(
             // SAFETY: see above.
             unsafe { ty.write(address, &value) }.map_err(raise)
         }
-        CKind::Array => write_array(ty, ty.length().unwrap_or(0), address, object, depth),
-        CKind::Struct | CKind::Union => write_record(ty, address, object, depth),
+        CKind::Array => {
+            let len = match ty.length() {
+                Some(len) => len,
+                None => {
+                    let item = ty.item_ref().and_then(CType::size).unwrap_or(0);
+                    room.saturating_sub(address).checked_div(item).unwrap_or(0)
+                }
+            };
+            write_array(ty, len, address, object, depth)
+        }
+        CKind::Struct | CKind::Union => write_record(ty, address, object, depth, room),
         _ => Err(PyTypeError::new_err(format!(
             "cannot initialize a value of type '{}'",
             ty.cname()
@@ -1117,7 +1232,7 @@ pub(crate) fn write_array(
             }
             if let Ok(text) = object.downcast::<PyString>() {
                 if is_wide_char(&item) {
-                    let chars: Vec<char> = text.to_str()?.chars().collect();
+                    let chars = wide_units(text, size)?;
                     if chars.len() > len {
                         return Err(PyIndexError::new_err(format!(
                             "initializer string is too long for '{}' (got {} characters)",
@@ -1127,7 +1242,7 @@ pub(crate) fn write_array(
                     }
                     for (k, c) in chars.iter().enumerate() {
                         // SAFETY: see above: element `k` < `len` of the array.
-                        unsafe { item.write(address + k * size, &Value::UInt(*c as u64)) }
+                        unsafe { item.write(address + k * size, &Value::UInt(u64::from(*c))) }
                             .map_err(raise)?;
                     }
                     if chars.len() < len {
@@ -1157,7 +1272,13 @@ pub(crate) fn write_array(
     }
 }
 
-fn write_record(ty: &CType, address: usize, object: &Bound<'_, PyAny>, depth: u32) -> PyResult<()> {
+fn write_record(
+    ty: &CType,
+    address: usize,
+    object: &Bound<'_, PyAny>,
+    depth: u32,
+    room: usize,
+) -> PyResult<()> {
     {
         {
             if let Ok(data) = object.downcast::<CDataObject>() {
@@ -1190,14 +1311,14 @@ fn write_record(ty: &CType, address: usize, object: &Bound<'_, PyAny>, depth: u3
                             ty.cname()
                         )));
                     };
-                    write_field(&field, address, &value, depth)?;
+                    write_field(&field, address, &value, depth, room)?;
                 }
                 return Ok(());
             }
             if object.downcast::<PyList>().is_ok() || object.downcast::<PyTuple>().is_ok() {
                 let items: Vec<Bound<'_, PyAny>> = object.try_iter()?.collect::<PyResult<_>>()?;
-                let room = if union { 1 } else { flatten(&fields).len() };
-                if items.len() > room {
+                let positions = if union { 1 } else { flatten(&fields).len() };
+                if items.len() > positions {
                     return Err(PyValueError::new_err(format!(
                         "too many initializers for '{}' (got {})",
                         ty.cname(),
@@ -1207,13 +1328,66 @@ fn write_record(ty: &CType, address: usize, object: &Bound<'_, PyAny>, depth: u3
                 // As CFFI: an anonymous struct or union member's own members take positions.
                 let flat = flatten(&fields);
                 for (field, value) in flat.iter().zip(&items) {
-                    write_field(field, address, value, depth)?;
+                    write_field(field, address, value, depth, room)?;
                 }
                 return Ok(());
             }
             Err(type_error(ty, object))
         }
     }
+}
+
+/// The bytes a value of the record `ty` initialized from `object` needs: its size, or more
+/// when the initializer gives items to a flexible array member (`int a[]`), also inside a
+/// nested record, as CFFI sizes `ffi.new("struct foo *", [1, [2, 3, 4]])`.
+pub(crate) fn flexible_size(ty: &CType, object: &Bound<'_, PyAny>, depth: u32) -> PyResult<usize> {
+    let own = ty.size().unwrap_or(0);
+    if depth > MAX_DEPTH || object.downcast::<CDataObject>().is_ok() {
+        return Ok(own);
+    }
+    let Some(fields) = ty.fields() else {
+        return Ok(own);
+    };
+    let mut given: Vec<(ffikit_abi::cdata::CField, Bound<'_, PyAny>)> = Vec::new();
+    if let Ok(dict) = object.downcast::<PyDict>() {
+        for (name, value) in dict.iter() {
+            if let Some(field) = name.extract::<String>().ok().and_then(|n| ty.field(&n)) {
+                given.push((field, value));
+            }
+        }
+    } else if object.downcast::<PyList>().is_ok() || object.downcast::<PyTuple>().is_ok() {
+        let items: Vec<Bound<'_, PyAny>> = object.try_iter()?.collect::<PyResult<_>>()?;
+        given.extend(flatten(&fields).into_iter().zip(items));
+    }
+    let mut needed = own;
+    for (field, value) in given {
+        let end = match field.ty.kind() {
+            CKind::Array if field.ty.length().is_none() => {
+                let item = field.ty.item_ref().and_then(CType::size).unwrap_or(0);
+                let count = if let Ok(n) = value.extract::<usize>() {
+                    n
+                } else if let Ok(bytes) = value.downcast::<PyBytes>() {
+                    bytes.as_bytes().len() + 1
+                } else {
+                    value.len().unwrap_or(0)
+                };
+                count
+                    .checked_mul(item)
+                    .and_then(|bytes| bytes.checked_add(field.offset))
+                    .ok_or_else(|| {
+                        pyo3::exceptions::PyOverflowError::new_err(
+                            "array size would overflow a ssize_t",
+                        )
+                    })?
+            }
+            CKind::Struct | CKind::Union => {
+                field.offset + flexible_size(&field.ty, &value, depth + 1)?
+            }
+            _ => 0,
+        };
+        needed = needed.max(end);
+    }
+    Ok(needed)
 }
 
 /// The fields that take positions in a list initializer: an anonymous member's members in
@@ -1247,6 +1421,7 @@ fn write_field(
     base: usize,
     value: &Bound<'_, PyAny>,
     depth: u32,
+    room: usize,
 ) -> PyResult<()> {
     let at = base + field.offset;
     match field.bits {
@@ -1255,7 +1430,7 @@ fn write_field(
             // SAFETY: as in `write`.
             unsafe { field.ty.write_bits(at, bit, width, &value) }.map_err(raise)
         }
-        None => write(&field.ty, at, value, depth + 1),
+        None => write_within(&field.ty, at, value, depth + 1, room),
     }
 }
 
@@ -1263,6 +1438,12 @@ fn write_field(
 /// items are compatible (the same type, or either side `void *`), a callback for a function
 /// pointer (`ffi.NULL` for NULL: None is refused, as CFFI refuses it).
 pub(crate) fn pointer_value(ty: &CType, object: &Bound<'_, PyAny>) -> PyResult<usize> {
+    if let Some((theirs, address)) = crate::library::function_pointer(object) {
+        if theirs == *ty || ty.item_ref().is_some_and(|t| t.kind() == CKind::Void) {
+            return Ok(address);
+        }
+        return Err(type_error(ty, object));
+    }
     let Ok(data) = object.downcast::<CDataObject>() else {
         return Err(type_error(ty, object));
     };
@@ -1317,8 +1498,21 @@ pub(crate) fn argument(
         }
         return data.to_value();
     }
+    if let Some((_, address)) = crate::library::function_pointer(object) {
+        if pointer_param || param.is_none() {
+            return Ok(Value::Pointer(address));
+        }
+    }
+    if let Some(param) = param.filter(|p| matches!(p.kind(), CKind::Primitive | CKind::Enum)) {
+        // As the value would be written to memory of the parameter's type: `b'A'` for a
+        // `char`, a one-character `str` for a wide character.
+        return scalar_value(param, object);
+    }
     if let Some(param) = param.filter(|_| pointer_param) {
-        if object.downcast::<PyList>().is_ok() || object.downcast::<PyTuple>().is_ok() {
+        let wide_text = object.downcast::<PyString>().is_ok()
+            && param.item_ref().is_some_and(is_wide_char);
+        if wide_text || object.downcast::<PyList>().is_ok() || object.downcast::<PyTuple>().is_ok()
+        {
             let item = param.item().expect("a pointer has an item");
             let array = crate::ffi::new_of(&item.array_of(None), Some(object))?;
             let address = array.address;

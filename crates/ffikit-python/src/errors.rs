@@ -22,6 +22,7 @@ struct Classes {
     symbol: Py<PyType>,
     callback: Py<PyType>,
     memory: Py<PyType>,
+    conflict: Py<PyType>,
 }
 
 /// Python source of the classes: multiple inheritance from `Error` and a built-in.
@@ -46,6 +47,8 @@ class VerificationError(Error):
     'For API mode only (verify): not raised by ffikit.'
 class VerificationMissing(Error):
     'For API mode only (verify): not raised by ffikit.'
+class DeclarationConflictError(CDefError, FFIError):
+    'A declaration that contradicts an earlier one (CFFI raises FFIError for these).'
 class OutOfMemoryError(Error, MemoryError):
     'An allocation whose size the program chose, refused by the allocator.'
 ";
@@ -73,6 +76,7 @@ pub(crate) fn add(module: &Bound<'_, PyModule>) -> PyResult<()> {
         symbol: class("SymbolError")?,
         callback: class("CallbackError")?,
         memory: class("OutOfMemoryError")?,
+        conflict: class("DeclarationConflictError")?,
     };
     for name in ["FFIError", "VerificationError", "VerificationMissing"] {
         class(name)?;
@@ -88,6 +92,7 @@ pub(crate) fn raise(error: Error) -> PyErr {
             return pyo3::exceptions::PyRuntimeError::new_err(error.to_string());
         };
         let class = match error.kind() {
+            ErrorKind::DeclarationSyntax if is_conflict(&error) => &classes.conflict,
             ErrorKind::DeclarationSyntax | ErrorKind::UnsupportedType | ErrorKind::Header => {
                 &classes.cdef
             }
@@ -122,6 +127,18 @@ pub(crate) fn raise(error: Error) -> PyErr {
             Err(failure) => failure,
         }
     })
+}
+
+/// Whether a declaration error is a redefinition that contradicts the first one.
+fn is_conflict(error: &Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(cdecl) = cause.downcast_ref::<ffikit_cdecl::Error>() {
+            return cdecl.kind() == ffikit_cdecl::ErrorKind::Redefinition;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// A wrong argument for a C parameter, as ffikit raises it (`ArgumentTypeError`, a

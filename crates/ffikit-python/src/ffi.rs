@@ -14,7 +14,7 @@ use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use ffikit_abi::cdata::{CKind, CType};
 use ffikit_abi::{Library, Value};
 
-use crate::cdata::{CDataObject, Keep, read, write};
+use crate::cdata::{CDataObject, Keep, read};
 use crate::ctype::CTypeObject;
 use crate::errors::raise;
 use crate::library::{LOADED, Lib};
@@ -115,7 +115,7 @@ fn open_length(item: &CType, init: Option<&Bound<'_, PyAny>>) -> PyResult<usize>
         return Ok(bytes.as_bytes().len() + 1);
     }
     if let Ok(text) = init.downcast::<PyString>() {
-        return Ok(text.to_str()?.chars().count() + 1);
+        return Ok(crate::cdata::wide_units(text, item.size().unwrap_or(4))?.len() + 1);
     }
     if let Ok(data) = init.downcast::<CDataObject>() {
         let data = data.get();
@@ -304,6 +304,9 @@ impl Ffi {
         if let Ok(data) = of.downcast::<CDataObject>() {
             return CTypeObject::wrap(py, data.get().ty.clone());
         }
+        if let Some((ty, _)) = crate::library::function_pointer(of) {
+            return CTypeObject::wrap(py, ty);
+        }
         if of.downcast::<PyString>().is_err() && of.downcast::<CTypeObject>().is_err() {
             return Err(PyTypeError::new_err(format!(
                 "expected a C type string or a cdata, not {}",
@@ -436,7 +439,7 @@ impl Ffi {
                     limit = limit.min(this.array_len());
                 }
                 let size = item.size().unwrap_or(1);
-                let wide = matches!(item.cname().as_str(), "wchar_t" | "char16_t" | "char32_t");
+                let wide = crate::cdata::is_wide_char(&item);
                 if size == 1 && item.kind() == CKind::Primitive {
                     let mut bytes = Vec::new();
                     while bytes.len() < limit {
@@ -451,19 +454,18 @@ impl Ffi {
                     return Ok(PyBytes::new(py, &bytes).into_any().unbind());
                 }
                 if wide {
-                    let mut text = String::new();
-                    let mut k = 0;
-                    while k < limit {
+                    let mut units = Vec::new();
+                    while units.len() < limit {
                         // SAFETY: as above.
-                        let value = unsafe { item.read(this.address + k * size) }.map_err(raise)?;
+                        let value = unsafe { item.read(this.address + units.len() * size) }
+                            .map_err(raise)?;
                         let code = value.as_i128().unwrap_or(0) as u32;
                         if code == 0 {
                             break;
                         }
-                        text.push(char::from_u32(code).unwrap_or('\u{fffd}'));
-                        k += 1;
+                        units.push(code);
                     }
-                    return Ok(PyString::new(py, &text).into_any().unbind());
+                    return crate::cdata::wide_string(py, &units, size);
                 }
                 Err(PyTypeError::new_err(format!(
                     "string() argument must be a cdata pointer or array of characters, not '{}'",
@@ -479,7 +481,9 @@ impl Ffi {
                         None => PyString::new(py, &number.to_string()).into_any().unbind(),
                     });
                 }
-                if value.bind(py).downcast::<PyBytes>().is_ok() {
+                if value.bind(py).downcast::<PyBytes>().is_ok()
+                    || crate::cdata::is_wide_char(&this.ty)
+                {
                     return Ok(value);
                 }
                 Err(PyTypeError::new_err(format!(
@@ -860,11 +864,16 @@ pub(crate) fn new_of(ty: &CType, init: Option<&Bound<'_, PyAny>>) -> PyResult<CD
                     item.cname()
                 )));
             }
+            let init = init.filter(|i| !i.is_none());
+            let size = match init {
+                Some(init) if matches!(item.kind(), CKind::Struct | CKind::Union) => {
+                    crate::cdata::flexible_size(&item, init, 0)?
+                }
+                _ => size,
+            };
             let made = CDataObject::owning(ty.clone(), size)?;
             if let Some(init) = init {
-                if !init.is_none() {
-                    write(&item, made.address, init, 0)?;
-                }
+                crate::cdata::write_within(&item, made.address, init, 0, made.address + size)?;
             }
             Ok(made)
         }
@@ -923,6 +932,8 @@ pub(crate) fn cast_to(
                 }
             } else if value.is_none() {
                 0
+            } else if let Some((_, address)) = crate::library::function_pointer(value) {
+                address
             } else if let Ok(bytes) = value.downcast::<PyBytes>() {
                 if bytes.as_bytes().len() != 1 {
                     return Err(PyTypeError::new_err(
@@ -1034,6 +1045,12 @@ pub(crate) fn cast_to(
 /// An integer from a Python int, a `char`'s byte, or a cdata (a pointer's address, a
 /// primitive's value).
 fn integer_of(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<i128> {
+    // The commonest: a plain int (a cast in a comparator's loop).
+    if let Ok(int) = value.downcast_exact::<pyo3::types::PyInt>() {
+        if let Ok(small) = int.extract::<i128>() {
+            return Ok(small);
+        }
+    }
     if let Ok(data) = value.downcast::<CDataObject>() {
         let data = data.get();
         return match data.ty.kind() {
@@ -1080,8 +1097,12 @@ fn integer_of(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<i128> {
                     .map_or_else(|_| "?".into(), |n| n.to_string())
             ))
         })?;
+    if let Ok(small) = index.extract::<i128>() {
+        return Ok(small);
+    }
     // Wider than 128 bits: C keeps the low bits.
-    let masked = index.call_method1("__and__", (py.eval(c"(1 << 128) - 1", None, None)?,))?;
+    let mask = u128::MAX.into_pyobject(py)?;
+    let masked = index.call_method1("__and__", (mask,))?;
     Ok(masked.extract::<u128>()? as i128)
 }
 

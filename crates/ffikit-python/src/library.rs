@@ -94,7 +94,8 @@ impl Lib {
             .unwrap_or_default();
         let result = signature.map(|(result, _, _)| result).filter(wraps_result);
         let releases = this.release_gil.contains(name);
-        let builtin = fastcall::builtin(py, name, function, releases, result, params)?;
+        let pointer = address_of(this, name).ok();
+        let builtin = fastcall::builtin(py, name, function, releases, result, params, pointer)?;
         // Kept in the instance dict: the next `lib.name` finds it there directly.
         slf.getattr(pyo3::intern!(py, "__dict__"))?
             .downcast::<PyDict>()?
@@ -152,6 +153,17 @@ pub(crate) fn address_of(lib: &Lib, name: &str) -> PyResult<(CType, usize)> {
     Ok((ty.pointer_to(), function.address()))
 }
 
+/// The C function pointer (type and address) a library function's Python object stands
+/// for: `lib.f` is a builtin whose `self` knows it.
+pub(crate) fn function_pointer(object: &pyo3::Bound<'_, PyAny>) -> Option<(CType, usize)> {
+    if !object.is_instance_of::<pyo3::types::PyCFunction>() {
+        return None;
+    }
+    let this = object.getattr(pyo3::intern!(object.py(), "__self__")).ok()?;
+    let bound = this.downcast::<fastcall::Bound>().ok()?;
+    bound.get().pointer.clone()
+}
+
 /// A declared global variable's type and address.
 fn global(library: &Library, name: &str) -> PyResult<Option<(CType, usize)>> {
     let declared = library.declared();
@@ -201,6 +213,9 @@ mod fastcall {
         /// Per parameter, the value a struct or union argument was last copied into, reused
         /// by the next call (a struct passed by value call after call allocates once).
         scratch: Vec<std::sync::Mutex<Option<ffikit_abi::CData>>>,
+        /// The function as a C function pointer: its type and address (`ffi.typeof(lib.f)`,
+        /// `ffi.cast("void *", lib.f)`, passing `lib.f` where C takes a function pointer).
+        pub(super) pointer: Option<(CType, usize)>,
         _name: std::ffi::CString,
     }
 
@@ -222,6 +237,7 @@ mod fastcall {
         releases_gil: bool,
         result: Option<CType>,
         params: Vec<CType>,
+        pointer: Option<(CType, usize)>,
     ) -> PyResult<PyObject> {
         let name = std::ffi::CString::new(name).map_err(|e| PyTypeError::new_err(e.to_string()))?;
         let bound = Py::new(
@@ -240,6 +256,7 @@ mod fastcall {
                 params,
                 releases_gil: releases_gil || (0..64).any(|i| function.takes_callback(i)),
                 function,
+                pointer,
                 // The CString's bytes are on the heap: moving it into `Bound` keeps
                 // `ml_name` valid.
                 _name: name,

@@ -139,7 +139,6 @@ fn is_type_keyword(word: &str) -> bool {
             | "float"
             | "double"
             | "_Bool"
-            | "bool"
             | "_Complex"
             | "__complex__"
             | "__int128"
@@ -190,6 +189,8 @@ fn is_qualifier_or_storage(word: &str) -> bool {
             | "_Nonnull"
             | "_Nullable"
             | "_Null_unspecified"
+            | "__stdcall"
+            | "__cdecl"
     )
 }
 
@@ -424,7 +425,19 @@ impl<'a> Parser<'a> {
     }
 
     pub(crate) fn type_name_only(mut self) -> Result<QualType, Error> {
-        let ty = self.type_name()?;
+        // A name is allowed and ignored, as in a parameter (`char cb(char, char)`): the
+        // spelling CFFI's type strings accept.
+        let specs = self.specifiers()?;
+        if specs.storage != Storage::None {
+            return Err(self.error(
+                ErrorKind::Syntax,
+                "a storage class in a type name",
+                specs.span,
+            ));
+        }
+        let declarator = self.declarator(true)?;
+        let mut unused = None;
+        let ty = self.apply(specs.base, &declarator, &mut unused)?;
         if self.peek().kind != TokenKind::Eof {
             return Err(self.unexpected("the end of the type"));
         }
@@ -568,6 +581,13 @@ impl<'a> Parser<'a> {
 
     fn declare_typedef(&mut self, name: String, span: Span, ty: QualType) -> Result<(), Error> {
         if let Some(&existing) = self.decls.typedefs.get(&name) {
+            // The standard typedefs are a convenience, not the user's declarations: the
+            // user's own `typedef int bool;` replaces them, as in CFFI.
+            if crate::decls::is_standard_typedef(&self.decls.types, &name, existing) {
+                self.decls.typedefs.insert(name.clone(), ty);
+                self.declared(Declared::Typedef(name), span);
+                return Ok(());
+            }
             if existing.quals == ty.quals && self.same_type(existing.ty, ty.ty, 0) {
                 // The same declaration again (a header included twice): the first stays.
                 self.declared(Declared::Typedef(name), span);
@@ -774,7 +794,9 @@ impl<'a> Parser<'a> {
                     }
                 }
                 "inline" | "__inline" | "__inline__" | "_Noreturn" => inline |= word != "_Noreturn",
-                "__extension__" | "_Nonnull" | "_Nullable" | "_Null_unspecified" => {}
+                // Windows calling conventions: one convention on x86-64, as CFFI ignores them.
+                "__extension__" | "_Nonnull" | "_Nullable" | "_Null_unspecified" | "__stdcall"
+                | "__cdecl" => {}
                 "const" | "__const" | "__const__" => quals = quals.union(Qualifiers::CONST),
                 "volatile" | "__volatile" | "__volatile__" => {
                     quals = quals.union(Qualifiers::VOLATILE)
@@ -816,7 +838,7 @@ impl<'a> Parser<'a> {
                 "unsigned" => counts.unsigned += 1,
                 "float" => counts.float += 1,
                 "double" => counts.double += 1,
-                "_Bool" | "bool" => counts.bool_ += 1,
+                "_Bool" => counts.bool_ += 1,
                 "_Complex" | "__complex__" => counts.complex += 1,
                 "__int128" => counts.int128 += 1,
                 "_Float32" => float_alias = Some(Scalar::Float),
@@ -1519,7 +1541,10 @@ impl<'a> Parser<'a> {
                     Some("restrict" | "__restrict" | "__restrict__") => {
                         quals = quals.union(Qualifiers::RESTRICT)
                     }
-                    Some("_Nonnull" | "_Nullable" | "_Null_unspecified" | "__extension__") => {}
+                    Some(
+                        "_Nonnull" | "_Nullable" | "_Null_unspecified" | "__extension__"
+                        | "__stdcall" | "__cdecl",
+                    ) => {}
                     Some(w) if is_attribute_keyword(w) => {
                         let mut ignored = Attributes::default();
                         self.attributes(&mut ignored)?;

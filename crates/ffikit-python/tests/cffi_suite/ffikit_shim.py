@@ -27,3 +27,30 @@ _cffi_backend.FFI = ffikit.FFI
 for name in ("CDefError", "FFIError", "VerificationError", "VerificationMissing"):
     if hasattr(ffikit, name):
         setattr(cffi, name, getattr(ffikit, name))
+
+# Tests of CFFI's API mode, which ffikit for Python does not offer (issue 27: `def_extern`
+# and compiling C are out of scope; ffikit's API mode is the Rust build-script helper,
+# crates/ffikit-api). Each is skipped with its reason rather than counted as a failure.
+API_MODE = "API mode (compiles C: ffi.verify / set_source / recompile / def_extern) is out of scope"
+SKIPPED = {
+    "TestBitfield::test_bitfield_anonymous_no_align": API_MODE,
+    "TestBitfield::test_bitfield_basic": API_MODE,
+    "TestBitfield::test_bitfield_reuse_if_enough_space": API_MODE,
+    "TestBitfield::test_bitfield_zero": API_MODE,
+    "TestBitfield::test_ffi_def_extern": API_MODE,
+    "test_unicode_literals.py::test_verify": API_MODE,
+    "TestNewFFI1::test_emit_c_code": API_MODE,
+    "TestNewFFI1::test_emit_c_code_to_file_obj": API_MODE,
+    "TestNewFFI1::test_import_from_lib": API_MODE,
+    "TestNewFFI1::test_include_struct_union_enum_typedef": API_MODE,
+    "TestNewFFI1::test_multiple_independent_structs": API_MODE,
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest
+
+    for item in items:
+        for name, reason in SKIPPED.items():
+            if item.nodeid.endswith(name):
+                item.add_marker(pytest.mark.skip(reason=f"ffikit: {reason}"))
