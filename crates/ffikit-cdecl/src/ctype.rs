@@ -371,6 +371,9 @@ pub struct TypeTable {
     interned: HashMap<Type, TypeId>,
     records: Vec<Record>,
     enums: Vec<Enumeration>,
+    /// The first typedef naming an anonymous struct, union or enum (`typedef struct { .. }
+    /// point_t;`): how the type is printed, as C programmers and CFFI name it.
+    typedef_names: HashMap<TypeId, String>,
 }
 
 impl Default for TypeTable {
@@ -388,6 +391,22 @@ impl TypeTable {
             interned: HashMap::default(),
             records: Vec::new(),
             enums: Vec::new(),
+            typedef_names: HashMap::default(),
+        }
+    }
+
+    /// Records that the typedef `name` names `id`: an anonymous struct, union or enum is
+    /// printed by its first typedef name from then on (others are left alone).
+    pub fn name_by_typedef(&mut self, id: TypeId, name: &str) {
+        let anonymous = match self.get(id) {
+            Type::Record(r) => self.record(*r).tag.is_none(),
+            Type::Enum(e) => self.enumeration(*e).tag.is_none(),
+            _ => false,
+        };
+        if anonymous {
+            self.typedef_names
+                .entry(id)
+                .or_insert_with(|| name.to_owned());
         }
     }
 
@@ -637,6 +656,9 @@ impl TypeTable {
             Type::Void => "void".into(),
             Type::Scalar(s) => s.c_name().into(),
             Type::VaList => "__builtin_va_list".into(),
+            Type::Record(_) | Type::Enum(_) if self.typedef_names.contains_key(&id) => {
+                self.typedef_names[&id].clone()
+            }
             Type::Record(r) => {
                 let record = self.record(*r);
                 match &record.tag {

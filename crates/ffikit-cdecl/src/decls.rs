@@ -327,6 +327,41 @@ impl Declarations {
         self.variables.values()
     }
 
+    /// The names the program declared, each list sorted: typedefs, struct tags, union tags
+    /// (the standard typedefs and `FILE` left out unless redeclared), as CFFI's
+    /// `ffi.list_types()` lists them.
+    ///
+    /// ```
+    /// let mut decls = ffikit_cdecl::Declarations::new();
+    /// decls.cdef("typedef struct { int a; } foo_t; union u { int a; };").unwrap();
+    /// assert_eq!(decls.user_types(), (vec!["foo_t".into()], vec![], vec!["u".into()]));
+    /// ```
+    pub fn user_types(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let standard = Declarations::new();
+        let mut typedefs: Vec<String> = self
+            .typedefs
+            .iter()
+            .filter(|(name, ty)| standard.typedefs.get(*name) != Some(ty))
+            .map(|(name, _)| name.clone())
+            .collect();
+        let mut structs = Vec::new();
+        let mut unions = Vec::new();
+        for ((kind, tag), id) in &self.tags {
+            if standard.tags.get(&(*kind, tag.clone())) == Some(id) {
+                continue;
+            }
+            match kind {
+                TagKind::Struct => structs.push(tag.clone()),
+                TagKind::Union => unions.push(tag.clone()),
+                TagKind::Enum => {}
+            }
+        }
+        typedefs.sort();
+        structs.sort();
+        unions.sort();
+        (typedefs, structs, unions)
+    }
+
     /// The type a typedef names.
     pub fn typedef(&self, name: &str) -> Option<QualType> {
         self.typedefs.get(name).copied()

@@ -11,6 +11,7 @@
 use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::PyNotImplementedError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -173,7 +174,15 @@ pub(crate) fn make(
                 }
             })
         })
-        .map_err(raise)?;
+        .map_err(|error| match error.kind() {
+            // CFFI's answer for a signature libffi cannot build a closure for (a struct
+            // with bitfields by value, a variadic callback).
+            ffikit_abi::ErrorKind::UnsupportedType => PyNotImplementedError::new_err(format!(
+                "{}: callback with unsupported argument or return type or with '...'",
+                ty.cname()
+            )),
+            _ => raise(error),
+        })?;
     let callback = match &error_value {
         Some(value) => callback.on_error(value).map_err(raise)?,
         None => callback,

@@ -1503,7 +1503,7 @@ pub(crate) fn argument(
             return Ok(Value::Pointer(address));
         }
     }
-    if let Some(param) = param.filter(|p| matches!(p.kind(), CKind::Primitive | CKind::Enum)) {
+    if let Some(param) = param.filter(|p| is_char_name(p) || is_wide_char(p)) {
         // As the value would be written to memory of the parameter's type: `b'A'` for a
         // `char`, a one-character `str` for a wide character.
         return scalar_value(param, object);

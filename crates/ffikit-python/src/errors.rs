@@ -23,6 +23,7 @@ struct Classes {
     callback: Py<PyType>,
     memory: Py<PyType>,
     conflict: Py<PyType>,
+    type_string: Py<PyType>,
 }
 
 /// Python source of the classes: multiple inheritance from `Error` and a built-in.
@@ -49,6 +50,8 @@ class VerificationMissing(Error):
     'For API mode only (verify): not raised by ffikit.'
 class DeclarationConflictError(CDefError, FFIError):
     'A declaration that contradicts an earlier one (CFFI raises FFIError for these).'
+class TypeStringError(CDefError, FFIError):
+    'A type string (ffi.new, cast, typeof, ...) that does not parse: CFFI raises ffi.error, CDefError in its older API.'
 class OutOfMemoryError(Error, MemoryError):
     'An allocation whose size the program chose, refused by the allocator.'
 ";
@@ -77,6 +80,7 @@ pub(crate) fn add(module: &Bound<'_, PyModule>) -> PyResult<()> {
         callback: class("CallbackError")?,
         memory: class("OutOfMemoryError")?,
         conflict: class("DeclarationConflictError")?,
+        type_string: class("TypeStringError")?,
     };
     for name in ["FFIError", "VerificationError", "VerificationMissing"] {
         class(name)?;
@@ -85,13 +89,25 @@ pub(crate) fn add(module: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+/// The Python exception for an error parsing a type string: a `TypeStringError` (both
+/// `CDefError` and `FFIError`) for a declaration error, else as [`raise`].
+pub(crate) fn raise_type_string(error: Error) -> PyErr {
+    let syntax = error.kind() == ErrorKind::DeclarationSyntax;
+    raise_as(error, syntax.then_some(|classes: &Classes| &classes.type_string))
+}
+
 /// The Python exception for an ffikit error, with ffikit's message.
 pub(crate) fn raise(error: Error) -> PyErr {
+    raise_as(error, None)
+}
+
+fn raise_as(error: Error, chosen: Option<fn(&Classes) -> &Py<PyType>>) -> PyErr {
     Python::with_gil(|py| {
         let Some(classes) = CLASSES.get(py) else {
             return pyo3::exceptions::PyRuntimeError::new_err(error.to_string());
         };
         let class = match error.kind() {
+            _ if chosen.is_some() => chosen.expect("just checked")(classes),
             ErrorKind::DeclarationSyntax if is_conflict(&error) => &classes.conflict,
             ErrorKind::DeclarationSyntax | ErrorKind::UnsupportedType | ErrorKind::Header => {
                 &classes.cdef

@@ -62,7 +62,10 @@ impl Ffi {
         if let Some(ty) = lock(&self.types).get(text) {
             return Ok(ty.clone());
         }
-        let ty = self.this.ctype(text).map_err(raise)?;
+        let ty = self
+            .this
+            .ctype(text)
+            .map_err(crate::errors::raise_type_string)?;
         lock(&self.types).insert(text.to_owned(), ty.clone());
         Ok(ty)
     }
@@ -703,6 +706,11 @@ impl Ffi {
             .ok_or_else(|| PyRuntimeError::new_err("from_handle(): not a live handle"))
     }
 
+    /// The names declared so far: `(typedefs, structs, unions)`, each sorted.
+    fn list_types(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
+        self.this.declared().user_types()
+    }
+
     /// C's spelling of a type, optionally declaring `replace_with`: `getctype("int[5]",
     /// "a")` is `int a[5]`.
     #[pyo3(signature = (cdecl, replace_with = ""))]
@@ -1035,6 +1043,23 @@ pub(crate) fn cast_to(
                 ..made
             })
         }
+        // As CFFI: an array type over the memory a pointer or array points to (a view; the
+        // source is kept alive).
+        CKind::Array if ty.length().is_some() => match value.downcast::<CDataObject>() {
+            Ok(data) if data.get().is_pointer_like() => Ok(CDataObject::plain(
+                ty.clone(),
+                data.get().as_pointer(),
+                Keep::Object(value.clone().unbind()),
+            )),
+            _ => Err(PyTypeError::new_err(format!(
+                "cannot cast {} to ctype '{}': only a cdata pointer or array can be",
+                value
+                    .get_type()
+                    .name()
+                    .map_or_else(|_| "?".into(), |n| n.to_string()),
+                ty.cname()
+            ))),
+        },
         _ => Err(PyTypeError::new_err(format!(
             "cannot cast to ctype '{}'",
             ty.cname()
@@ -1055,20 +1080,15 @@ fn integer_of(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<i128> {
         let data = data.get();
         return match data.ty.kind() {
             CKind::Primitive | CKind::Enum => {
-                let inner = read(py, &data.ty, data.address, None)?;
-                let inner = inner.bind(py);
-                if let Ok(bytes) = inner.downcast::<PyBytes>() {
-                    return Ok(i128::from(bytes.as_bytes()[0]));
-                }
-                if let Ok(text) = inner.downcast::<PyString>() {
-                    return Ok(text.to_str()?.chars().next().map_or(0, |c| c as i128));
-                }
-                if let Ok(f) = inner.extract::<f64>() {
-                    if inner.downcast::<pyo3::types::PyFloat>().is_ok() {
-                        return Ok(f.trunc() as i128);
-                    }
-                }
-                inner.extract::<i128>()
+                // The number itself (a character's code, unsigned `char` as CFFI reads it).
+                // SAFETY: a primitive cdata's own memory.
+                let value = unsafe { data.ty.read(data.address) }.map_err(raise)?;
+                Ok(match value {
+                    Value::Int(i) if data.ty.is_char() => i128::from(i as u8),
+                    Value::Float(f) => f.trunc() as i128,
+                    Value::Bool(b) => i128::from(b),
+                    other => other.as_i128().unwrap_or(0),
+                })
             }
             _ => Ok(data.as_pointer() as i128),
         };

@@ -602,6 +602,9 @@ impl<'a> Parser<'a> {
                 return Err(self.error(ErrorKind::Redefinition, message, span));
             }
         }
+        if ty.quals.is_empty() {
+            self.decls.types.name_by_typedef(ty.ty, &name);
+        }
         self.decls.typedefs.insert(name.clone(), ty);
         self.declared(Declared::Typedef(name), span);
         Ok(())
