@@ -22,6 +22,12 @@ const CASES: &[(&str, &[&str])] = &[
         &["struct complexes", "struct wide", "long double", "__int128"],
     ),
     (
+        // Wide characters are their own scalar kinds in the model, laid out as C's.
+        "struct chars { char c; wchar_t w; char h; char16_t h16; char t; char32_t u32;
+                        wchar_t ws[3]; char16_t hs[3]; };",
+        &["struct chars", "wchar_t", "char16_t", "char32_t"],
+    ),
+    (
         "struct inner { char a; double b; };
          struct outer { char tag; struct inner in; int values[3]; short grid[2][3]; char end; };",
         &["struct inner", "struct outer"],
@@ -202,7 +208,7 @@ fn members(decls: &Declarations, ty: ffikit_cdecl::TypeId, base: u64, out: &mut 
 fn layouts_match_gcc() {
     let mut decls = Declarations::new();
     let mut program = String::from(
-        "#include <stdio.h>\n#include <stddef.h>\n#include <string.h>\n\n\
+        "#include <stdio.h>\n#include <stddef.h>\n#include <string.h>\n#include <uchar.h>\n\n\
          static void bits(const char *what, const unsigned char *p, size_t n) {\n\
              long first = -1, count = 0;\n\
              for (size_t i = 0; i < 8 * n; i++) if (p[i / 8] >> (i % 8) & 1) { if (first < 0) first = (long)i; count++; }\n\
