@@ -155,6 +155,10 @@ impl BufferObject {
             .unbind())
     }
 
+    fn __delitem__(&self, _index: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(PyTypeError::new_err("a buffer's items cannot be deleted"))
+    }
+
     fn __setitem__(&self, index: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
         let data: Vec<u8> = match value.downcast::<PyBytes>() {
             Ok(bytes) => bytes.as_bytes().to_vec(),

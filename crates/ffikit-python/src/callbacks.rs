@@ -237,7 +237,12 @@ pub(crate) fn call_from_python(
         // bytes for `char *`), anything else written to memory of the parameter's type and
         // read back.
         let value = match param.kind() {
-            CKind::Struct | CKind::Union => arg.clone().unbind(),
+            // By value: the callable gets its own copy, as C's callee does.
+            CKind::Struct | CKind::Union => {
+                let made = CDataObject::owning(param.clone(), param.size().unwrap_or(0))?;
+                crate::cdata::write(param, made.address, &arg, 0)?;
+                Py::new(py, made)?.into_any()
+            }
             CKind::Pointer => {
                 let address = match crate::cdata::argument(Some(param), &arg, &mut temporaries)? {
                     Value::Pointer(address) => address,
@@ -318,6 +323,7 @@ fn returned(py: Python<'_>, ty: &CType, value: Value) -> PyResult<PyObject> {
             Ok(Py::new(py, CDataObject::plain(ty.clone(), address, Keep::Nothing))?.into_any())
         }
         CKind::Void => Ok(py.None()),
+        CKind::Struct | CKind::Union => crate::library::result_object(py, ty, value),
         _ => crate::cdata::to_python(py, value, ty),
     }
 }

@@ -153,6 +153,11 @@ pub(crate) fn address_of(lib: &Lib, name: &str) -> PyResult<(CType, usize)> {
     Ok((ty.pointer_to(), function.address()))
 }
 
+/// A C result as the Python object a call returns (a struct or union: an owning cdata).
+pub(crate) fn result_object(py: Python<'_>, ty: &CType, value: Value) -> PyResult<PyObject> {
+    fastcall::typed_result(py, ty, value)
+}
+
 /// The C function pointer (type and address) a library function's Python object stands
 /// for: `lib.f` is a builtin whose `self` knows it.
 pub(crate) fn function_pointer(object: &pyo3::Bound<'_, PyAny>) -> Option<(CType, usize)> {
