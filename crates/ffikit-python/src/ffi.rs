@@ -1234,7 +1234,13 @@ impl Allocator {
         let raw = alloc.call1(py, (size,))?;
         let raw = raw.bind(py);
         let address = match raw.downcast::<CDataObject>() {
-            Ok(data) => data.get().as_pointer(),
+            Ok(data) if data.get().is_pointer_like() => data.get().as_pointer(),
+            Ok(data) => {
+                return Err(PyTypeError::new_err(format!(
+                    "alloc() must return a cdata pointer, not '{}'",
+                    data.get().ty.cname()
+                )));
+            }
             Err(_) => {
                 return Err(PyTypeError::new_err(format!(
                     "alloc() must return a cdata object (got {})",
@@ -1247,7 +1253,10 @@ impl Allocator {
                 "alloc() returned NULL",
             ));
         }
-        if !self.clear && init.is_none() {
+        // `alloc("int[]", 10)`: 10 is a length, not an initializer.
+        let length_only = ty.is_open_array()
+            && init.is_some_and(|i| i.downcast::<pyo3::types::PyInt>().is_ok());
+        if !self.clear && (init.is_none() || length_only) {
             // Uncleared: left as alloc() made it.
         } else {
             // SAFETY: the user's allocator returned `size` writable bytes (their promise).

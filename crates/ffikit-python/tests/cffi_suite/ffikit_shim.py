@@ -32,7 +32,13 @@ for name in ("CDefError", "FFIError", "VerificationError", "VerificationMissing"
 # and compiling C are out of scope; ffikit's API mode is the Rust build-script helper,
 # crates/ffikit-api). Each is skipped with its reason rather than counted as a failure.
 API_MODE = "API mode (compiles C: ffi.verify / set_source / recompile / def_extern) is out of scope"
+# Where ffikit is stricter than CFFI on purpose.
+UNINITIALIZED = (
+    "ffikit always zeroes the memory it allocates: reading uninitialized memory is undefined "
+    "behaviour in Rust (should_clear_after_alloc=False is honoured for a user's alloc())"
+)
 SKIPPED = {
+    "test_ffi_obj.py::test_ffi_new_allocator_1": UNINITIALIZED,
     "TestBitfield::test_bitfield_anonymous_no_align": API_MODE,
     "TestBitfield::test_bitfield_basic": API_MODE,
     "TestBitfield::test_bitfield_reuse_if_enough_space": API_MODE,
