@@ -37,7 +37,9 @@ pub(crate) struct Ffi {
     /// Types by the text that named them, resolved once (a comparator casts on every call).
     types: Mutex<HashMap<String, CType>>,
     /// `init_once` results by tag.
-    once: Mutex<HashMap<String, PyObject>>,
+    /// `init_once`'s state per tag: the result once known, else the lock its first caller
+    /// holds while running the function (the others wait on it, the GIL released).
+    once: Mutex<HashMap<String, Once>>,
 }
 
 impl Ffi {
@@ -730,14 +732,40 @@ impl Ffi {
 
     /// Runs `function()` once per `tag` for this FFI, and returns its result every time.
     fn init_once(&self, py: Python<'_>, function: PyObject, tag: &str) -> PyResult<PyObject> {
-        if let Some(result) = lock(&self.once).get(tag) {
-            return Ok(result.clone_ref(py));
-        }
-        let result = function.call0(py)?;
-        lock(&self.once)
-            .entry(tag.to_owned())
-            .or_insert_with(|| result.clone_ref(py));
-        Ok(lock(&self.once)[tag].clone_ref(py))
+        let gate = match lock(&self.once).get(tag) {
+            Some(Once::Done(result)) => return Ok(result.clone_ref(py)),
+            Some(Once::Running(gate)) => Some(gate.clone_ref(py)),
+            None => None,
+        };
+        let gate = match gate {
+            Some(gate) => gate,
+            None => {
+                let made = py.import("_thread")?.call_method0("allocate_lock")?.unbind();
+                let mut states = lock(&self.once);
+                match states.get(tag) {
+                    Some(Once::Done(result)) => return Ok(result.clone_ref(py)),
+                    Some(Once::Running(gate)) => gate.clone_ref(py),
+                    None => {
+                        states.insert(tag.to_owned(), Once::Running(made.clone_ref(py)));
+                        made
+                    }
+                }
+            }
+        };
+        // One caller at a time runs the function (a failure lets the next one try); the
+        // others find its result. Acquiring a Python lock releases the GIL while it waits.
+        let gate = gate.bind(py);
+        gate.call_method0("acquire")?;
+        let outcome = (|| {
+            if let Some(Once::Done(result)) = lock(&self.once).get(tag) {
+                return Ok(result.clone_ref(py));
+            }
+            let result = function.call0(py)?;
+            lock(&self.once).insert(tag.to_owned(), Once::Done(result.clone_ref(py)));
+            Ok(result)
+        })();
+        gate.call_method0("release")?;
+        outcome
     }
 
     /// An allocator like `ffi.new` (CFFI's `new_allocator`; with the default allocator, the
@@ -1274,6 +1302,12 @@ impl Allocator {
         }
         Ok(Py::new(py, result)?.into_any())
     }
+}
+
+/// `init_once`'s state for one tag.
+enum Once {
+    Running(PyObject),
+    Done(PyObject),
 }
 
 /// CFFI's `ffi.error` (ffikit's `FFIError`) with `message`.
