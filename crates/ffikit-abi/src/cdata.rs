@@ -778,8 +778,8 @@ impl Number {
     ///
     /// `address` is readable for [`size`](Self::size) bytes (promise 4; any alignment).
     pub unsafe fn read(self, address: usize) -> Value {
-        // SAFETY (for each load below): the caller's promise: `size` readable bytes at
-        // `address`; unaligned loads, as C memory from a packed struct may be unaligned, and
+        // SAFETY: the caller's promise: `size` readable bytes at `address` (for each load
+        // below); unaligned loads, as C memory from a packed struct may be unaligned, and
         // every bit pattern is a valid integer or float.
         unsafe {
             match self {

@@ -11,12 +11,17 @@ fn a_type_string_may_name_what_it_declares() {
     let named = decls.parse_type("char cb(char, char)").unwrap();
     let anonymous = decls.parse_type("char (char, char)").unwrap();
     assert_eq!(named, anonymous);
-    let pointer = decls.parse_type("int (*compare)(const void *a, const void *b)").unwrap();
+    let pointer = decls
+        .parse_type("int (*compare)(const void *a, const void *b)")
+        .unwrap();
     assert_eq!(
         decls.types().display(pointer),
-        decls
-            .types()
-            .display(decls.clone().parse_type("int (*)(const void *, const void *)").unwrap())
+        decls.types().display(
+            decls
+                .clone()
+                .parse_type("int (*)(const void *, const void *)")
+                .unwrap()
+        )
     );
     // Still one declarator: a second name is an error with its place.
     let error = decls.parse_type("int a b").unwrap_err();
@@ -41,7 +46,9 @@ fn a_program_may_declare_its_own_bool() {
 #[test]
 fn windows_calling_conventions_are_ignored() {
     let mut decls = Declarations::new();
-    decls.cdef("double __stdcall sin(double x); int __cdecl f(int);").unwrap();
+    decls
+        .cdef("double __stdcall sin(double x); int __cdecl f(int);")
+        .unwrap();
     let sin = decls.function("sin").unwrap();
     assert_eq!(decls.types().display(sin.ty), "double (double)");
 }
@@ -52,12 +59,19 @@ fn anonymous_types_are_printed_by_their_first_typedef_name() {
     decls
         .cdef("typedef enum { V0 } e, *pe; typedef enum { V1 = 1 } e1; typedef struct { int a; } s_t, s2_t;")
         .unwrap();
-    for (text, shown) in [("e *", "e *"), ("pe", "e *"), ("e1 *", "e1 *"), ("s2_t", "s_t")] {
+    for (text, shown) in [
+        ("e *", "e *"),
+        ("pe", "e *"),
+        ("e1 *", "e1 *"),
+        ("s2_t", "s_t"),
+    ] {
         let ty = decls.parse_type(text).unwrap();
         assert_eq!(decls.types().display(ty), shown, "{text}");
     }
     // A tagged type keeps its tag.
-    decls.cdef("typedef struct tagged { int a; } tagged_t;").unwrap();
+    decls
+        .cdef("typedef struct tagged { int a; } tagged_t;")
+        .unwrap();
     let ty = decls.parse_type("tagged_t").unwrap();
     assert_eq!(decls.types().display(ty), "struct tagged");
 }

@@ -919,7 +919,9 @@ pub(crate) fn wide_string(py: Python<'_>, units: &[u32], size: usize) -> PyResul
         let next = units.get(k + 1).copied();
         match next {
             Some(low)
-                if size == 2 && (0xD800..0xDC00).contains(&unit) && (0xDC00..0xE000).contains(&low) =>
+                if size == 2
+                    && (0xD800..0xDC00).contains(&unit)
+                    && (0xDC00..0xE000).contains(&low) =>
             {
                 points.push(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00));
                 k += 2;
@@ -1509,8 +1511,8 @@ pub(crate) fn argument(
         return scalar_value(param, object);
     }
     if let Some(param) = param.filter(|_| pointer_param) {
-        let wide_text = object.downcast::<PyString>().is_ok()
-            && param.item_ref().is_some_and(is_wide_char);
+        let wide_text =
+            object.downcast::<PyString>().is_ok() && param.item_ref().is_some_and(is_wide_char);
         if wide_text || object.downcast::<PyList>().is_ok() || object.downcast::<PyTuple>().is_ok()
         {
             let item = param.item().expect("a pointer has an item");

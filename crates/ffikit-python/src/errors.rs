@@ -93,7 +93,10 @@ pub(crate) fn add(module: &Bound<'_, PyModule>) -> PyResult<()> {
 /// `CDefError` and `FFIError`) for a declaration error, else as [`raise`].
 pub(crate) fn raise_type_string(error: Error) -> PyErr {
     let syntax = error.kind() == ErrorKind::DeclarationSyntax;
-    raise_as(error, syntax.then_some(|classes: &Classes| &classes.type_string))
+    raise_as(
+        error,
+        syntax.then_some(|classes: &Classes| &classes.type_string),
+    )
 }
 
 /// The Python exception for an ffikit error, with ffikit's message.

@@ -740,7 +740,10 @@ impl Ffi {
         let gate = match gate {
             Some(gate) => gate,
             None => {
-                let made = py.import("_thread")?.call_method0("allocate_lock")?.unbind();
+                let made = py
+                    .import("_thread")?
+                    .call_method0("allocate_lock")?
+                    .unbind();
                 let mut states = lock(&self.once);
                 match states.get(tag) {
                     Some(Once::Done(result)) => return Ok(result.clone_ref(py)),
@@ -1282,8 +1285,8 @@ impl Allocator {
             ));
         }
         // `alloc("int[]", 10)`: 10 is a length, not an initializer.
-        let length_only = ty.is_open_array()
-            && init.is_some_and(|i| i.downcast::<pyo3::types::PyInt>().is_ok());
+        let length_only =
+            ty.is_open_array() && init.is_some_and(|i| i.downcast::<pyo3::types::PyInt>().is_ok());
         if !self.clear && (init.is_none() || length_only) {
             // Uncleared: left as alloc() made it.
         } else {

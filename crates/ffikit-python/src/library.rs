@@ -164,7 +164,9 @@ pub(crate) fn function_pointer(object: &pyo3::Bound<'_, PyAny>) -> Option<(CType
     if !object.is_instance_of::<pyo3::types::PyCFunction>() {
         return None;
     }
-    let this = object.getattr(pyo3::intern!(object.py(), "__self__")).ok()?;
+    let this = object
+        .getattr(pyo3::intern!(object.py(), "__self__"))
+        .ok()?;
     let bound = this.downcast::<fastcall::Bound>().ok()?;
     bound.get().pointer.clone()
 }
