@@ -670,6 +670,29 @@ fn globals_read_and_written() {
 }
 
 #[test]
+fn an_array_of_unknown_length_is_bound_at_its_address() {
+    let library = fixtures();
+    // SAFETY: the declarations are true to c-fixtures/state.c (promise 2).
+    let primes = unsafe { library.global("int fixture_primes[]") }.unwrap();
+    // SAFETY: as above; it takes no arguments.
+    let where_c_says = unsafe {
+        library
+            .function("int *fixture_primes_address(void)")
+            .unwrap()
+            .call(&[])
+    };
+    let address = primes.address().as_address().unwrap();
+    assert_eq!(Value::Pointer(address), where_c_says.unwrap());
+    // No length is known: the whole value is an empty array; the items are at the address.
+    assert_eq!(primes.get().to_string(), "[]");
+    // SAFETY: state.c defines five ints there.
+    let items: Vec<i32> = (0..5)
+        .map(|k| unsafe { *(address as *const i32).add(k) })
+        .collect();
+    assert_eq!(items, [2, 3, 5, 7, 11]);
+}
+
+#[test]
 fn functions_and_data_are_told_apart() {
     let library = fixtures();
     // SAFETY: the declaration is the library's own, as its header declares it (promise 2).

@@ -17,6 +17,9 @@ static TYPES: std::sync::LazyLock<
 #[pyclass(module = "ffikit", name = "CType", frozen, weakref)]
 pub(crate) struct CTypeObject {
     pub(crate) ty: CType,
+    /// A pointer's or array's item type object, held: `typeof("int **")` keeps
+    /// `typeof("int *")` alive, as CFFI's ctypes keep theirs (a type no one holds is freed).
+    _item: Option<Py<CTypeObject>>,
 }
 
 impl CTypeObject {
@@ -36,14 +39,31 @@ impl CTypeObject {
             ),
             _ => ty.cname(),
         };
-        let mut types = TYPES.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(known) = types.get(&key) {
-            use pyo3::types::PyWeakrefMethods;
-            if let Some(alive) = known.bind(py).upgrade_as::<CTypeObject>()? {
-                return Ok(alive.unbind());
-            }
+        use pyo3::types::PyWeakrefMethods;
+        let known =
+            |types: &std::collections::HashMap<String, Py<pyo3::types::PyWeakrefReference>>| {
+                types
+                    .get(&key)
+                    .map(|known| known.bind(py).upgrade_as::<CTypeObject>())
+                    .transpose()
+                    .map(Option::flatten)
+            };
+        if let Some(alive) = known(&TYPES.lock().unwrap_or_else(|p| p.into_inner()))? {
+            return Ok(alive.unbind());
         }
-        let made = Py::new(py, CTypeObject { ty })?;
+        // The item first, without the lock (it takes it).
+        let item = match ty.kind() {
+            CKind::Pointer | CKind::Array => match ty.item() {
+                Some(item) => Some(CTypeObject::wrap(py, item)?),
+                None => None,
+            },
+            _ => None,
+        };
+        let mut types = TYPES.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(alive) = known(&types)? {
+            return Ok(alive.unbind());
+        }
+        let made = Py::new(py, CTypeObject { ty, _item: item })?;
         // Weakly: a type no one uses any more is freed (as CFFI's are).
         let weak = pyo3::types::PyWeakrefReference::new(made.bind(py))?;
         types.insert(key, weak.unbind());

@@ -148,6 +148,20 @@ fn raise_as(error: Error, chosen: Option<fn(&Classes) -> &Py<PyType>>) -> PyErr 
     })
 }
 
+/// A `TypeStringError` (both `CDefError` and `ffi.error`) with `message`: a type string
+/// that parses but names a type the operation cannot take.
+pub(crate) fn type_string_error(message: String) -> PyErr {
+    Python::with_gil(|py| {
+        let Some(classes) = CLASSES.get(py) else {
+            return pyo3::exceptions::PyValueError::new_err(message);
+        };
+        match classes.type_string.bind(py).call1((message,)) {
+            Ok(instance) => PyErr::from_value(instance),
+            Err(failure) => failure,
+        }
+    })
+}
+
 /// Whether a declaration error is a redefinition that contradicts the first one.
 fn is_conflict(error: &Error) -> bool {
     let mut source = std::error::Error::source(error);

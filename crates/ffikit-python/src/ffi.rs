@@ -68,6 +68,17 @@ impl Ffi {
             .this
             .ctype(text)
             .map_err(crate::errors::raise_type_string)?;
+        if ty.kind() == CKind::Enum && ty.enumerators().is_none() {
+            // An enum only declared (`enum foo;`): gcc's choice for it, said as CFFI says it.
+            Python::with_gil(|py| {
+                let message = format!(
+                    "'{}' has no values explicitly defined; guessing that it is equivalent to 'unsigned int'",
+                    ty.cname()
+                );
+                let category = py.get_type::<pyo3::exceptions::PyUserWarning>();
+                PyErr::warn(py, &category, &std::ffi::CString::new(message)?, 1)
+            })?;
+        }
         lock(&self.types).insert(text.to_owned(), ty.clone());
         Ok(ty)
     }
@@ -202,6 +213,9 @@ impl Ffi {
     /// `FFI` declared (CFFI's `ffi.include(other_ffi)`).
     fn include(&self, header: &Bound<'_, PyAny>) -> PyResult<()> {
         if let Ok(other) = header.downcast::<Ffi>() {
+            if std::ptr::eq(other.get(), self) {
+                return Err(PyValueError::new_err("an FFI cannot include itself"));
+            }
             let texts = lock(&other.get().cdefs).clone();
             let headers = lock(&other.get().headers).clone();
             for header in headers {
@@ -957,7 +971,7 @@ pub(crate) fn cast_to(
     value: &Bound<'_, PyAny>,
 ) -> PyResult<CDataObject> {
     match ty.kind() {
-        CKind::Function => Err(ffi_error(format!(
+        CKind::Function => Err(crate::errors::type_string_error(format!(
             "cannot cast to the function type '{}' (cast to a pointer to it)",
             ty.cname()
         ))),

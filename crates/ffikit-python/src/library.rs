@@ -75,6 +75,12 @@ impl Lib {
             return Ok(constant.unbind());
         }
         if let Some((ty, address)) = global(library, name)? {
+            if ty.is_open_array() {
+                // `extern int table[];`: as CFFI, an `int *` to its first element (no length).
+                let item = ty.item().expect("an array has an item");
+                let pointer = CDataObject::plain(item.pointer_to(), address, Keep::Nothing);
+                return Ok(Py::new(py, pointer)?.into_any());
+            }
             return crate::cdata::read(py, &ty, address, None);
         }
         // SAFETY: the declaration is the Python user's (the module's safety model, promise 2).
@@ -109,6 +115,11 @@ impl Lib {
             return Err(closed(&slf.get().library));
         }
         match global(&slf.get().library, name)? {
+            // `extern int table[];` set from a list: its items written from the start (the
+            // length is the declaration's promise, as in C).
+            Some((ty, address)) if ty.is_open_array() => {
+                crate::cdata::write_array(&ty, value.len()?, address, value, 0)
+            }
             Some((ty, address)) => crate::cdata::write(&ty, address, value, 0),
             None => Err(PyAttributeError::new_err(format!(
                 "cannot set '{name}': it is not a declared global variable"

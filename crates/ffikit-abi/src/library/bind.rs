@@ -205,7 +205,14 @@ impl Library {
         };
         let variable = scratch.variable(&name).expect("just declared");
         let symbol = variable.asm_name.clone().unwrap_or_else(|| name.clone());
-        let typed = shape::resolve(&scratch, variable.ty)?;
+        let mut ty = variable.ty;
+        // `extern int table[];`: C's declaration of an array defined elsewhere, its length
+        // unknown here. Bound as the array's first element onwards with no elements known
+        // (reads of the whole array see none; a front end indexes from its address).
+        if let Type::Array { element, len: None } = scratch.types().get(ty.ty).clone() {
+            ty = scratch.types_mut().array(element, Some(0)).into();
+        }
+        let typed = shape::resolve(&scratch, ty)?;
         let address = self.symbol_address(&symbol, SymbolKind::Data)?;
         Ok(Global::new(name, typed, address))
     }
