@@ -113,7 +113,11 @@ impl CDataObject {
 
     /// Zeroed memory of `size` bytes, owned by the object.
     pub(crate) fn owning(ty: CType, size: usize) -> PyResult<CDataObject> {
-        let memory = CMemory::zeroed(size, &ty.cname()).map_err(raise)?;
+        // The type's name only for the error (naming it costs a string per allocation).
+        let memory = match CMemory::zeroed(size, "object") {
+            Ok(memory) => memory,
+            Err(_) => CMemory::zeroed(size, &ty.cname()).map_err(raise)?,
+        };
         let address = memory.address();
         Ok(CDataObject {
             owning: Some(size),

@@ -35,7 +35,9 @@ pub(crate) struct Ffi {
     /// Functions whose calls release the GIL (declared with `release_gil=True`).
     pub(crate) release_gil: Mutex<std::collections::HashSet<String>>,
     /// Types by the text that named them, resolved once (a comparator casts on every call).
-    types: Mutex<HashMap<String, CType>>,
+    /// Type strings already parsed (FxHash: the keys are short and this is on every
+    /// `cast`/`new`; SipHash cost more than the rest of a cast's lookup).
+    types: Mutex<rustc_hash::FxHashMap<String, CType>>,
     /// `init_once` results by tag.
     /// `init_once`'s state per tag: the result once known, else the lock its first caller
     /// holds while running the function (the others wait on it, the GIL released).
