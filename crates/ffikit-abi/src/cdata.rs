@@ -94,6 +94,34 @@ pub struct CField {
     pub bits: Option<(u32, u32)>,
 }
 
+/// [`CType::flat_fields`]'s walk: `base` is the anonymous member's offset, `given` whether
+/// its own members may be given values at all. Types nest at most `MAX_TYPE_DEPTH` deep.
+fn flatten_into(
+    fields: &[CField],
+    union: bool,
+    base: usize,
+    given: bool,
+    flat: &mut Vec<(CField, bool)>,
+) {
+    for (index, field) in fields.iter().enumerate() {
+        let own = given && !(union && index > 0);
+        match (&field.name, field.ty.cached_fields()) {
+            (None, Some(inner)) => flatten_into(
+                inner,
+                field.ty.kind() == CKind::Union,
+                base + field.offset,
+                own,
+                flat,
+            ),
+            _ => {
+                let mut field = field.clone();
+                field.offset += base;
+                flat.push((field, own));
+            }
+        }
+    }
+}
+
 /// A C type resolved in a snapshot of declarations (CFFI's `ctype`).
 #[derive(Clone)]
 pub struct CType {
@@ -420,6 +448,40 @@ impl CType {
                 })
                 .collect(),
         )
+    }
+
+    /// The members as an initializer list sees them (C's and CFFI's order): an anonymous
+    /// struct's or union's members in its place, offsets from this record's start, each
+    /// with whether a list initializer gives it a value — in a union only its first
+    /// member does (and, inside it, as its own kind says). `None` for other or incomplete
+    /// types.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let mut decls = ffikit_cdecl::Declarations::new();
+    /// decls.cdef("struct s { int a; union { int b; int c; }; int e; };").unwrap();
+    /// let ty = ffikit_abi::cdata::CType::parse(&Arc::new(decls), "struct s").unwrap();
+    /// let flat: Vec<(String, usize, bool)> = ty
+    ///     .flat_fields()
+    ///     .unwrap()
+    ///     .into_iter()
+    ///     .map(|(f, given)| (f.name.unwrap(), f.offset, given))
+    ///     .collect();
+    /// assert_eq!(
+    ///     flat,
+    ///     [("a".into(), 0, true), ("b".into(), 4, true), ("c".into(), 4, false), ("e".into(), 8, true)]
+    /// );
+    /// ```
+    pub fn flat_fields(&self) -> Option<Vec<(CField, bool)>> {
+        let mut flat = Vec::new();
+        flatten_into(
+            self.cached_fields()?,
+            self.kind() == CKind::Union,
+            0,
+            true,
+            &mut flat,
+        );
+        Some(flat)
     }
 
     /// The member `name`, looking into anonymous members, with its offset from the start of

@@ -1301,13 +1301,12 @@ fn write_record(
                 unsafe { std::ptr::copy(from as *const u8, address as *mut u8, size) };
                 return Ok(());
             }
-            let Some(fields) = ty.fields() else {
+            if !ty.is_complete() {
                 return Err(PyTypeError::new_err(format!(
                     "'{}' is opaque or incomplete: it cannot be initialized",
                     ty.cname()
                 )));
-            };
-            let union = ty.kind() == CKind::Union;
+            }
             if let Ok(dict) = object.downcast::<PyDict>() {
                 for (name, value) in dict.iter() {
                     let name: String = name.extract()?;
@@ -1323,17 +1322,17 @@ fn write_record(
             }
             if object.downcast::<PyList>().is_ok() || object.downcast::<PyTuple>().is_ok() {
                 let items: Vec<Bound<'_, PyAny>> = object.try_iter()?.collect::<PyResult<_>>()?;
-                let positions = if union { 1 } else { flatten(&fields).len() };
-                if items.len() > positions {
+                // As CFFI: an anonymous struct or union member's own members take
+                // positions; in a union only the first member does.
+                let positions = initialized_fields(ty);
+                if items.len() > positions.len() {
                     return Err(PyValueError::new_err(format!(
                         "too many initializers for '{}' (got {})",
                         ty.cname(),
                         items.len()
                     )));
                 }
-                // As CFFI: an anonymous struct or union member's own members take positions.
-                let flat = flatten(&fields);
-                for (field, value) in flat.iter().zip(&items) {
+                for (field, value) in positions.iter().zip(&items) {
                     write_field(field, address, value, depth, room)?;
                 }
                 return Ok(());
@@ -1351,9 +1350,9 @@ pub(crate) fn flexible_size(ty: &CType, object: &Bound<'_, PyAny>, depth: u32) -
     if depth > MAX_DEPTH || object.downcast::<CDataObject>().is_ok() {
         return Ok(own);
     }
-    let Some(fields) = ty.fields() else {
+    if !ty.is_complete() {
         return Ok(own);
-    };
+    }
     let mut given: Vec<(ffikit_abi::cdata::CField, Bound<'_, PyAny>)> = Vec::new();
     if let Ok(dict) = object.downcast::<PyDict>() {
         for (name, value) in dict.iter() {
@@ -1363,7 +1362,7 @@ pub(crate) fn flexible_size(ty: &CType, object: &Bound<'_, PyAny>, depth: u32) -
         }
     } else if object.downcast::<PyList>().is_ok() || object.downcast::<PyTuple>().is_ok() {
         let items: Vec<Bound<'_, PyAny>> = object.try_iter()?.collect::<PyResult<_>>()?;
-        given.extend(flatten(&fields).into_iter().zip(items));
+        given.extend(initialized_fields(ty).into_iter().zip(items));
     }
     let mut needed = own;
     for (field, value) in given {
@@ -1396,30 +1395,14 @@ pub(crate) fn flexible_size(ty: &CType, object: &Bound<'_, PyAny>, depth: u32) -
     Ok(needed)
 }
 
-/// The fields that take positions in a list initializer: an anonymous member's members in
-/// its place (offsets made relative to the outer record).
-fn flatten(fields: &[ffikit_abi::cdata::CField]) -> Vec<ffikit_abi::cdata::CField> {
-    let mut flat = Vec::new();
-    for field in fields {
-        match (&field.name, field.ty.fields()) {
-            (None, Some(inner)) => {
-                // An anonymous union takes one position (its first member), as C's
-                // initializers do.
-                let members = flatten(&inner);
-                let take = if field.ty.kind() == CKind::Union {
-                    1
-                } else {
-                    members.len()
-                };
-                for mut member in members.into_iter().take(take) {
-                    member.offset += field.offset;
-                    flat.push(member);
-                }
-            }
-            _ => flat.push(field.clone()),
-        }
-    }
-    flat
+/// The fields that take positions in a list initializer, in order (the engine's
+/// [`CType::flat_fields`] that an initializer gives values).
+fn initialized_fields(ty: &CType) -> Vec<ffikit_abi::cdata::CField> {
+    ty.flat_fields()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(field, given)| given.then_some(field))
+        .collect()
 }
 
 fn write_field(

@@ -126,11 +126,13 @@ impl CTypeObject {
                 self.cname()
             )));
         }
-        let Some(fields) = self.ty.fields() else {
+        // As CFFI lists them: anonymous members' members in their place, flagged 1 when a
+        // list initializer skips them (a union's members after its first).
+        let Some(fields) = self.ty.flat_fields() else {
             return Ok(py.None());
         };
         let mut items = Vec::new();
-        for field in fields {
+        for (field, given) in fields {
             let info = Py::new(
                 py,
                 CFieldObject {
@@ -138,6 +140,7 @@ impl CTypeObject {
                     offset: field.offset,
                     bitshift: field.bits.map_or(-1, |(bit, _)| bit as i64),
                     bitsize: field.bits.map_or(-1, |(_, width)| width as i64),
+                    flags: i32::from(!given),
                 },
             )?;
             items.push(PyTuple::new(
@@ -259,12 +262,7 @@ pub(crate) struct CFieldObject {
     bitshift: i64,
     #[pyo3(get)]
     bitsize: i64,
-}
-
-#[pymethods]
-impl CFieldObject {
-    #[getter]
-    fn flags(&self) -> i32 {
-        0
-    }
+    /// CFFI's flags: 1 when a list initializer skips the field.
+    #[pyo3(get)]
+    flags: i32,
 }
