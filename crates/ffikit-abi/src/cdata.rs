@@ -840,29 +840,59 @@ impl Number {
     ///
     /// `address` is readable for [`size`](Self::size) bytes (promise 4; any alignment).
     pub unsafe fn read(self, address: usize) -> Value {
+        // SAFETY: the caller's promise, passed on.
+        match unsafe { self.load(address) } {
+            Loaded::Int(i) => Value::Int(i),
+            Loaded::UInt(u) => Value::UInt(u),
+            Loaded::Float(f) => Value::Float(f),
+            Loaded::Bool(b) => Value::Bool(b),
+        }
+    }
+
+    /// As [`read`](Self::read), as a plain `Copy` value (nothing to drop): for front ends
+    /// that turn numbers into their own objects in loops.
+    ///
+    /// # Safety
+    ///
+    /// As [`read`](Self::read).
+    #[inline]
+    pub unsafe fn load(self, address: usize) -> Loaded {
         // SAFETY: the caller's promise: `size` readable bytes at `address` (for each load
         // below); unaligned loads, as C memory from a packed struct may be unaligned, and
         // every bit pattern is a valid integer or float.
         unsafe {
             match self {
-                Number::Bool => Value::Bool(std::ptr::read(address as *const u8) != 0),
+                Number::Bool => Loaded::Bool(std::ptr::read(address as *const u8) != 0),
                 Number::Char { signed: true } | Number::I8 => {
-                    Value::Int(i64::from(std::ptr::read(address as *const i8)))
+                    Loaded::Int(i64::from(std::ptr::read(address as *const i8)))
                 }
                 Number::Char { signed: false } | Number::U8 => {
-                    Value::UInt(u64::from(std::ptr::read(address as *const u8)))
+                    Loaded::UInt(u64::from(std::ptr::read(address as *const u8)))
                 }
-                Number::I16 => Value::Int(i64::from(load::<i16>(address))),
-                Number::U16 => Value::UInt(u64::from(load::<u16>(address))),
-                Number::I32 => Value::Int(i64::from(load::<i32>(address))),
-                Number::U32 => Value::UInt(u64::from(load::<u32>(address))),
-                Number::I64 => Value::Int(load::<i64>(address)),
-                Number::U64 => Value::UInt(load::<u64>(address)),
-                Number::F32 => Value::Float(f64::from(load::<f32>(address))),
-                Number::F64 => Value::Float(load::<f64>(address)),
+                Number::I16 => Loaded::Int(i64::from(load::<i16>(address))),
+                Number::U16 => Loaded::UInt(u64::from(load::<u16>(address))),
+                Number::I32 => Loaded::Int(i64::from(load::<i32>(address))),
+                Number::U32 => Loaded::UInt(u64::from(load::<u32>(address))),
+                Number::I64 => Loaded::Int(load::<i64>(address)),
+                Number::U64 => Loaded::UInt(load::<u64>(address)),
+                Number::F32 => Loaded::Float(f64::from(load::<f32>(address))),
+                Number::F64 => Loaded::Float(load::<f64>(address)),
             }
         }
     }
+}
+
+/// A number [`Number::load`] read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Loaded {
+    /// A signed integer (or signed `char`).
+    Int(i64),
+    /// An unsigned integer (or unsigned `char`).
+    UInt(u64),
+    /// A `float` (widened) or `double`.
+    Float(f64),
+    /// A `_Bool` (any byte other than 0 is true).
+    Bool(bool),
 }
 
 /// # Safety

@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::{PyAttributeError, PyIndexError, PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PySlice, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PySlice, PyString, PyTuple};
 
-use ffikit_abi::cdata::{CKind, CMemory, CType, Number, Scalar};
+use ffikit_abi::cdata::{CKind, CMemory, CType, Loaded, Number, Scalar};
 use ffikit_abi::{Callback, Value};
 
 use crate::errors::raise;
@@ -48,9 +48,9 @@ pub(crate) struct CDataObject {
     /// A callback's code and its Python callable (`ffi.callback`).
     pub(crate) callback: Option<Box<CallbackParts>>,
     /// `ffi.new_handle`'s object.
-    pub(crate) handle: Option<Handle>,
+    pub(crate) handle: Option<Box<Handle>>,
     /// `ffi.gc`'s destructor.
-    pub(crate) destructor: Destructor,
+    pub(crate) destructor: Option<Box<Destructor>>,
 }
 
 /// `ffi.gc`'s destructor and the object it is called with, once (when its cdata is
@@ -107,7 +107,7 @@ impl CDataObject {
             length: None,
             callback: None,
             handle: None,
-            destructor: Destructor::default(),
+            destructor: None,
         }
     }
 
@@ -844,7 +844,7 @@ pub(crate) fn read(
     if let Some(number) = ty.number() {
         // SAFETY: the Python user's promise (the module's safety model): `address` holds a
         // value of the type (always so for memory ffikit allocated).
-        let value = unsafe { number.read(address) };
+        let value = unsafe { number.load(address) };
         return number_to_python(py, number, value);
     }
     match ty.kind() {
@@ -876,15 +876,22 @@ pub(crate) fn read(
 
 /// A number [`Number::read`] gave, as Python reads it: `char` as `bytes` of one, `_Bool` as
 /// `bool`.
-fn number_to_python(py: Python<'_>, number: Number, value: Value) -> PyResult<PyObject> {
-    match (number, value) {
-        (Number::Char { .. }, Value::Int(i)) => {
-            Ok(PyBytes::new(py, &[i as u8]).into_any().unbind())
-        }
-        (Number::Char { .. }, Value::UInt(u)) => {
-            Ok(PyBytes::new(py, &[u as u8]).into_any().unbind())
-        }
-        (_, value) => crate::convert::to_python(py, value),
+fn number_to_python(py: Python<'_>, number: Number, value: Loaded) -> PyResult<PyObject> {
+    // SAFETY (each C API call): a new reference, or NULL with an exception set.
+    unsafe {
+        let made = match (number, value) {
+            (Number::Char { .. }, Loaded::Int(i)) => {
+                return Ok(PyBytes::new(py, &[i as u8]).into_any().unbind());
+            }
+            (Number::Char { .. }, Loaded::UInt(u)) => {
+                return Ok(PyBytes::new(py, &[u as u8]).into_any().unbind());
+            }
+            (_, Loaded::Int(i)) => pyo3::ffi::PyLong_FromLongLong(i),
+            (_, Loaded::UInt(u)) => pyo3::ffi::PyLong_FromUnsignedLongLong(u),
+            (_, Loaded::Float(f)) => pyo3::ffi::PyFloat_FromDouble(f),
+            (_, Loaded::Bool(b)) => return Ok(PyBool::new(py, b).to_owned().into_any().unbind()),
+        };
+        PyObject::from_owned_ptr_or_err(py, made)
     }
 }
 

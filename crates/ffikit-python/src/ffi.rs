@@ -666,25 +666,36 @@ impl Ffi {
         let this = cdata.get();
         let Some(destructor) = destructor else {
             // `gc(p, None)`: removes the destructor `gc` gave `p`.
-            return match lock(&this.destructor.0).take() {
+            let removed = this.destructor.as_ref().and_then(|d| lock(&d.0).take());
+            return match removed {
                 Some(_) => Ok(py.None()),
                 None => Err(PyTypeError::new_err(
                     "ffi.gc(p, None): p has no destructor to remove",
                 )),
             };
         };
-        let made = CDataObject::plain(
-            this.ty.clone(),
-            this.address,
-            Keep::Object(cdata.clone().into_any().unbind()),
-        );
-        *lock(&made.destructor.0) = Some((destructor, cdata.clone().into_any().unbind()));
+        let made = CDataObject {
+            destructor: Some(Box::new(crate::cdata::Destructor(Mutex::new(Some((
+                destructor,
+                cdata.clone().into_any().unbind(),
+            )))))),
+            ..CDataObject::plain(
+                this.ty.clone(),
+                this.address,
+                Keep::Object(cdata.clone().into_any().unbind()),
+            )
+        };
         Ok(Py::new(py, made)?.into_any())
     }
 
     /// Runs a `gc` destructor now (or frees `new`'s memory early, as far as Python can).
     fn release(&self, py: Python<'_>, cdata: &Bound<'_, CDataObject>) -> PyResult<()> {
-        if let Some((destructor, original)) = lock(&cdata.get().destructor.0).take() {
+        let pending = cdata
+            .get()
+            .destructor
+            .as_ref()
+            .and_then(|d| lock(&d.0).take());
+        if let Some((destructor, original)) = pending {
             destructor.call1(py, (original,))?;
         }
         Ok(())
@@ -702,10 +713,10 @@ impl Ffi {
         made.owning = None;
         lock(&HANDLES).insert(made.address, object.clone_ref(py));
         let _ = py;
-        made.handle = Some(crate::cdata::Handle {
+        made.handle = Some(Box::new(crate::cdata::Handle {
             object,
             address: made.address,
-        });
+        }));
         Ok(made)
     }
 
@@ -1311,13 +1322,16 @@ impl Allocator {
                 std::ptr::copy_nonoverlapping(made.address as *const u8, address as *mut u8, size)
             };
         }
-        let result = CDataObject {
+        let mut result = CDataObject {
             owning: Some(size),
             length: made.length,
             ..CDataObject::plain(made.ty.clone(), address, Keep::Object(raw.clone().unbind()))
         };
         if let Some(free) = &self.free {
-            *lock(&result.destructor.0) = Some((free.clone_ref(py), raw.clone().unbind()));
+            result.destructor = Some(Box::new(crate::cdata::Destructor(Mutex::new(Some((
+                free.clone_ref(py),
+                raw.clone().unbind(),
+            ))))));
         }
         Ok(Py::new(py, result)?.into_any())
     }
