@@ -877,7 +877,8 @@ pub(crate) fn read(
 /// A number [`Number::read`] gave, as Python reads it: `char` as `bytes` of one, `_Bool` as
 /// `bool`.
 fn number_to_python(py: Python<'_>, number: Number, value: Loaded) -> PyResult<PyObject> {
-    // SAFETY (each C API call): a new reference, or NULL with an exception set.
+    // SAFETY: each C API call gives a new reference, or NULL with an exception set (taken
+    // as such by `from_owned_ptr_or_err`); the GIL is held (`py`).
     unsafe {
         let made = match (number, value) {
             (Number::Char { .. }, Loaded::Int(i)) => {
