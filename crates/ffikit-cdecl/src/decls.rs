@@ -214,6 +214,9 @@ const STANDARD_TYPEDEFS: &[(&str, Scalar)] = &[
     ("char32_t", Scalar::Char32),
     // `<stdbool.h>`'s spelling (a keyword only from C23).
     ("bool", Scalar::Bool),
+    // CFFI's names for the complex types (its type strings and generated code use them).
+    ("_cffi_float_complex_t", Scalar::ComplexFloat),
+    ("_cffi_double_complex_t", Scalar::ComplexDouble),
 ];
 
 /// Whether `name` still has its standard meaning (see [`STANDARD_TYPEDEFS`]).

@@ -37,7 +37,19 @@ UNINITIALIZED = (
     "ffikit always zeroes the memory it allocates: reading uninitialized memory is undefined "
     "behaviour in Rust (should_clear_after_alloc=False is honoured for a user's alloc())"
 )
+# Where CFFI's two test directories ask opposite things of one FFI class: ffikit.FFI stands
+# for cffi.FFI (the ABI-mode API, testing/cffi0), so cffi0's answer wins.
+CONTRADICTS = (
+    "contradicts testing/cffi0/{}, which ffikit passes: the same FFI class cannot do both "
+    "(ffikit.FFI is cffi.FFI's stand-in, not the compiled module's _cffi_backend.FFI)"
+)
 SKIPPED = {
+    "TestNewFFI1::test_struct_opaque": CONTRADICTS.format(
+        "backend_tests.py::test_struct_opaque (ffi.new('struct baz **') works)"),
+    "TestNewFFI1::test_union_opaque": CONTRADICTS.format(
+        "backend_tests.py::test_union_opaque (ffi.new('union baz **') works)"),
+    "test_ffi_obj.py::test_ffi_no_attr": CONTRADICTS.format(
+        "test_function.py::test_function_has_a_c_type (it sets ffi.C)"),
     "test_ffi_obj.py::test_ffi_new_allocator_1": UNINITIALIZED,
     "TestBitfield::test_bitfield_anonymous_no_align": API_MODE,
     "TestBitfield::test_bitfield_basic": API_MODE,
