@@ -1470,6 +1470,24 @@ pub(crate) fn pointer_value(ty: &CType, object: &Bound<'_, PyAny>) -> PyResult<u
 /// arguments: a cdata pointer or array by address, a struct cdata by value, a list or tuple
 /// for a pointer as a temporary array (kept in `temporaries` until the call returns), None
 /// for NULL, numbers and bytes as the engine converts them.
+/// `None` where C takes a `char *`: a missing value, refused with the engine's NullPointer
+/// error naming the argument (an explicit `ffi.NULL` passes, as in CFFI).
+pub(crate) fn refuse_none_string(
+    param: Option<&CType>,
+    object: &Bound<'_, PyAny>,
+    place: impl FnOnce() -> String,
+) -> PyResult<()> {
+    match param {
+        Some(param) if object.is_none() && crate::library::is_char_pointer(param) => {
+            Err(raise(ffikit_abi::Error::NullPointer {
+                place: place(),
+                ty: param.cname(),
+            }))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn argument(
     param: Option<&CType>,
     object: &Bound<'_, PyAny>,

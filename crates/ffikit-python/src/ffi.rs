@@ -735,6 +735,27 @@ impl Ffi {
             .ok_or_else(|| PyRuntimeError::new_err("from_handle(): not a live handle"))
     }
 
+    /// CFFI's `set_source`: with `source=None` (its out-of-line ABI mode, as build scripts
+    /// write it) accepted and nothing more — this FFI is already usable in-line; with C
+    /// source (API mode, which compiles C) refused: ffikit's API mode is the Rust
+    /// build-script helper (crates/ffikit-api).
+    #[pyo3(signature = (module_name, source, **_options))]
+    fn set_source(
+        &self,
+        module_name: &str,
+        source: Option<&Bound<'_, PyAny>>,
+        _options: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> PyResult<()> {
+        match source {
+            None => Ok(()),
+            Some(_) => Err(pyo3::exceptions::PyNotImplementedError::new_err(format!(
+                "set_source({module_name:?}, <C source>): CFFI's API mode compiles C, which \
+                 ffikit for Python does not; declare with cdef() and dlopen() the library \
+                 (ABI mode)"
+            ))),
+        }
+    }
+
     /// The names declared so far: `(typedefs, structs, unions)`, each sorted.
     fn list_types(&self) -> (Vec<String>, Vec<String>, Vec<String>) {
         self.this.declared().user_types()

@@ -98,6 +98,7 @@ impl Lib {
             .as_ref()
             .map(|(_, params, _)| params.clone())
             .unwrap_or_default();
+        let function = explicit_nulls(function, &params);
         let result = signature.map(|(result, _, _)| result).filter(wraps_result);
         let releases = this.release_gil.contains(name);
         let pointer = address_of(this, name).ok();
@@ -162,6 +163,33 @@ pub(crate) fn address_of(lib: &Lib, name: &str) -> PyResult<(CType, usize)> {
     // SAFETY: the declaration is the Python user's (promise 2).
     let function = unsafe { ffikit_abi::Library::get(&lib.library, name) }.map_err(raise)?;
     Ok((ty.pointer_to(), function.address()))
+}
+
+/// CFFI's rule for NULL: an explicit `ffi.NULL` passes where C takes a `char *` (as C allows
+/// and C APIs take, `pango_language_from_string(NULL)`), so the engine's NULL check for
+/// string parameters is lifted; `None` there is still refused, by the conversion
+/// ([`crate::cdata::argument`]): it is what a missing value looks like, and `strlen(NULL)`
+/// is undefined behaviour.
+fn explicit_nulls(mut function: OwnedFunction, params: &[CType]) -> OwnedFunction {
+    for (index, param) in params.iter().enumerate() {
+        if is_char_pointer(param) {
+            function = function.allow_null(index);
+        }
+    }
+    function
+}
+
+/// A `char *` (any qualifiers, any character signedness).
+pub(crate) fn is_char_pointer(ty: &CType) -> bool {
+    use ffikit_abi::cdata::Scalar;
+    ty.kind() == CKind::Pointer
+        && ty.item_ref().is_some_and(|item| {
+            item.kind() == CKind::Primitive
+                && matches!(
+                    item.scalar(),
+                    Some(Scalar::Char | Scalar::SChar | Scalar::UChar)
+                )
+        })
 }
 
 /// A C result as the Python object a call returns (a struct or union: an owning cdata).
@@ -425,7 +453,15 @@ mod fastcall {
                     match by_value(bound, index, &arg) {
                         Some(value) => value,
                         None => {
-                            crate::cdata::argument(bound.params.get(index), &arg, &mut temporaries)?
+                            let param = bound.params.get(index);
+                            crate::cdata::refuse_none_string(param, &arg, || {
+                                format!(
+                                    "argument {} of `{}`",
+                                    index + 1,
+                                    bound._name.to_string_lossy()
+                                )
+                            })?;
+                            crate::cdata::argument(param, &arg, &mut temporaries)?
                         }
                     }
                 }
@@ -612,11 +648,17 @@ pub(crate) fn call_pointer(
     // is to a function of its declared type.
     let function = unsafe { OwnedFunction::at(&PROCESS, ty, address) }.map_err(raise)?;
     let (result_ty, params, _) = ty.signature().expect("a function pointer");
+    let function = explicit_nulls(function, &params);
     let mut temporaries = Vec::new();
     let values = args
         .iter()
         .enumerate()
-        .map(|(index, arg)| crate::cdata::argument(params.get(index), &arg, &mut temporaries))
+        .map(|(index, arg)| {
+            crate::cdata::refuse_none_string(params.get(index), &arg, || {
+                format!("argument {} of `{}`", index + 1, ty.cname())
+            })?;
+            crate::cdata::argument(params.get(index), &arg, &mut temporaries)
+        })
         .collect::<PyResult<Vec<Value>>>()?;
     // SAFETY: as above, for the arguments (promise 3).
     let result = unsafe { function.call(&values) };

@@ -335,3 +335,37 @@ def test_callback_as_a_decorator(ffi, libc):
 
     libc.qsort(array, 6, 4, descending)
     assert array.value() == sorted([4, -1, 8, 0, 15, 2], reverse=True)
+
+
+def test_an_explicit_null_passes_for_a_string_but_none_does_not():
+    # CFFI's rule: ffi.NULL is a deliberate NULL pointer (C APIs take one for `char *`),
+    # None a missing value (strlen(NULL) is undefined behaviour).
+    import locale
+
+    ffi = ffikit.FFI()
+    ffi.cdef("char *setlocale(int category, const char *locale); size_t strlen(const char *s);")
+    libc = ffi.dlopen("libc.so.6")
+    queried = libc.setlocale(locale.LC_ALL, ffi.NULL)  # NULL: query, change nothing
+    assert ffi.string(queried).decode() == locale.setlocale(locale.LC_ALL)
+    with pytest.raises(ffikit.Error) as error:
+        libc.strlen(None)
+    assert error.value.kind == "NullPointer"
+    assert "argument 1 of `strlen`" in str(error.value)
+
+
+def test_wide_characters_and_flexible_arrays():
+    ffi = ffikit.FFI()
+    ffi.cdef("size_t wcslen(const wchar_t *s); struct varsize { int n; short items[]; };")
+    libc = ffi.dlopen("libc.so.6")
+    text = "h\u00e9llo \U0001f600"
+    wide = ffi.new("wchar_t[]", text)
+    assert len(wide) == len(text) + 1 and ffi.string(wide) == text
+    assert libc.wcslen(wide) == len(text)  # C's own count
+    assert libc.wcslen(text) == len(text)  # a str for `const wchar_t *`, as CFFI
+    utf16 = ffi.new("char16_t[]", "\U0001f600")
+    assert len(utf16) == 3 and ffi.string(utf16) == "\U0001f600"  # a surrogate pair
+    p = ffi.new("struct varsize *", [3, [7, 8, 9]])
+    assert ffi.sizeof(p[0]) == ffi.sizeof("int")  # the fixed part, as C's sizeof
+    assert len(p.items) == 3 and list(p.items) == [7, 8, 9]
+    p.items[2] = -1
+    assert ffi.cast("short *", ffi.cast("char *", p) + ffi.offsetof("struct varsize", "items"))[2] == -1

@@ -3,7 +3,8 @@
 # replaced by ffikit and nothing else changed (issue 27). Not part of `.ci/run` (it needs
 # libcairo2 and PyPI downloads); run by hand:
 #   crates/ffikit-python/tests/real_programs/run.sh PYTHON
-# where PYTHON has ffikit, pytest, numpy and pikepdf installed (the test venv under
+# (PANGOCFFI_SRC=checkout also runs pangocffi, see below) where PYTHON has ffikit, pytest,
+# numpy and pikepdf installed (the test venv under
 # target/tmp/ffikit-python-venv, with `pip install numpy pikepdf soundfile`).
 set -euo pipefail
 python=${1:?the Python with ffikit installed}
@@ -31,3 +32,11 @@ PY
 "$python" -m pip download -q --no-binary :all: --no-deps cairocffi==1.7.1
 tar xzf cairocffi-1.7.1.tar.gz
 (cd cairocffi-1.7.1 && PYTHONPATH="$work/shim:." "$python" -m pytest -q -p no:cacheprovider cairocffi/test_cairo.py | tail -1)
+
+# pangocffi (libpango, in-line ABI mode): its PyPI sdist ships no test helpers, so this runs
+# only on a checkout of its repository (leifgehrmann/pangocffi, 23ba90e measured), given as
+# PANGOCFFI_SRC. Its tests draw through cairocffi, which is ffikit here too.
+if [ -n "${PANGOCFFI_SRC:-}" ]; then
+    cp -r "$PANGOCFFI_SRC" pangocffi-src
+    (cd pangocffi-src && PYTHONPATH="$work/shim:." "$python" -m pytest -q -p no:cacheprovider tests | tail -1)
+fi
