@@ -9,20 +9,29 @@
 //! ```
 //!
 //! # Organization
-//! - `ffi` (`ffikit.FFI`): declarations (`cdef`, `include`), libraries (`dlopen`), and
-//!   CFFI's operations on C objects (`new`, `cast`, `typeof`, `sizeof`, `offsetof`,
-//!   `addressof`, `string`, `unpack`, `from_buffer`, `gc`, handles, `callback`, ...).
+//! - `ffi` (`ffikit.FFI`): declarations (`cdef`, `include`, `list_types`), libraries
+//!   (`dlopen`), and CFFI's operations on C objects (`new`, `cast`, `typeof`, `sizeof`,
+//!   `offsetof`, `addressof`, `string`, `unpack`, `from_buffer`, `gc`, handles, `callback`,
+//!   `init_once`, ...); `making`: what `new` and `cast` make (open arrays and flexible array
+//!   members sized by their initializer, C's conversions) and the member/index walks of
+//!   `offsetof`/`addressof`; `allocator`: `new_allocator`'s allocators and the `callback`
+//!   decorator.
 //! - `library` (`Lib`): a library's functions as builtins called with `METH_FASTCALL` (no
 //!   argument tuple), made on first access and kept in its `__dict__`; globals read and
 //!   written as cdata; constants.
 //! - `cdata`: C objects as typed views of memory (ffikit-abi's `cdata::CType` + address +
-//!   owner) with Python's protocols, and the conversions between Python values and C memory
-//!   (CFFI's initializers); `ctype`: types as CFFI's ctype objects; `buffer`: `ffi.buffer`.
+//!   owner) with Python's protocols; `reading` and `writing`: values between Python and C
+//!   memory (`read`: numbers, characters, views; `write`: CFFI's initializers, call
+//!   arguments); `ctype`: types as CFFI's ctype objects; `buffer`: `ffi.buffer`.
 //! - `callbacks`: Python callables as C function pointers (`ffi.callback`).
 //! - `convert`: Python objects to ffikit `Value`s and back, for calls.
 //! - `errors`: ffikit's typed errors as Python exceptions (`ffikit.Error` and subclasses that
 //!   are also `TypeError`, `OverflowError`, `OSError`, `MemoryError`, ... where Python users
 //!   expect those), CFFI's `FFIError`.
+//!
+//! `ffi` and `cdata` are the two files over ~600 lines: each is one `#[pymethods]` block
+//! (PyO3 takes one per class without its `multiple-pymethods` feature and the `inventory`
+//! registry it needs), whose methods delegate to the modules above.
 //!
 //! # Safety model
 //! ffikit-abi's promises are made by the Python user the way CFFI's users make them: the
@@ -34,6 +43,7 @@
 //! returned, is the user's word. What ffikit can check it checks, before C runs: arity,
 //! types, integer ranges, NULL and NUL inside strings, struct shapes, array bounds.
 
+mod allocator;
 mod buffer;
 mod callbacks;
 mod cdata;
@@ -42,6 +52,9 @@ mod ctype;
 mod errors;
 mod ffi;
 mod library;
+mod making;
+mod reading;
+mod writing;
 
 use pyo3::prelude::*;
 
