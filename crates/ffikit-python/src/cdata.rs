@@ -52,6 +52,10 @@ pub(crate) struct CDataObject {
     pub(crate) handle: Option<Box<Handle>>,
     /// `ffi.gc`'s destructor.
     pub(crate) destructor: Option<Box<Destructor>>,
+    /// For a pointer to a struct or union: the view `p[0]` gave, given again (`lib.f(p[0])`
+    /// in a loop makes no object per call). It keeps what this object keeps, not this
+    /// object, so the two make no cycle.
+    pub(crate) first: std::sync::OnceLock<Py<CDataObject>>,
 }
 
 /// `ffi.gc`'s destructor and the object it is called with, once (when its cdata is
@@ -109,6 +113,27 @@ impl CDataObject {
             callback: None,
             handle: None,
             destructor: None,
+            first: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Whether `p[0]`'s view is kept for the next `p[0]`: for a pointer to a struct or
+    /// union whose lifetime is all in `keep` (not one with a `gc` destructor, a handle or a
+    /// callback, which the view must keep alive itself).
+    fn caches_first(&self, item: &CType) -> bool {
+        self.kind() == CKind::Pointer
+            && matches!(item.kind(), CKind::Struct | CKind::Union)
+            && self.destructor.is_none()
+            && self.handle.is_none()
+            && self.callback.is_none()
+    }
+
+    /// What keeps this object's memory alive, for a view that outlives nothing else of it.
+    fn keep_again(&self, py: Python<'_>) -> Keep {
+        match &self.keep {
+            Keep::Nothing => Keep::Nothing,
+            Keep::Owned(memory) => Keep::Owned(Arc::clone(memory)),
+            Keep::Object(object) => Keep::Object(object.clone_ref(py)),
         }
     }
 
@@ -288,7 +313,19 @@ impl CDataObject {
             return this.slice(py, slf, slice);
         }
         let index: isize = index.extract()?;
+        if index == 0 {
+            if let Some(first) = this.first.get() {
+                return Ok(first.clone_ref(py).into_any());
+            }
+        }
         let (item, at) = this.element(index)?;
+        if index == 0 && this.caches_first(item) {
+            let view = CDataObject::plain(item.clone(), at, this.keep_again(py));
+            let view = Py::new(py, view)?;
+            // Another thread may have set it meanwhile: either view is as good.
+            let _ = this.first.set(view.clone_ref(py));
+            return Ok(view.into_any());
+        }
         read(py, item, at, Some(slf.as_any()))
     }
 

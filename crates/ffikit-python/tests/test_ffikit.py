@@ -369,3 +369,27 @@ def test_wide_characters_and_flexible_arrays():
     assert len(p.items) == 3 and list(p.items) == [7, 8, 9]
     p.items[2] = -1
     assert ffi.cast("short *", ffi.cast("char *", p) + ffi.offsetof("struct varsize", "items"))[2] == -1
+
+
+def test_the_first_item_of_a_struct_pointer_is_one_view_that_outlives_the_pointer():
+    ffi = ffikit.FFI()
+    ffi.cdef("struct s_int64x2 { int64_t a; int64_t b; };")
+    p = ffi.new("struct s_int64x2 *", [1, 2])
+    view = p[0]
+    assert p[0] is view  # given again: `lib.f(p[0])` in a loop makes no object per call
+    view.b = 40
+    assert p.b == 40 and p[0].b == 40  # the same memory
+    del p
+    gc.collect()
+    assert (view.a, view.b) == (1, 40)  # the view keeps the memory alive
+    # A pointer with a gc destructor: its views keep it (so the destructor waits), not cached.
+    freed = []
+    q = ffi.gc(ffi.new("struct s_int64x2 *", [5, 6]), lambda _: freed.append(1))
+    inner = q[0]
+    assert q[0] is not inner
+    del q
+    gc.collect()
+    assert freed == [] and inner.b == 6
+    del inner
+    gc.collect()
+    assert freed == [1]
