@@ -67,7 +67,7 @@ impl Allocator {
         let size = made.owning.unwrap_or(0);
         let raw = alloc.call1(py, (size,))?;
         let raw = raw.bind(py);
-        let address = match raw.downcast::<CDataObject>() {
+        let address = match crate::cdata::as_cdata(raw) {
             Ok(data) if data.get().is_pointer_like() => data.get().as_pointer(),
             Ok(data) => {
                 return Err(PyTypeError::new_err(format!(

@@ -25,7 +25,7 @@ pub(crate) fn address_of(
     object: &Bound<'_, PyAny>,
     writable: bool,
 ) -> PyResult<(usize, Option<usize>)> {
-    if let Ok(data) = object.downcast::<CDataObject>() {
+    if let Ok(data) = crate::cdata::as_cdata(object) {
         let data = data.get();
         return match data.ty.kind() {
             CKind::Pointer | CKind::Array => Ok((data.address, None)),

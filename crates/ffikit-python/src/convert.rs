@@ -11,8 +11,6 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyT
 
 use ffikit_abi::Value;
 
-use crate::cdata::CDataObject;
-
 /// How deep lists, tuples and dicts may nest in a value: as deep as a C type may
 /// (`MAX_TYPE_DEPTH`). A deeper value — a list that contains itself, 10^6 nested lists — fits
 /// no C type, so it is refused before it can exhaust the stack.
@@ -56,7 +54,7 @@ fn to_value_within(object: &Bound<'_, PyAny>, depth: u32) -> PyResult<Value> {
     if let Ok(complex) = object.downcast::<pyo3::types::PyComplex>() {
         return Ok(Value::Complex(complex.real(), complex.imag()));
     }
-    if let Ok(data) = object.downcast::<CDataObject>() {
+    if let Ok(data) = crate::cdata::as_cdata(object) {
         return data.get().to_value();
     }
     let nested = object.downcast::<PyDict>().is_ok()

@@ -292,7 +292,7 @@ impl Ffi {
     /// The ctype of a type name or of a cdata.
     #[pyo3(name = "typeof")]
     fn type_of(&self, py: Python<'_>, of: &Bound<'_, PyAny>) -> PyResult<Py<CTypeObject>> {
-        if let Ok(data) = of.downcast::<CDataObject>() {
+        if let Ok(data) = crate::cdata::as_cdata(of) {
             return CTypeObject::wrap(py, data.get().ty.clone());
         }
         if let Some((ty, _)) = crate::library::function_pointer(of) {
@@ -309,7 +309,7 @@ impl Ffi {
 
     /// The size in bytes of a type or of a cdata (an array's whole size).
     fn sizeof(&self, of: &Bound<'_, PyAny>) -> PyResult<usize> {
-        if let Ok(data) = of.downcast::<CDataObject>() {
+        if let Ok(data) = crate::cdata::as_cdata(of) {
             let data = data.get();
             if let Some(size) = data.owning.filter(|_| data.ty.kind() != CKind::Pointer) {
                 return Ok(size);
@@ -328,7 +328,7 @@ impl Ffi {
 
     /// The alignment of a type.
     fn alignof(&self, of: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let ty = match of.downcast::<CDataObject>() {
+        let ty = match crate::cdata::as_cdata(of) {
             Ok(data) => data.get().ty.clone(),
             Err(_) => self.resolve(of)?,
         };
@@ -403,7 +403,7 @@ impl Ffi {
         cdata: &Bound<'_, PyAny>,
         maxlen: isize,
     ) -> PyResult<PyObject> {
-        let data = cdata.downcast::<CDataObject>().map_err(|_| {
+        let data = crate::cdata::as_cdata(cdata).map_err(|_| {
             PyTypeError::new_err(format!(
                 "string() argument must be a cdata, not {}",
                 cdata

@@ -65,6 +65,7 @@ fn ffikit_python(module: &pyo3::Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<ffi::Ffi>()?;
     module.add_class::<library::Lib>()?;
     module.add_class::<cdata::CDataObject>()?;
+    cdata::record_type(module.py());
     module.add_class::<ctype::CTypeObject>()?;
     module.add_class::<buffer::BufferObject>()?;
     errors::add(module)?;

@@ -502,7 +502,7 @@ mod fastcall {
         if !matches!(param.kind(), CKind::Struct | CKind::Union) {
             return None;
         }
-        let data = arg.downcast::<CDataObject>().ok()?.get();
+        let data = crate::cdata::as_cdata(arg).ok()?.get();
         if !matches!(data.ty.kind(), CKind::Struct | CKind::Union) {
             return None;
         }
@@ -530,7 +530,7 @@ mod fastcall {
         for &arg in args {
             // SAFETY: a borrowed, live argument of this call; the GIL is held.
             let arg = unsafe { pyo3::Bound::from_borrowed_ptr(py, arg) };
-            if let Ok(callback) = arg.downcast::<CDataObject>() {
+            if let Ok(callback) = crate::cdata::as_cdata(&arg) {
                 if let Some(parts) = &callback.get().callback {
                     let kept = parts
                         .exception

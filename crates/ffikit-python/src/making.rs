@@ -24,7 +24,7 @@ fn open_length(item: &CType, init: Option<&Bound<'_, PyAny>>) -> PyResult<usize>
         )));
     };
     if let Ok(n) = init.extract::<isize>() {
-        if init.downcast::<CDataObject>().is_err() {
+        if crate::cdata::as_cdata(init).is_err() {
             if n < 0 {
                 return Err(PyValueError::new_err("negative array length"));
             }
@@ -37,7 +37,7 @@ fn open_length(item: &CType, init: Option<&Bound<'_, PyAny>>) -> PyResult<usize>
     if let Ok(text) = init.downcast::<PyString>() {
         return Ok(crate::cdata::wide_units(text, item.size().unwrap_or(4))?.len() + 1);
     }
-    if let Ok(data) = init.downcast::<CDataObject>() {
+    if let Ok(data) = crate::cdata::as_cdata(init) {
         let data = data.get();
         if data.ty.kind() == CKind::Array {
             return Ok(data.ty.length().unwrap_or(0));
@@ -123,7 +123,7 @@ pub(crate) fn cast_to(
         ))),
         CKind::Pointer => {
             let ty = ty.clone();
-            let address = if let Ok(data) = value.downcast::<CDataObject>() {
+            let address = if let Ok(data) = crate::cdata::as_cdata(value) {
                 let data = data.get();
                 match data.ty.kind() {
                     CKind::Primitive | CKind::Enum => integer_of(py, value)? as usize,
@@ -149,7 +149,7 @@ pub(crate) fn cast_to(
                 }
                 integer_of(py, value)? as usize
             };
-            let keep = match value.downcast::<CDataObject>() {
+            let keep = match crate::cdata::as_cdata(value) {
                 Ok(data) => match &data.get().callback {
                     Some(_) => Keep::Object(value.clone().unbind()),
                     None => Keep::Nothing,
@@ -163,7 +163,7 @@ pub(crate) fn cast_to(
             let made = CDataObject::owning(ty.clone(), size)?;
             let scalar = ty.scalar().expect("primitive");
             let number: Value = if scalar.is_floating() {
-                let float = match value.downcast::<CDataObject>() {
+                let float = match crate::cdata::as_cdata(value) {
                     Ok(data) if matches!(data.get().ty.kind(), CKind::Primitive | CKind::Enum) => {
                         let inner = read(py, &data.get().ty, data.get().address, None)?;
                         let inner = inner.bind(py);
@@ -236,7 +236,7 @@ pub(crate) fn cast_to(
         }
         // As CFFI: an array type over the memory a pointer or array points to (a view; the
         // source is kept alive).
-        CKind::Array if ty.length().is_some() => match value.downcast::<CDataObject>() {
+        CKind::Array if ty.length().is_some() => match crate::cdata::as_cdata(value) {
             Ok(data) if data.get().is_pointer_like() => Ok(CDataObject::plain(
                 ty.clone(),
                 data.get().as_pointer(),
@@ -267,7 +267,7 @@ pub(crate) fn integer_of(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<i
             return Ok(small);
         }
     }
-    if let Ok(data) = value.downcast::<CDataObject>() {
+    if let Ok(data) = crate::cdata::as_cdata(value) {
         let data = data.get();
         return match data.ty.kind() {
             CKind::Primitive | CKind::Enum => {

@@ -10,7 +10,6 @@ use pyo3::types::{PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use ffikit_abi::Value;
 use ffikit_abi::cdata::{CKind, CType, Scalar};
 
-use crate::cdata::CDataObject;
 use crate::errors::raise;
 use crate::reading::{is_char_name, is_wide_char, wide_units};
 
@@ -35,7 +34,7 @@ pub(crate) fn scalar_value(ty: &CType, object: &Bound<'_, PyAny>) -> PyResult<Va
             return crate::convert::to_value(object);
         }
     }
-    if let Ok(data) = object.downcast::<CDataObject>() {
+    if let Ok(data) = crate::cdata::as_cdata(object) {
         let data = data.get();
         if matches!(data.kind(), CKind::Primitive | CKind::Enum) {
             // SAFETY: a primitive cdata's own memory.
@@ -132,7 +131,7 @@ fn narrowed(ty: &CType, value: f64) -> f64 {
 }
 
 fn type_error(ty: &CType, object: &Bound<'_, PyAny>) -> PyErr {
-    let given = match object.downcast::<CDataObject>() {
+    let given = match crate::cdata::as_cdata(object) {
         Ok(data) => format!("cdata '{}'", data.get().ty.cname()),
         Err(_) => object
             .get_type()
@@ -238,7 +237,7 @@ pub(crate) fn write_array(
         {
             let item = ty.item().expect("an array has an item");
             let size = item.size().unwrap_or(0);
-            if let Ok(data) = object.downcast::<CDataObject>() {
+            if let Ok(data) = crate::cdata::as_cdata(object) {
                 let data = data.get();
                 if data.kind() == CKind::Array
                     && data.ty.item().as_ref() == Some(&item)
@@ -327,7 +326,7 @@ fn write_record(
 ) -> PyResult<()> {
     {
         {
-            if let Ok(data) = object.downcast::<CDataObject>() {
+            if let Ok(data) = crate::cdata::as_cdata(object) {
                 let data = data.get();
                 let (source, from) = match data.kind() {
                     CKind::Struct | CKind::Union => (data.ty.clone(), data.address),
@@ -387,7 +386,7 @@ fn write_record(
 /// nested record, as CFFI sizes `ffi.new("struct foo *", [1, [2, 3, 4]])`.
 pub(crate) fn flexible_size(ty: &CType, object: &Bound<'_, PyAny>, depth: u32) -> PyResult<usize> {
     let own = ty.size().unwrap_or(0);
-    if depth > MAX_DEPTH || object.downcast::<CDataObject>().is_ok() {
+    if depth > MAX_DEPTH || crate::cdata::as_cdata(object).is_ok() {
         return Ok(own);
     }
     if !ty.is_complete() {
@@ -473,7 +472,7 @@ pub(crate) fn pointer_value(ty: &CType, object: &Bound<'_, PyAny>) -> PyResult<u
         }
         return Err(type_error(ty, object));
     }
-    let Ok(data) = object.downcast::<CDataObject>() else {
+    let Ok(data) = crate::cdata::as_cdata(object) else {
         return Err(type_error(ty, object));
     };
     let data = data.get();
@@ -526,7 +525,7 @@ pub(crate) fn argument(
     temporaries: &mut Vec<PyObject>,
 ) -> PyResult<Value> {
     let pointer_param = param.is_some_and(|p| p.kind() == CKind::Pointer);
-    if let Ok(data) = object.downcast::<CDataObject>() {
+    if let Ok(data) = crate::cdata::as_cdata(object) {
         let data = data.get();
         if pointer_param || (param.is_none() && data.is_pointer_like()) {
             let address = data.as_pointer();
