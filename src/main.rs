@@ -148,9 +148,10 @@ enum Commands {
         #[arg(long, conflicts_with = "svg")]
         callgrind: bool,
         /// Compare in Python instead: ctypes, CFFI's ABI and API modes and the ffikit module in
-        /// one Python process (`pip install ./crates/ffikit-python cffi` first; the Python is
-        /// `$FFIKIT_PYTHON`, else python3).
-        #[arg(long, conflicts_with = "callgrind")]
+        /// one Python process (the Python is `$FFIKIT_PYTHON`, else a python3 that has the
+        /// module and cffi, else a virtual environment under target/ built on first use).
+        /// With --callgrind: instructions per call, each style in a Python under callgrind.
+        #[arg(long)]
         python: bool,
         /// Internal (the callgrind child): run WORKLOAD/STYLE `--calls` times.
         #[arg(long, hide = true, value_name = "WORKLOAD/STYLE", requires = "calls")]
@@ -334,7 +335,7 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 filter,
             };
             if python {
-                let output = compare::python::run(&options, json, svg.as_deref())?;
+                let output = compare::python::run(&options, json, svg.as_deref(), callgrind)?;
                 print!("{output}");
                 return Ok(());
             }

@@ -55,8 +55,9 @@ def build_cffi_api(fixtures, directory):
         library_dirs=[library_dir],
         extra_link_args=["-Wl,-rpath," + library_dir],
     )
-    builder.compile(tmpdir=directory, verbose=False)
     sys.path.insert(0, directory)
+    if not any(n.startswith("_ffikit_compare_api.") and n.endswith(".so") for n in os.listdir(directory)):
+        builder.compile(tmpdir=directory, verbose=False)
     import _ffikit_compare_api
 
     return _ffikit_compare_api.ffi, _ffikit_compare_api.lib
@@ -103,6 +104,11 @@ def workloads(fixtures, api):
     f_pair = f_ffi.new("struct s_int64x2 *", [1 << 40, -5])
     pair_sum = float((1 << 40) - 5)
 
+    c_ints = (ctypes.c_int * 16)(*range(16))
+    a_ints = a_ffi.new("int[16]", list(range(16)))
+    p_ints = p_ffi.new("int[16]", list(range(16)))
+    f_ints = f_ffi.new("int[16]", list(range(16)))
+
     # Each style: the statement timed (compiled into timeit's loop: no wrapper call) and its
     # names.
     result = {
@@ -132,16 +138,23 @@ def workloads(fixtures, api):
         },
         # The cdata operations users run in loops: an array's element, a struct's member.
         "index": {
-            "ctypes": ("a[7]", {"a": (ctypes.c_int * 16)(*range(16))}),
-            "cffi-abi": ("a[7]", {"a": a_ffi.new("int[16]", list(range(16)))}),
-            "cffi-api": ("a[7]", {"a": p_ffi.new("int[16]", list(range(16)))}),
-            "ffikit": ("a[7]", {"a": f_ffi.new("int[16]", list(range(16)))}),
+            "ctypes": ("a[7]", {"a": c_ints}),
+            "cffi-abi": ("a[7]", {"a": a_ints}),
+            "cffi-api": ("a[7]", {"a": p_ints}),
+            "ffikit": ("a[7]", {"a": f_ints}),
         },
         "member": {
             "ctypes": ("s.b", {"s": pair}),
             "cffi-abi": ("s.b", {"s": a_pair}),
             "cffi-api": ("s.b", {"s": p_pair}),
             "ffikit": ("s.b", {"s": f_pair}),
+        },
+        # A comparator's body: a `void *` cast to `int *` and read.
+        "cast": {
+            "ctypes": ("c(p, t)[0]", {"c": ctypes.cast, "p": ctypes.c_void_p(ctypes.addressof(c_ints) + 20), "t": ctypes.POINTER(ctypes.c_int)}),
+            "cffi-abi": ('c("int *", p)[0]', {"c": a_ffi.cast, "p": a_ffi.cast("void *", a_ints + 5)}),
+            "cffi-api": ('c("int *", p)[0]', {"c": p_ffi.cast, "p": p_ffi.cast("void *", p_ints + 5)}),
+            "ffikit": ('c("int *", p)[0]', {"c": f_ffi.cast, "p": f_ffi.cast("void *", f_ints + 5)}),
         },
     }
     checks = {
@@ -151,6 +164,7 @@ def workloads(fixtures, api):
         "struct16": lambda r: r == pair_sum,
         "index": lambda r: r == 7,
         "member": lambda r: r == -5,
+        "cast": lambda r: r == 5,
     }
 
     # qsort of 1,000 ints with a Python comparator, each style's own way of writing one.
@@ -268,13 +282,21 @@ def main():
     parser.add_argument("--sample-ms", type=float, default=20.0)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--filter", default="")
+    parser.add_argument("--callgrind", action="store_true")
+    # Internal (a callgrind child): WORKLOAD STYLE CALLS, with the API extension in --api-dir.
+    parser.add_argument("--count", nargs=3)
+    parser.add_argument("--api-dir")
     args = parser.parse_args()
     if args.quick:
         args.samples, args.sample_ms = 3, 5.0
-    directory = tempfile.mkdtemp(prefix="ffikit-compare-")
+    if args.count:
+        return count_child(args)
+    directory = args.api_dir or tempfile.mkdtemp(prefix="ffikit-compare-")
     try:
         api = build_cffi_api(args.fixtures, directory)
         table, checks = workloads(args.fixtures, api)
+        if args.callgrind:
+            return counted(args, table, checks, directory)
         measurements = []
         for workload, styles in table.items():
             if args.filter not in workload:
@@ -315,6 +337,76 @@ def main():
         print(json.dumps(report, indent=2))
     else:
         print(text(measurements))
+
+
+def count_child(args):
+    """A callgrind child: the workload bound, its result checked, then the statement run
+    CALLS times by timeit's compiled loop (the same loop the timed rows use)."""
+    workload, style, calls = args.count
+    table, checks = workloads(args.fixtures, build_cffi_api(args.fixtures, args.api_dir))
+    if workload == "loop":
+        statement, names = "pass", {}
+    else:
+        statement, names = table[workload][style]
+        if not checks[workload](eval(statement, dict(names))):
+            raise SystemExit(f"{workload}/{style}: wrong result")
+    timeit.Timer(statement, globals=dict(names)).timeit(int(calls))
+
+
+def count_under_callgrind(args, directory, workload, style, small):
+    """Instructions per execution of the statement: runs of `small` and 3 * `small`
+    executions, differenced."""
+    totals = []
+    for calls in (small, 3 * small):
+        run = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+             sys.executable, os.path.abspath(__file__), "--fixtures", args.fixtures,
+             "--api-dir", directory, "--count", workload, style, str(calls)],
+            capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+        collected = [l for l in run.stderr.splitlines() if "Collected" in l]
+        if run.returncode != 0 or not collected:
+            raise SystemExit(f"{workload}/{style} under callgrind failed:\n{run.stderr[-2000:]}")
+        totals.append(int(collected[-1].split(":")[-1].strip()))
+    return totals, (totals[1] - totals[0]) / (2 * small)
+
+
+def counted(args, table, checks, directory):
+    """Instructions per call under callgrind: each (workload, style) run twice with call
+    counts N and 3N (N: a 20 ms batch natively), totals differenced, so start-up, imports
+    and binding cancel. Reproducible where time on a shared machine is not."""
+    measurements = []
+    _, loop = count_under_callgrind(args, directory, "loop", "-", 100_000)
+    for workload, styles in table.items():
+        if args.filter not in workload:
+            continue
+        for style, (statement, names) in styles.items():
+            if style == "subprocess":
+                continue  # its cost is in another process, which callgrind does not follow
+            if not checks[workload](eval(statement, dict(names))):
+                raise SystemExit(f"{workload}/{style}: wrong result")
+            small = batch_size(timeit.Timer(statement, globals=dict(names)), 0.02)
+            totals, per_call = count_under_callgrind(args, directory, workload, style, small)
+            measurements.append({
+                "workload": workload, "style": style, "calls": [small, 3 * small],
+                "instructions": totals, "per_call": per_call,
+                # timeit's loop (the same for every style) taken out: the binding's own cost.
+                "net_of_loop": per_call - loop,
+            })
+    for m in measurements:
+        reference = next(r for r in measurements if r["workload"] == m["workload"] and r["style"] == "cffi-api")
+        m["ratio_to_cffi_api"] = m["per_call"] / reference["per_call"]
+        m["net_ratio_to_cffi_api"] = m["net_of_loop"] / reference["net_of_loop"]
+    if args.json:
+        print(json.dumps({"python": sys.version.split()[0], "reference": "cffi-api",
+                          "unit": "instructions per call", "loop": loop,
+                          "measurements": measurements}, indent=2))
+    else:
+        lines = [f"Python {sys.version.split()[0]}: instructions per call under callgrind, with timeit's loop ({loop:,.0f}) and without it, and the ratios to CFFI's API mode",
+                 f"{'workload':<11} {'style':<10} {'instructions':>13} {'vs cffi-api':>12} {'net of loop':>12} {'vs cffi-api':>12}"]
+        for m in measurements:
+            lines.append(f"{m['workload']:<11} {m['style']:<10} {m['per_call']:>13,.0f} {m['ratio_to_cffi_api']:>11.2f}x {m['net_of_loop']:>12,.0f} {m['net_ratio_to_cffi_api']:>11.2f}x")
+        print("\n".join(lines))
 
 
 def fmt_ns(ns):

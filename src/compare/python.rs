@@ -80,7 +80,7 @@ fn python() -> Result<std::path::PathBuf, String> {
     )?;
     step(
         &venv.join("bin/maturin"),
-        &["develop", "--release", "--quiet"],
+        &["develop", "--profile", "python", "--quiet"],
         &root.join("crates/ffikit-python"),
         &[("VIRTUAL_ENV", &venv)],
     )?;
@@ -93,7 +93,12 @@ fn python() -> Result<std::path::PathBuf, String> {
 ///
 /// A Python where the ffikit module and cffi cannot be made importable (with what failed),
 /// or a failed run.
-pub fn run(options: &Options, json: bool, svg: Option<&Path>) -> Result<String, String> {
+pub fn run(
+    options: &Options,
+    json: bool,
+    svg: Option<&Path>,
+    callgrind: bool,
+) -> Result<String, String> {
     let python = python()?;
     let probe = Command::new(&python)
         .args(["-c", "import ffikit, cffi"])
@@ -127,6 +132,9 @@ pub fn run(options: &Options, json: bool, svg: Option<&Path>) -> Result<String, 
     }
     if json {
         command.arg("--json");
+    }
+    if callgrind {
+        command.arg("--callgrind");
     }
     if let Some(svg) = svg {
         command.arg("--svg").arg(svg);

@@ -144,6 +144,8 @@ struct Cache {
     fields: OnceLock<Option<Vec<CField>>>,
     size: OnceLock<Option<usize>>,
     number: OnceLock<Option<Number>>,
+    /// `T *`, which pointer arithmetic on a `T[]` and `&` ask for on every use.
+    pointer: OnceLock<CType>,
 }
 
 impl std::fmt::Debug for CType {
@@ -549,18 +551,30 @@ impl CType {
 
     /// The pointer type to this type (`T *`).
     pub fn pointer_to(&self) -> CType {
-        let mut scratch = Declarations::clone(&self.inner.decls);
-        let pointer = scratch.types_mut().pointer(self.inner.ty);
-        CType::new(Arc::new(scratch), QualType::plain(pointer))
+        self.inner
+            .cache
+            .pointer
+            .get_or_init(|| self.derived(Type::Pointer(self.inner.ty)))
+            .clone()
     }
 
     /// The array type of `len` of this type (`T[len]`; `None`: `T[]`).
     pub fn array_of(&self, len: Option<usize>) -> CType {
+        self.derived(Type::Array {
+            element: self.inner.ty,
+            len: len.map(|n| n as u64),
+        })
+    }
+
+    /// A type made from this one: in the same declarations when they have it already (the
+    /// pointer arithmetic and casts of a loop ask for the same few), else in a copy.
+    fn derived(&self, ty: Type) -> CType {
+        if let Some(id) = self.inner.decls.types().interned(&ty) {
+            return CType::new(Arc::clone(&self.inner.decls), QualType::plain(id));
+        }
         let mut scratch = Declarations::clone(&self.inner.decls);
-        let array = scratch
-            .types_mut()
-            .array(self.inner.ty, len.map(|n| n as u64));
-        CType::new(Arc::new(scratch), QualType::plain(array))
+        let id = scratch.types_mut().intern(ty);
+        CType::new(Arc::new(scratch), QualType::plain(id))
     }
 
     /// The conversions' view of the type.

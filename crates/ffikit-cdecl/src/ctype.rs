@@ -456,6 +456,12 @@ impl TypeTable {
     }
 
     /// A pointer to `pointee`.
+    /// The id `ty` already has, if it was interned: derived types found without a copy of
+    /// the table.
+    pub fn interned(&self, ty: &Type) -> Option<TypeId> {
+        self.interned.get(ty).copied()
+    }
+
     pub fn pointer(&mut self, pointee: impl Into<QualType>) -> TypeId {
         self.intern(Type::Pointer(pointee.into()))
     }

@@ -258,7 +258,9 @@ mod fastcall {
         params: Vec<CType>,
         /// Per parameter, the value a struct or union argument was last copied into, reused
         /// by the next call (a struct passed by value call after call allocates once).
-        scratch: Vec<std::sync::Mutex<Option<ffikit_abi::CData>>>,
+        /// Under the GIL, which every take and give-back holds (no atomic per call); a value
+        /// is out of its cell for the call, so a call made meanwhile makes its own.
+        scratch: Vec<pyo3::sync::GILProtected<std::cell::Cell<Option<ffikit_abi::CData>>>>,
         /// The function as a C function pointer: its type and address (`ffi.typeof(lib.f)`,
         /// `ffi.cast("void *", lib.f)`, passing `lib.f` where C takes a function pointer).
         pub(super) pointer: Option<(CType, usize)>,
@@ -298,7 +300,10 @@ mod fastcall {
                     ml_doc: std::ptr::null(),
                 }),
                 result,
-                scratch: params.iter().map(|_| Default::default()).collect(),
+                scratch: params
+                    .iter()
+                    .map(|_| pyo3::sync::GILProtected::new(std::cell::Cell::new(None)))
+                    .collect(),
                 params,
                 releases_gil: releases_gil || (0..64).any(|i| function.takes_callback(i)),
                 function,
@@ -478,13 +483,15 @@ mod fastcall {
             values.extend(all.into_iter().take(INLINE));
             result
         };
-        for (index, value) in values.into_iter().enumerate() {
+        // Drained in place (moving the ArrayVec out would copy all its slots).
+        for (index, value) in values.drain(..).enumerate() {
             match value {
                 Value::Data(data) if index < bound.scratch.len() => {
-                    if let Ok(mut slot) = bound.scratch[index].try_lock() {
-                        if slot.is_none() {
-                            *slot = Some(data);
-                        }
+                    let slot = bound.scratch[index].get(py);
+                    let previous = slot.replace(Some(data));
+                    if previous.is_some() {
+                        // A call made during this one gave its own back first: keep one.
+                        slot.set(previous);
                     }
                 }
                 other => dispose(other),
@@ -506,7 +513,7 @@ mod fastcall {
         if !matches!(data.ty.kind(), CKind::Struct | CKind::Union) {
             return None;
         }
-        let mut scratch = bound.scratch[index].try_lock().ok()?.take()?;
+        let mut scratch = bound.scratch[index].get(arg.py()).take()?;
         // SAFETY: the Python user's promise (the module's safety model): the cdata's memory
         // holds a value of its type; the scratch value is this builtin's own, never lent.
         match unsafe { data.ty.copy_into(data.address, &mut scratch) } {
@@ -566,6 +573,11 @@ mod fastcall {
             std::mem::forget(value);
             // SAFETY: a new reference to an int, or NULL with an exception set.
             return unsafe { PyObject::from_owned_ptr_or_err(py, ffi::PyLong_FromLongLong(i)) };
+        }
+        if let Value::Float(x) = value {
+            std::mem::forget(value);
+            // SAFETY: a new reference to a float, or NULL with an exception set.
+            return unsafe { PyObject::from_owned_ptr_or_err(py, ffi::PyFloat_FromDouble(x)) };
         }
         to_python(py, value)
     }

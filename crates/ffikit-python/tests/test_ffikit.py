@@ -393,3 +393,22 @@ def test_the_first_item_of_a_struct_pointer_is_one_view_that_outlives_the_pointe
     del inner
     gc.collect()
     assert freed == [1]
+
+
+def test_a_struct_by_value_call_after_call_sees_each_value(ffi, fixtures):
+    # The builtin reuses one value per struct parameter between calls: each call must still
+    # see its own argument (a stale copy would repeat the first sum).
+    values = [ffi.new("struct s_int64x2 *", [a, -a // 3]) for a in (1 << 40, 7, -12345, 0)]
+    for _ in range(3):
+        for p in values:
+            assert fixtures.sum_s_int64x2(p[0]) == float(p.a + p.b)
+
+
+def test_pointer_arithmetic_keeps_its_type_and_address(ffi):
+    # `a + i` makes `int *` views (found in the declarations, not a copy of them per use).
+    a = ffi.new("int[16]", list(range(16)))
+    for i in range(16):
+        q = a + i
+        assert ffi.typeof(q) is ffi.typeof("int *")
+        assert q[0] == i
+        assert int(ffi.cast("intptr_t", q)) - int(ffi.cast("intptr_t", a)) == 4 * i
