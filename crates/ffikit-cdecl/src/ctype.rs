@@ -455,13 +455,13 @@ impl TypeTable {
         self.intern(Type::Scalar(scalar))
     }
 
-    /// A pointer to `pointee`.
     /// The id `ty` already has, if it was interned: derived types found without a copy of
     /// the table.
     pub fn interned(&self, ty: &Type) -> Option<TypeId> {
         self.interned.get(ty).copied()
     }
 
+    /// A pointer to `pointee`.
     pub fn pointer(&mut self, pointee: impl Into<QualType>) -> TypeId {
         self.intern(Type::Pointer(pointee.into()))
     }
