@@ -141,6 +141,7 @@ struct Cache {
     /// The conversions' view of the type, made on first read or write.
     typed: OnceLock<Result<(Arc<Typed>, u64), String>>,
     item: OnceLock<Option<CType>>,
+    kind: OnceLock<CKind>,
     fields: OnceLock<Option<Vec<CField>>>,
     size: OnceLock<Option<usize>>,
     number: OnceLock<Option<Number>>,
@@ -196,6 +197,10 @@ impl CType {
 
     /// The type's kind.
     pub fn kind(&self) -> CKind {
+        *self.inner.cache.kind.get_or_init(|| self.kind_uncached())
+    }
+
+    fn kind_uncached(&self) -> CKind {
         match self.get() {
             Type::Void => CKind::Void,
             Type::Scalar(_) => CKind::Primitive,

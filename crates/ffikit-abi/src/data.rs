@@ -23,6 +23,8 @@ pub struct CData {
     fingerprint: u64,
     /// 16-byte units, so the object is aligned for any C type.
     storage: Box<[u128]>,
+    /// The type's size, known when made (a copy by value asks on every call).
+    size: usize,
 }
 
 /// Same type (as C spells it) and same bytes.
@@ -83,6 +85,7 @@ impl CData {
             storage: zeroed_storage(units, &typed.c_name)?,
             fingerprint,
             typed,
+            size: size as usize,
         })
     }
 
@@ -99,6 +102,7 @@ impl CData {
             typed: std::sync::Arc::clone(&self.typed),
             fingerprint: self.fingerprint,
             storage,
+            size: self.size,
         })
     }
 
@@ -117,7 +121,7 @@ impl CData {
 
     /// The C type's size in bytes.
     pub fn size(&self) -> usize {
-        self.typed.shape.size_align().0 as usize
+        self.size
     }
 
     /// The C type, as C.

@@ -34,7 +34,7 @@ impl CallbackDecorator {
             error,
             onerror,
         )?;
-        Py::new(py, made)
+        crate::slots::new(py, made)
     }
 }
 
@@ -60,7 +60,7 @@ impl Allocator {
         let ffi = self.ffi.get();
         let ty = ffi.resolve(cdecl)?;
         let Some(alloc) = &self.alloc else {
-            return Ok(Py::new(py, new_of(&ty, init)?)?.into_any());
+            return Ok(crate::slots::new(py, new_of(&ty, init)?)?.into_any());
         };
         // A user allocator: its memory, sized as `new` would size it.
         let made = new_of(&ty, init)?;
@@ -109,6 +109,6 @@ impl Allocator {
                 raw.clone().unbind(),
             ))))));
         }
-        Ok(Py::new(py, result)?.into_any())
+        Ok(crate::slots::new(py, result)?.into_any())
     }
 }

@@ -37,13 +37,16 @@ fn argument(py: Python<'_>, ty: &CType, value: Value) -> PyResult<PyObject> {
                 Value::Text { address, .. } => address,
                 _ => 0,
             };
-            Ok(Py::new(py, CDataObject::plain(ty.clone(), address, Keep::Nothing))?.into_any())
+            Ok(
+                crate::slots::new(py, CDataObject::plain(ty.clone(), address, Keep::Nothing))?
+                    .into_any(),
+            )
         }
         CKind::Struct | CKind::Union => {
             let object = CDataObject::owning(ty.clone(), ty.size().unwrap_or(0))?;
             // SAFETY: memory just allocated for this type.
             unsafe { ty.write(object.address, &value) }.map_err(raise)?;
-            Ok(Py::new(py, object)?.into_any())
+            Ok(crate::slots::new(py, object)?.into_any())
         }
         _ => crate::cdata::to_python(py, value, ty),
     }
@@ -241,14 +244,14 @@ pub(crate) fn call_from_python(
             CKind::Struct | CKind::Union => {
                 let made = CDataObject::owning(param.clone(), param.size().unwrap_or(0))?;
                 crate::cdata::write(param, made.address, &arg, 0)?;
-                Py::new(py, made)?.into_any()
+                crate::slots::new(py, made)?.into_any()
             }
             CKind::Pointer => {
                 let address = match crate::cdata::argument(Some(param), &arg, &mut temporaries)? {
                     Value::Pointer(address) => address,
                     _ => 0,
                 };
-                Py::new(
+                crate::slots::new(
                     py,
                     CDataObject::plain(param.clone(), address, Keep::Nothing),
                 )?
@@ -257,7 +260,7 @@ pub(crate) fn call_from_python(
             _ => {
                 let made = CDataObject::owning(param.clone(), param.size().unwrap_or(0))?;
                 crate::cdata::write(param, made.address, &arg, 0)?;
-                let keep = Py::new(py, made)?;
+                let keep = crate::slots::new(py, made)?;
                 let address = keep.get().address;
                 read(py, param, address, Some(keep.bind(py).as_any()))?
             }
@@ -320,7 +323,10 @@ fn returned(py: Python<'_>, ty: &CType, value: Value) -> PyResult<PyObject> {
                 Value::Pointer(address) => address,
                 _ => 0,
             };
-            Ok(Py::new(py, CDataObject::plain(ty.clone(), address, Keep::Nothing))?.into_any())
+            Ok(
+                crate::slots::new(py, CDataObject::plain(ty.clone(), address, Keep::Nothing))?
+                    .into_any(),
+            )
         }
         CKind::Void => Ok(py.None()),
         CKind::Struct | CKind::Union => crate::library::result_object(py, ty, value),

@@ -14,26 +14,17 @@ use pyo3::exceptions::{PyAttributeError, PyIndexError, PyTypeError, PyValueError
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PySlice, PyString, PyTuple};
 
-use ffikit_abi::cdata::{CKind, CMemory, CType};
+use ffikit_abi::cdata::{CKind, CMemory, CType, Number};
 use ffikit_abi::{Callback, Value};
 
 use crate::errors::raise;
-pub(crate) use crate::reading::{is_wide_char, read, to_python, wide_string, wide_units};
+pub(crate) use crate::reading::{
+    is_wide_char, number_to_python, read, to_python, wide_string, wide_units,
+};
 pub(crate) use crate::writing::{
     argument, flexible_size, pointer_value, refuse_none_string, scalar_value, write, write_array,
     write_within,
 };
-
-/// The `CData` type object, recorded when the module loads: [`as_cdata`]'s exact-type check
-/// without PyO3's lazy type lookup (~30 instructions per downcast on the call paths).
-static CDATA_TYPE: std::sync::atomic::AtomicPtr<pyo3::ffi::PyTypeObject> =
-    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
-
-/// Records the `CData` type object (module initialization; the module keeps it alive).
-pub(crate) fn record_type(py: Python<'_>) {
-    let ty = py.get_type::<CDataObject>();
-    CDATA_TYPE.store(ty.as_type_ptr(), std::sync::atomic::Ordering::Release);
-}
 
 /// `object` as a cdata, if it is one (a subclass's instance included): an exact-type
 /// pointer comparison first.
@@ -41,13 +32,31 @@ pub(crate) fn record_type(py: Python<'_>) {
 pub(crate) fn as_cdata<'a, 'py>(
     object: &'a Bound<'py, PyAny>,
 ) -> Result<&'a Bound<'py, CDataObject>, ()> {
-    let known = CDATA_TYPE.load(std::sync::atomic::Ordering::Acquire);
+    let known = crate::slots::cdata_type_ptr();
     // SAFETY: `object` is a live object (borrowed), its type pointer readable under the GIL.
     if !known.is_null() && unsafe { pyo3::ffi::Py_TYPE(object.as_ptr()) } == known {
         // SAFETY: its type is exactly `CData`, the class `CDataObject` defines.
         return Ok(unsafe { object.downcast_unchecked::<CDataObject>() });
     }
     object.downcast::<CDataObject>().map_err(|_| ())
+}
+
+/// An exact `int` index that fits `isize`, read without PyO3's extraction; None for anything
+/// else (the general path converts it, or raises its error).
+#[inline]
+fn exact_index(index: &Bound<'_, PyAny>) -> Option<isize> {
+    // SAFETY: a live object, borrowed; its type only compared, then read as an int.
+    unsafe {
+        if pyo3::ffi::Py_TYPE(index.as_ptr()) != &raw mut pyo3::ffi::PyLong_Type {
+            return None;
+        }
+        let value = pyo3::ffi::PyLong_AsSsize_t(index.as_ptr());
+        if value == -1 && !pyo3::ffi::PyErr_Occurred().is_null() {
+            pyo3::ffi::PyErr_Clear();
+            return None;
+        }
+        Some(value)
+    }
 }
 
 /// What keeps a cdata's memory alive.
@@ -62,7 +71,7 @@ pub(crate) enum Keep {
 }
 
 /// A C object: `<cdata 'int *' owning 4 bytes>`.
-#[pyclass(module = "ffikit", name = "CData", frozen, weakref, subclass)]
+#[pyclass(module = "ffikit", name = "CDataBase", frozen, weakref, subclass)]
 pub(crate) struct CDataObject {
     pub(crate) ty: CType,
     /// For a pointer: the address it holds. For anything else: where the object is.
@@ -228,6 +237,20 @@ impl CDataObject {
         self.address
     }
 
+    /// The number type and address of element `index` of an array (in bounds) or non-null
+    /// pointer of numbers; None for anything else, which [`element`](Self::element) answers.
+    #[inline]
+    fn number_element(&self, index: isize) -> Option<(Number, usize)> {
+        let number = self.ty.item_ref()?.number()?;
+        match self.kind() {
+            CKind::Array if index >= 0 && (index as usize) < self.array_len() => {}
+            CKind::Pointer if self.address != 0 => {}
+            _ => return None,
+        }
+        let offset = index.checked_mul(number.size() as isize)?;
+        Some((number, self.items_address().checked_add_signed(offset)?))
+    }
+
     /// The item type and address of element `index` (bounds-checked for arrays).
     fn element(&self, index: isize) -> PyResult<(&CType, usize)> {
         let item = self.ty.item_ref().ok_or_else(|| {
@@ -330,11 +353,28 @@ impl CDataObject {
 
 use pyo3::exceptions::PyRuntimeError;
 
-#[pymethods]
+/// Python's protocols on cdata, called by the `CData` type's slots (`slots`) and by the
+/// dunder methods below.
 impl CDataObject {
-    fn __getitem__(slf: &Bound<'_, Self>, index: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+    /// `a[index]` and `a[start:stop]`.
+    pub(crate) fn get_item(slf: &Bound<'_, Self>, index: &Bound<'_, PyAny>) -> PyResult<PyObject> {
         let py = slf.py();
         let this = slf.get();
+        // The loop cases first: an int index of an array or pointer of numbers, `p[0]` of a
+        // struct pointer.
+        if let Some(index) = exact_index(index) {
+            if index == 0 {
+                if let Some(first) = this.first.get() {
+                    return Ok(first.clone_ref(py).into_any());
+                }
+            }
+            if let Some((number, at)) = this.number_element(index) {
+                // SAFETY: the Python user's promise (the module's safety model): the memory
+                // holds the array (always so for memory ffikit allocated; bounds checked).
+                let value = unsafe { number.load(at) };
+                return number_to_python(py, number, value);
+            }
+        }
         if let Ok(slice) = index.downcast::<PySlice>() {
             return this.slice(py, slf, slice);
         }
@@ -347,7 +387,7 @@ impl CDataObject {
         let (item, at) = this.element(index)?;
         if index == 0 && this.caches_first(item) {
             let view = CDataObject::plain(item.clone(), at, this.keep_again(py));
-            let view = Py::new(py, view)?;
+            let view = crate::slots::new(py, view)?;
             // Another thread may have set it meanwhile: either view is as good.
             let _ = this.first.set(view.clone_ref(py));
             return Ok(view.into_any());
@@ -355,7 +395,8 @@ impl CDataObject {
         read(py, item, at, Some(slf.as_any()))
     }
 
-    fn __setitem__(
+    /// `a[index] = value` and `a[start:stop] = values`.
+    pub(crate) fn set_item(
         slf: &Bound<'_, Self>,
         index: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
@@ -390,14 +431,13 @@ impl CDataObject {
         write(item, at, value, 0)
     }
 
-    fn __delitem__(&self, _index: &Bound<'_, PyAny>) -> PyResult<()> {
-        Err(PyTypeError::new_err("cdata does not support item deletion"))
-    }
-
     /// Members first (a struct's, or a struct pointer's), without the failed type-dict
     /// lookup and its AttributeError a `__getattr__` would cost on every read; then the
     /// object's methods and attributes.
-    fn __getattribute__(slf: &Bound<'_, Self>, name: &Bound<'_, PyString>) -> PyResult<PyObject> {
+    pub(crate) fn get_attribute(
+        slf: &Bound<'_, Self>,
+        name: &Bound<'_, PyString>,
+    ) -> PyResult<PyObject> {
         let this = slf.get();
         let record = match this.kind() {
             CKind::Struct | CKind::Union => Some(&this.ty),
@@ -418,6 +458,12 @@ impl CDataObject {
                 }
                 let at = this.address + offset;
                 let py = slf.py();
+                if let (None, Some(number)) = (field.bits, field.ty.number()) {
+                    // SAFETY: the Python user's promise (the module's safety model): the
+                    // memory holds this struct (it does when ffikit allocated it).
+                    let value = unsafe { number.load(at) };
+                    return number_to_python(py, number, value);
+                }
                 return match field.bits {
                     // SAFETY: the Python user's promise (the module's safety model): the
                     // memory holds this struct (it does when ffikit allocated it).
@@ -431,20 +477,29 @@ impl CDataObject {
             }
         }
         // SAFETY: both are live objects; a new reference or NULL with an exception set.
-        unsafe {
+        let generic = unsafe {
             Bound::from_owned_ptr_or_err(
                 slf.py(),
                 pyo3::ffi::PyObject_GenericGetAttr(slf.as_ptr(), name.as_ptr()),
             )
+        };
+        match generic {
+            Ok(found) => Ok(found.unbind()),
+            // Not a member nor an attribute: the member walk's own message (an opaque
+            // type, a null pointer, no such member).
+            Err(error) if error.is_instance_of::<PyAttributeError>(slf.py()) => {
+                CDataObject::member_value(slf, name.to_str()?)
+            }
+            Err(error) => Err(error),
         }
-        .map(Bound::unbind)
     }
 
-    fn __getattr__(slf: &Bound<'_, Self>, name: &str) -> PyResult<PyObject> {
-        CDataObject::member_value(slf, name)
-    }
-
-    fn __setattr__(slf: &Bound<'_, Self>, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// `a.name = value`: a member's (bitfields included).
+    pub(crate) fn set_attribute(
+        slf: &Bound<'_, Self>,
+        name: &str,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let this = slf.get();
         let (field, at) = this.member(name)?;
         match field.bits {
@@ -455,6 +510,37 @@ impl CDataObject {
             }
             None => write(&field.ty, at, value, 0),
         }
+    }
+}
+
+#[pymethods]
+impl CDataObject {
+    fn __getitem__(slf: &Bound<'_, Self>, index: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+        CDataObject::get_item(slf, index)
+    }
+
+    fn __setitem__(
+        slf: &Bound<'_, Self>,
+        index: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        CDataObject::set_item(slf, index, value)
+    }
+
+    fn __delitem__(&self, _index: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(PyTypeError::new_err("cdata does not support item deletion"))
+    }
+
+    fn __getattribute__(slf: &Bound<'_, Self>, name: &Bound<'_, PyString>) -> PyResult<PyObject> {
+        CDataObject::get_attribute(slf, name)
+    }
+
+    fn __getattr__(slf: &Bound<'_, Self>, name: &str) -> PyResult<PyObject> {
+        CDataObject::member_value(slf, name)
+    }
+
+    fn __setattr__(slf: &Bound<'_, Self>, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        CDataObject::set_attribute(slf, name, value)
     }
 
     fn __dir__(&self) -> Vec<String> {
@@ -796,7 +882,7 @@ impl CDataObject {
                 },
                 None => CDataObject::plain(item.pointer_to(), at, keep),
             };
-            return Ok(Py::new(py, view)?.into_any());
+            return Ok(crate::slots::new(py, view)?.into_any());
         }
         read(py, ty, at, Some(slf.as_any()))
     }
@@ -840,7 +926,10 @@ impl CDataObject {
             _ => self.ty.clone(),
         };
         let address = (self.as_pointer() as isize).wrapping_add(offset.wrapping_mul(size)) as usize;
-        Ok(Py::new(py, CDataObject::plain(pointer_type, address, Keep::Nothing))?.into_any())
+        Ok(
+            crate::slots::new(py, CDataObject::plain(pointer_type, address, Keep::Nothing))?
+                .into_any(),
+        )
     }
 
     fn slice_bounds(&self, slice: &Bound<'_, PySlice>) -> PyResult<(usize, usize)> {
@@ -892,6 +981,6 @@ impl CDataObject {
             Keep::Object(slf.clone().into_any().unbind()),
         );
         view.length = Some(len);
-        Ok(Py::new(py, view)?.into_any())
+        Ok(crate::slots::new(py, view)?.into_any())
     }
 }

@@ -269,11 +269,15 @@ impl Ffi {
     #[pyo3(name = "new", signature = (cdecl, init = None))]
     fn new_object(
         &self,
+        py: Python<'_>,
         cdecl: &Bound<'_, PyAny>,
         init: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<CDataObject> {
-        let ty = self.resolve(cdecl)?;
-        new_of(&ty, init)
+    ) -> PyResult<Py<CDataObject>> {
+        let made = (|| -> PyResult<CDataObject> {
+            let ty = self.resolve(cdecl)?;
+            new_of(&ty, init)
+        })()?;
+        crate::slots::new(py, made)
     }
 
     /// A value converted to another C type, as C casts: `cast("int", 3.9)` is 3,
@@ -284,9 +288,12 @@ impl Ffi {
         py: Python<'_>,
         cdecl: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
-    ) -> PyResult<CDataObject> {
-        let ty = self.resolve(cdecl)?;
-        cast_to(py, &ty, value)
+    ) -> PyResult<Py<CDataObject>> {
+        let made = (|| -> PyResult<CDataObject> {
+            let ty = self.resolve(cdecl)?;
+            cast_to(py, &ty, value)
+        })()?;
+        crate::slots::new(py, made)
     }
 
     /// The ctype of a type name or of a cdata.
@@ -356,42 +363,45 @@ impl Ffi {
         py: Python<'_>,
         cdata: &Bound<'_, PyAny>,
         path: &Bound<'_, PyTuple>,
-    ) -> PyResult<CDataObject> {
-        // `addressof(lib, "name")`: a global's or a function's address, typed.
-        if let Ok(lib) = cdata.downcast::<Lib>() {
-            let name: String = path
-                .get_item(0)
-                .map_err(|_| PyTypeError::new_err("addressof(lib, name) needs a name"))?
-                .extract()?;
-            let (ty, address) = crate::library::address_of(lib.get(), &name)?;
-            return Ok(CDataObject::plain(
-                ty,
+    ) -> PyResult<Py<CDataObject>> {
+        let made = (|| -> PyResult<CDataObject> {
+            // `addressof(lib, "name")`: a global's or a function's address, typed.
+            if let Ok(lib) = cdata.downcast::<Lib>() {
+                let name: String = path
+                    .get_item(0)
+                    .map_err(|_| PyTypeError::new_err("addressof(lib, name) needs a name"))?
+                    .extract()?;
+                let (ty, address) = crate::library::address_of(lib.get(), &name)?;
+                return Ok(CDataObject::plain(
+                    ty,
+                    address,
+                    Keep::Object(cdata.clone().unbind()),
+                ));
+            }
+            let data = cdata
+                .downcast::<CDataObject>()
+                .map_err(|_| PyTypeError::new_err("expected a cdata struct/union/array object"))?;
+            let this = data.get();
+            let (base_ty, base) = match this.ty.kind() {
+                CKind::Struct | CKind::Union | CKind::Array => (this.ty.clone(), this.address),
+                CKind::Pointer if !path.is_empty() => (this.ty.clone(), this.address),
+                _ => {
+                    return Err(PyTypeError::new_err(format!(
+                        "expected a cdata struct/union/array object, got cdata '{}'",
+                        this.ty.cname()
+                    )));
+                }
+            };
+            let (ty, offset) = walk(&base_ty, path, false)?;
+            let address = (base as i128 + offset) as usize;
+            let _ = py;
+            Ok(CDataObject::plain(
+                ty.pointer_to(),
                 address,
                 Keep::Object(cdata.clone().unbind()),
-            ));
-        }
-        let data = cdata
-            .downcast::<CDataObject>()
-            .map_err(|_| PyTypeError::new_err("expected a cdata struct/union/array object"))?;
-        let this = data.get();
-        let (base_ty, base) = match this.ty.kind() {
-            CKind::Struct | CKind::Union | CKind::Array => (this.ty.clone(), this.address),
-            CKind::Pointer if !path.is_empty() => (this.ty.clone(), this.address),
-            _ => {
-                return Err(PyTypeError::new_err(format!(
-                    "expected a cdata struct/union/array object, got cdata '{}'",
-                    this.ty.cname()
-                )));
-            }
-        };
-        let (ty, offset) = walk(&base_ty, path, false)?;
-        let address = (base as i128 + offset) as usize;
-        let _ = py;
-        Ok(CDataObject::plain(
-            ty.pointer_to(),
-            address,
-            Keep::Object(cdata.clone().unbind()),
-        ))
+            ))
+        })()?;
+        crate::slots::new(py, made)
     }
 
     /// The bytes of a C string (a `char` pointer or array, up to its NUL or `maxlen`), a
@@ -575,51 +585,54 @@ impl Ffi {
         cdecl: &Bound<'_, PyAny>,
         python_buffer: Option<&Bound<'_, PyAny>>,
         require_writable: bool,
-    ) -> PyResult<CDataObject> {
-        let (ty, buffer) = match python_buffer {
-            Some(buffer) => (self.resolve(cdecl)?, buffer.clone()),
-            None => (self.parse("char[]")?, cdecl.clone()),
-        };
-        if ty.kind() != CKind::Array && ty.kind() != CKind::Pointer {
-            return Err(PyTypeError::new_err(format!(
-                "expected an array ctype, got '{}'",
-                ty.cname()
-            )));
-        }
-        if buffer.downcast::<PyString>().is_ok()
-            || (buffer.downcast::<PyBytes>().is_ok() && require_writable)
-        {
-            return Err(PyTypeError::new_err(
-                "from_buffer() cannot take a str, or bytes when writable memory is required",
-            ));
-        }
-        let view = pyo3::buffer::PyBuffer::<u8>::get(
-            &buffer.call_method0("__buffer__").unwrap_or(buffer.clone()),
-        )
-        .or_else(|_| {
-            let memory = py
-                .import("builtins")?
-                .getattr("memoryview")?
-                .call1((&buffer,))?;
-            let memory = memory.call_method1("cast", ("B",))?;
-            pyo3::buffer::PyBuffer::<u8>::get(&memory)
-        })?;
-        if require_writable && view.readonly() {
-            return Err(PyTypeError::new_err(
-                "from_buffer() requires a writable buffer",
-            ));
-        }
-        let address = view.buf_ptr() as usize;
-        let len = view.len_bytes();
-        let item = ty.item().expect("array");
-        let size = item.size().unwrap_or(1).max(1);
-        let open = ty.kind() == CKind::Array && ty.is_open_array();
-        drop(view);
-        let mut made = CDataObject::plain(ty, address, Keep::Object(buffer.unbind()));
-        if open {
-            made.length = Some(len / size);
-        }
-        Ok(made)
+    ) -> PyResult<Py<CDataObject>> {
+        let made = (|| -> PyResult<CDataObject> {
+            let (ty, buffer) = match python_buffer {
+                Some(buffer) => (self.resolve(cdecl)?, buffer.clone()),
+                None => (self.parse("char[]")?, cdecl.clone()),
+            };
+            if ty.kind() != CKind::Array && ty.kind() != CKind::Pointer {
+                return Err(PyTypeError::new_err(format!(
+                    "expected an array ctype, got '{}'",
+                    ty.cname()
+                )));
+            }
+            if buffer.downcast::<PyString>().is_ok()
+                || (buffer.downcast::<PyBytes>().is_ok() && require_writable)
+            {
+                return Err(PyTypeError::new_err(
+                    "from_buffer() cannot take a str, or bytes when writable memory is required",
+                ));
+            }
+            let view = pyo3::buffer::PyBuffer::<u8>::get(
+                &buffer.call_method0("__buffer__").unwrap_or(buffer.clone()),
+            )
+            .or_else(|_| {
+                let memory = py
+                    .import("builtins")?
+                    .getattr("memoryview")?
+                    .call1((&buffer,))?;
+                let memory = memory.call_method1("cast", ("B",))?;
+                pyo3::buffer::PyBuffer::<u8>::get(&memory)
+            })?;
+            if require_writable && view.readonly() {
+                return Err(PyTypeError::new_err(
+                    "from_buffer() requires a writable buffer",
+                ));
+            }
+            let address = view.buf_ptr() as usize;
+            let len = view.len_bytes();
+            let item = ty.item().expect("array");
+            let size = item.size().unwrap_or(1).max(1);
+            let open = ty.kind() == CKind::Array && ty.is_open_array();
+            drop(view);
+            let mut made = CDataObject::plain(ty, address, Keep::Object(buffer.unbind()));
+            if open {
+                made.length = Some(len / size);
+            }
+            Ok(made)
+        })()?;
+        crate::slots::new(py, made)
     }
 
     /// A cdata equal to `cdata` that calls `destructor(cdata)` when it is collected (or on
@@ -655,7 +668,7 @@ impl Ffi {
                 Keep::Object(cdata.clone().into_any().unbind()),
             )
         };
-        Ok(Py::new(py, made)?.into_any())
+        Ok(crate::slots::new(py, made)?.into_any())
     }
 
     /// Runs a `gc` destructor now (or frees `new`'s memory early, as far as Python can).
@@ -673,21 +686,24 @@ impl Ffi {
 
     /// A `void *` handle to a Python object, for C to carry and hand back
     /// (`from_handle`): valid while the handle cdata lives.
-    fn new_handle(&self, py: Python<'_>, object: PyObject) -> PyResult<CDataObject> {
-        let ty = self.parse("void *")?;
-        let mut made = CDataObject::owning(ty, 1)?;
-        made.address = match &made.keep {
-            Keep::Owned(memory) => memory.address(),
-            _ => unreachable!(),
-        };
-        made.owning = None;
-        lock(&HANDLES).insert(made.address, object.clone_ref(py));
-        let _ = py;
-        made.handle = Some(Box::new(crate::cdata::Handle {
-            object,
-            address: made.address,
-        }));
-        Ok(made)
+    fn new_handle(&self, py: Python<'_>, object: PyObject) -> PyResult<Py<CDataObject>> {
+        let made = (|| -> PyResult<CDataObject> {
+            let ty = self.parse("void *")?;
+            let mut made = CDataObject::owning(ty, 1)?;
+            made.address = match &made.keep {
+                Keep::Owned(memory) => memory.address(),
+                _ => unreachable!(),
+            };
+            made.owning = None;
+            lock(&HANDLES).insert(made.address, object.clone_ref(py));
+            let _ = py;
+            made.handle = Some(Box::new(crate::cdata::Handle {
+                object,
+                address: made.address,
+            }));
+            Ok(made)
+        })()?;
+        crate::slots::new(py, made)
     }
 
     /// The object a `new_handle` handle stands for.
@@ -826,7 +842,7 @@ impl Ffi {
             Some(function) => {
                 let made =
                     crate::callbacks::make(py, &slf.get().this, ty, function, error, onerror)?;
-                Ok(Py::new(py, made)?.into_any())
+                Ok(crate::slots::new(py, made)?.into_any())
             }
             None => Ok(Py::new(
                 py,
@@ -860,7 +876,7 @@ impl Ffi {
     fn NULL(py: Python<'_>) -> PyResult<Py<CDataObject>> {
         NULL.get_or_try_init(py, || {
             let ty = Library::this().ctype("void *").map_err(raise)?;
-            Py::new(py, CDataObject::plain(ty, 0, Keep::Nothing))
+            crate::slots::new(py, CDataObject::plain(ty, 0, Keep::Nothing))
         })
         .map(|null| null.clone_ref(py))
     }
@@ -868,7 +884,7 @@ impl Ffi {
     #[classattr]
     #[allow(non_snake_case)]
     fn CData(py: Python<'_>) -> PyObject {
-        py.get_type::<CDataObject>().into_any().unbind()
+        crate::slots::cdata_type(py).into_any().unbind()
     }
 
     #[classattr]

@@ -23,6 +23,9 @@
 //!   owner) with Python's protocols; `reading` and `writing`: values between Python and C
 //!   memory (`read`: numbers, characters, views; `write`: CFFI's initializers, call
 //!   arguments); `ctype`: types as CFFI's ctype objects; `buffer`: `ffi.buffer`.
+//! - `slots`: the `CData` type Python sees, a subclass of `cdata`'s PyO3 class whose `[]`
+//!   and `.` are its own C slots (no PyO3 trampoline on the operations users loop over);
+//!   every cdata is made by `slots::new` as an instance of it.
 //! - `callbacks`: Python callables as C function pointers (`ffi.callback`).
 //! - `convert`: Python objects to ffikit `Value`s and back, for calls.
 //! - `errors`: ffikit's typed errors as Python exceptions (`ffikit.Error` and subclasses that
@@ -54,6 +57,7 @@ mod ffi;
 mod library;
 mod making;
 mod reading;
+mod slots;
 mod writing;
 
 use pyo3::prelude::*;
@@ -62,10 +66,10 @@ use pyo3::prelude::*;
 #[pymodule]
 #[pyo3(name = "ffikit")]
 fn ffikit_python(module: &pyo3::Bound<'_, PyModule>) -> PyResult<()> {
+    // First: every cdata is an instance of this type, `ffi.CData` included.
+    slots::init(module)?;
     module.add_class::<ffi::Ffi>()?;
     module.add_class::<library::Lib>()?;
-    module.add_class::<cdata::CDataObject>()?;
-    cdata::record_type(module.py());
     module.add_class::<ctype::CTypeObject>()?;
     module.add_class::<buffer::BufferObject>()?;
     errors::add(module)?;

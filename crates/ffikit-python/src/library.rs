@@ -79,7 +79,7 @@ impl Lib {
                 // `extern int table[];`: as CFFI, an `int *` to its first element (no length).
                 let item = ty.item().expect("an array has an item");
                 let pointer = CDataObject::plain(item.pointer_to(), address, Keep::Nothing);
-                return Ok(Py::new(py, pointer)?.into_any());
+                return Ok(crate::slots::new(py, pointer)?.into_any());
             }
             return crate::cdata::read(py, &ty, address, None);
         }
@@ -453,20 +453,21 @@ mod fastcall {
             let value = match unsafe { plain_value(arg) } {
                 Some(value) => value,
                 None => {
-                    // SAFETY: as above.
-                    let arg = unsafe { pyo3::Bound::from_borrowed_ptr(py, arg) };
-                    match by_value(bound, index, &arg) {
+                    // SAFETY: as above (borrowed: no reference count touched).
+                    let arg = unsafe { pyo3::Borrowed::from_ptr(py, arg) };
+                    let arg: &pyo3::Bound<'_, PyAny> = &arg;
+                    match by_value(bound, index, arg) {
                         Some(value) => value,
                         None => {
                             let param = bound.params.get(index);
-                            crate::cdata::refuse_none_string(param, &arg, || {
+                            crate::cdata::refuse_none_string(param, arg, || {
                                 format!(
                                     "argument {} of `{}`",
                                     index + 1,
                                     bound._name.to_string_lossy()
                                 )
                             })?;
-                            crate::cdata::argument(param, &arg, &mut temporaries)?
+                            crate::cdata::argument(param, arg, &mut temporaries)?
                         }
                     }
                 }
@@ -592,7 +593,10 @@ mod fastcall {
                     Value::Pointer(address) | Value::Text { address, .. } => address,
                     _ => 0,
                 };
-                Ok(Py::new(py, CDataObject::plain(ty.clone(), address, Keep::Nothing))?.into_any())
+                Ok(
+                    crate::slots::new(py, CDataObject::plain(ty.clone(), address, Keep::Nothing))?
+                        .into_any(),
+                )
             }
             CKind::Struct | CKind::Union => {
                 let made = CDataObject::owning(ty.clone(), ty.size().unwrap_or(0))?;
@@ -611,7 +615,7 @@ mod fastcall {
                     // SAFETY: memory just allocated for this type.
                     other => unsafe { ty.write(made.address, &other) }.map_err(raise)?,
                 }
-                Ok(Py::new(
+                Ok(crate::slots::new(
                     py,
                     CDataObject {
                         owning: None,

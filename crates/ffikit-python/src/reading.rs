@@ -39,11 +39,14 @@ pub(crate) fn read(
                 Value::Pointer(p) => p,
                 _ => 0,
             };
-            Ok(Py::new(py, CDataObject::plain(ty.clone(), pointer, Keep::Nothing))?.into_any())
+            Ok(
+                crate::slots::new(py, CDataObject::plain(ty.clone(), pointer, Keep::Nothing))?
+                    .into_any(),
+            )
         }
         CKind::Struct | CKind::Union | CKind::Array => {
             let keep = keep.map_or(Keep::Nothing, |k| Keep::Object(k.clone().unbind()));
-            Ok(Py::new(py, CDataObject::plain(ty.clone(), address, keep))?.into_any())
+            Ok(crate::slots::new(py, CDataObject::plain(ty.clone(), address, keep))?.into_any())
         }
         CKind::Void | CKind::Function => Err(PyTypeError::new_err(format!(
             "cannot read a value of type '{}'",
@@ -55,7 +58,11 @@ pub(crate) fn read(
 
 /// A number [`Number::read`] gave, as Python reads it: `char` as `bytes` of one, `_Bool` as
 /// `bool`.
-fn number_to_python(py: Python<'_>, number: Number, value: Loaded) -> PyResult<PyObject> {
+pub(crate) fn number_to_python(
+    py: Python<'_>,
+    number: Number,
+    value: Loaded,
+) -> PyResult<PyObject> {
     // SAFETY: each C API call gives a new reference, or NULL with an exception set (taken
     // as such by `from_owned_ptr_or_err`); the GIL is held (`py`).
     unsafe {

@@ -562,7 +562,7 @@ pub(crate) fn argument(
             let item = param.item().expect("a pointer has an item");
             let array = crate::making::new_of(&item.array_of(None), Some(object))?;
             let address = array.address;
-            temporaries.push(Py::new(object.py(), array)?.into_any());
+            temporaries.push(crate::slots::new(object.py(), array)?.into_any());
             return Ok(Value::Pointer(address));
         }
     }

@@ -412,3 +412,69 @@ def test_pointer_arithmetic_keeps_its_type_and_address(ffi):
         assert ffi.typeof(q) is ffi.typeof("int *")
         assert q[0] == i
         assert int(ffi.cast("intptr_t", q)) - int(ffi.cast("intptr_t", a)) == 4 * i
+
+
+def test_every_cdata_is_an_instance_of_the_one_cdata_type(ffi, fixtures, libc):
+    # `[]` and `.` are the CData type's own C slots: a cdata made as an instance of its base
+    # would still work, but slowly and failing `isinstance(x, ffi.CData)`. Each way of
+    # making a cdata is checked.
+    a = ffi.new("int[4]", [1, 2, 3, 4])
+    s = ffi.new("struct s_int64x2 *", [5, 6])
+    buffer = bytearray(8)
+    own = ffikit.FFI()
+    own.cdef("char *strchr(const char *s, int c);")
+    made = {
+        "new": a,
+        "new pointer": s,
+        "index view": s[0],
+        "element pointer": ffi.new("int *[1]")[0],
+        "cast": ffi.cast("int *", 0),
+        "cast number": ffi.cast("int", 7),
+        "arithmetic": a + 1,
+        "slice": a[1:3],
+        "addressof": ffi.addressof(s[0], "b"),
+        "from_buffer": ffi.from_buffer(buffer),
+        "gc": ffi.gc(ffi.new("int *"), lambda p: None),
+        "handle": ffi.new_handle(buffer),
+        "callback": ffi.callback("int(int)", lambda x: x),
+        "NULL": ffi.NULL,
+        "returned pointer": own.dlopen("libc.so.6").strchr(b"abc", ord("b")),
+        "function": ffi.addressof(fixtures, "gcd"),
+    }
+    for how, cdata in made.items():
+        assert type(cdata) is ffi.CData, how
+        assert type(cdata) is ffikit.CData, how
+        assert isinstance(cdata, own.CData), how
+
+
+def test_indexing_and_members_answer_through_the_type_slots(ffi):
+    a = ffi.new("int[4]", [1, 2, 3, 4])
+    assert [a[i] for i in range(4)] == [1, 2, 3, 4]
+    a[2] = -7
+    assert a[2] == -7 and a[True] == 2
+    with pytest.raises(IndexError):
+        a[4]
+    with pytest.raises(IndexError):
+        a[-1]
+    with pytest.raises(OverflowError):
+        a[2**70]
+    with pytest.raises(TypeError):
+        a["x"]
+    with pytest.raises(TypeError):
+        del a[0]
+    p = a + 2
+    assert p[-1] == 2 and p[1] == 4
+    with pytest.raises(RuntimeError):
+        ffi.cast("int *", 0)[0]
+    s = ffi.new("struct s_int64x2 *", [5, 6])
+    s.b = -3
+    assert (s.a, s.b, s[0].b) == (5, -3, -3)
+    with pytest.raises(AttributeError) as missing:
+        s.c
+    assert "c" in str(missing.value)
+    with pytest.raises(AttributeError):
+        del s.a
+    with pytest.raises(TypeError):
+        ffi.CData.__getattribute__(s, 1)
+    # The object's own attributes still come after the members.
+    assert s.__class__ is ffi.CData and "a" in dir(s)

@@ -558,19 +558,35 @@ impl Prepared {
             return self.call_lane_registers(args);
         };
         let mut words = [0u64; 8];
-        if args.len() != lane.len
-            || crate::callback::any_live()
-            || !placement.place(args, &mut words)
-        {
+        if args.len() != lane.len || !placement.place(args, &mut words) {
             return self.call_lane_registers(args);
         }
         let words = words.first_chunk::<6>().expect("six of eight");
+        if crate::callback::any_live() {
+            return self.record_gprs_guarded::<RESULT>(args, words);
+        }
         // SAFETY: the lane was made from the declaration of the function at `code` (which
         // the binder vouched for): every argument, and every eightbyte of each struct, is
         // INTEGER class in one of the six registers, each word holding its converted bits
         // (zero where no argument or member is).
         let (rax, xmm0) = unsafe { call_gprs::<6>(self.code, words) };
         Ok(lane_result::<RESULT>(lane, rax, xmm0))
+    }
+
+    /// [`call_record_gprs`](Self::call_record_gprs) while a callback is live: the same
+    /// placed words, the call marked so that a callback's failure during it is reported.
+    #[cfg(fast_path)]
+    #[inline(never)]
+    fn record_gprs_guarded<const RESULT: u8>(
+        &self,
+        args: &[Value],
+        words: &[u64; 6],
+    ) -> Result<Value, Error> {
+        let around = self.enter();
+        // SAFETY: as in `call_record_gprs`: the words were placed for this lane.
+        let (rax, xmm0) = unsafe { call_gprs::<6>(self.code, words) };
+        self.leave(around, args)?;
+        Ok(lane_result::<RESULT>(&self.lane, rax, xmm0))
     }
 
     /// A lane with structs by value (a [`RecordLane`]): every argument placed into its
@@ -587,17 +603,19 @@ impl Prepared {
             return self.call_lane_registers(args);
         };
         let mut words = [const { MaybeUninit::uninit() }; SLOT_WORDS];
-        if args.len() != lane.len
-            || crate::callback::any_live()
-            || !placement.place(args, &mut words)
-        {
+        if args.len() != lane.len || !placement.place(args, &mut words) {
             return self.call_lane_registers(args);
         }
+        // Marked as in a call only while a callback could fail during it.
+        let around = crate::callback::any_live().then(|| self.enter());
         // SAFETY: the lane was made from the declaration of the function at `code` (which
         // the binder vouched for) and placed each argument, and each struct member, in the
         // register or stack word System V passes it in.
         let (rax, xmm0) =
             unsafe { call_in_registers(self.code, &words, lane.sse_count, lane.stack_words) };
+        if let Some(around) = around {
+            self.leave(around, args)?;
+        }
         Ok(lane_result::<RESULT>(lane, rax, xmm0))
     }
 }

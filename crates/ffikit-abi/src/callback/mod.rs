@@ -46,7 +46,8 @@ pub(crate) struct Failure {
 }
 
 thread_local! {
-    /// How many ffikit foreign calls this thread is inside.
+    /// How many ffikit foreign calls this thread is inside, times two, plus one while
+    /// `PENDING` holds a failure: the common call reads and writes this one cell only.
     static IN_CALL: Cell<u32> = const { Cell::new(0) };
     /// The first callback failure on this thread during the current foreign call.
     static PENDING: RefCell<Option<Failure>> = const { RefCell::new(None) };
@@ -83,7 +84,7 @@ impl CallGuard {
     pub(crate) fn enter() -> CallGuard {
         let live = any_live();
         if live {
-            IN_CALL.with(|c| c.set(c.get() + 1));
+            IN_CALL.with(|c| c.set(c.get() + 2));
         }
         CallGuard { live }
     }
@@ -95,8 +96,16 @@ impl CallGuard {
         if !self.live {
             return None;
         }
-        IN_CALL.with(|c| c.set(c.get() - 1));
-        take_failure_of_live(args)
+        let pending = IN_CALL.with(|c| {
+            let left = c.get() - 2;
+            c.set(left & !1);
+            left & 1 != 0
+        });
+        if pending || UNREPORTED.load(Ordering::Acquire) != 0 {
+            take_failure_of_live(args)
+        } else {
+            None
+        }
     }
 }
 
@@ -141,10 +150,11 @@ impl Shared {
             callback: self.name.clone(),
             message,
         };
-        if IN_CALL.with(Cell::get) > 0 {
+        if IN_CALL.with(Cell::get) >= 2 {
             PENDING.with(|p| {
                 p.borrow_mut().get_or_insert(failure);
             });
+            IN_CALL.with(|c| c.set(c.get() | 1));
         } else {
             let mut slot = self.failure.lock().unwrap_or_else(|p| p.into_inner());
             if slot.is_none() {
