@@ -587,7 +587,17 @@ impl CType {
         self.typed_and_fingerprint().map(|(typed, _)| typed)
     }
 
+    #[inline]
     fn typed_and_fingerprint(&self) -> Result<&(Arc<Typed>, u64), Error> {
+        // Once made, straight from the cache (a struct copied by value asks on every call).
+        if let Some(Ok(made)) = self.inner.cache.typed.get() {
+            return Ok(made);
+        }
+        self.typed_and_fingerprint_cold()
+    }
+
+    #[cold]
+    fn typed_and_fingerprint_cold(&self) -> Result<&(Arc<Typed>, u64), Error> {
         self.inner
             .cache
             .typed

@@ -177,133 +177,144 @@ fn fast_path_agrees_with_libffi_bit_for_bit() {
 
     let same = |a: &Value, b: &Value| format!("{a:?}") == format!("{b:?}");
     let mut fast_calls = 0;
-    for (name, params) in &functions {
-        let list = if params.is_empty() {
-            "void".to_owned()
-        } else {
-            params.join(", ")
-        };
-        let declaration = format!("double {name}({list})");
-        // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
-        let fast = unsafe { library.function(&declaration) }.unwrap();
-        // The reference: libffi with the general conversions (no lane, no struct plan).
-        // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
-        let reference = unsafe { library.function(&declaration) }
-            .unwrap()
-            .use_libffi()
-            .use_general_path();
-        // The lanes through libffi (structs in blocks of their own, C objects where they are).
-        // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
-        let lane_libffi = unsafe { library.function(&declaration) }
-            .unwrap()
-            .use_libffi();
-        fast_calls += usize::from(fast.is_fast());
-        for _ in 0..3 {
-            let args: Vec<Value> = params
-                .iter()
-                .map(|ty| match ty.strip_prefix("struct s") {
-                    Some(n) => struct_value(&structs[n.parse::<usize>().unwrap() - 1], &mut rng),
-                    None => scalar_value(ty, &mut rng),
-                })
-                .collect();
-            // SAFETY: live arguments of the types the function expects (promise 3).
-            let (a, b) = (
-                unsafe { fast.call(&args) }.unwrap(),
-                unsafe { reference.call(&args) }.unwrap(),
-            );
-            assert!(same(&a, &b), "{declaration}: fast {a:?}, libffi {b:?}");
-            // SAFETY: live arguments of the types the function expects (promise 3).
-            let c = unsafe { lane_libffi.call(&args) }.unwrap();
-            assert!(
-                same(&c, &b),
-                "{declaration}: lanes through libffi {c:?}, libffi {b:?}"
-            );
-            // The structs as C objects of their types: the same on every route.
-            let objects: Vec<Value> = params
-                .iter()
-                .zip(&args)
-                .map(|(ty, arg)| match ty.starts_with("struct ") {
-                    true => {
-                        let mut object = library.new_value(ty).unwrap();
-                        object.set(arg).unwrap();
-                        Value::Data(object)
-                    }
-                    false => arg.clone(),
-                })
-                .collect();
-            for route in [&fast, &lane_libffi, &reference] {
-                // SAFETY: live arguments of the types the function expects (promise 3).
-                let d = unsafe { route.call(&objects) }.unwrap();
-                assert!(same(&d, &b), "{declaration}: C objects {d:?}, libffi {b:?}");
-            }
-            // A C object of another struct type (one of another size: the generator makes
-            // some structs alike, which are the same type to a C object): the same refusal on
-            // every route.
-            if let Some(k) = params.iter().position(|ty| ty.starts_with("struct s")) {
-                let size = library.new_value(&params[k]).unwrap().size();
-                let other = (1..=64)
-                    .map(|m| library.new_value(&format!("struct s{m}")).unwrap())
-                    .find(|object| object.size() != size)
-                    .unwrap();
-                let mut wrong = objects.clone();
-                wrong[k] = Value::Data(other);
-                let errors: Vec<String> = [&fast, &lane_libffi, &reference]
+    // Twice: the second time with a callback alive, when every route marks its call for a
+    // callback failure (the struct lanes on their own guarded route).
+    for round in 0..2 {
+        let _alive = (round == 1).then(|| {
+            library
+                .callback("alive", "int (*)(int)", |args| Ok(args[0].clone()))
+                .unwrap()
+        });
+        for (name, params) in &functions {
+            let list = if params.is_empty() {
+                "void".to_owned()
+            } else {
+                params.join(", ")
+            };
+            let declaration = format!("double {name}({list})");
+            // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+            let fast = unsafe { library.function(&declaration) }.unwrap();
+            // The reference: libffi with the general conversions (no lane, no struct plan).
+            // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+            let reference = unsafe { library.function(&declaration) }
+                .unwrap()
+                .use_libffi()
+                .use_general_path();
+            // The lanes through libffi (structs in blocks of their own, C objects where they are).
+            // SAFETY: the declaration is the library's own, as its header declares it (promise 2).
+            let lane_libffi = unsafe { library.function(&declaration) }
+                .unwrap()
+                .use_libffi();
+            fast_calls += usize::from(fast.is_fast());
+            for _ in 0..3 {
+                let args: Vec<Value> = params
                     .iter()
-                    // SAFETY: refused before C runs.
-                    .map(|route| unsafe { route.call(&wrong) }.unwrap_err().to_string())
-                    .collect();
-                assert!(errors.iter().all(|e| *e == errors[0]), "{errors:?}");
-                assert!(errors[0].contains("expected a `struct s"), "{}", errors[0]);
-            }
-            // Struct values given otherwise — members reversed, one renamed, one missing, one
-            // of the wrong kind; by position, whole, one short, one of the wrong kind — give
-            // the same result or the same error on both paths.
-            for variant in 0..7 {
-                let changed: Vec<Value> = args
-                    .iter()
-                    .map(|arg| match arg {
-                        Value::Struct(fields) if variant >= 4 => {
-                            let mut values: Vec<Value> =
-                                fields.iter().map(|(_, v)| v.clone()).collect();
-                            match variant {
-                                4 => {}
-                                5 => drop(values.pop()),
-                                _ => values[0] = Value::Str("text".into()),
-                            }
-                            Value::Array(values)
+                    .map(|ty| match ty.strip_prefix("struct s") {
+                        Some(n) => {
+                            struct_value(&structs[n.parse::<usize>().unwrap() - 1], &mut rng)
                         }
-                        Value::Struct(fields) => {
-                            let mut fields = fields.clone();
-                            match variant {
-                                0 => fields.reverse(),
-                                1 => fields[0].0 = "nope".into(),
-                                2 => drop(fields.pop()),
-                                _ => fields[0].1 = Value::Str("text".into()),
-                            }
-                            Value::Struct(fields)
-                        }
-                        other => other.clone(),
+                        None => scalar_value(ty, &mut rng),
                     })
                     .collect();
-                let describe = |r: Result<Value, ffikit_abi::Error>| match r {
-                    Ok(v) => format!("{v:?}"),
-                    Err(e) => format!("{:?}: {e}", e.kind()),
-                };
-                let (a, b) = (
-                    // SAFETY: live arguments of the types the function expects (promise 3).
-                    describe(unsafe { fast.call(&changed) }),
-                    // SAFETY: live arguments of the types the function expects (promise 3).
-                    describe(unsafe { reference.call(&changed) }),
-                );
-                assert_eq!(a, b, "{declaration} with {changed:?}");
                 // SAFETY: live arguments of the types the function expects (promise 3).
-                let c = describe(unsafe { lane_libffi.call(&changed) });
-                assert_eq!(c, b, "{declaration} with {changed:?} through libffi");
-                // Members by position mean what they mean by name.
-                if variant == 4 {
+                let (a, b) = (
+                    unsafe { fast.call(&args) }.unwrap(),
+                    unsafe { reference.call(&args) }.unwrap(),
+                );
+                assert!(same(&a, &b), "{declaration}: fast {a:?}, libffi {b:?}");
+                // SAFETY: live arguments of the types the function expects (promise 3).
+                let c = unsafe { lane_libffi.call(&args) }.unwrap();
+                assert!(
+                    same(&c, &b),
+                    "{declaration}: lanes through libffi {c:?}, libffi {b:?}"
+                );
+                // The structs as C objects of their types: the same on every route.
+                let objects: Vec<Value> = params
+                    .iter()
+                    .zip(&args)
+                    .map(|(ty, arg)| match ty.starts_with("struct ") {
+                        true => {
+                            let mut object = library.new_value(ty).unwrap();
+                            object.set(arg).unwrap();
+                            Value::Data(object)
+                        }
+                        false => arg.clone(),
+                    })
+                    .collect();
+                for route in [&fast, &lane_libffi, &reference] {
                     // SAFETY: live arguments of the types the function expects (promise 3).
-                    let named = unsafe { fast.call(&args) }.unwrap();
-                    assert_eq!(a, format!("{named:?}"), "{declaration} by position");
+                    let d = unsafe { route.call(&objects) }.unwrap();
+                    assert!(same(&d, &b), "{declaration}: C objects {d:?}, libffi {b:?}");
+                }
+                // A C object of another struct type (one of another size: the generator makes
+                // some structs alike, which are the same type to a C object): the same refusal on
+                // every route.
+                if let Some(k) = params.iter().position(|ty| ty.starts_with("struct s")) {
+                    let size = library.new_value(&params[k]).unwrap().size();
+                    let other = (1..=64)
+                        .map(|m| library.new_value(&format!("struct s{m}")).unwrap())
+                        .find(|object| object.size() != size)
+                        .unwrap();
+                    let mut wrong = objects.clone();
+                    wrong[k] = Value::Data(other);
+                    let errors: Vec<String> = [&fast, &lane_libffi, &reference]
+                        .iter()
+                        // SAFETY: refused before C runs.
+                        .map(|route| unsafe { route.call(&wrong) }.unwrap_err().to_string())
+                        .collect();
+                    assert!(errors.iter().all(|e| *e == errors[0]), "{errors:?}");
+                    assert!(errors[0].contains("expected a `struct s"), "{}", errors[0]);
+                }
+                // Struct values given otherwise — members reversed, one renamed, one missing, one
+                // of the wrong kind; by position, whole, one short, one of the wrong kind — give
+                // the same result or the same error on both paths.
+                for variant in 0..7 {
+                    let changed: Vec<Value> = args
+                        .iter()
+                        .map(|arg| match arg {
+                            Value::Struct(fields) if variant >= 4 => {
+                                let mut values: Vec<Value> =
+                                    fields.iter().map(|(_, v)| v.clone()).collect();
+                                match variant {
+                                    4 => {}
+                                    5 => drop(values.pop()),
+                                    _ => values[0] = Value::Str("text".into()),
+                                }
+                                Value::Array(values)
+                            }
+                            Value::Struct(fields) => {
+                                let mut fields = fields.clone();
+                                match variant {
+                                    0 => fields.reverse(),
+                                    1 => fields[0].0 = "nope".into(),
+                                    2 => drop(fields.pop()),
+                                    _ => fields[0].1 = Value::Str("text".into()),
+                                }
+                                Value::Struct(fields)
+                            }
+                            other => other.clone(),
+                        })
+                        .collect();
+                    let describe = |r: Result<Value, ffikit_abi::Error>| match r {
+                        Ok(v) => format!("{v:?}"),
+                        Err(e) => format!("{:?}: {e}", e.kind()),
+                    };
+                    let (a, b) = (
+                        // SAFETY: live arguments of the types the function expects (promise 3).
+                        describe(unsafe { fast.call(&changed) }),
+                        // SAFETY: live arguments of the types the function expects (promise 3).
+                        describe(unsafe { reference.call(&changed) }),
+                    );
+                    assert_eq!(a, b, "{declaration} with {changed:?}");
+                    // SAFETY: live arguments of the types the function expects (promise 3).
+                    let c = describe(unsafe { lane_libffi.call(&changed) });
+                    assert_eq!(c, b, "{declaration} with {changed:?} through libffi");
+                    // Members by position mean what they mean by name.
+                    if variant == 4 {
+                        // SAFETY: live arguments of the types the function expects (promise 3).
+                        let named = unsafe { fast.call(&args) }.unwrap();
+                        assert_eq!(a, format!("{named:?}"), "{declaration} by position");
+                    }
                 }
             }
         }
@@ -329,7 +340,7 @@ fn fast_path_agrees_with_libffi_bit_for_bit() {
     // target, or `--no-default-features`) the same comparison is libffi with the lanes and
     // struct plans against libffi with the general conversions.
     let expected = if ffikit_abi::FAST_PATH {
-        functions.len()
+        2 * functions.len()
     } else {
         0
     };

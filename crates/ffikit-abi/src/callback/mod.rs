@@ -70,7 +70,10 @@ static UNREPORTED: AtomicUsize = AtomicUsize::new(0);
 /// no callback can fail during the call (one made during it, on another thread, keeps its
 /// failure for [`Callback::take_failure`]), so the common call pays one load.
 pub(crate) struct CallGuard {
-    live: bool,
+    /// This thread's `IN_CALL`, while a callback is live: found once when the call starts
+    /// (a thread-local lookup is a function call in a shared object), used again when it
+    /// ends. A raw pointer, so the guard stays on its thread (neither `Send` nor `Sync`).
+    in_call: Option<*const Cell<u32>>,
 }
 
 /// Whether any callback is live (none: a foreign call cannot lead to a callback failure).
@@ -82,26 +85,26 @@ pub(crate) fn any_live() -> bool {
 impl CallGuard {
     #[inline(always)]
     pub(crate) fn enter() -> CallGuard {
-        let live = any_live();
-        if live {
-            IN_CALL.with(|c| c.set(c.get() + 2));
-        }
-        CallGuard { live }
+        let in_call = any_live().then(|| {
+            IN_CALL.with(|c| {
+                c.set(c.get() + 2);
+                std::ptr::from_ref(c)
+            })
+        });
+        CallGuard { in_call }
     }
 
     /// After the foreign call: the failure of a callback it led to, on this thread or (for
     /// the callbacks among `args`) on another.
     #[inline(always)]
     pub(crate) fn finish(self, args: &[Value]) -> Option<Failure> {
-        if !self.live {
-            return None;
-        }
-        let pending = IN_CALL.with(|c| {
-            let left = c.get() - 2;
-            c.set(left & !1);
-            left & 1 != 0
-        });
-        if pending || UNREPORTED.load(Ordering::Acquire) != 0 {
+        let in_call = self.in_call?;
+        // SAFETY: the guard's thread's own `IN_CALL` (the guard cannot leave its thread),
+        // which lives as long as the thread; a `Cell`, only ever used from that thread.
+        let in_call = unsafe { &*in_call };
+        let left = in_call.get() - 2;
+        in_call.set(left & !1);
+        if left & 1 != 0 || UNREPORTED.load(Ordering::Acquire) != 0 {
             take_failure_of_live(args)
         } else {
             None
