@@ -94,15 +94,16 @@ impl Lib {
             Err(error) => return Err(raise(error)),
         };
         let signature = library.ctype_of(name).and_then(|ty| ty.signature());
-        let params = signature
+        let (params, variadic) = signature
             .as_ref()
-            .map(|(_, params, _)| params.clone())
+            .map(|(_, params, variadic)| (params.clone(), *variadic))
             .unwrap_or_default();
         let function = explicit_nulls(function, &params);
         let result = signature.map(|(result, _, _)| result).filter(wraps_result);
         let releases = this.release_gil.contains(name);
         let pointer = address_of(this, name).ok();
-        let builtin = fastcall::builtin(py, name, function, releases, result, params, pointer)?;
+        let parameters = (params, variadic);
+        let builtin = fastcall::builtin(py, name, function, releases, result, parameters, pointer)?;
         // Kept in the instance dict: the next `lib.name` finds it there directly.
         slf.getattr(pyo3::intern!(py, "__dict__"))?
             .downcast::<PyDict>()?
@@ -256,6 +257,9 @@ mod fastcall {
         result: Option<CType>,
         /// The fixed parameters' C types (a variadic call's others have none).
         params: Vec<CType>,
+        /// Variadic: the arguments past `params` must be cdata, whose types say how C takes
+        /// them (CFFI's rule: a Python int has no C type to pass as).
+        variadic: bool,
         /// Per parameter, the value a struct or union argument was last copied into, reused
         /// by the next call (a struct passed by value call after call allocates once).
         /// Under the GIL, which every take and give-back holds (no atomic per call); a value
@@ -284,7 +288,7 @@ mod fastcall {
         function: OwnedFunction,
         releases_gil: bool,
         result: Option<CType>,
-        params: Vec<CType>,
+        (params, variadic): (Vec<CType>, bool),
         pointer: Option<(CType, usize)>,
     ) -> PyResult<PyObject> {
         let name = std::ffi::CString::new(name).map_err(|e| PyTypeError::new_err(e.to_string()))?;
@@ -305,6 +309,7 @@ mod fastcall {
                     .map(|_| pyo3::sync::GILProtected::new(std::cell::Cell::new(None)))
                     .collect(),
                 params,
+                variadic,
                 releases_gil: releases_gil || (0..64).any(|i| function.takes_callback(i)),
                 function,
                 pointer,
@@ -419,7 +424,7 @@ mod fastcall {
         let releases = bound.releases_gil;
         // The commonest calls — ints, floats and bytes only — read straight into their
         // values (nothing to drop), or, at the first other argument, the general loop below.
-        if args.len() <= INLINE {
+        if args.len() <= INLINE && (!bound.variadic || args.len() <= bound.params.len()) {
             let mut values = [const { std::mem::MaybeUninit::<Value>::uninit() }; INLINE];
             let mut plain = true;
             for (value, &arg) in values.iter_mut().zip(args) {
@@ -449,6 +454,18 @@ mod fastcall {
         let mut values = arrayvec::ArrayVec::<Value, INLINE>::new();
         let mut spilled = Vec::new();
         for (index, &arg) in args.iter().enumerate() {
+            if bound.variadic && index >= bound.params.len() {
+                // SAFETY: a borrowed, live argument of this call; the GIL is held.
+                let arg = unsafe { pyo3::Borrowed::from_ptr(py, arg) };
+                if crate::cdata::as_cdata(&arg).is_err() {
+                    return Err(PyTypeError::new_err(format!(
+                        "argument {} passed in the variadic part needs to be a cdata object \
+                         (got {})",
+                        index + 1,
+                        arg.get_type().name()?
+                    )));
+                }
+            }
             // SAFETY: a borrowed, live argument of this call; the GIL is held.
             let value = match unsafe { plain_value(arg) } {
                 Some(value) => value,

@@ -207,8 +207,22 @@ def test_case(case):
         ffi.cdef(step["declaration"] + ";")
         function = getattr(ffi.dlopen(case["library"]), name)
         fixed = fixed_parameters(step["declaration"])
+        vararg_types = step.get("vararg_types", case.get("vararg_types", []))
+
+        def variadic(i, spec):
+            # As CFFI takes them: a cdata of the argument's C type (the sample's
+            # `vararg_types`; C's promotions are the module's job).
+            if isinstance(spec, str):
+                text = ffi.new("char[]", spec.encode())
+                harness.keep.append(text)
+                return text
+            value = harness.argument(i, spec)
+            if isinstance(value, ffikit.FFI.CData):
+                return value
+            return ffi.cast(vararg_types[i - fixed], value)
+
         args = [
-            spec if isinstance(spec, str) and i >= fixed else harness.argument(i, spec)
+            variadic(i, spec) if i >= fixed else harness.argument(i, spec)
             for i, spec in enumerate(step["args"])
         ]
         ffi.errno = 0

@@ -478,3 +478,28 @@ def test_indexing_and_members_answer_through_the_type_slots(ffi):
         ffi.CData.__getattribute__(s, 1)
     # The object's own attributes still come after the members.
     assert s.__class__ is ffi.CData and "a" in dir(s)
+
+
+def test_the_variadic_part_takes_cdata_whose_types_say_how_c_gets_them():
+    # CFFI's rule: a Python int or bytes there has no C type (int? long? a pointer?), so it
+    # is refused rather than passed as a guess; a cdata passes as its type.
+    ffi = ffikit.FFI()
+    ffi.cdef("int snprintf(char *s, size_t n, const char *format, ...);")
+    libc = ffi.dlopen(None)
+    out = ffi.new("char[64]")
+    for given in (42, 1.5, b"text", None):
+        with pytest.raises(TypeError) as refused:
+            libc.snprintf(out, 64, b"%d", given)
+        assert str(refused.value) == (
+            "argument 4 passed in the variadic part needs to be a cdata object "
+            f"(got {type(given).__name__})"
+        )
+    count = libc.snprintf(
+        out, 64, b"%d %ld %s %.2f",
+        ffi.cast("int", -7), ffi.cast("long", 2**40), ffi.new("char[]", b"hi"),
+        ffi.cast("double", 1.25),
+    )
+    expected = b"%d %ld %s %.2f" % (-7, 2**40, b"hi", 1.25)
+    assert (count, ffi.string(out)) == (len(expected), expected)
+    # The fixed part converts as always.
+    assert libc.snprintf(out, 64, b"plain") == 5
