@@ -94,6 +94,9 @@ impl SkipKind {
 pub struct Skipped {
     /// What kind of declaration.
     pub kind: SkipKind,
+    /// The name it would have declared, for a static variable: a front end can say
+    /// "declared, but not in the library" for it.
+    pub name: Option<String>,
     /// Why, with the source line and a caret (and the original file and line, see
     /// [`Error::origin`]).
     pub reason: Error,

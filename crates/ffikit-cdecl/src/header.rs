@@ -703,6 +703,7 @@ impl Declarations {
         for (definition, expansion) in macros.iter().zip(expansions) {
             let skip = |message: String| Skipped {
                 kind: SkipKind::Macro,
+                name: None,
                 reason: Error::new(
                     ErrorKind::Unsupported,
                     message,

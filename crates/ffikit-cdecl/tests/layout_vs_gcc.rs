@@ -297,3 +297,84 @@ fn layouts_match_gcc() {
         ours.lines().count()
     );
 }
+
+/// `static const` integers are named constants (as CFFI's `cdef` reads them), with the value
+/// gcc gives them — the initializer's constant expression converted to the declared type —
+/// and anything else stays a skipped static variable.
+#[test]
+fn static_const_integers_have_gccs_values() {
+    let declarations = "enum color { RED, GREEN = 5 };
+        static const int answer = 6 * 7, negative = -(1 << 20);
+        static const unsigned char wraps = 300;
+        static const signed char narrows = 200;
+        static const unsigned long top = ~0UL;
+        static const long shifted = 1L << 40 | 3;
+        static const short from_sizeof = sizeof(long double) + sizeof(struct { char c; int i; });
+        static const enum color chosen = GREEN + 1;
+        static const long long big = 0x7fffffffffffffffLL;";
+    let names = [
+        "answer",
+        "negative",
+        "wraps",
+        "narrows",
+        "top",
+        "shifted",
+        "from_sizeof",
+        "chosen",
+        "big",
+    ];
+    let mut decls = Declarations::new();
+    let report = decls.cdef(declarations).unwrap();
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    let mut program = format!("#include <stdio.h>\n{declarations}\nint main(void) {{\n");
+    let mut ours = String::new();
+    for name in names {
+        writeln!(
+            program,
+            "    printf(\"{name} %lld\\n\", (long long){name});"
+        )
+        .unwrap();
+        let value = decls
+            .constant(name)
+            .unwrap_or_else(|| panic!("{name}"))
+            .value;
+        // As gcc's printf of the value cast to long long shows it.
+        writeln!(ours, "{name} {}", value as i64).unwrap();
+    }
+    program.push_str("    return 0;\n}\n");
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("constants.c");
+    let binary = dir.path().join("constants");
+    std::fs::write(&source, &program).unwrap();
+    let compile = Command::new("cc")
+        .args(["-std=gnu11", "-w", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .output()
+        .expect("the C compiler runs");
+    assert!(
+        compile.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compile.stderr)
+    );
+    let gcc = String::from_utf8(Command::new(&binary).output().unwrap().stdout).unwrap();
+    assert_eq!(gcc, ours);
+
+    // Not constants: a non-const or non-integer static, an initializer that is not a
+    // constant expression. Skipped with their names, nothing declared.
+    let mut decls = Declarations::new();
+    let report = decls
+        .cdef(
+            "static const float f = 1.5; static int counter = 3; static const int *p = 0;
+               static const int from_call = strlen(\"x\");",
+        )
+        .unwrap();
+    let skipped: Vec<_> = report.skipped.iter().map(|s| s.name.as_deref()).collect();
+    assert_eq!(
+        skipped,
+        [Some("f"), Some("counter"), Some("p"), Some("from_call")]
+    );
+    for name in ["f", "counter", "p", "from_call"] {
+        assert!(decls.constant(name).is_none(), "{name}");
+    }
+}

@@ -239,8 +239,16 @@ impl Ffi {
                 .map_err(raise)?;
         }
         let cdefs = lock(&this.cdefs).clone();
+        let mut statics = std::collections::HashSet::new();
         for text in &cdefs {
-            library.cdef(text).map_err(raise)?;
+            let report = library.cdef(text).map_err(raise)?;
+            statics.extend(
+                report
+                    .skipped
+                    .into_iter()
+                    .filter(|skipped| skipped.kind == ffikit_cdecl::SkipKind::Static)
+                    .filter_map(|skipped| skipped.name),
+            );
         }
         let library = Arc::new(library);
         lock(&LOADED).push(Arc::clone(&library));
@@ -250,6 +258,7 @@ impl Ffi {
                 library,
                 cdefs,
                 release_gil: lock(&this.release_gil).clone(),
+                statics,
                 _ffi: slf.clone().unbind(),
                 closed: std::sync::atomic::AtomicBool::new(false),
             },

@@ -27,6 +27,9 @@ pub(crate) struct Lib {
     pub(crate) cdefs: Vec<String>,
     /// Functions declared with `release_gil=True`.
     pub(crate) release_gil: std::collections::HashSet<String>,
+    /// Static variables `cdef` declared whose value is not an integer constant: there is
+    /// nothing to read in the library (CFFI's ABI mode raises NotImplementedError).
+    pub(crate) statics: std::collections::HashSet<String>,
     /// The FFI that opened it, kept alive with it (as CFFI's libraries keep theirs).
     pub(crate) _ffi: Py<crate::ffi::Ffi>,
     /// `ffi.dlclose` was called.
@@ -86,6 +89,13 @@ impl Lib {
         // SAFETY: the declaration is the Python user's (the module's safety model, promise 2).
         let function = match unsafe { OwnedFunction::get(library, name) } {
             Ok(function) => function,
+            Err(_) if this.statics.contains(name) => {
+                return Err(pyo3::exceptions::PyNotImplementedError::new_err(format!(
+                    "'{name}' cannot be accessed from a dlopen() library: a static variable \
+                     has no symbol (only an integer `static const` with a constant value is \
+                     read, as a constant)"
+                )));
+            }
             Err(error) if error.kind() == ffikit_abi::ErrorKind::DeclarationSyntax => {
                 return Err(PyAttributeError::new_err(format!(
                     "`{name}` is not declared (cdef it first): {error}"

@@ -503,3 +503,25 @@ def test_the_variadic_part_takes_cdata_whose_types_say_how_c_gets_them():
     assert (count, ffi.string(out)) == (len(expected), expected)
     # The fixed part converts as always.
     assert libc.snprintf(out, 64, b"plain") == 5
+
+
+def test_static_const_integers_are_constants_and_other_statics_are_not_in_the_library():
+    ffi = ffikit.FFI()
+    ffi.cdef(
+        """
+        static const int answer = 6 * 7;
+        static const unsigned char wraps = 300;
+        static const float ratio = 1.5;
+        static int counter = 3;
+        double sin(double x);
+        """
+    )
+    libm = ffi.dlopen("libm.so.6")
+    assert (libm.answer, libm.wraps) == (42, 300 % 256)
+    for name in ("ratio", "counter"):
+        with pytest.raises(NotImplementedError) as refused:
+            getattr(libm, name)
+        assert f"'{name}'" in str(refused.value)
+    assert libm.sin(0.5) == math.sin(0.5)
+    with pytest.raises(AttributeError):
+        libm.undeclared

@@ -415,6 +415,7 @@ impl<'a> Parser<'a> {
                     self.skip_declaration();
                     self.report.skipped.push(Skipped {
                         kind: SkipKind::Unsupported,
+                        name: None,
                         reason: error,
                     });
                 }
@@ -508,8 +509,17 @@ impl<'a> Parser<'a> {
                 }
                 return Ok(());
             }
+            let mut constant = None;
             if self.eat_punct("=") {
-                self.skip_initializer()?;
+                let named = specs.storage == Storage::Static && !is_function;
+                constant = if named {
+                    self.integer_constant_initializer(ty)
+                } else {
+                    None
+                };
+                if constant.is_none() {
+                    self.skip_initializer()?;
+                }
             }
             match specs.storage {
                 Storage::Typedef => self.declare_typedef(name, name_span, ty)?,
@@ -524,8 +534,14 @@ impl<'a> Parser<'a> {
                         self.declare_function(name, name_span, ty, param_names, asm_name)?;
                     }
                 }
-                Storage::Static => self.skip_note(
+                // `static const int N = 4;`: a named constant, as CFFI reads it.
+                Storage::Static if constant.is_some() => {
+                    let value = constant.expect("checked");
+                    self.declare_constant(&name, value, ty.ty, name_span)?;
+                }
+                Storage::Static => self.skip_named(
                     SkipKind::Static,
+                    &name,
                     format!("`{name}` is a static variable: it has no symbol"),
                     name_span,
                 ),
@@ -548,7 +564,19 @@ impl<'a> Parser<'a> {
 
     fn skip_note(&mut self, kind: SkipKind, message: String, span: Span) {
         let reason = self.error(ErrorKind::Unsupported, message, span);
-        self.report.skipped.push(Skipped { kind, reason });
+        self.report.skipped.push(Skipped {
+            kind,
+            name: None,
+            reason,
+        });
+    }
+
+    /// [`skip_note`](Self::skip_note) for a declaration of `name`.
+    fn skip_named(&mut self, kind: SkipKind, name: &str, message: String, span: Span) {
+        self.skip_note(kind, message, span);
+        if let Some(last) = self.report.skipped.last_mut() {
+            last.name = Some(name.to_owned());
+        }
     }
 
     /// Keeps a `static inline` function's declaration, for a shim to export.
@@ -1839,6 +1867,47 @@ impl<'a> Parser<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The value of a `const` integer (or enum) variable's initializer when it is a constant
+    /// expression (converted to the type), the initializer consumed; None, with nothing
+    /// consumed, for anything else.
+    fn integer_constant_initializer(&mut self, ty: QualType) -> Option<i128> {
+        if !ty.quals.contains(Qualifiers::CONST) {
+            return None;
+        }
+        let (signed, size) = match self.decls.types.get(ty.ty) {
+            Type::Scalar(scalar) if scalar.is_integer() => {
+                (scalar.is_signed(), scalar.size_align().0)
+            }
+            Type::Enum(_) => (true, 4),
+            _ => return None,
+        };
+        if size >= 16 {
+            // `__int128`: beyond what a constant holds here.
+            return None;
+        }
+        let start = self.pos;
+        let value = self.constant_expression().ok().map(|v| v.value);
+        let ends = matches!(self.peek().kind, TokenKind::Punct("," | ";"));
+        match value {
+            // Converted to the type as C converts (modulo its width; gcc's rule for signed
+            // types too): `static const unsigned char c = 300;` is 44.
+            Some(value) if ends => {
+                let bits = 8 * size as u32;
+                let wrapped = value.rem_euclid(1i128 << bits);
+                let top = 1i128 << (bits - 1);
+                Some(if signed && wrapped >= top {
+                    wrapped - (1i128 << bits)
+                } else {
+                    wrapped
+                })
+            }
+            _ => {
+                self.pos = start;
+                None
+            }
+        }
     }
 
     /// An initializer, up to the `,` or `;` that ends it.
