@@ -87,10 +87,14 @@ pub(crate) fn new(py: Python<'_>, value: CDataObject) -> PyResult<Py<CDataObject
     Ok(unsafe { Bound::from_owned_ptr(py, made).downcast_into_unchecked() }.unbind())
 }
 
-/// Runs a slot's body: the GIL is held (CPython calls slots with it), a panic becomes a
-/// `RuntimeError`, an error is raised and `failed` returned.
-fn enter<R>(failed: R, body: impl FnOnce(Python<'_>) -> PyResult<R>) -> R {
-    // SAFETY: CPython calls type slots holding the GIL.
+/// Runs a slot's body: a panic becomes a `RuntimeError`, an error is raised and `failed`
+/// returned.
+///
+/// # Safety
+///
+/// The GIL is held (CPython calls slots with it).
+unsafe fn enter<R>(failed: R, body: impl FnOnce(Python<'_>) -> PyResult<R>) -> R {
+    // SAFETY: the caller's promise.
     let py = unsafe { Python::assume_gil_acquired() };
     match catch_unwind(AssertUnwindSafe(|| body(py))) {
         Ok(Ok(value)) => value,
@@ -106,27 +110,39 @@ fn enter<R>(failed: R, body: impl FnOnce(Python<'_>) -> PyResult<R>) -> R {
 }
 
 /// `a[key]`.
+///
+/// # Safety
+///
+/// Called by CPython as this type's slot: the GIL held, `slf` an instance of this type, the
+/// other objects live (a NULL `value` meaning deletion), all borrowed for the call.
 unsafe extern "C" fn subscript(
     slf: *mut ffi::PyObject,
     key: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    enter(std::ptr::null_mut(), |py| {
+    let body = |py: Python<'_>| {
         // SAFETY: CPython calls the slot with live objects, borrowed for the call: `slf` an
         // instance of this type.
         let (slf, key) = unsafe { (Borrowed::from_ptr(py, slf), Borrowed::from_ptr(py, key)) };
         // SAFETY: every instance of this type is a `CDataObject`.
         let slf = unsafe { slf.downcast_unchecked::<CDataObject>() };
         CDataObject::get_item(slf, &key).map(PyObject::into_ptr)
-    })
+    };
+    // SAFETY: the GIL is held (this function's promise).
+    unsafe { enter(std::ptr::null_mut(), body) }
 }
 
 /// `a[key] = value`, and `del a[key]` (value NULL).
+///
+/// # Safety
+///
+/// Called by CPython as this type's slot: the GIL held, `slf` an instance of this type, the
+/// other objects live (a NULL `value` meaning deletion), all borrowed for the call.
 unsafe extern "C" fn assign_subscript(
     slf: *mut ffi::PyObject,
     key: *mut ffi::PyObject,
     value: *mut ffi::PyObject,
 ) -> c_int {
-    enter(-1, |py| {
+    let body = |py: Python<'_>| {
         if value.is_null() {
             return Err(PyTypeError::new_err("cdata does not support item deletion"));
         }
@@ -141,15 +157,22 @@ unsafe extern "C" fn assign_subscript(
         // SAFETY: as above.
         let slf = unsafe { slf.downcast_unchecked::<CDataObject>() };
         CDataObject::set_item(slf, &key, &value).map(|()| 0)
-    })
+    };
+    // SAFETY: the GIL is held (this function's promise).
+    unsafe { enter(-1, body) }
 }
 
 /// `a.name`.
+///
+/// # Safety
+///
+/// Called by CPython as this type's slot: the GIL held, `slf` an instance of this type, the
+/// other objects live (a NULL `value` meaning deletion), all borrowed for the call.
 unsafe extern "C" fn get_attribute(
     slf: *mut ffi::PyObject,
     name: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    enter(std::ptr::null_mut(), |py| {
+    let body = |py: Python<'_>| {
         // SAFETY: as in `subscript`.
         let (slf, name) = unsafe { (Borrowed::from_ptr(py, slf), Borrowed::from_ptr(py, name)) };
         // SAFETY: every instance of this type is a `CDataObject`.
@@ -157,16 +180,23 @@ unsafe extern "C" fn get_attribute(
         // `getattr` checks the name is a string; `CData.__getattribute__(a, 1)` does not.
         let name = name.downcast::<PyString>()?;
         CDataObject::get_attribute(slf, name).map(PyObject::into_ptr)
-    })
+    };
+    // SAFETY: the GIL is held (this function's promise).
+    unsafe { enter(std::ptr::null_mut(), body) }
 }
 
 /// `a.name = value`, and `del a.name` (value NULL).
+///
+/// # Safety
+///
+/// Called by CPython as this type's slot: the GIL held, `slf` an instance of this type, the
+/// other objects live (a NULL `value` meaning deletion), all borrowed for the call.
 unsafe extern "C" fn set_attribute(
     slf: *mut ffi::PyObject,
     name: *mut ffi::PyObject,
     value: *mut ffi::PyObject,
 ) -> c_int {
-    enter(-1, |py| {
+    let body = |py: Python<'_>| {
         // SAFETY: as in `subscript`.
         let (slf, name) = unsafe { (Borrowed::from_ptr(py, slf), Borrowed::from_ptr(py, name)) };
         // SAFETY: every instance of this type is a `CDataObject`.
@@ -181,5 +211,7 @@ unsafe extern "C" fn set_attribute(
         // SAFETY: as above.
         let value = unsafe { Borrowed::from_ptr(py, value) };
         CDataObject::set_attribute(slf, name.to_str()?, &value).map(|()| 0)
-    })
+    };
+    // SAFETY: the GIL is held (this function's promise).
+    unsafe { enter(-1, body) }
 }
