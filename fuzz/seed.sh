@@ -8,6 +8,7 @@ for header in stdio.h stdlib.h string.h math.h signal.h time.h zlib.h sqlite3.h 
     echo "#include <$header>" | cc -E -x c - 2>/dev/null > "corpus/declarations/$header.i" || rm -f "corpus/declarations/$header.i"
 done
 printf 'struct s { int a : 3; char c; double d[2]; } __attribute__((packed));\nint f(struct s *, ...);\n' > corpus/declarations/small.h
+printf 'enum e { A = 3 };\nstatic const int a = 1 << 40, b = -(3 * 7);\nstatic const unsigned char c = 300;\nstatic const enum e d = A + 1;\nstatic const float f = 1.5;\nstatic const long g = sizeof(struct { char c; int i; }), h = strlen("x");\n' > corpus/declarations/static_const.h
 printf '\x00-5' > corpus/call_arguments/abs
 printf '\x01\x001\x00-0' > corpus/call_arguments/copysign
 printf '\x02buf:32\x0032\x00%%d|%%s\x00int:42\x00char*:ab' > corpus/call_arguments/snprintf

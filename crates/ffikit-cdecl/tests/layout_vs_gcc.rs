@@ -265,23 +265,7 @@ fn layouts_match_gcc() {
     }
     program.push_str("    return 0;\n}\n");
 
-    let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("layout.c");
-    let binary = dir.path().join("layout");
-    std::fs::write(&source, &program).unwrap();
-    let compile = Command::new("cc")
-        .args(["-std=gnu11", "-w", "-o"])
-        .arg(&binary)
-        .arg(&source)
-        .output()
-        .expect("the C compiler runs");
-    assert!(
-        compile.status.success(),
-        "gcc rejected the table:\n{}\n{program}",
-        String::from_utf8_lossy(&compile.stderr)
-    );
-    let run = Command::new(&binary).output().unwrap();
-    let gcc = String::from_utf8(run.stdout).unwrap();
+    let gcc = gcc_prints(&program);
 
     let mismatches: Vec<String> = gcc
         .lines()
@@ -342,23 +326,7 @@ fn static_const_integers_have_gccs_values() {
         writeln!(ours, "{name} {}", value as i64).unwrap();
     }
     program.push_str("    return 0;\n}\n");
-    let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("constants.c");
-    let binary = dir.path().join("constants");
-    std::fs::write(&source, &program).unwrap();
-    let compile = Command::new("cc")
-        .args(["-std=gnu11", "-w", "-o"])
-        .arg(&binary)
-        .arg(&source)
-        .output()
-        .expect("the C compiler runs");
-    assert!(
-        compile.status.success(),
-        "{}",
-        String::from_utf8_lossy(&compile.stderr)
-    );
-    let gcc = String::from_utf8(Command::new(&binary).output().unwrap().stdout).unwrap();
-    assert_eq!(gcc, ours);
+    assert_eq!(gcc_prints(&program), ours);
 
     // Not constants: a non-const or non-integer static, an initializer that is not a
     // constant expression. Skipped with their names, nothing declared.
@@ -377,4 +345,24 @@ fn static_const_integers_have_gccs_values() {
     for name in ["f", "counter", "p", "from_call"] {
         assert!(decls.constant(name).is_none(), "{name}");
     }
+}
+
+/// What `program`, compiled by the system's C compiler and run, prints.
+fn gcc_prints(program: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("program.c");
+    let binary = dir.path().join("program");
+    std::fs::write(&source, program).unwrap();
+    let compile = Command::new("cc")
+        .args(["-std=gnu11", "-w", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .output()
+        .expect("the C compiler runs");
+    assert!(
+        compile.status.success(),
+        "gcc rejected the program:\n{}\n{program}",
+        String::from_utf8_lossy(&compile.stderr)
+    );
+    String::from_utf8(Command::new(&binary).output().unwrap().stdout).unwrap()
 }

@@ -511,12 +511,9 @@ impl<'a> Parser<'a> {
             }
             let mut constant = None;
             if self.eat_punct("=") {
-                let named = specs.storage == Storage::Static && !is_function;
-                constant = if named {
-                    self.integer_constant_initializer(ty)
-                } else {
-                    None
-                };
+                if specs.storage == Storage::Static && !is_function {
+                    constant = self.integer_constant_initializer(ty);
+                }
                 if constant.is_none() {
                     self.skip_initializer()?;
                 }
@@ -534,17 +531,16 @@ impl<'a> Parser<'a> {
                         self.declare_function(name, name_span, ty, param_names, asm_name)?;
                     }
                 }
-                // `static const int N = 4;`: a named constant, as CFFI reads it.
-                Storage::Static if constant.is_some() => {
-                    let value = constant.expect("checked");
-                    self.declare_constant(&name, value, ty.ty, name_span)?;
-                }
-                Storage::Static => self.skip_named(
-                    SkipKind::Static,
-                    &name,
-                    format!("`{name}` is a static variable: it has no symbol"),
-                    name_span,
-                ),
+                Storage::Static => match constant {
+                    // `static const int N = 4;`: a named constant, as CFFI reads it.
+                    Some(value) => self.declare_constant(&name, value, ty.ty, name_span)?,
+                    None => self.skip_named(
+                        SkipKind::Static,
+                        Some(&name),
+                        format!("`{name}` is a static variable: it has no symbol"),
+                        name_span,
+                    ),
+                },
                 _ => self.declare_variable(name, name_span, ty, asm_name)?,
             }
             if self.eat_punct(",") {
@@ -563,20 +559,17 @@ impl<'a> Parser<'a> {
     }
 
     fn skip_note(&mut self, kind: SkipKind, message: String, span: Span) {
+        self.skip_named(kind, None, message, span);
+    }
+
+    /// [`skip_note`](Self::skip_note) for a declaration of `name`, when it has one.
+    fn skip_named(&mut self, kind: SkipKind, name: Option<&str>, message: String, span: Span) {
         let reason = self.error(ErrorKind::Unsupported, message, span);
         self.report.skipped.push(Skipped {
             kind,
-            name: None,
+            name: name.map(str::to_owned),
             reason,
         });
-    }
-
-    /// [`skip_note`](Self::skip_note) for a declaration of `name`.
-    fn skip_named(&mut self, kind: SkipKind, name: &str, message: String, span: Span) {
-        self.skip_note(kind, message, span);
-        if let Some(last) = self.report.skipped.last_mut() {
-            last.name = Some(name.to_owned());
-        }
     }
 
     /// Keeps a `static inline` function's declaration, for a shim to export.
