@@ -202,6 +202,20 @@ pub struct Arguments {
     kept: Vec<(usize, Reported)>,
 }
 
+impl Arguments {
+    /// The C objects the arguments point to (`out:`, `buf:`, arrays, structs by address),
+    /// with the index of the argument that points to each.
+    pub fn objects_mut(&mut self) -> impl Iterator<Item = (usize, &mut CData)> {
+        self.kept
+            .iter_mut()
+            .map(|(index, reported)| match reported {
+                Reported::Out(data) | Reported::Buffer(data) | Reported::Array(data) => {
+                    (*index, data)
+                }
+            })
+    }
+}
+
 /// Reads the request's declaration and arguments against `library` (whose declarations get
 /// the request's `cdef`). Binds nothing and calls nothing: every input gets an answer here,
 /// which the fuzz target `call_arguments` checks.
@@ -324,35 +338,8 @@ pub unsafe fn run(request: &Request) -> Result<Outcome, CallError> {
         library.include(header)?;
     }
     let arguments = read_arguments(request, &library)?;
-    let declaration = request.declaration.trim().trim_end_matches(';');
-    let mut function = if arguments.by_name {
-        let name = arguments.function.as_str();
-        let inline = {
-            let decls = library.declared();
-            decls.function(name).is_none() && decls.inline_function(name).is_some()
-        };
-        if let (true, Some(header)) = (inline, &request.header) {
-            // SAFETY: promises 1 and 2, this function's contract: the header is true to the
-            // library, and the shim holds only the header's own code.
-            unsafe { library.compile_inline(header, &[name]) }?;
-        }
-        // SAFETY: promise 2, this function's contract (the header's declaration).
-        unsafe { library.get(name) }?
-    } else {
-        // SAFETY: promise 2, this function's contract.
-        unsafe { library.function(declaration) }?
-    };
-    if !arguments.variadic_types.is_empty() {
-        let types: Vec<&str> = arguments
-            .variadic_types
-            .iter()
-            .map(String::as_str)
-            .collect();
-        function = function.variadic(&library, &types)?;
-    }
-    if request.errno {
-        function = function.capture_errno();
-    }
+    // SAFETY: promises 1 and 2, this function's contract.
+    let function = unsafe { bind(request, &library, &arguments) }?;
     // SAFETY: promises 3 and 4, this function's contract; the objects the values point to
     // are kept alive in `arguments` until after the call.
     let value = unsafe { function.call(&arguments.values) }?;
@@ -377,6 +364,54 @@ pub unsafe fn run(request: &Request) -> Result<Outcome, CallError> {
         reports,
         errno,
     })
+}
+
+/// Binds the function `arguments` were read for: by name (a `static inline` one of the
+/// header through a compiled shim) or from the request's declaration, with the variadic
+/// arguments' types and errno capture as asked.
+///
+/// # Errors
+///
+/// [`CallError`] from binding.
+///
+/// # Safety
+///
+/// As [`run`]'s promises 1 and 2: the header or declaration is true to the library.
+pub unsafe fn bind<'lib>(
+    request: &Request,
+    library: &'lib Library,
+    arguments: &Arguments,
+) -> Result<ffikit_abi::Function<'lib>, CallError> {
+    let declaration = request.declaration.trim().trim_end_matches(';');
+    let mut function = if arguments.by_name {
+        let name = arguments.function.as_str();
+        let inline = {
+            let decls = library.declared();
+            decls.function(name).is_none() && decls.inline_function(name).is_some()
+        };
+        if let (true, Some(header)) = (inline, &request.header) {
+            // SAFETY: promises 1 and 2, this function's contract: the header is true to the
+            // library, and the shim holds only the header's own code.
+            unsafe { library.compile_inline(header, &[name]) }?;
+        }
+        // SAFETY: promise 2, this function's contract (the header's declaration).
+        unsafe { library.get(name) }?
+    } else {
+        // SAFETY: promise 2, this function's contract.
+        unsafe { library.function(declaration) }?
+    };
+    if !arguments.variadic_types.is_empty() {
+        let types: Vec<&str> = arguments
+            .variadic_types
+            .iter()
+            .map(String::as_str)
+            .collect();
+        function = function.variadic(library, &types)?;
+    }
+    if request.errno {
+        function = function.capture_errno();
+    }
+    Ok(function)
 }
 
 fn is_identifier(text: &str) -> bool {

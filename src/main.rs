@@ -122,8 +122,31 @@ enum Commands {
         #[arg(long)]
         json: bool,
     },
-    /// Time the fixture workloads through each binding style, side by side.
+    /// Time C calls through each binding style, side by side: the fixture workloads, or
+    /// your own function with your arguments (`ffikit compare libz.so.1 --header zlib.h
+    /// crc32 0 buf:4096 4096`; arguments as `ffikit call` reads them).
     Compare {
+        /// Your library (a path, or a name: `libz.so.1`, `m`); none: the fixture workloads.
+        #[arg(requires = "declaration")]
+        library: Option<String>,
+        /// The function's C declaration, or its name when `--header` (or `--cdef`) declares
+        /// it.
+        declaration: Option<String>,
+        /// The arguments, as `ffikit call` takes them (`-5`; a value like `-inf` after `--`).
+        #[arg(allow_negative_numbers = true)]
+        args: Vec<String>,
+        /// C declarations of the types the call uses.
+        #[arg(long, requires = "library")]
+        cdef: Option<String>,
+        /// A header, as installed (`zlib.h`) or by path, declaring the function.
+        #[arg(long, requires = "library")]
+        header: Option<String>,
+        #[command(flatten)]
+        header_options: ffikit::headers::HeaderOptions,
+        /// A shell command doing the same work as the call, run once per call with the first
+        /// string or `hex:` argument on its input (`--command 'gzip -c'`): the subprocess row.
+        #[arg(long, requires = "library")]
+        command: Option<String>,
         /// Timed batches per workload and style (the median is reported).
         #[arg(long, default_value_t = 11, value_parser = clap::value_parser!(u16).range(1..))]
         samples: u16,
@@ -132,7 +155,7 @@ enum Commands {
         sample_ms: u64,
         /// Only workloads whose name contains this (gcd, get_pi, mixed6, spill14, struct16,
         /// struct32, strlen, snprintf, sort, utf8-100B, utf8-10MiB).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "library")]
         filter: Option<String>,
         /// A first look: 3 rounds of 5 ms batches (ratios less certain; the table says when).
         #[arg(long, conflicts_with_all = ["samples", "sample_ms", "callgrind"])]
@@ -145,13 +168,13 @@ enum Commands {
         svg: Option<PathBuf>,
         /// Count instructions per call under valgrind's callgrind instead of timing (two runs
         /// of different call counts, differenced).
-        #[arg(long, conflicts_with = "svg")]
+        #[arg(long, conflicts_with_all = ["svg", "library"])]
         callgrind: bool,
         /// Compare in Python instead: ctypes, CFFI's ABI and API modes and the ffikit module in
         /// one Python process (the Python is `$FFIKIT_PYTHON`, else a python3 that has the
         /// module and cffi, else a virtual environment under target/ built on first use).
         /// With --callgrind: instructions per call, each style in a Python under callgrind.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "library")]
         python: bool,
         /// Internal (the callgrind child): run WORKLOAD/STYLE `--calls` times.
         #[arg(long, hide = true, value_name = "WORKLOAD/STYLE", requires = "calls")]
@@ -206,6 +229,42 @@ fn report(error: &dyn std::error::Error) {
         }
         source = cause.source();
     }
+}
+
+/// The call `compare` times, read as `ffikit call` reads it.
+fn own_request(
+    library: String,
+    declaration: String,
+    args: Vec<String>,
+    cdef: Option<String>,
+    header: Option<String>,
+    header_options: &ffikit::headers::HeaderOptions,
+    command: Option<String>,
+) -> Result<ffikit::compare::own::Request, Box<dyn std::error::Error>> {
+    let mut declarations = cdef.clone().unwrap_or_default();
+    let mut preprocessed = None;
+    if let Some(header) = &header {
+        if header_options.reads_as_is(header) {
+            return Err("compare needs a header the C compiler can include: \
+                        --no-preprocess and .i files are for `call` and `check`"
+                .into());
+        }
+        preprocessed = Some(header_options.header(header));
+    }
+    declarations = declarations.trim().to_owned();
+    Ok(ffikit::compare::own::Request {
+        call: ffikit::call::Request {
+            library,
+            declaration,
+            args,
+            cdef: (!declarations.is_empty()).then_some(declarations),
+            header: preprocessed,
+            errno: false,
+        },
+        cdef,
+        header: header.map(|h| (h, ffikit::compare::own::header_flags(header_options))),
+        command,
+    })
 }
 
 fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
@@ -310,6 +369,13 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Commands::Compare {
+            library,
+            declaration,
+            args,
+            cdef,
+            header,
+            header_options,
+            command,
             samples,
             sample_ms,
             filter,
@@ -334,6 +400,41 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 sample_time: Duration::from_millis(sample_ms),
                 filter,
             };
+            if let (Some(library), Some(declaration)) = (library, declaration) {
+                let own = own_request(
+                    library,
+                    declaration,
+                    args,
+                    cdef,
+                    header,
+                    &header_options,
+                    command,
+                )?;
+                // SAFETY: the user typed the library, the declaration (or header) and the
+                // arguments: the command line is their promise, as for `ffikit call`.
+                let report = unsafe { compare::own::run(&own, &options) }?;
+                if let Some(path) = svg {
+                    std::fs::write(&path, compare::render_svg(&report))
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                }
+                if json {
+                    println!("{}", compare::render_json(&report));
+                } else {
+                    println!(
+                        "{} returns {}",
+                        report.subject.as_deref().unwrap_or_default(),
+                        report.result.as_deref().unwrap_or_default()
+                    );
+                    print!("{}", compare::render_table(&report));
+                    print!("{}", compare::render_facts(&report));
+                    print!("{}", compare::render_legend(&report, &options));
+                    println!(
+                        "  (harnesses cached in {})",
+                        compare::own::cache_dir().display()
+                    );
+                }
+                return Ok(());
+            }
             if python {
                 let output = compare::python::run(&options, json, svg.as_deref(), callgrind)?;
                 print!("{output}");
@@ -361,7 +462,7 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 println!("{}", compare::describe_fixtures());
                 print!("{}", compare::render_table(&report));
                 print!("{}", compare::render_facts(&report));
-                print!("{}", compare::render_legend(&options));
+                print!("{}", compare::render_legend(&report, &options));
             }
         }
     }

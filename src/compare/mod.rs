@@ -16,6 +16,8 @@
 //!   of different call counts differenced, since time on a shared machine is noisy.
 
 pub mod callgrind;
+mod harness;
+pub mod own;
 pub mod python;
 mod svg;
 pub mod workloads;
@@ -115,8 +117,8 @@ impl Style {
     /// The name in the table.
     pub fn label(self) -> &'static str {
         match self {
-            Style::Direct => "direct static C",
-            Style::Api => "API mode (bindgen)",
+            Style::Direct => "direct C",
+            Style::Api => "API mode (static Rust)",
             Style::Typed => "ABI typed handle",
             // Without the x86-64 fast path, the default route is libffi with the scalar lanes.
             Style::Dynamic if ffikit_abi::FAST_PATH => "ABI dynamic, fast path",
@@ -151,6 +153,34 @@ impl Style {
                 "Pool::scope: the dynamic calls as futures on worker threads (64 for blocking calls, one per core for CPU work), all awaited"
             }
             Style::Subprocess => "a command (iconv, sleep) run once per call (the shell-out way)",
+        }
+    }
+
+    /// What the style is when comparing the user's own function, for the legend.
+    pub fn own_description(self) -> &'static str {
+        match self {
+            Style::Direct => {
+                "a C harness generated from the declaration and compiled by cc, calling the function in a loop (its address loaded once): the floor"
+            }
+            Style::Api => {
+                "static Rust bindings generated from the declaration (an extern block, #[repr(C)] records), built by cargo, linked to the library (CFFI's API mode)"
+            }
+            Style::Typed => {
+                "Function::typed in the same Rust harness: ffikit-abi binds the declaration at run time, checks the Rust fn type once"
+            }
+            Style::Subprocess => "the --command run once per call, the call's input on its stdin",
+            other => other.description(),
+        }
+    }
+
+    /// What the style needs when comparing the user's own function.
+    pub fn own_needs(self) -> (&'static str, &'static str) {
+        match self {
+            Style::Direct => ("a C compiler, the header", "the .so"),
+            Style::Api => ("a Rust toolchain (or bindgen's output)", "the .so"),
+            Style::Typed => ("nothing but the Rust fn type", "the .so"),
+            Style::Subprocess => ("nothing", "the command"),
+            other => other.needs(),
         }
     }
 
@@ -228,7 +258,34 @@ pub enum CompareError {
     /// Counting instructions failed (valgrind missing, or its run failed).
     #[error("counting instructions: {0}")]
     Callgrind(String),
+    /// The call as `ffikit call` reads it was refused (declaration, arguments).
+    #[error(transparent)]
+    Call(Box<crate::call::CallError>),
+    /// An argument could not be stored as its parameter's C type.
+    #[error("argument {index}")]
+    Argument {
+        /// 1-based position.
+        index: usize,
+        /// Why.
+        #[source]
+        source: Box<ffikit_abi::Error>,
+    },
+    /// What the comparison cannot do for this function, and why.
+    #[error("cannot compare: {0}")]
+    Unsupported(String),
+    /// The direct call's C harness could not be built (no compiler, or it does not compile).
+    #[error("{0}")]
+    Harness(String),
 }
+
+impl From<crate::call::CallError> for CompareError {
+    fn from(error: crate::call::CallError) -> Self {
+        CompareError::Call(Box::new(error))
+    }
+}
+
+/// A timed batch: `n` calls of one style.
+pub(crate) type Batch<'a> = Box<dyn FnMut(u64) -> Result<(), std::io::Error> + 'a>;
 
 /// A ratio's range wider than this share of its median cannot be concluded from: the table
 /// says so.
@@ -284,6 +341,8 @@ pub struct Skipped {
 pub struct Facts {
     /// The style.
     pub style: Style,
+    /// What it needs at build time and at run time.
+    pub needs: (&'static str, &'static str),
     /// Opening the .so and binding one function, in nanoseconds (None: linked at build time,
     /// or a process per call).
     pub binding_ns: Option<f64>,
@@ -302,6 +361,10 @@ pub struct Report {
     pub skipped: Vec<Skipped>,
     /// Each style's whole picture.
     pub facts: Vec<Facts>,
+    /// What was compared, when not the fixtures: the user's call.
+    pub subject: Option<String>,
+    /// What the user's call returned (the direct call's result, every style's too).
+    pub result: Option<String>,
 }
 
 impl Report {
@@ -362,10 +425,19 @@ pub fn run(options: &Options) -> Result<Report, CompareError> {
     let mut report = Report::default();
     for name in names {
         let bench = workloads::build(name, &libs)?;
-        let mut calls = Vec::new();
+        let mut calls: Vec<(Style, Batch<'_>)> = Vec::new();
         for (style, call) in bench.rows {
             match checked(name, style, call, bench.expected) {
-                Ok(call) => calls.push((style, call?)),
+                Ok(call) => {
+                    let mut call = call?;
+                    let batch: Batch<'_> = Box::new(move |n| {
+                        for _ in 0..n {
+                            std::hint::black_box(call(false)?);
+                        }
+                        Ok(())
+                    });
+                    calls.push((style, batch));
+                }
                 Err(Unavailable(reason)) => report.skipped.push(Skipped {
                     workload: name.into(),
                     style,
@@ -419,6 +491,7 @@ fn facts(report: &Report, probed: &[(&'static str, bool)]) -> Vec<Facts> {
                 .collect();
             Facts {
                 style,
+                needs: style.needs(),
                 binding_ns: workloads::binding_cost(style),
                 checks,
                 expresses,
@@ -460,18 +533,16 @@ fn checked<'a>(
 /// round, and each style's ratio to the direct call is taken within the round.
 fn measure_together(
     workload: &str,
-    calls: &mut [(Style, workloads::Call<'_>)],
+    calls: &mut [(Style, Batch<'_>)],
     options: &Options,
 ) -> Result<Vec<Measurement>, CompareError> {
-    let batch = |style: Style, call: &mut workloads::Call<'_>, n: u64| {
+    let batch = |style: Style, call: &mut Batch<'_>, n: u64| {
         let start = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(call(false).map_err(|source| CompareError::CallFailed {
-                workload: workload.into(),
-                style: style.label(),
-                source,
-            })?);
-        }
+        call(n).map_err(|source| CompareError::CallFailed {
+            workload: workload.into(),
+            style: style.label(),
+            source,
+        })?;
         Ok::<_, CompareError>(start.elapsed())
     };
     // Calibrate: double each style's batch until it takes long enough to time.
@@ -524,9 +595,16 @@ fn measure_together(
 /// The report as a table: one row per (workload, style), ratio to the direct call.
 pub fn render_table(report: &Report) -> String {
     let mut text = String::new();
+    let width = report
+        .workloads()
+        .iter()
+        .map(|w| w.len())
+        .max()
+        .unwrap_or(0)
+        .max(11);
     let _ = writeln!(
         text,
-        "{:<11} {:<24} {:>11} {:>7} {:>10}  ratio range",
+        "{:<width$} {:<24} {:>11} {:>7} {:>10}  ratio range",
         "workload", "style", "median", "spread", "vs direct"
     );
     for workload in report.workloads() {
@@ -551,7 +629,7 @@ pub fn render_table(report: &Report) -> String {
             };
             let _ = writeln!(
                 text,
-                "{:<11} {:<24} {:>11} {:>6.0}% {:>10}  {}",
+                "{:<width$} {:<24} {:>11} {:>6.0}% {:>10}  {}",
                 m.workload,
                 m.style.label(),
                 format_ns(m.median_ns()),
@@ -563,7 +641,7 @@ pub fn render_table(report: &Report) -> String {
         for s in report.skipped.iter().filter(|s| s.workload == workload) {
             let _ = writeln!(
                 text,
-                "{:<11} {:<24} {:>11}  not run: {}",
+                "{:<width$} {:<24} {:>11}  not run: {}",
                 s.workload,
                 s.style.label(),
                 "-",
@@ -575,10 +653,15 @@ pub fn render_table(report: &Report) -> String {
 }
 
 /// What the columns mean, for the text output.
-pub fn render_legend(options: &Options) -> String {
+pub fn render_legend(report: &Report, options: &Options) -> String {
     let mut text = String::from("\nlegend:\n");
     for style in Style::ALL {
-        let _ = writeln!(text, "  {:<24} {}", style.label(), style.description());
+        let description = match report.subject {
+            Some(_) if !report.facts.iter().any(|f| f.style == style) => continue,
+            Some(_) => style.own_description(),
+            None => style.description(),
+        };
+        let _ = writeln!(text, "  {:<24} {description}", style.label());
     }
     let rows = [
         (
@@ -626,7 +709,7 @@ pub fn render_facts(report: &Report) -> String {
         "style", "needs at build time", "needs at run time", "binding"
     );
     for facts in &report.facts {
-        let (build, run) = facts.style.needs();
+        let (build, run) = facts.needs;
         let binding = facts.binding_ns.map_or_else(|| "-".to_owned(), format_ns);
         let _ = writeln!(
             text,
@@ -661,11 +744,17 @@ pub fn render_facts(report: &Report) -> String {
             expresses.join(", ")
         );
     }
-    let _ = writeln!(
-        text,
-        "(binding: opening the .so and binding `int gcd(int, int)`, measured; checks of the dynamic \
-         styles found by calling with one bad argument each)"
-    );
+    let note = match &report.subject {
+        Some(_) => {
+            "(binding: opening the .so and binding the function from its declaration, measured; \
+             the dynamic styles' checks as ABI mode documents them)"
+        }
+        None => {
+            "(binding: opening the .so and binding `int gcd(int, int)`, measured; checks of the \
+             dynamic styles found by calling with one bad argument each)"
+        }
+    };
+    let _ = writeln!(text, "{note}");
     text
 }
 
@@ -693,7 +782,7 @@ pub fn render_json(report: &Report) -> serde_json::Value {
         .facts
         .iter()
         .map(|f| {
-            let (build, run) = f.style.needs();
+            let (build, run) = f.needs;
             serde_json::json!({
                 "style": f.style.key(),
                 "needs_at_build_time": build,
@@ -705,7 +794,9 @@ pub fn render_json(report: &Report) -> serde_json::Value {
         })
         .collect();
     serde_json::json!({
-        "fixtures": describe_fixtures(),
+        "fixtures": report.subject.is_none().then(describe_fixtures),
+        "subject": report.subject,
+        "result": report.result,
         "measurements": measurements,
         "skipped": skipped_json(&report.skipped),
         "facts": facts,
@@ -747,7 +838,7 @@ pub fn render_svg(report: &Report) -> String {
         })
         .collect();
     svg::chart(
-        "ffikit compare: median time per call (log scale; ratio to direct static C, its median and range over paired rounds)",
+        "ffikit compare: median time per call (log scale; ratio to the direct C call, its median and range over paired rounds)",
         &groups,
         &render_facts(report)
             .lines()
