@@ -40,6 +40,32 @@ impl DeclarationSource {
     }
 }
 
+/// `compare`'s own-function arguments: your library, function and arguments.
+#[derive(Debug, clap::Args)]
+struct OwnFunction {
+    /// Your library (a path, or a name: `libz.so.1`, `m`); none: the fixture workloads.
+    #[arg(requires = "declaration")]
+    library: Option<String>,
+    /// The function's C declaration, or its name when `--header` (or `--cdef`) declares
+    /// it.
+    declaration: Option<String>,
+    /// The arguments, as `ffikit call` takes them (`-5`; a value like `-inf` after `--`).
+    #[arg(allow_negative_numbers = true)]
+    args: Vec<String>,
+    /// C declarations of the types the call uses.
+    #[arg(long, requires = "library")]
+    cdef: Option<String>,
+    /// A header, as installed (`zlib.h`) or by path, declaring the function.
+    #[arg(long, requires = "library")]
+    header: Option<String>,
+    #[command(flatten)]
+    header_options: ffikit::headers::HeaderOptions,
+    /// A shell command doing the same work as the call, run once per call with the first
+    /// string or `hex:` argument on its input (`--command 'gzip -c'`): the subprocess row.
+    #[arg(long, requires = "library")]
+    command: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Commands {
     /// List a library's exported functions and data (ELF dynamic symbol table): address,
@@ -126,27 +152,8 @@ enum Commands {
     /// your own function with your arguments (`ffikit compare libz.so.1 --header zlib.h
     /// crc32 0 buf:4096 4096`; arguments as `ffikit call` reads them).
     Compare {
-        /// Your library (a path, or a name: `libz.so.1`, `m`); none: the fixture workloads.
-        #[arg(requires = "declaration")]
-        library: Option<String>,
-        /// The function's C declaration, or its name when `--header` (or `--cdef`) declares
-        /// it.
-        declaration: Option<String>,
-        /// The arguments, as `ffikit call` takes them (`-5`; a value like `-inf` after `--`).
-        #[arg(allow_negative_numbers = true)]
-        args: Vec<String>,
-        /// C declarations of the types the call uses.
-        #[arg(long, requires = "library")]
-        cdef: Option<String>,
-        /// A header, as installed (`zlib.h`) or by path, declaring the function.
-        #[arg(long, requires = "library")]
-        header: Option<String>,
         #[command(flatten)]
-        header_options: ffikit::headers::HeaderOptions,
-        /// A shell command doing the same work as the call, run once per call with the first
-        /// string or `hex:` argument on its input (`--command 'gzip -c'`): the subprocess row.
-        #[arg(long, requires = "library")]
-        command: Option<String>,
+        own: OwnFunction,
         /// Timed batches per workload and style (the median is reported).
         #[arg(long, default_value_t = 11, value_parser = clap::value_parser!(u16).range(1..))]
         samples: u16,
@@ -174,7 +181,7 @@ enum Commands {
         /// one Python process (the Python is `$FFIKIT_PYTHON`, else a python3 that has the
         /// module and cffi, else a virtual environment under target/ built on first use).
         /// With --callgrind: instructions per call, each style in a Python under callgrind.
-        #[arg(long, conflicts_with = "library")]
+        #[arg(long)]
         python: bool,
         /// Internal (the callgrind child): run WORKLOAD/STYLE `--calls` times.
         #[arg(long, hide = true, value_name = "WORKLOAD/STYLE", requires = "calls")]
@@ -233,15 +240,21 @@ fn report(error: &dyn std::error::Error) {
 
 /// The call `compare` times, read as `ffikit call` reads it.
 fn own_request(
-    library: String,
-    declaration: String,
-    args: Vec<String>,
-    cdef: Option<String>,
-    header: Option<String>,
-    header_options: &ffikit::headers::HeaderOptions,
-    command: Option<String>,
+    own: OwnFunction,
+    python: bool,
 ) -> Result<ffikit::compare::own::Request, Box<dyn std::error::Error>> {
-    let mut declarations = cdef.clone().unwrap_or_default();
+    let OwnFunction {
+        library,
+        declaration,
+        args,
+        cdef,
+        header,
+        header_options,
+        command,
+    } = own;
+    let (Some(library), Some(declaration)) = (library, declaration) else {
+        return Err("compare takes a library and a function's declaration or name".into());
+    };
     let mut preprocessed = None;
     if let Some(header) = &header {
         if header_options.reads_as_is(header) {
@@ -251,7 +264,7 @@ fn own_request(
         }
         preprocessed = Some(header_options.header(header));
     }
-    declarations = declarations.trim().to_owned();
+    let declarations = cdef.as_deref().unwrap_or_default().trim().to_owned();
     Ok(ffikit::compare::own::Request {
         call: ffikit::call::Request {
             library,
@@ -262,8 +275,9 @@ fn own_request(
             errno: false,
         },
         cdef,
-        header: header.map(|h| (h, ffikit::compare::own::header_flags(header_options))),
+        header: header.map(|h| (h, ffikit::compare::own::header_flags(&header_options))),
         command,
+        python,
     })
 }
 
@@ -369,13 +383,7 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Commands::Compare {
-            library,
-            declaration,
-            args,
-            cdef,
-            header,
-            header_options,
-            command,
+            own,
             samples,
             sample_ms,
             filter,
@@ -400,16 +408,8 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 sample_time: Duration::from_millis(sample_ms),
                 filter,
             };
-            if let (Some(library), Some(declaration)) = (library, declaration) {
-                let own = own_request(
-                    library,
-                    declaration,
-                    args,
-                    cdef,
-                    header,
-                    &header_options,
-                    command,
-                )?;
+            if own.library.is_some() {
+                let own = own_request(own, python)?;
                 // SAFETY: the user typed the library, the declaration (or header) and the
                 // arguments: the command line is their promise, as for `ffikit call`.
                 let report = unsafe { compare::own::run(&own, &options) }?;
@@ -432,6 +432,7 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                         "  (harnesses cached in {})",
                         compare::own::cache_dir().display()
                     );
+                    print!("{}", compare::own::render_python(&report));
                 }
                 return Ok(());
             }

@@ -3,7 +3,10 @@
 //! Rust's `cos`, the fixtures' documented arithmetic, `ffikit call`'s answer).
 
 #[path = "../crates/ffikit-cdecl/tests/support/installed.rs"]
-#[allow(dead_code, reason = "shared with tests/headers.rs, which uses all of it")]
+#[allow(
+    dead_code,
+    reason = "shared with tests/headers.rs, which uses all of it"
+)]
 mod installed;
 
 use std::collections::BTreeSet;
@@ -59,7 +62,9 @@ fn assert_every_style(report: &Json) {
         );
     }
     for m in report["measurements"].as_array().unwrap() {
-        let ratio = m["ratio_to_direct"].as_f64().expect("a ratio to the direct call");
+        let ratio = m["ratio_to_direct"]
+            .as_f64()
+            .expect("a ratio to the direct call");
         assert!(ratio > 0.0, "{m}");
     }
 }
@@ -86,11 +91,22 @@ fn zlib_crc32_by_name_from_its_header_runs_in_every_style() {
         return;
     }
     let report = compare(&[
-        "libz.so.1", "--header", "zlib.h", "crc32", "0", "buf:4096", "4096",
+        "libz.so.1",
+        "--header",
+        "zlib.h",
+        "crc32",
+        "0",
+        "buf:4096",
+        "4096",
     ]);
     assert_every_style(&report);
     assert_eq!(result(&report), crc32(&[0; 4096]).to_string());
-    assert!(report["subject"].as_str().unwrap().starts_with("crc32(0, buf:4096, 4096) in "));
+    assert!(
+        report["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("crc32(0, buf:4096, 4096) in ")
+    );
     // The whole picture: what each style needs, and ABI mode's binding cost.
     let facts = report["facts"].as_array().unwrap();
     let dynamic = facts.iter().find(|f| f["style"] == "dynamic").unwrap();
@@ -110,7 +126,12 @@ fn sqlite3_libversion_number_agrees_with_ffikit_call() {
     if !installed::installed("sqlite3.h", "libsqlite3-dev") {
         return;
     }
-    let args = ["libsqlite3.so.0", "--header", "sqlite3.h", "sqlite3_libversion_number"];
+    let args = [
+        "libsqlite3.so.0",
+        "--header",
+        "sqlite3.h",
+        "sqlite3_libversion_number",
+    ];
     let report = compare(&args);
     assert_every_style(&report);
     let mut call = vec!["call"];
@@ -126,12 +147,24 @@ fn structs_by_value_in_and_out_through_the_fixtures_header() {
     let fixtures = ffikit::fixtures::SHARED_OBJECT;
     let header = concat!(env!("CARGO_MANIFEST_DIR"), "/c-fixtures/ffikit_fixtures.h");
     // bump_* adds one to every member (c-fixtures/structs.c).
-    let report = compare(&[fixtures, "--header", header, "bump_s_int64x2", "{a=10,b=-3}"]);
+    let report = compare(&[
+        fixtures,
+        "--header",
+        header,
+        "bump_s_int64x2",
+        "{a=10,b=-3}",
+    ]);
     assert_every_style(&report);
     let bumped: Json = serde_json::from_str(result(&report)).unwrap();
     assert_eq!(bumped, serde_json::json!({"a": 11, "b": -2}));
     // 32 bytes of doubles: passed on the stack.
-    let report = compare(&[fixtures, "--header", header, "sum_s_double4", "{a=1,b=2,c=3,d=4.5}"]);
+    let report = compare(&[
+        fixtures,
+        "--header",
+        header,
+        "sum_s_double4",
+        "{a=1,b=2,c=3,d=4.5}",
+    ]);
     assert_every_style(&report);
     assert_eq!(result(&report).parse::<f64>().unwrap(), 10.5);
 }
@@ -176,7 +209,15 @@ fn a_command_doing_the_same_work_gets_a_subprocess_row() {
         return;
     }
     let report = compare(&[
-        "libz.so.1", "--header", "zlib.h", "crc32", "0", "str:hello", "5", "--command", "cksum",
+        "libz.so.1",
+        "--header",
+        "zlib.h",
+        "crc32",
+        "0",
+        "str:hello",
+        "5",
+        "--command",
+        "cksum",
     ]);
     assert!(styles(&report).contains("subprocess"), "{report}");
     assert_eq!(result(&report), crc32(b"hello").to_string());
@@ -184,9 +225,19 @@ fn a_command_doing_the_same_work_gets_a_subprocess_row() {
 
 #[test]
 fn a_second_run_reuses_the_cached_harnesses() {
-    let args = ["compare", "libm.so.6", "double tan(double)", "0.5", "--quick"];
+    let args = [
+        "compare",
+        "libm.so.6",
+        "double tan(double)",
+        "0.5",
+        "--quick",
+    ];
     let first = ffikit(&args);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let second = ffikit(&args);
     assert!(second.status.success());
     let stderr = String::from_utf8_lossy(&second.stderr);
@@ -210,7 +261,10 @@ fn without_a_c_compiler_the_error_names_what_is_missing() {
     let output = Command::new(env!("CARGO_BIN_EXE_ffikit"))
         .args(["compare", "libm.so.6", "double sin(double)", "1", "--quick"])
         .env("CC", "/nonexistent/cc")
-        .env("FFIKIT_CACHE_DIR", std::env::temp_dir().join("ffikit-compare-no-cc"))
+        .env(
+            "FFIKIT_CACHE_DIR",
+            std::env::temp_dir().join("ffikit-compare-no-cc"),
+        )
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
@@ -226,9 +280,18 @@ fn bad_calls_get_the_same_errors_as_ffikit_call() {
             &["libm.so.6", "double cos(double)"][..],
             "takes 1 argument, 0 given",
         ),
-        (&["libm.so.6", "double cos(double"][..], "invalid declaration"),
-        (&["libm.so.6", "int cos(int)", "99999999999"][..], "out of range"),
-        (&["no-such-library-xyz", "int f(void)"][..], "no-such-library-xyz"),
+        (
+            &["libm.so.6", "double cos(double"][..],
+            "invalid declaration",
+        ),
+        (
+            &["libm.so.6", "int cos(int)", "99999999999"][..],
+            "out of range",
+        ),
+        (
+            &["no-such-library-xyz", "int f(void)"][..],
+            "no-such-library-xyz",
+        ),
     ] {
         let mut all = vec!["compare"];
         all.extend(args);

@@ -146,4 +146,49 @@ fn the_python_module_passes_its_pytest_suite() {
     for m in report["measurements"].as_array().unwrap() {
         assert!(m["median_ns"].as_f64().unwrap() > 0.0, "{m}");
     }
+    // The user's own function from Python: ctypes, CFFI and the module, each checked against
+    // the direct C call (result, and the bytes left in the arguments' memory) before timing.
+    let header = root.join("c-fixtures/ffikit_fixtures.h");
+    let own_calls: [&[&str]; 3] = [
+        &["libm.so.6", "double cos(double)", "1.5"],
+        &[
+            "libc.so.6",
+            "int snprintf(char *, size_t, const char *, ...)",
+            "buf:64",
+            "64",
+            "n=%d %s",
+            "int:42",
+            "char*:hi",
+        ],
+        &[
+            SHARED_OBJECT,
+            "--header",
+            header.to_str().unwrap(),
+            "bump_s_int64x2",
+            "{a=10,b=-3}",
+        ],
+    ];
+    for call in own_calls {
+        let mut args = vec!["compare"];
+        args.extend(call);
+        args.extend(["--python", "--quick", "--json"]);
+        let output = Command::new(env!("CARGO_BIN_EXE_ffikit"))
+            .args(&args)
+            .env("FFIKIT_PYTHON", &python)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let styles: Vec<&str> = report["python"]["measurements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["style"].as_str().unwrap())
+            .collect();
+        assert_eq!(styles, ["ctypes", "cffi-abi", "ffikit"], "{args:?}");
+    }
 }

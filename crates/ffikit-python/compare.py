@@ -273,9 +273,237 @@ def time_batch(timer, calls):
     return timer.timeit(calls) / calls * 1e9
 
 
+# --- The user's own function (`ffikit compare LIBRARY DECLARATION ARGS... --python`) ---
+
+OWN_STYLES = ["ctypes", "cffi-abi", "ffikit"]
+
+
+def _ctype(spec, names):
+    """A ctypes type from the plan's spec: a name, a record or an array."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        return getattr(ctypes, spec)
+    if "array" in spec:
+        element, length = spec["array"]
+        return _ctype(element, names) * length
+    kind = "struct" if "struct" in spec else "union"
+    base = ctypes.Structure if kind == "struct" else ctypes.Union
+    fields = [tuple([m[0], _ctype(m[1], names)] + m[2:]) for m in spec[kind]]
+    attributes = {"_fields_": fields}
+    if "pack" in spec:
+        attributes["_pack_"] = spec["pack"]
+    names.append(None)
+    return type(f"Record{len(names)}", (base,), attributes)
+
+
+def _as_json(value):
+    """A ctypes or CFFI result as the JSON the Rust side reports: records as objects,
+    arrays as lists, numbers as they are."""
+    if isinstance(value, (ctypes.Structure, ctypes.Union)):
+        return {name: _as_json(getattr(value, name)) for name, *_ in value._fields_}
+    if isinstance(value, ctypes.Array):
+        return [_as_json(v) for v in value]
+    return value
+
+
+def _cffi_json(ffi, value):
+    if isinstance(value, ffi.CData):
+        kind = ffi.typeof(value).kind
+        if kind == "struct" or kind == "union":
+            return {name: _cffi_json(ffi, getattr(value, name)) for name, _ in ffi.typeof(value).fields}
+        if kind == "array":
+            return [_cffi_json(ffi, v) for v in value]
+    if isinstance(value, bytes) and len(value) == 1:
+        return value[0] - 256 if value[0] > 127 else value[0]
+    return value
+
+
+def _difference(got, want):
+    """Where two hex dumps first differ, briefly."""
+    if len(got) != len(want):
+        return f"{len(got) // 2} bytes long, the direct call's {len(want) // 2}"
+    at = next(i for i in range(0, len(got), 2) if got[i:i + 2] != want[i:i + 2])
+    return f"differ from the direct call's first at byte {at // 2}: {got[at:at + 16]}..., not {want[at:at + 16]}..."
+
+
+def own_styles(plan):
+    """Each style: (statement, globals, observe, memories) — the call as a timeit statement,
+    what it returned observed as the Rust side observes, and the argument memory to check."""
+    path, name = plan["library"], plan["function"]
+    fixed, types = plan["fixed"], plan["types"]
+    result_kind = plan["result"]["kind"]
+    styles, skipped = {}, []
+
+    # ctypes: argtypes and restype from the plan's specs.
+    spec = plan["ctypes"]
+    if "unavailable" in spec:
+        skipped.append(("ctypes", spec["unavailable"]))
+    else:
+        records = []
+        argtypes = [_ctype(s, records) for s in spec["argtypes"]]
+        function = getattr(ctypes.CDLL(path), name)
+        function.argtypes = argtypes[:fixed]
+        restype = _ctype(spec["restype"], records)
+        function.restype = restype
+
+        def make_ctypes():
+            args, memories = [], []
+            for index, (argument, ctype) in enumerate(zip(plan["arguments"], argtypes)):
+                if "memory" in argument:
+                    initial = bytes.fromhex(argument["memory"])
+                    buffer = ctypes.create_string_buffer(initial, len(initial))
+                    memories.append((index, lambda b=buffer: b.raw))
+                    value = buffer
+                elif "record" in argument:
+                    value = ctype.from_buffer_copy(bytes.fromhex(argument["record"]))
+                elif "string" in argument:
+                    value = argument["string"].encode()
+                elif "bytes" in argument:
+                    value = bytes.fromhex(argument["bytes"])
+                elif "null" in argument:
+                    value = None
+                elif "number" in argument or "bool" in argument or "float" in argument:
+                    value = argument.get("number", argument.get("bool"))
+                    if "float" in argument:
+                        value = float(argument["float"])
+                else:
+                    raise ValueError(argument.get("unsupported", "an argument"))
+                if index >= fixed:
+                    value = ctype(value)  # variadic: ctypes needs the C type spelled
+                args.append(value)
+            return args, memories
+
+        def observe_ctypes(value):
+            if result_kind == "void":
+                return None
+            if result_kind == "string":
+                return {"pointer": None} if value is None else {"string": value.decode("utf-8", "replace")}
+            if result_kind == "pointer":
+                return {"pointer": None if not value else "non-NULL"}
+            return _as_json(value)
+
+        styles["ctypes"] = (function, make_ctypes, observe_ctypes)
+
+    for style, module in (("cffi-abi", cffi), ("ffikit", ffikit)):
+        if plan["cdef"] is None:
+            skipped.append((style, plan["cdef_unavailable"]))
+            continue
+        ffi = module.FFI()
+        ffi.cdef(plan["cdef"])
+        function = getattr(ffi.dlopen(path), name)
+
+        def make_cffi(ffi=ffi):
+            args, memories, keep = [], [], []
+            for index, (argument, ctype) in enumerate(zip(plan["arguments"], types)):
+                if "memory" in argument:
+                    initial = bytes.fromhex(argument["memory"])
+                    buffer = ffi.new("unsigned char[]", len(initial))
+                    ffi.memmove(buffer, initial, len(initial))
+                    memories.append((index, lambda b=buffer: bytes(ffi.buffer(b))))
+                    keep.append(buffer)
+                    value = ffi.cast(ctype, buffer)
+                elif "record" in argument:
+                    raw = bytes.fromhex(argument["record"])
+                    pointer = ffi.new(ctype + " *")
+                    ffi.memmove(pointer, raw, len(raw))
+                    keep.append(pointer)
+                    value = pointer[0]
+                elif "string" in argument or "bytes" in argument:
+                    raw = argument["string"].encode() if "string" in argument else bytes.fromhex(argument["bytes"])
+                    buffer = ffi.new("char[]", raw)
+                    keep.append(buffer)
+                    value = ffi.cast(ctype, buffer)
+                elif "null" in argument:
+                    value = ffi.NULL
+                elif "number" in argument or "bool" in argument or "float" in argument:
+                    value = argument.get("number", argument.get("bool"))
+                    if "float" in argument:
+                        value = float(argument["float"])
+                    if ctype == "char":
+                        value = bytes([value & 0xFF])
+                    if index >= fixed:
+                        value = ffi.cast(ctype, value)  # variadic: a cdata, as CFFI requires
+                else:
+                    raise ValueError(argument.get("unsupported", "an argument"))
+                args.append(value)
+            args.append(keep)  # kept alive with the arguments; not passed
+            return args, memories
+
+        def observe_cffi(value, ffi=ffi):
+            if result_kind == "void":
+                return None
+            if result_kind in ("string", "pointer"):
+                if value == ffi.NULL:
+                    return {"pointer": None}
+                if result_kind == "string":
+                    return {"string": ffi.string(value).decode("utf-8", "replace")}
+                return {"pointer": "non-NULL"}
+            return _cffi_json(ffi, value)
+
+        styles[style] = (function, make_cffi, observe_cffi)
+    return styles, skipped
+
+
+def own(plan_path):
+    """Times the plan's call through ctypes, CFFI's ABI mode and the ffikit module, each
+    checked against the direct call's result and argument memory first."""
+    with open(plan_path) as f:
+        plan = json.load(f)
+    styles, skipped = own_styles(plan)
+    expected = plan["expected"]
+    timers = {}
+    for style, (function, make, observe) in styles.items():
+        args, memories = make()
+        keep = args.pop() if style != "ctypes" else None
+        names = {f"a{i}": a for i, a in enumerate(args)}
+        names["f"] = function
+        names["keep"] = keep
+        got = observe(function(*args))
+        if got != expected:
+            raise SystemExit(f"{style} gave a wrong result: {got!r}, the direct call {expected!r}")
+        for (index, read), (want_index, want) in zip(memories, plan["objects"]):
+            got = read().hex()
+            if index != want_index or got != want:
+                raise SystemExit(f"{style} left argument {index + 1}'s bytes {_difference(got, want)}")
+        statement = "f(" + ", ".join(f"a{i}" for i in range(len(args))) + ")"
+        timers[style] = timeit.Timer(statement, globals=names)
+    measurements = []
+    names = list(timers)
+    if names:
+        sample_s = plan["sample_ms"] / 1000
+        sizes = {s: batch_size(timers[s], sample_s) for s in names}
+        per_call = {s: [] for s in names}
+        ratios = {s: [] for s in names}
+        reference = "ctypes" if "ctypes" in timers else names[0]
+        for round_index in range(plan["samples"]):
+            order = names[round_index % len(names):] + names[: round_index % len(names)]
+            times = {s: time_batch(timers[s], sizes[s]) for s in order}
+            for s in names:
+                per_call[s].append(times[s])
+                ratios[s].append(times[s] / times[reference])
+        for s in names:
+            ns, rs = sorted(per_call[s]), sorted(ratios[s])
+            measurements.append({
+                "style": s,
+                "calls_per_batch": sizes[s],
+                "median_ns": ns[len(ns) // 2],
+                "per_call_ns": ns,
+                "ratio_to_ctypes": rs[len(rs) // 2],
+                "ratio_range": [rs[0], rs[-1]],
+            })
+    print(json.dumps({
+        "python": sys.version.split()[0],
+        "measurements": measurements,
+        "skipped": [{"style": s, "reason": r} for s, r in skipped],
+    }))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--fixtures", required=True)
+    parser.add_argument("--fixtures")
+    # The user's own function: a plan written by `ffikit compare LIBRARY ... --python`.
+    parser.add_argument("--own")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--svg")
     parser.add_argument("--samples", type=int, default=11)
@@ -287,6 +515,10 @@ def main():
     parser.add_argument("--count", nargs=3)
     parser.add_argument("--api-dir")
     args = parser.parse_args()
+    if args.own:
+        return own(args.own)
+    if not args.fixtures:
+        parser.error("--fixtures is required")
     if args.quick:
         args.samples, args.sample_ms = 3, 5.0
     if args.count:

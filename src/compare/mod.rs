@@ -18,6 +18,7 @@
 pub mod callgrind;
 mod harness;
 pub mod own;
+mod own_python;
 pub mod python;
 mod svg;
 pub mod workloads;
@@ -276,6 +277,9 @@ pub enum CompareError {
     /// The direct call's C harness could not be built (no compiler, or it does not compile).
     #[error("{0}")]
     Harness(String),
+    /// The Python comparison could not run, or a Python style gave a wrong result.
+    #[error("{0}")]
+    Python(String),
 }
 
 impl From<crate::call::CallError> for CompareError {
@@ -365,6 +369,8 @@ pub struct Report {
     pub subject: Option<String>,
     /// What the user's call returned (the direct call's result, every style's too).
     pub result: Option<String>,
+    /// The user's call from Python (`--python`): compare.py's report.
+    pub python: Option<serde_json::Value>,
 }
 
 impl Report {
@@ -797,6 +803,7 @@ pub fn render_json(report: &Report) -> serde_json::Value {
         "fixtures": report.subject.is_none().then(describe_fixtures),
         "subject": report.subject,
         "result": report.result,
+        "python": report.python,
         "measurements": measurements,
         "skipped": skipped_json(&report.skipped),
         "facts": facts,

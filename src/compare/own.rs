@@ -9,12 +9,14 @@
 //! the fixture comparison times its workloads.
 
 use std::ffi::{CStr, c_char, c_void};
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use ffikit_abi::{CData, Library, Value};
 use ffikit_cdecl::{QualType, Scalar, Type};
+use serde_json::{Value as Json, json};
 
 use super::harness::{self, RunFn, Signature, Source};
 use super::{CompareError, Facts, Options, Report, Skipped, Style};
@@ -33,22 +35,52 @@ pub struct Request {
     /// A shell command doing the same work, run once per call (`--command 'gzip -c'`), its
     /// input the bytes of the first string or `hex:` argument.
     pub command: Option<String>,
+    /// Also compare from Python: ctypes, CFFI's ABI mode and the ffikit module.
+    pub python: bool,
 }
 
-/// The result of one call as compared: pointers by NULL-ness (and the text of a `char *`),
-/// everything else by value.
-fn observe(value: &Value, char_result: bool) -> String {
+/// The result of one call as compared (and as the Python styles report theirs): numbers,
+/// booleans and records by value, pointers by NULL-ness (`{"pointer": null}` or
+/// `{"pointer": "non-NULL"}`: addresses of fresh allocations differ), a `char *` by its
+/// text (`{"string": ...}`), nothing for `void`.
+fn observe(value: &Value, char_result: bool) -> Json {
     match value.as_address() {
-        Some(0) => "NULL".to_owned(),
+        Some(0) => json!({ "pointer": null }),
         Some(address) if char_result => {
             // SAFETY: the declaration says the function returns a C string (promise 2 of
             // the request, as for `ffikit call`).
             let text = unsafe { CStr::from_ptr(address as *const c_char) };
-            format!("the string {:?}", text.to_string_lossy())
+            json!({ "string": text.to_string_lossy() })
         }
-        Some(_) => "a non-NULL pointer".to_owned(),
-        None => call::to_json(value).to_string(),
+        Some(_) => json!({ "pointer": "non-NULL" }),
+        None => call::to_json(value),
     }
+}
+
+/// Where two hex dumps first differ, briefly (buffers can be megabytes).
+fn difference(got: &str, want: &str) -> String {
+    if got.len() != want.len() {
+        return format!(
+            "{} bytes long, the direct call's {}",
+            got.len() / 2,
+            want.len() / 2
+        );
+    }
+    let at = (0..got.len())
+        .step_by(2)
+        .find(|&i| got[i..i + 2] != want[i..i + 2])
+        .unwrap_or(0);
+    let end = |text: &str| text.len().min(at + 16);
+    format!(
+        "differ from the direct call's first at byte {}: {}..., not {}...",
+        at / 2,
+        &got[at..end(got)],
+        &want[at..end(want)]
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The C objects the arguments point to, restorable to their state before the first call.
@@ -73,19 +105,17 @@ impl Objects {
         }
     }
 
-    fn describe(arguments: &mut Arguments) -> Vec<String> {
+    /// Each object's bytes now, with its argument's index.
+    fn state(arguments: &mut Arguments) -> Vec<(usize, String)> {
         arguments
             .objects_mut()
-            .map(|(index, data)| {
-                let hex: String = data.bytes().iter().map(|b| format!("{b:02x}")).collect();
-                format!("argument {}: {hex}", index + 1)
-            })
+            .map(|(index, data)| (index, hex(data.bytes())))
             .collect()
     }
 }
 
 /// One style's way of calling: `n` calls; with `verify`, the last result observed.
-type Runner<'a> = Box<dyn FnMut(u64, bool) -> Result<Option<String>, std::io::Error> + 'a>;
+type Runner<'a> = Box<dyn FnMut(u64, bool) -> Result<Option<Json>, std::io::Error> + 'a>;
 
 /// A result buffer any C result fits (libffi writes whole registers), 16-byte aligned.
 struct ResultBuffer {
@@ -118,9 +148,9 @@ impl Decoder {
         })
     }
 
-    fn observe(&mut self, raw: *const c_void) -> String {
+    fn observe(&mut self, raw: *const c_void) -> Json {
         match &mut self.data {
-            None => "void".to_owned(),
+            None => Json::Null,
             Some(data) => {
                 // SAFETY: `raw` is a result buffer holding a value of the result type (the
                 // harness or ffi_call wrote it; it is at least as large).
@@ -312,12 +342,7 @@ pub unsafe fn run(request: &Request, options: &Options) -> Result<Report, Compar
     let direct = unsafe { harness_call(direct) };
     runners.push((
         Style::Direct,
-        harness_runner(
-            direct,
-            &args,
-            decoder.try_clone()?,
-            result_size,
-        ),
+        harness_runner(direct, &args, decoder.try_clone()?, result_size),
     ));
 
     // API mode and the typed handle: the Rust harness.
@@ -340,12 +365,7 @@ pub unsafe fn run(request: &Request, options: &Options) -> Result<Report, Compar
         let api = unsafe { harness_call(api) };
         runners.push((
             Style::Api,
-            harness_runner(
-                api,
-                &args,
-                decoder.try_clone()?,
-                result_size,
-            ),
+            harness_runner(api, &args, decoder.try_clone()?, result_size),
         ));
         type Bind = unsafe extern "C" fn(*mut u8, usize) -> *const c_void;
         type TypedRun = unsafe extern "C" fn(*const c_void, *const *mut c_void, u64, *mut c_void);
@@ -396,7 +416,7 @@ pub unsafe fn run(request: &Request, options: &Options) -> Result<Report, Compar
                         .map_err(std::io::Error::other)?;
                 }
                 Ok(verify.then(|| match &last {
-                    Value::Void => "void".to_owned(),
+                    Value::Void => Json::Null,
                     value => observe(value, char_result),
                 }))
             }),
@@ -440,13 +460,13 @@ pub unsafe fn run(request: &Request, options: &Options) -> Result<Report, Compar
                 }
                 // Another program: its output is not the function's, only its success is
                 // checked.
-                Ok(verify.then(|| "(not compared)".to_owned()))
+                Ok(verify.then_some(Json::Null))
             }),
         ));
     }
 
     // Check every style against the direct call, each from the same starting state.
-    let mut expected: Option<(String, Vec<String>)> = None;
+    let mut expected: Option<(Json, Vec<(usize, String)>)> = None;
     let mut checked: Vec<(Style, Runner<'_>)> = Vec::new();
     for (style, mut runner) in runners {
         objects.restore(&mut arguments);
@@ -464,7 +484,7 @@ pub unsafe fn run(request: &Request, options: &Options) -> Result<Report, Compar
                 });
             }
         };
-        let state = Objects::describe(&mut arguments);
+        let state = Objects::state(&mut arguments);
         match &expected {
             None => expected = Some((result, state)),
             Some(_) if style == Style::Subprocess => {}
@@ -480,18 +500,58 @@ pub unsafe fn run(request: &Request, options: &Options) -> Result<Report, Compar
                         ),
                     });
                 }
-                if let Some((got, want)) = state.iter().zip(want_state).find(|(a, b)| a != b) {
+                if let Some(((index, got), (_, want))) =
+                    state.iter().zip(want_state).find(|(a, b)| a != b)
+                {
                     return Err(CompareError::WrongResult {
                         workload: name.clone(),
                         style: style.label(),
-                        detail: format!("left {got}, the direct call {want}"),
+                        detail: format!(
+                            "left argument {}'s bytes {}",
+                            index + 1,
+                            difference(got, want)
+                        ),
                     });
                 }
             }
         }
         checked.push((style, runner));
     }
-    report.result = expected.map(|(result, _)| result);
+    report.result = expected.as_ref().map(|(result, _)| result.to_string());
+    let python_plan = match (&expected, request.python) {
+        (Some((result, state)), true) => {
+            let kept: Vec<(usize, String)> = objects
+                .initial
+                .iter()
+                .zip(Objects::state(&mut arguments))
+                .map(|(initial, (index, _))| (index, hex(initial)))
+                .collect();
+            let described = arguments
+                .values
+                .iter()
+                .zip(&storage)
+                .enumerate()
+                .map(|(index, (value, data))| python_argument(index, value, data, &kept))
+                .collect();
+            let kind = match types.get(signature.result.ty) {
+                Type::Void => "void",
+                _ if char_result => "string",
+                Type::Pointer(_) => "pointer",
+                _ => "value",
+            };
+            Some(super::own_python::plan(
+                &source.library.display().to_string(),
+                &decls,
+                &signature,
+                described,
+                result,
+                state,
+                kind,
+                options,
+            ))
+        }
+        _ => None,
+    };
     objects.restore(&mut arguments);
     let mut batches: Vec<(Style, super::Batch<'_>)> = checked
         .into_iter()
@@ -507,10 +567,34 @@ pub unsafe fn run(request: &Request, options: &Options) -> Result<Report, Compar
         skipped.workload.clone_from(&name);
     }
     report.facts = facts(&report, binding_cost(request));
+    if let Some(plan) = python_plan {
+        report.python = Some(super::python::run_own(&plan).map_err(CompareError::Python)?);
+    }
     drop(batches);
     drop(storage);
     drop(texts);
     Ok(report)
+}
+
+/// How compare.py makes argument `index`: the objects `buf:`, `out:`, arrays and structs
+/// by address point to as memory with its initial bytes, structs by value as their bytes,
+/// the rest as Python values.
+fn python_argument(index: usize, value: &Value, data: &CData, kept: &[(usize, String)]) -> Json {
+    if let Some((_, initial)) = kept.iter().find(|(i, _)| *i == index) {
+        return json!({ "memory": initial });
+    }
+    match value {
+        Value::Int(i) => json!({ "number": i }),
+        Value::UInt(u) => json!({ "number": u }),
+        Value::Float(f) if f.is_finite() => json!({ "number": f }),
+        Value::Float(f) => json!({ "float": f.to_string() }),
+        Value::Bool(b) => json!({ "bool": b }),
+        Value::Str(text) => json!({ "string": text }),
+        Value::Bytes(bytes) => json!({ "bytes": hex(bytes) }),
+        Value::Null => json!({ "null": true }),
+        Value::Struct(_) => json!({ "record": hex(data.bytes()) }),
+        other => json!({ "unsupported": format!("{} arguments", other.describe()) }),
+    }
 }
 
 fn run_command(command: &str, input: &[u8]) -> Result<(), std::io::Error> {
@@ -595,6 +679,45 @@ pub fn header_flags(options: &crate::headers::HeaderOptions) -> Vec<String> {
         flags.push(format!("-std={std}"));
     }
     flags
+}
+
+/// The Python rows, as a table (empty without `--python`): median per call and the
+/// median of per-round ratios to ctypes, timed in one Python process.
+pub fn render_python(report: &Report) -> String {
+    let Some(python) = &report.python else {
+        return String::new();
+    };
+    let mut text = format!(
+        "\nfrom Python {} (one process, paired rounds; ratios to ctypes):\n{:<10} {:>11} {:>10}  ratio range\n",
+        python["python"].as_str().unwrap_or("?"),
+        "style",
+        "median",
+        "vs ctypes"
+    );
+    for m in python["measurements"].as_array().into_iter().flatten() {
+        let median = m["median_ns"].as_f64().unwrap_or_default();
+        let ratio = m["ratio_to_ctypes"].as_f64().unwrap_or_default();
+        let range = &m["ratio_range"];
+        let _ = writeln!(
+            text,
+            "{:<10} {:>11} {:>9.2}x  {:.2}-{:.2}x",
+            m["style"].as_str().unwrap_or("?"),
+            super::format_ns(median),
+            ratio,
+            range[0].as_f64().unwrap_or_default(),
+            range[1].as_f64().unwrap_or_default(),
+        );
+    }
+    for s in python["skipped"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            text,
+            "{:<10} {:>11}  not run: {}",
+            s["style"].as_str().unwrap_or("?"),
+            "-",
+            s["reason"].as_str().unwrap_or("?")
+        );
+    }
+    text
 }
 
 /// Where the harnesses are, for the report.

@@ -87,6 +87,41 @@ fn python() -> Result<std::path::PathBuf, String> {
     Ok(python)
 }
 
+/// Runs the user's-function comparison from Python: compare.py `--own PLAN` (the plan made
+/// by `own_python::plan`), returning its JSON report.
+///
+/// # Errors
+///
+/// No usable Python (as for [`run`]), or a failed run — a Python style giving a wrong
+/// result among them, with compare.py's message.
+pub fn run_own(plan: &serde_json::Value) -> Result<serde_json::Value, String> {
+    let python = python()?;
+    let dir = std::env::temp_dir().join(format!("ffikit-compare-own-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let script = dir.join("compare.py");
+    let plan_file = dir.join("plan.json");
+    let written =
+        std::fs::write(&script, SCRIPT).and_then(|()| std::fs::write(&plan_file, plan.to_string()));
+    let output = written.map_err(|e| e.to_string()).and_then(|()| {
+        Command::new(&python)
+            .arg(&script)
+            .arg("--own")
+            .arg(&plan_file)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", python.display()))
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = output?;
+    if !output.status.success() {
+        return Err(format!(
+            "the Python comparison failed:\n{}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("the Python comparison printed no report: {e}"))
+}
+
 /// Runs the comparison and returns what it printed (a table, or the JSON report).
 ///
 /// # Errors
