@@ -117,6 +117,34 @@ enum Commands {
         #[arg(long)]
         json: bool,
     },
+    /// Generate Rust bindings for a header (or `--cdef` text), without libclang: `#[repr(C)]`
+    /// structs and unions with layout assertions, enums, typedefs, function pointers, an
+    /// `extern "C"` block, `#define` constants. The header's own declarations, and every
+    /// type they use.
+    Bindings {
+        /// The header, as installed (`zlib.h`) or by path.
+        header: Option<String>,
+        /// C declarations (instead of, or beside, the header).
+        #[arg(long)]
+        cdef: Option<String>,
+        #[command(flatten)]
+        header_options: ffikit::headers::HeaderOptions,
+        /// Only names matching this regex (whole name; repeatable), and what they use.
+        #[arg(long, value_name = "REGEX")]
+        allow: Vec<String>,
+        /// Not names matching this regex (whole name; repeatable).
+        #[arg(long, value_name = "REGEX")]
+        block: Vec<String>,
+        /// Enums as newtypes with associated constants (default: bindgen's consts).
+        #[arg(long)]
+        newtype_enums: bool,
+        /// Leave out the compile-time layout assertions.
+        #[arg(long)]
+        no_layout_tests: bool,
+        /// Write the source to this file instead of stdout.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Call a C function: `ffikit call libm.so.6 'double cos(double)' 1`, or by name from a
     /// header: `ffikit call libz.so.1 --header zlib.h crc32 0 str:123456789 9`.
     ///
@@ -283,6 +311,47 @@ fn own_request(
 
 fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     match cli.command {
+        Commands::Bindings {
+            header,
+            cdef,
+            header_options,
+            allow,
+            block,
+            newtype_enums,
+            no_layout_tests,
+            output,
+        } => {
+            if header.is_none() && cdef.is_none() {
+                return Err("bindings needs a header or --cdef".into());
+            }
+            let loaded = ffikit::headers::load(cdef.as_deref(), header.as_deref(), &header_options)?;
+            let mut options = ffikit_gen::Options::default().layout_tests(!no_layout_tests);
+            if newtype_enums {
+                options = options.enums(ffikit_gen::EnumStyle::Newtype);
+            }
+            for pattern in &allow {
+                options = options.allow(pattern)?;
+            }
+            for pattern in &block {
+                options = options.block(pattern)?;
+            }
+            let bindings = ffikit_gen::generate(&loaded.decls, loaded.scope.as_ref(), &options);
+            let counts: Vec<String> = bindings
+                .counts()
+                .iter()
+                .map(|(kind, n)| format!("{n} {kind}"))
+                .collect();
+            eprintln!(
+                "ffikit bindings: {}; {} omitted (listed at the end)",
+                counts.join(", "),
+                bindings.omitted().len()
+            );
+            match output {
+                Some(path) => std::fs::write(&path, bindings.source())
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                None => out(bindings.source()),
+            }
+        }
         Commands::Symbols { library, json } => {
             let path = ffikit::inspect::library_path(&library)?;
             let symbols = ffikit_inspect::exported_symbols(&path)?;
