@@ -1,5 +1,6 @@
 //! Builds the C fixtures (c-fixtures/) with ffikit-api, from one set of objects: a static library
-//! linked into this package with its bindgen bindings (API mode), and `libffikit_fixtures.so`
+//! linked into this package with its static bindings (API mode: bindgen's, or ffikit-gen's
+//! where libclang is missing), and `libffikit_fixtures.so`
 //! for ABI mode. Also writes the library's self-description, `ffikit_manifest()`, from the
 //! header, so the two cannot disagree.
 
@@ -17,9 +18,7 @@ const SOURCES: &[&str] = &[
     "c-fixtures/callbacks.c",
     "c-fixtures/layout.c",
 ];
-const COMMITTED_BINDINGS: &str = "c-fixtures/bindings.rs";
 const LIBC_HEADER: &str = "c-fixtures/libc_calls.h";
-const LIBC_COMMITTED_BINDINGS: &str = "c-fixtures/libc_bindings.rs";
 
 fn main() {
     if let Err(error) = try_main() {
@@ -48,10 +47,10 @@ fn try_main() -> Result<(), ffikit_api::Error> {
         // with the library's own DWARF types.
         .flag("-g")
         // bindgen has no faithful Rust type for `long double` by value (it emits u128, which
-        // travels in integer registers, not on the x87 stack): those are ABI-mode only.
+        // travels in integer registers, not on the x87 stack): those are ABI-mode only
+        // (ffikit-gen leaves them out by itself).
         .blocklist_function("echo_long_double|max_long_double")
         .link("pthread")
-        .committed_bindings(COMMITTED_BINDINGS)
         .shared_library(true)
         .generate()?;
 
@@ -60,7 +59,6 @@ fn try_main() -> Result<(), ffikit_api::Error> {
     let libc_calls = ffikit_api::Builder::new("libc_calls")
         .header(LIBC_HEADER)
         .allowlist("strlen|snprintf|qsort")
-        .committed_bindings(LIBC_COMMITTED_BINDINGS)
         .generate()?;
     println!(
         "cargo:rustc-env=FFIKIT_LIBC_BINDINGS={}",
@@ -75,9 +73,10 @@ fn try_main() -> Result<(), ffikit_api::Error> {
         "cargo:rustc-env=FFIKIT_FIXTURES_BINDINGS={}",
         generated.bindings().display()
     );
+    // bindgen where libclang is installed, ffikit's own generator where it is not.
     let origin = match generated.origin() {
-        ffikit_api::BindingsOrigin::Generated => "generated",
-        _ => "committed",
+        ffikit_api::BindingsOrigin::Generated => "bindgen",
+        _ => "ffikit-gen",
     };
     println!("cargo:rustc-env=FFIKIT_FIXTURES_BINDINGS_ORIGIN={origin}");
     Ok(())

@@ -324,7 +324,8 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             if header.is_none() && cdef.is_none() {
                 return Err("bindings needs a header or --cdef".into());
             }
-            let loaded = ffikit::headers::load(cdef.as_deref(), header.as_deref(), &header_options)?;
+            let loaded =
+                ffikit::headers::load(cdef.as_deref(), header.as_deref(), &header_options)?;
             let mut options = ffikit_gen::Options::default().layout_tests(!no_layout_tests);
             if newtype_enums {
                 options = options.enums(ffikit_gen::EnumStyle::Newtype);

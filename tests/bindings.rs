@@ -6,7 +6,10 @@
 //! macros).
 
 #[path = "../crates/ffikit-cdecl/tests/support/installed.rs"]
-#[allow(dead_code, reason = "shared with tests/headers.rs, which uses all of it")]
+#[allow(
+    dead_code,
+    reason = "shared with tests/headers.rs, which uses all of it"
+)]
 mod installed;
 
 use std::path::{Path, PathBuf};
@@ -133,7 +136,12 @@ fn records(source: &str) -> Vec<RecordFacts> {
         {
             c_name = Some(name.to_owned());
         }
-        let number = |text: &str| text.trim_end_matches([')', ';']).trim().parse::<u64>().unwrap();
+        let number = |text: &str| {
+            text.trim_end_matches([')', ';'])
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        };
         if let Some(rest) = line.strip_prefix("    assert!(::std::mem::size_of::<") {
             let (name, size) = rest.split_once(">() == ").unwrap();
             found.extend(current.take());
@@ -152,8 +160,15 @@ fn records(source: &str) -> Vec<RecordFacts> {
             let member = member.split_once(", ").unwrap().1;
             // Members C does not name (bitfield storage, anonymous members) are Rust's own.
             if !member.starts_with("_bitfield_") && !member.starts_with("__anonymous_member_") {
-                let member = member.strip_suffix('_').filter(|m| is_keyword(m)).unwrap_or(member);
-                current.as_mut().unwrap().4.push((member.to_owned(), number(offset)));
+                let member = member
+                    .strip_suffix('_')
+                    .filter(|m| is_keyword(m))
+                    .unwrap_or(member);
+                current
+                    .as_mut()
+                    .unwrap()
+                    .4
+                    .push((member.to_owned(), number(offset)));
             }
         }
     }
@@ -162,13 +177,18 @@ fn records(source: &str) -> Vec<RecordFacts> {
 }
 
 fn is_keyword(name: &str) -> bool {
-    matches!(name, "type" | "ref" | "match" | "fn" | "mod" | "impl" | "in" | "box" | "use")
+    matches!(
+        name,
+        "type" | "ref" | "match" | "fn" | "mod" | "impl" | "in" | "box" | "use"
+    )
 }
 
 /// The C compiler's own sizes, alignments and offsets for those records, compared.
 fn check_layouts_with_cc(header: &str, source: &str, dir: &Path) -> usize {
     let facts = records(source);
-    let mut program = format!("#include <stdio.h>\n#include <stddef.h>\n#include <{header}>\nint main(void) {{\n");
+    let mut program = format!(
+        "#include <stdio.h>\n#include <stddef.h>\n#include <{header}>\nint main(void) {{\n"
+    );
     for (c_name, _, _, _, members) in &facts {
         if c_name.contains('<') {
             continue;
@@ -177,14 +197,21 @@ fn check_layouts_with_cc(header: &str, source: &str, dir: &Path) -> usize {
             "    printf(\"%zu %zu\\n\", sizeof({c_name}), _Alignof({c_name}));\n"
         ));
         for (member, _) in members {
-            program.push_str(&format!("    printf(\"%zu\\n\", offsetof({c_name}, {member}));\n"));
+            program.push_str(&format!(
+                "    printf(\"%zu\\n\", offsetof({c_name}, {member}));\n"
+            ));
         }
     }
     program.push_str("    return 0;\n}\n");
     let c_file = dir.join("layouts.c");
     std::fs::write(&c_file, &program).unwrap();
     let exe = dir.join("layouts");
-    let status = Command::new("cc").arg(&c_file).arg("-o").arg(&exe).status().unwrap();
+    let status = Command::new("cc")
+        .arg(&c_file)
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .unwrap();
     assert!(status.success(), "the layout program compiles:\n{program}");
     let output = Command::new(&exe).output().unwrap();
     let printed = String::from_utf8(output.stdout).unwrap();
@@ -240,12 +267,20 @@ fn bindings_of_real_headers_match_the_c_compiler_compile_and_call_their_librarie
         let checked = check_layouts_with_cc(case.header, &source, &dir);
         eprintln!("{}: {checked} records checked against cc", case.header);
         std::fs::write(dir.join("src").join(format!("{}.rs", case.module)), &source).unwrap();
-        main.push_str(&format!("mod {} {{ include!(\"{}.rs\"); }}\n", case.module, case.module));
+        main.push_str(&format!(
+            "mod {} {{ include!(\"{}.rs\"); }}\n",
+            case.module, case.module
+        ));
         body.push_str(case.calls);
-        build.push_str(&format!("    println!(\"cargo:rustc-link-lib={}\");\n", case.link));
+        build.push_str(&format!(
+            "    println!(\"cargo:rustc-link-lib={}\");\n",
+            case.link
+        ));
     }
     build.push_str("}\n");
-    main.push_str(&format!("fn main() {{{body}    println!(\"all called\");\n}}\n"));
+    main.push_str(&format!(
+        "fn main() {{{body}    println!(\"all called\");\n}}\n"
+    ));
     std::fs::write(dir.join("src/main.rs"), main).unwrap();
     std::fs::write(dir.join("build.rs"), build).unwrap();
     std::fs::write(
@@ -295,11 +330,18 @@ fn bitfields_packed_aligned_and_anonymous_members_match_gcc() {
     )
     .unwrap();
     let output = ffikit(&["bindings", header.to_str().unwrap()]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let source = String::from_utf8(output.stdout).unwrap();
     let checked = check_layouts_with_cc(header.to_str().unwrap(), &source, &dir);
     assert!(checked >= 8, "{checked} records checked:\n{source}");
-    assert!(!source.contains("Opaque"), "every record mirrored:\n{source}");
+    assert!(
+        !source.contains("Opaque"),
+        "every record mirrored:\n{source}"
+    );
     // The bitfields through their accessors, against C's own reading of the same bytes.
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::write(dir.join("src/records.rs"), &source).unwrap();
@@ -329,7 +371,11 @@ fn bitfields_packed_aligned_and_anonymous_members_match_gcc() {
         .env_remove("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER")
         .output()
         .unwrap();
-    assert!(rust.status.success(), "{}", String::from_utf8_lossy(&rust.stderr));
+    assert!(
+        rust.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rust.stderr)
+    );
     // The same values set by C, printed as bytes the same way.
     let c_file = dir.join("flags.c");
     std::fs::write(
@@ -346,7 +392,18 @@ fn bitfields_packed_aligned_and_anonymous_members_match_gcc() {
     )
     .unwrap();
     let exe = dir.join("flags");
-    assert!(Command::new("cc").arg(&c_file).arg("-o").arg(&exe).status().unwrap().success());
+    assert!(
+        Command::new("cc")
+            .arg(&c_file)
+            .arg("-o")
+            .arg(&exe)
+            .status()
+            .unwrap()
+            .success()
+    );
     let c = Command::new(&exe).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&rust.stdout), String::from_utf8_lossy(&c.stdout));
+    assert_eq!(
+        String::from_utf8_lossy(&rust.stdout),
+        String::from_utf8_lossy(&c.stdout)
+    );
 }

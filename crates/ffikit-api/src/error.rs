@@ -62,6 +62,27 @@ pub enum Error {
         /// Why bindgen could not be used.
         reason: String,
     },
+    /// ffikit's own generator could not read a header (the preprocessor's or the parser's
+    /// message, with its caret, is the source).
+    #[error("bindings step failed for `{name}`: ffikit-gen could not read {}", header.display())]
+    Header {
+        /// The library's name.
+        name: String,
+        /// The header.
+        header: PathBuf,
+        /// Why.
+        #[source]
+        source: ffikit_cdecl::HeaderError,
+    },
+    /// An allowlist or blocklist pattern is not a valid regex.
+    #[error("bindings step failed for `{name}`")]
+    Pattern {
+        /// The library's name.
+        name: String,
+        /// The pattern's error.
+        #[source]
+        source: ffikit_gen::PatternError,
+    },
     /// Reading or writing a file failed.
     #[error("could not read or write {}", path.display())]
     Io {
@@ -93,6 +114,10 @@ pub enum ErrorKind {
     NoLibclang,
     /// [`Error::NoCommitted`].
     NoCommitted,
+    /// [`Error::Header`].
+    Header,
+    /// [`Error::Pattern`].
+    Pattern,
     /// [`Error::Io`].
     Io,
 }
@@ -109,6 +134,8 @@ impl Error {
             Error::Bindgen { .. } => ErrorKind::Bindgen,
             Error::NoLibclang { .. } => ErrorKind::NoLibclang,
             Error::NoCommitted { .. } => ErrorKind::NoCommitted,
+            Error::Header { .. } => ErrorKind::Header,
+            Error::Pattern { .. } => ErrorKind::Pattern,
             Error::Io { .. } => ErrorKind::Io,
         }
     }

@@ -337,6 +337,12 @@ pub struct FunctionDecl {
     pub ty: TypeId,
     /// Parameter names, where given.
     pub param_names: Vec<Option<String>>,
+    /// The typedef name each parameter's type was spelled with, where the parameter is
+    /// declared as that name alone (`size_t n`): a generator can keep the spelling
+    /// (`size_t` as `usize`, as bindgen does).
+    pub param_typedefs: Vec<Option<String>>,
+    /// The typedef name the result type was spelled with (`size_t strlen(...)`).
+    pub result_typedef: Option<String>,
     /// The symbol, when an `__asm__("label")` renames it (glibc's `__isoc99_fscanf`).
     pub asm_name: Option<String>,
     /// Where the name is in the text of the `cdef` call that declared it.

@@ -37,6 +37,11 @@
 //! right), functions taking or returning `long double` by value are omitted (no Rust type
 //! travels on the x87 stack); `_Complex float`/`double` are a `#[repr(C)]` pair (the same
 //! classification on x86-64); `__int128` is `i128`.
+//!
+//! Types are spelled as C resolves them (`uLong` is `c_ulong`), as the model keeps them; a
+//! function parameter or result declared `size_t`, `uintptr_t` (`usize`), `ssize_t`,
+//! `intptr_t` or `ptrdiff_t` (`isize`) keeps bindgen's spelling, so code written against
+//! bindgen's output compiles against this one.
 
 #![forbid(unsafe_code)]
 
@@ -192,6 +197,8 @@ struct Generator<'a> {
     omitted: Vec<Omitted>,
     counts: BTreeMap<&'static str, usize>,
     anonymous: usize,
+    /// Whether a `va_list` was spelled (its element type is emitted once).
+    va_list: bool,
 }
 
 /// Generates bindings for the declarations `scope` contains (every declaration when `None`)
@@ -210,6 +217,7 @@ pub fn generate(decls: &Declarations, scope: Option<&Scope>, options: &Options) 
         omitted: Vec::new(),
         counts: BTreeMap::new(),
         anonymous: 0,
+        va_list: false,
     };
     let in_scope = |declared: &Declared| match scope {
         None => true,
@@ -253,6 +261,18 @@ pub fn generate(decls: &Declarations, scope: Option<&Scope>, options: &Options) 
     variables.sort_by(|a, b| a.name.cmp(&b.name));
     for variable in variables {
         generator.variable(variable);
+    }
+    // Enumerators in scope: their enum is emitted even when nothing names it (`enum { A, B };`).
+    let mut enumerators: Vec<(&str, TypeId)> = decls
+        .constants()
+        .filter(|(_, c)| matches!(decls.types().get(c.ty), Type::Enum(_)))
+        .filter(|(name, _)| in_scope(&Declared::Constant((*name).to_owned())))
+        .filter(|(name, _)| options.admits(name))
+        .map(|(name, c)| (name, c.ty))
+        .collect();
+    enumerators.sort_by_key(|(name, _)| *name);
+    for (_, ty) in enumerators {
+        generator.queue(ty);
     }
     let mut macros: Vec<(&str, &MacroValue)> = decls
         .macros()
@@ -337,7 +357,11 @@ impl Generator<'_> {
         match self.rust_type(ty, rust::Place::Typedef, name) {
             Ok(rust) if rust == rust::identifier(name) => {}
             Ok(rust) => {
-                let _ = writeln!(self.items_out, "pub type {} = {rust};", rust::identifier(name));
+                let _ = writeln!(
+                    self.items_out,
+                    "pub type {} = {rust};",
+                    rust::identifier(name)
+                );
                 self.count("typedefs");
             }
             Err(why) => self.omit(name, why),
@@ -353,8 +377,18 @@ impl Generator<'_> {
         let mut used = HashSet::new();
         for (index, ty) in signature.params.iter().enumerate() {
             let rust = match self.rust_type(*ty, rust::Place::Parameter, "") {
-                Ok(rust) => rust,
-                Err(why) => return self.omit(&function.name, format!("parameter {}: {why}", index + 1)),
+                Ok(rust) => rust::spelled(
+                    function
+                        .param_typedefs
+                        .get(index)
+                        .cloned()
+                        .flatten()
+                        .as_deref(),
+                    rust,
+                ),
+                Err(why) => {
+                    return self.omit(&function.name, format!("parameter {}: {why}", index + 1));
+                }
             };
             let name = function
                 .param_names
@@ -370,7 +404,7 @@ impl Generator<'_> {
             params.push("...".into());
         }
         let result = match self.rust_type(signature.result, rust::Place::Result, "") {
-            Ok(rust) => rust,
+            Ok(rust) => rust::spelled(function.result_typedef.as_deref(), rust),
             Err(why) => return self.omit(&function.name, format!("result: {why}")),
         };
         let arrow = if result.is_empty() {
@@ -379,7 +413,11 @@ impl Generator<'_> {
             format!(" -> {result}")
         };
         if let Some(symbol) = &function.asm_name {
-            let _ = writeln!(self.functions_out, "    #[link_name = \"{}\"]", symbol.escape_default());
+            let _ = writeln!(
+                self.functions_out,
+                "    #[link_name = \"{}\"]",
+                symbol.escape_default()
+            );
         }
         let _ = writeln!(
             self.functions_out,
@@ -401,7 +439,11 @@ impl Generator<'_> {
             "mut "
         };
         if let Some(symbol) = &variable.asm_name {
-            let _ = writeln!(self.functions_out, "    #[link_name = \"{}\"]", symbol.escape_default());
+            let _ = writeln!(
+                self.functions_out,
+                "    #[link_name = \"{}\"]",
+                symbol.escape_default()
+            );
         }
         let _ = writeln!(
             self.functions_out,
@@ -417,9 +459,17 @@ impl Generator<'_> {
                 let ty = ffikit_cdecl::QualType::plain(constant.ty);
                 match self.rust_type(ty, rust::Place::Member, "") {
                     Ok(rust) if matches!(self.decls.types().get(constant.ty), Type::Enum(_)) => {
-                        format!("pub const {}: {rust} = {};", rust::identifier(name), constant.value)
+                        format!(
+                            "pub const {}: {rust} = {};",
+                            rust::identifier(name),
+                            constant.value
+                        )
                     }
-                    Ok(rust) => format!("pub const {}: {rust} = {};", rust::identifier(name), constant.value),
+                    Ok(rust) => format!(
+                        "pub const {}: {rust} = {};",
+                        rust::identifier(name),
+                        constant.value
+                    ),
                     Err(why) => return self.omit(name, why),
                 }
             }
@@ -500,7 +550,13 @@ impl Generator<'_> {
         if self.types_out.contains("__ffikit_bits::") {
             source.push_str(records::BIT_HELPERS);
         }
-        if self.types_out.contains("__ffikit_Complex") || self.items_out.contains("__ffikit_Complex") || self.functions_out.contains("__ffikit_Complex") {
+        if self.va_list && cfg!(target_arch = "x86_64") {
+            source.push_str(rust::VA_LIST_TAG);
+        }
+        if self.types_out.contains("__ffikit_Complex")
+            || self.items_out.contains("__ffikit_Complex")
+            || self.functions_out.contains("__ffikit_Complex")
+        {
             source.push_str(rust::COMPLEX);
         }
         source.push_str(&self.items_out);

@@ -50,6 +50,22 @@ pub mod __ffikit_bits {
 
 ";
 
+/// A zero value of a generated Rust type: NULL for pointers, element by element for arrays
+/// (any length), `Default` for the rest (numbers, `Option`s, generated records).
+fn zero(rust: &str) -> String {
+    if rust.starts_with("*mut ") {
+        "::std::ptr::null_mut()".into()
+    } else if rust.starts_with("*const ") {
+        "::std::ptr::null()".into()
+    } else if let Some(inner) = rust.strip_prefix('[').and_then(|r| r.strip_suffix(']'))
+        && let Some((element, len)) = inner.rsplit_once("; ")
+    {
+        format!("[{}; {len}]", zero(element))
+    } else {
+        "::std::default::Default::default()".into()
+    }
+}
+
 fn round_up(value: u64, align: u64) -> u64 {
     value.div_ceil(align.max(1)) * align.max(1)
 }
@@ -96,7 +112,10 @@ impl Generator<'_> {
 
     pub(crate) fn record(&mut self, id: TypeId) {
         let name = self.type_name(id, "");
-        let c_name = self.decls.types().display(ffikit_cdecl::QualType::plain(id));
+        let c_name = self
+            .decls
+            .types()
+            .display(ffikit_cdecl::QualType::plain(id));
         let Some((record, layout)) = self.decls.record_layout(id) else {
             let _ = writeln!(
                 self.types_out,
@@ -122,11 +141,26 @@ impl Generator<'_> {
                 } else {
                     "Copy, Clone"
                 };
-                let _ = writeln!(text, "#[repr({repr})]\n#[derive({derive})]\npub {keyword} {name} {{");
+                let _ = writeln!(
+                    text,
+                    "#[repr({repr})]\n#[derive({derive})]\npub {keyword} {name} {{"
+                );
                 for member in &members {
                     let _ = writeln!(text, "    pub {}: {},", member.name, member.rust);
                 }
                 text.push_str("}\n");
+                // Default: every member zero (NULL pointers), as bindgen's `derive_default`
+                // gives; a union's first member.
+                let zeroed: Vec<String> = members
+                    .iter()
+                    .take(if keyword == "union" { 1 } else { members.len() })
+                    .map(|m| format!("{}: {}", m.name, zero(&m.rust)))
+                    .collect();
+                let _ = writeln!(
+                    text,
+                    "impl ::std::default::Default for {name} {{\n    fn default() -> Self {{\n        {name} {{ {} }}\n    }}\n}}",
+                    zeroed.join(", ")
+                );
                 if self.options.layout_tests {
                     let _ = writeln!(
                         text,
@@ -149,8 +183,8 @@ impl Generator<'_> {
             Err(why) => {
                 let _ = writeln!(
                     text,
-                    "/// Opaque: {why}.\n#[repr(C, align({}))]\n#[derive(Debug, Copy, Clone)]\npub struct {name} {{\n    _opaque: [u8; {}],\n}}",
-                    layout.align, layout.size
+                    "/// Opaque: {why}.\n#[repr(C, align({}))]\n#[derive(Debug, Copy, Clone)]\npub struct {name} {{\n    _opaque: [u8; {}],\n}}\nimpl ::std::default::Default for {name} {{\n    fn default() -> Self {{\n        {name} {{ _opaque: [0; {}] }}\n    }}\n}}",
+                    layout.align, layout.size, layout.size
                 );
                 if self.options.layout_tests {
                     let _ = writeln!(
@@ -210,7 +244,10 @@ impl Generator<'_> {
             .map_or_else(|| format!("__anonymous_member_{index}"), rust::identifier)
     }
 
-    #[allow(clippy::type_complexity, reason = "members, repr and accessors, built together")]
+    #[allow(
+        clippy::type_complexity,
+        reason = "members, repr and accessors, built together"
+    )]
     fn struct_members(
         &mut self,
         name: &str,
@@ -247,10 +284,18 @@ impl Generator<'_> {
                     .find(|&i| fields[i].bit_width.is_none())
                     .unwrap_or(fields.len());
                 let bits: Vec<(u64, u32)> = (index..run_end)
-                    .map(|i| (layout.fields[i].bit_offset, fields[i].bit_width.unwrap_or(0)))
+                    .map(|i| {
+                        (
+                            layout.fields[i].bit_offset,
+                            fields[i].bit_width.unwrap_or(0),
+                        )
+                    })
                     .filter(|(_, width)| *width > 0)
                     .collect();
-                if let (Some(first), Some(last)) = (bits.first(), bits.iter().map(|(o, w)| o + u64::from(*w)).max()) {
+                if let (Some(first), Some(last)) = (
+                    bits.first(),
+                    bits.iter().map(|(o, w)| o + u64::from(*w)).max(),
+                ) {
                     let start = first.0 / 8;
                     let end = last.div_ceil(8);
                     if start < cursor {
@@ -266,7 +311,8 @@ impl Generator<'_> {
                     });
                     cursor = end;
                     for i in index..run_end {
-                        let (Some(member), Some(width)) = (&fields[i].name, fields[i].bit_width) else {
+                        let (Some(member), Some(width)) = (&fields[i].name, fields[i].bit_width)
+                        else {
                             continue;
                         };
                         if width == 0 {
@@ -322,7 +368,10 @@ impl Generator<'_> {
         self.close(members, accessors, cursor, natural, pack, layout, false)
     }
 
-    #[allow(clippy::type_complexity, reason = "members, repr and accessors, built together")]
+    #[allow(
+        clippy::type_complexity,
+        reason = "members, repr and accessors, built together"
+    )]
     fn union_members(
         &mut self,
         name: &str,
@@ -351,7 +400,11 @@ impl Generator<'_> {
     }
 
     /// The record's repr, and trailing padding where C's size is larger than Rust's would be.
-    #[allow(clippy::too_many_arguments, clippy::type_complexity, reason = "the record's parts")]
+    #[allow(
+        clippy::too_many_arguments,
+        clippy::type_complexity,
+        reason = "the record's parts"
+    )]
     fn close(
         &self,
         mut members: Vec<Member>,

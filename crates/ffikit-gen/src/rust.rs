@@ -14,6 +14,9 @@ pub(crate) enum Place {
     Typedef,
 }
 
+/// x86-64's `__va_list_tag` (the System V ABI's layout), emitted when a `va_list` is used.
+pub(crate) const VA_LIST_TAG: &str = "/// x86-64's `va_list` element (System V ABI).\n#[repr(C)]\n#[derive(Debug, Copy, Clone)]\npub struct __va_list_tag {\n    pub gp_offset: ::std::ffi::c_uint,\n    pub fp_offset: ::std::ffi::c_uint,\n    pub overflow_arg_area: *mut ::std::ffi::c_void,\n    pub reg_save_area: *mut ::std::ffi::c_void,\n}\nconst _: () = {\n    assert!(::std::mem::size_of::<__va_list_tag>() == 24);\n    assert!(::std::mem::align_of::<__va_list_tag>() == 8);\n    assert!(::std::mem::offset_of!(__va_list_tag, gp_offset) == 0);\n    assert!(::std::mem::offset_of!(__va_list_tag, fp_offset) == 4);\n    assert!(::std::mem::offset_of!(__va_list_tag, overflow_arg_area) == 8);\n    assert!(::std::mem::offset_of!(__va_list_tag, reg_save_area) == 16);\n};\n\n";
+
 /// `_Complex float` and `_Complex double`: a pair, classified as C classifies the complex
 /// type on x86-64 (two SSE eightbytes, or one for two floats).
 pub(crate) const COMPLEX: &str = "#[repr(C)]\n#[derive(Debug, Copy, Clone, Default, PartialEq)]\npub struct __ffikit_Complex<T> {\n    pub re: T,\n    pub im: T,\n}\n\n";
@@ -22,8 +25,8 @@ const KEYWORDS: &[&str] = &[
     "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
     "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
     "pub", "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "try",
-    "type", "unsafe", "use", "where", "while", "yield", "abstract", "become", "box", "do",
-    "final", "macro", "override", "priv", "typeof", "unsized", "virtual", "_",
+    "type", "unsafe", "use", "where", "while", "yield", "abstract", "become", "box", "do", "final",
+    "macro", "override", "priv", "typeof", "unsized", "virtual", "_",
 ];
 
 /// A C identifier as a Rust one: keywords get a trailing `_`, as bindgen spells them.
@@ -32,6 +35,16 @@ pub(crate) fn identifier(name: &str) -> String {
         format!("{name}_")
     } else {
         name.to_owned()
+    }
+}
+
+/// bindgen's spelling of the pointer-sized typedefs, for a declaration that used one: the
+/// same ABI as the `c_ulong`/`c_long` the model resolves them to, and what Rust code passes.
+pub(crate) fn spelled(typedef: Option<&str>, rust: String) -> String {
+    match (typedef, rust.as_str()) {
+        (Some("size_t" | "uintptr_t"), "::std::ffi::c_ulong") => "usize".into(),
+        (Some("ssize_t" | "intptr_t" | "ptrdiff_t"), "::std::ffi::c_long") => "isize".into(),
+        _ => rust,
     }
 }
 
@@ -121,8 +134,16 @@ impl Generator<'_> {
                 self.function_pointer(ty, context)
             }
             Type::Function(_) => Err("a function type as a value".into()),
-            Type::VaList if place == Place::Parameter => Ok("*mut ::std::ffi::c_void".into()),
-            Type::VaList => Ok("[u64; 3]".into()),
+            // x86-64's `va_list` is an array of one `__va_list_tag`: a parameter is a pointer
+            // to it, as bindgen spells it.
+            Type::VaList if place == Place::Parameter => {
+                self.va_list = true;
+                Ok("*mut __va_list_tag".into())
+            }
+            Type::VaList => {
+                self.va_list = true;
+                Ok("[__va_list_tag; 1]".into())
+            }
             _ => Err(format!("`{}` has no Rust type here", types.display(ty))),
         }
     }

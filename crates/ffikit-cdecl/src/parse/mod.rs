@@ -62,7 +62,27 @@ struct Specifiers {
     attributes: Attributes,
     /// The struct/union defined without a tag in these specifiers (an anonymous member).
     anonymous_record: bool,
+    /// The typedef name the type was spelled with (`size_t`), if it was.
+    typedef: Option<String>,
     span: Span,
+}
+
+/// The typedef names a function's declaration spelled its parameter and result types with.
+#[derive(Debug, Default)]
+struct Spelled {
+    params: Vec<Option<String>>,
+    result: Option<String>,
+}
+
+impl Spelled {
+    /// One entry per parameter (none where the declaration had no parameter list).
+    fn params_for(&self, count: usize) -> Vec<Option<String>> {
+        if self.params.len() == count {
+            self.params.clone()
+        } else {
+            vec![None; count]
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +90,8 @@ enum Suffix {
     Array(Option<u64>, Span),
     Function {
         params: Vec<(Option<String>, QualType)>,
+        /// The typedef name each parameter was spelled with, where it is its whole type.
+        typedefs: Vec<Option<String>>,
         variadic: bool,
         span: Span,
     },
@@ -113,6 +135,9 @@ pub(crate) struct Parser<'a> {
     collected_macros: Option<Vec<MacroDefinition>>,
     /// Header mode: the `#define` and `#undef` lines, apart from the tokens.
     macro_lines: Vec<Token>,
+    /// The typedef spellings of the parameters of the last function suffix applied (beside
+    /// `param_names`): the declared function's own.
+    param_typedefs: Vec<Option<String>>,
 }
 
 /// An object-like `#define` seen in header mode.
@@ -244,6 +269,7 @@ impl<'a> Parser<'a> {
             depth: 0,
             collected_macros: None,
             macro_lines: Vec::new(),
+            param_typedefs: Vec::new(),
         })
     }
 
@@ -482,6 +508,16 @@ impl<'a> Parser<'a> {
             };
             let mut param_names = None;
             let mut ty = self.apply(specs.base, &declarator, &mut param_names)?;
+            // `size_t f(...)`: the result spelled by a typedef name, the declarator only the
+            // name and its parameter list.
+            let spelled = Spelled {
+                params: std::mem::take(&mut self.param_typedefs),
+                result: specs.typedef.clone().filter(|_| {
+                    declarator.pointers.is_empty()
+                        && declarator.suffixes.len() == 1
+                        && declarator.inner.is_none()
+                }),
+            };
             let (attributes, asm_name) = self.after_declarator()?;
             let mut all = specs.attributes.clone();
             all.merge(attributes);
@@ -503,9 +539,9 @@ impl<'a> Parser<'a> {
                         ),
                         name_span,
                     );
-                    self.record_inline(name, name_span, ty, param_names);
+                    self.record_inline(name, name_span, ty, param_names, spelled);
                 } else {
-                    self.declare_function(name, name_span, ty, param_names, asm_name)?;
+                    self.declare_function(name, name_span, ty, param_names, asm_name, spelled)?;
                 }
                 return Ok(());
             }
@@ -528,7 +564,7 @@ impl<'a> Parser<'a> {
                             name_span,
                         );
                     } else {
-                        self.declare_function(name, name_span, ty, param_names, asm_name)?;
+                        self.declare_function(name, name_span, ty, param_names, asm_name, spelled)?;
                     }
                 }
                 Storage::Static => match constant {
@@ -579,11 +615,13 @@ impl<'a> Parser<'a> {
         span: Span,
         ty: QualType,
         param_names: Option<Vec<Option<String>>>,
+        spelled: Spelled,
     ) {
         let Type::Function(function) = self.decls.types.get(ty.ty) else {
             return;
         };
         let param_names = param_names.unwrap_or_else(|| vec![None; function.params.len()]);
+        let param_typedefs = spelled.params_for(function.params.len());
         let origin = self.locator.origin(span.start);
         self.decls
             .origins
@@ -594,6 +632,8 @@ impl<'a> Parser<'a> {
                 name,
                 ty: ty.ty,
                 param_names,
+                param_typedefs,
+                result_typedef: spelled.result,
                 asm_name: None,
                 span,
             },
@@ -638,6 +678,7 @@ impl<'a> Parser<'a> {
         ty: QualType,
         param_names: Option<Vec<Option<String>>>,
         asm_name: Option<String>,
+        spelled: Spelled,
     ) -> Result<(), Error> {
         if let Some(existing) = self.decls.functions.get(&name) {
             if existing.ty != ty.ty {
@@ -653,10 +694,13 @@ impl<'a> Parser<'a> {
             unreachable!("declare_function takes function types")
         };
         let param_names = param_names.unwrap_or_else(|| vec![None; function.params.len()]);
+        let param_typedefs = spelled.params_for(function.params.len());
         self.decls.record_function(FunctionDecl {
             name: name.clone(),
             ty: ty.ty,
             param_names,
+            param_typedefs,
+            result_typedef: spelled.result,
             asm_name,
             span,
         });
@@ -796,6 +840,7 @@ impl<'a> Parser<'a> {
         let mut quals = Qualifiers::NONE;
         let mut attributes = Attributes::default();
         let mut named: Option<QualType> = None;
+        let mut typedef: Option<String> = None;
         let mut anonymous_record = false;
         // Counts of the arithmetic keywords.
         let mut counts = Counts::default();
@@ -908,6 +953,7 @@ impl<'a> Parser<'a> {
                     if !typed_already {
                         if let Some(&ty) = self.decls.typedefs.get(word) {
                             named = Some(ty);
+                            typedef = Some(word.to_owned());
                             any_type = true;
                             self.bump();
                             continue;
@@ -975,6 +1021,7 @@ impl<'a> Parser<'a> {
             inline,
             attributes,
             anonymous_record,
+            typedef,
             span,
         })
     }
@@ -1600,10 +1647,11 @@ impl<'a> Parser<'a> {
                 declarator.suffixes.push(suffix);
             } else if self.is_punct("(") {
                 let open = self.peek().span;
-                let (params, variadic) = self.nested(|p| p.parameters())?;
+                let (params, typedefs, variadic) = self.nested(|p| p.parameters())?;
                 let close = self.tokens[self.pos - 1].span;
                 declarator.suffixes.push(Suffix::Function {
                     params,
+                    typedefs,
                     variadic,
                     span: Span::new(open.start, close.end),
                 });
@@ -1692,9 +1740,16 @@ impl<'a> Parser<'a> {
 
     /// `( parameter-list )`: the parameters (name, adjusted type) and whether it ends in `...`.
     #[allow(clippy::type_complexity)]
-    fn parameters(&mut self) -> Result<(Vec<(Option<String>, QualType)>, bool), Error> {
+    #[allow(
+        clippy::type_complexity,
+        reason = "names and types, typedef spellings, `...`"
+    )]
+    fn parameters(
+        &mut self,
+    ) -> Result<(Vec<(Option<String>, QualType)>, Vec<Option<String>>, bool), Error> {
         self.expect_punct("(")?;
         let mut params: Vec<(Option<String>, QualType, Span, bool)> = Vec::new();
+        let mut typedefs = Vec::new();
         let mut variadic = false;
         if !self.eat_punct(")") {
             loop {
@@ -1711,6 +1766,13 @@ impl<'a> Parser<'a> {
                 let span = Span::new(specs.span.start, declarator.span.end.max(specs.span.end));
                 let ty = self.apply_mode(ty, &attributes, span)?;
                 let plain = declarator.is_abstract_plain();
+                let underived = declarator.pointers.is_empty()
+                    && declarator.suffixes.is_empty()
+                    && declarator
+                        .inner
+                        .as_ref()
+                        .is_none_or(|inner| inner.is_abstract_plain());
+                typedefs.push(specs.typedef.filter(|_| underived));
                 params.push((declarator.name().map(|n| n.0.clone()), ty, span, plain));
                 if self.eat_punct(",") {
                     continue;
@@ -1727,7 +1789,7 @@ impl<'a> Parser<'a> {
             && params[0].3
             && params[0].0.is_none()
         {
-            return Ok((Vec::new(), false));
+            return Ok((Vec::new(), Vec::new(), false));
         }
         let mut adjusted = Vec::with_capacity(params.len());
         for (name, ty, span, _) in params {
@@ -1740,7 +1802,7 @@ impl<'a> Parser<'a> {
             }
             adjusted.push((name, self.adjust_parameter(ty)));
         }
-        Ok((adjusted, variadic))
+        Ok((adjusted, typedefs, variadic))
     }
 
     /// Arrays and functions as parameters are pointers.
@@ -1793,6 +1855,7 @@ impl<'a> Parser<'a> {
                 }
                 Suffix::Function {
                     params,
+                    typedefs,
                     variadic,
                     span,
                 } => {
@@ -1812,6 +1875,7 @@ impl<'a> Parser<'a> {
                         variadic: *variadic,
                     };
                     *param_names = Some(params.iter().map(|p| p.0.clone()).collect());
+                    self.param_typedefs.clone_from(typedefs);
                     ty = self.decls.types.function(function).into();
                     self.bounded(ty, *span)?;
                 }
