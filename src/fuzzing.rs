@@ -11,7 +11,7 @@ use ffikit_cdecl::{Declarations, Declared};
 
 /// Target `declarations`: parse any text as C declarations; print every function back as C
 /// and parse the printed text again (the same type must come back); lay out every record, as
-/// `ffikit layout` does.
+/// `ffikit layout` does; generate Rust bindings for all of it, as `ffikit bindings` does.
 pub fn declarations(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut decls = Declarations::new();
@@ -48,6 +48,8 @@ pub fn declarations(data: &[u8]) {
             _ => {}
         }
     }
+    let bindings = ffikit_gen::generate(&decls, None, &ffikit_gen::Options::default());
+    let _ = bindings.source().len();
     if let Ok(mut loaded) =
         crate::headers::load(Some(&text), None, &crate::headers::HeaderOptions::default())
     {

@@ -208,9 +208,7 @@ fn items(source: &str) -> Items {
     for c in constants.captures_iter(&flat) {
         let value = c[3].trim().replace("\\x00", "\\0");
         let value = value.as_str();
-        let number = value
-            .trim_end_matches(|ch: char| ch.is_ascii_alphabetic() || ch.is_ascii_digit() && false);
-        let value = number
+        let value = value
             .trim_end_matches("usize")
             .trim_end_matches("isize")
             .trim_end_matches("u32")

@@ -310,8 +310,11 @@ impl Generator<'_> {
                         assert_offset: Some(start),
                     });
                     cursor = end;
-                    for i in index..run_end {
-                        let (Some(member), Some(width)) = (&fields[i].name, fields[i].bit_width)
+                    for (bitfield, at) in fields[index..run_end]
+                        .iter()
+                        .zip(&layout.fields[index..run_end])
+                    {
+                        let (Some(member), Some(width)) = (&bitfield.name, bitfield.bit_width)
                         else {
                             continue;
                         };
@@ -319,17 +322,17 @@ impl Generator<'_> {
                             continue;
                         }
                         let types = self.decls.types();
-                        let (signed, boolean) = match types.get(fields[i].ty.ty) {
+                        let (signed, boolean) = match types.get(bitfield.ty.ty) {
                             Type::Scalar(Scalar::Bool) => (false, true),
                             Type::Scalar(s) => (s.is_signed(), false),
                             Type::Enum(e) => (types.enumeration(*e).underlying.is_signed(), false),
                             _ => return Err(format!("bitfield `{member}` has a non-integer type")),
                         };
-                        let rust = self.rust_type(fields[i].ty, Place::Member, name)?;
+                        let rust = self.rust_type(bitfield.ty, Place::Member, name)?;
                         accessors.push(Accessor {
                             name: rust::identifier(member),
                             storage: storage.clone(),
-                            bit: layout.fields[i].bit_offset - start * 8,
+                            bit: at.bit_offset - start * 8,
                             width,
                             rust,
                             signed,
