@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ffikit_cdecl::{Declarations, QualType, RecordKind, Scalar, Type, TypeId};
+use ffikit_cdecl::{Declarations, QualType, Scalar, Type};
 
 /// `run(args, n, result)`, as every harness exports it.
 pub type RunFn = unsafe extern "C" fn(*const *mut c_void, u64, *mut c_void);
@@ -257,123 +257,6 @@ pub fn build_c(source: &Source, text: &str) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// Rust definitions generated for the record types passed by value.
-#[derive(Default)]
-struct Records {
-    names: Vec<(TypeId, String)>,
-    definitions: String,
-}
-
-/// A C type as a Rust type of the same ABI (what bindgen would emit, spelled with
-/// `std::ffi`), generating `#[repr(C)]` records on the way.
-fn rust_type(decls: &Declarations, ty: QualType, records: &mut Records) -> Result<String, String> {
-    let types = decls.types();
-    let scalar = |s: Scalar| -> Result<&'static str, String> {
-        Ok(match s {
-            Scalar::Bool => "bool",
-            Scalar::Char => "::std::ffi::c_char",
-            Scalar::SChar => "::std::ffi::c_schar",
-            Scalar::UChar => "::std::ffi::c_uchar",
-            Scalar::Short => "::std::ffi::c_short",
-            Scalar::UShort | Scalar::Char16 => "::std::ffi::c_ushort",
-            Scalar::Int => "::std::ffi::c_int",
-            Scalar::UInt | Scalar::Char32 => "::std::ffi::c_uint",
-            Scalar::WChar => "i32",
-            Scalar::Long => "::std::ffi::c_long",
-            Scalar::ULong => "::std::ffi::c_ulong",
-            Scalar::LongLong => "::std::ffi::c_longlong",
-            Scalar::ULongLong => "::std::ffi::c_ulonglong",
-            Scalar::Float => "f32",
-            Scalar::Double => "f64",
-            other => {
-                return Err(format!(
-                    "`{}` has no Rust type of the same ABI (bindgen emits none either)",
-                    other.c_name()
-                ));
-            }
-        })
-    };
-    match types.get(ty.ty) {
-        Type::Void => Ok("()".into()),
-        Type::Scalar(s) => scalar(*s).map(str::to_owned),
-        Type::Enum(e) => scalar(types.enumeration(*e).underlying).map(str::to_owned),
-        Type::Pointer(_) => Ok("*mut ::std::ffi::c_void".into()),
-        Type::Array {
-            element,
-            len: Some(len),
-        } => Ok(format!("[{}; {len}]", rust_type(decls, *element, records)?)),
-        Type::Record(_) => record(decls, ty.ty, records),
-        _ => Err(format!(
-            "`{}` is not generated as a Rust type here",
-            types.display(ty)
-        )),
-    }
-}
-
-const RUST_KEYWORDS: &[&str] = &[
-    "as", "async", "await", "box", "break", "const", "continue", "crate", "dyn", "else", "enum",
-    "extern", "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod",
-    "move", "mut", "pub", "ref", "return", "self", "static", "struct", "super", "trait", "true",
-    "try", "type", "unsafe", "use", "where", "while", "yield",
-];
-
-fn record(decls: &Declarations, id: TypeId, records: &mut Records) -> Result<String, String> {
-    if let Some((_, name)) = records.names.iter().find(|(t, _)| *t == id) {
-        return Ok(name.clone());
-    }
-    let types = decls.types();
-    let display = types.display(QualType::plain(id));
-    let (record, layout) = decls
-        .record_layout(id)
-        .ok_or_else(|| format!("`{display}` is incomplete: its members are not declared"))?;
-    let fields = record
-        .fields
-        .as_ref()
-        .expect("a laid-out record has fields");
-    let name = format!("Record{}", records.names.len());
-    records.names.push((id, name.clone()));
-    let mut body = String::new();
-    for (index, field) in fields.iter().enumerate() {
-        if field.bit_width.is_some() {
-            return Err(format!(
-                "`{display}` has bitfields, which this generator does not lay out yet"
-            ));
-        }
-        if field.aligned.is_some() || field.packed {
-            return Err(format!(
-                "`{display}` has a member with its own alignment attribute"
-            ));
-        }
-        let rust = rust_type(decls, field.ty, records)?;
-        let member = match &field.name {
-            Some(n) if RUST_KEYWORDS.contains(&n.as_str()) => {
-                return Err(format!(
-                    "`{display}` has a member named `{n}`, a Rust keyword"
-                ));
-            }
-            Some(n) => n.clone(),
-            None => format!("_anonymous{index}"),
-        };
-        let _ = writeln!(body, "    pub {member}: {rust},");
-    }
-    let mut repr = String::from("C");
-    if let Some(pack) = record.pack {
-        let _ = write!(repr, ", packed({pack})");
-    } else if let Some(align) = record.aligned {
-        let _ = write!(repr, ", align({align})");
-    }
-    let keyword = match record.kind {
-        RecordKind::Struct => "struct",
-        RecordKind::Union => "union",
-    };
-    let _ = writeln!(
-        records.definitions,
-        "/// `{display}`\n#[repr({repr})]\n#[derive(Clone, Copy, ffikit_abi::CStruct)]\npub {keyword} {name} {{\n{body}}}\nconst _: () = assert!(::std::mem::size_of::<{name}>() == {} && ::std::mem::align_of::<{name}>() == {});\n",
-        layout.size, layout.align
-    );
-    Ok(name)
-}
-
 /// The statement that makes rustc forget a value each iteration (so a function LLVM knows,
 /// like `cos`, is still called every time): an empty asm block taking it in a register
 /// where it fits one, as the C harness does, else `black_box`.
@@ -381,7 +264,15 @@ fn rust_barrier(rust: &str, variable: &str, output: bool) -> String {
     let class = match rust {
         "f32" | "f64" => Some("xmm_reg"),
         "bool" => None,
-        r if r.starts_with("::std::ffi::c_") || r.starts_with('*') || r == "i32" => Some("reg"),
+        r if r.starts_with("::std::ffi::c_")
+            || r.starts_with('*')
+            || matches!(
+                r,
+                "i32" | "u32" | "i64" | "u64" | "usize" | "isize" | "u16" | "u8"
+            ) =>
+        {
+            Some("reg")
+        }
         _ => None,
     };
     match class {
@@ -405,6 +296,16 @@ fn rust_barrier(rust: &str, variable: &str, output: bool) -> String {
     }
 }
 
+/// `text` as a regex matching it literally.
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$#&-~".contains(c);
+            special.then_some('\\').into_iter().chain([c])
+        })
+        .collect()
+}
+
 fn rust_string(text: &str) -> String {
     format!("{text:?}")
 }
@@ -420,41 +321,37 @@ pub fn rust_source(
     decls: &Declarations,
     signature: &Signature,
 ) -> Result<String, String> {
-    let mut records = Records::default();
-    let params = signature
-        .params
-        .iter()
-        .map(|ty| rust_type(decls, *ty, &mut records))
-        .collect::<Result<Vec<_>, _>>()?;
+    let name = &signature.name;
+    // API mode's bindings: ffikit-gen's, for this function and what it uses, the records
+    // also deriving CStruct for the typed handle.
+    let options = ffikit_gen::Options::default()
+        .allow(&regex_escape(name))
+        .map_err(|e| e.to_string())?
+        .derive("ffikit_abi::CStruct");
+    let bindings = ffikit_gen::generate(decls, None, &options);
+    let Some(function) = bindings.function(name) else {
+        let why = bindings
+            .omitted()
+            .iter()
+            .find(|o| &o.name == name)
+            .map_or_else(|| "not emitted".to_owned(), |o| o.reason.clone());
+        return Err(format!("ffikit-gen has no binding for `{name}`: {why}"));
+    };
+    let params = function.params.clone();
     let variadic = signature
         .variadic
         .iter()
-        .map(|ty| rust_type(decls, *ty, &mut records))
+        .map(|ty| ffikit_gen::rust_type(decls, *ty))
         .collect::<Result<Vec<_>, _>>()?;
-    let result = rust_type(decls, signature.result, &mut records)?;
-    let name = &signature.name;
-    if RUST_KEYWORDS.contains(&name.as_str()) {
-        return Err(format!("`{name}` is a Rust keyword"));
-    }
-    let dots = if signature.is_variadic { ", ..." } else { "" };
-    let declared: Vec<String> = params
-        .iter()
-        .enumerate()
-        .map(|(i, t)| format!("p{i}: {t}"))
-        .collect();
-    let fn_type = format!(
-        "unsafe extern \"C\" fn({}{dots}) -> {result}",
-        params.join(", ")
-    );
+    let result = function.result.clone();
+    let fn_type = function.pointer_type();
     let mut text = String::from(
-        "//! Generated by `ffikit compare`: API mode's static bindings and ABI mode's typed handle.\n\
-         #![allow(non_camel_case_types, non_snake_case, dead_code, unused_imports, unused_mut, unused_assignments, clippy::all)]\n\n",
+        "//! Generated by `ffikit compare`: API mode's static bindings and ABI mode's typed handle.\n\n",
     );
-    text.push_str(&records.definitions);
     let _ = writeln!(
         text,
-        "unsafe extern \"C\" {{\n    fn {name}({}{dots}) -> {result};\n}}\n\ntype Function = {fn_type};\n",
-        declared.join(", ")
+        "#[allow(non_camel_case_types, non_upper_case_globals, non_snake_case, dead_code, clippy::all)]\nmod bindings {{\n{}}}\nuse bindings::*;\n\ntype FfikitFunction = {fn_type};\n",
+        bindings.source()
     );
     let loads: String = params
         .iter()
@@ -489,7 +386,7 @@ pub fn rust_source(
         "/// API mode: the statically bound function, called `n` times.\n\
          #[unsafe(no_mangle)]\n\
          pub unsafe extern \"C\" fn ffikit_api_run(args: *const *mut ::std::ffi::c_void, n: u64, result: *mut ::std::ffi::c_void) {{\n    unsafe {{\n{}    }}\n}}\n",
-        body(name)
+        body(&format!("bindings::{name}"))
     );
     // The typed handle: the library opened and the function declared through ffikit-abi, as
     // a Rust user of ABI mode would, then `typed::<Function>()`.
@@ -547,15 +444,15 @@ pub fn rust_source(
             names.join(", ")
         );
     }
-    bind.push_str("    Ok(Box::leak(Box::new(function.typed::<Function>()?)))\n");
+    bind.push_str("    Ok(Box::leak(Box::new(function.typed::<FfikitFunction>()?)))\n");
     let _ = writeln!(
         text,
-        "fn bind() -> Result<&'static ffikit_abi::TypedFunction<'static, Function>, ffikit_abi::Error> {{\n{bind}}}\n\n\
+        "fn ffikit_bind() -> Result<&'static ffikit_abi::TypedFunction<'static, FfikitFunction>, ffikit_abi::Error> {{\n{bind}}}\n\n\
          /// Binds the typed handle: its address, or null with the error written to `error`.\n\
          #[unsafe(no_mangle)]\n\
          pub unsafe extern \"C\" fn ffikit_typed_bind(error: *mut u8, capacity: usize) -> *const ::std::ffi::c_void {{\n    \
-             match bind() {{\n        \
-                 Ok(typed) => (typed as *const ffikit_abi::TypedFunction<'static, Function>).cast(),\n        \
+             match ffikit_bind() {{\n        \
+                 Ok(typed) => (typed as *const ffikit_abi::TypedFunction<'static, FfikitFunction>).cast(),\n        \
                  Err(e) => {{\n            \
                      let text = e.to_string();\n            \
                      let n = text.len().min(capacity.saturating_sub(1));\n            \
@@ -567,7 +464,7 @@ pub fn rust_source(
          /// ABI mode's typed handle, called `n` times.\n\
          #[unsafe(no_mangle)]\n\
          pub unsafe extern \"C\" fn ffikit_typed_run(handle: *const ::std::ffi::c_void, args: *const *mut ::std::ffi::c_void, n: u64, result: *mut ::std::ffi::c_void) {{\n    unsafe {{\n        \
-             let typed = &*(handle as *const ffikit_abi::TypedFunction<'static, Function>);\n{}    }}\n}}",
+             let typed = &*(handle as *const ffikit_abi::TypedFunction<'static, FfikitFunction>);\n{}    }}\n}}",
         body("(**typed)")
     );
     Ok(text)

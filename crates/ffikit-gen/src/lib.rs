@@ -81,6 +81,7 @@ pub struct Options {
     block: Vec<Regex>,
     layout_tests: bool,
     enums: EnumStyle,
+    derives: Vec<String>,
 }
 
 impl Default for Options {
@@ -90,6 +91,7 @@ impl Default for Options {
             block: Vec::new(),
             layout_tests: true,
             enums: EnumStyle::Consts,
+            derives: Vec::new(),
         }
     }
 }
@@ -139,6 +141,14 @@ impl Options {
         self
     }
 
+    /// One more derive for every struct and union laid out member by member
+    /// (`ffikit_abi::CStruct`, `PartialEq`), as bindgen's `--with-derive-custom`.
+    #[must_use]
+    pub fn derive(mut self, path: &str) -> Self {
+        self.derives.push(path.to_owned());
+        self
+    }
+
     fn admits(&self, name: &str) -> bool {
         (self.allow.is_empty() || self.allow.iter().any(|r| r.is_match(name)))
             && !self.block.iter().any(|r| r.is_match(name))
@@ -160,6 +170,34 @@ pub struct Bindings {
     source: String,
     omitted: Vec<Omitted>,
     counts: BTreeMap<&'static str, usize>,
+    function_types: BTreeMap<String, FunctionSignature>,
+}
+
+/// An emitted function's Rust types, in the bindings' own spelling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionSignature {
+    /// The parameters' types.
+    pub params: Vec<String>,
+    /// The result type (`()` for `void`).
+    pub result: String,
+    /// Whether it takes `...`.
+    pub variadic: bool,
+}
+
+impl FunctionSignature {
+    /// As a function-pointer type: `unsafe extern "C" fn(A, B, ...) -> R`, what a typed
+    /// handle to the function is declared as.
+    pub fn pointer_type(&self) -> String {
+        let mut params = self.params.clone();
+        if self.variadic {
+            params.push("...".into());
+        }
+        format!(
+            "unsafe extern \"C\" fn({}) -> {}",
+            params.join(", "),
+            self.result
+        )
+    }
 }
 
 impl Bindings {
@@ -178,6 +216,24 @@ impl Bindings {
     pub fn counts(&self) -> &BTreeMap<&'static str, usize> {
         &self.counts
     }
+
+    /// An emitted function's Rust types, in the source's own spelling.
+    pub fn function(&self, name: &str) -> Option<&FunctionSignature> {
+        self.function_types.get(name)
+    }
+}
+
+/// One C type as the bindings spell it (records and enums by the names [`generate`] gives
+/// them), or why it has no Rust spelling.
+///
+/// # Errors
+///
+/// A type with no Rust type of the same ABI (`long double _Complex`, a bare function type).
+pub fn rust_type(decls: &Declarations, ty: ffikit_cdecl::QualType) -> Result<String, String> {
+    let options = Options::default();
+    let mut generator = Generator::new(decls, &options);
+    generator.name_types();
+    generator.rust_type(ty, rust::Place::Parameter, "")
 }
 
 /// The generator's state: what is emitted, what is waiting.
@@ -199,26 +255,14 @@ struct Generator<'a> {
     anonymous: usize,
     /// Whether a `va_list` was spelled (its element type is emitted once).
     va_list: bool,
+    /// Each emitted function's Rust types.
+    function_types: BTreeMap<String, FunctionSignature>,
 }
 
 /// Generates bindings for the declarations `scope` contains (every declaration when `None`)
 /// that `options` admit, and for every type they use.
 pub fn generate(decls: &Declarations, scope: Option<&Scope>, options: &Options) -> Bindings {
-    let mut generator = Generator {
-        decls,
-        options,
-        names: BTreeMap::new(),
-        queued: HashSet::new(),
-        pending: Vec::new(),
-        typedef_named: HashSet::new(),
-        types_out: String::new(),
-        items_out: String::new(),
-        functions_out: String::new(),
-        omitted: Vec::new(),
-        counts: BTreeMap::new(),
-        anonymous: 0,
-        va_list: false,
-    };
+    let mut generator = Generator::new(decls, options);
     let in_scope = |declared: &Declared| match scope {
         None => true,
         Some(scope) => decls.origin(declared).is_some_and(|o| scope.contains(o)),
@@ -285,6 +329,27 @@ pub fn generate(decls: &Declarations, scope: Option<&Scope>, options: &Options) 
     }
     generator.drain();
     generator.finish()
+}
+
+impl<'a> Generator<'a> {
+    fn new(decls: &'a Declarations, options: &'a Options) -> Self {
+        Generator {
+            decls,
+            options,
+            names: BTreeMap::new(),
+            queued: HashSet::new(),
+            pending: Vec::new(),
+            typedef_named: HashSet::new(),
+            types_out: String::new(),
+            items_out: String::new(),
+            functions_out: String::new(),
+            omitted: Vec::new(),
+            counts: BTreeMap::new(),
+            anonymous: 0,
+            va_list: false,
+            function_types: BTreeMap::new(),
+        }
+    }
 }
 
 impl Generator<'_> {
@@ -424,6 +489,22 @@ impl Generator<'_> {
             "    pub fn {}({}){arrow};",
             rust::identifier(&function.name),
             params.join(", ")
+        );
+        let types: Vec<String> = params
+            .iter()
+            .filter_map(|p| p.split_once(": ").map(|(_, ty)| ty.to_owned()))
+            .collect();
+        self.function_types.insert(
+            function.name.clone(),
+            FunctionSignature {
+                params: types,
+                result: if result.is_empty() {
+                    "()".into()
+                } else {
+                    result.clone()
+                },
+                variadic: signature.variadic,
+            },
         );
         self.count("functions");
     }
@@ -577,6 +658,7 @@ impl Generator<'_> {
             source,
             omitted: self.omitted,
             counts: self.counts,
+            function_types: self.function_types,
         }
     }
 }

@@ -136,11 +136,15 @@ impl Generator<'_> {
         let mut text = format!("/// `{c_name}`\n");
         let accessors = match laid_out {
             Ok((members, repr, accessors)) => {
-                let derive = if self.debuggable(id, 0) {
-                    "Debug, Copy, Clone"
+                let mut derive = if self.debuggable(id, 0) {
+                    "Debug, Copy, Clone".to_owned()
                 } else {
-                    "Copy, Clone"
+                    "Copy, Clone".to_owned()
                 };
+                for extra in &self.options.derives {
+                    derive.push_str(", ");
+                    derive.push_str(extra);
+                }
                 let _ = writeln!(
                     text,
                     "#[repr({repr})]\n#[derive({derive})]\npub {keyword} {name} {{"
