@@ -149,25 +149,21 @@ fn records(source: &str) -> Vec<RecordFacts> {
             current = c_name
                 .take()
                 .map(|c_name| (c_name, name.to_owned(), number(size), 0, Vec::new()));
-        } else if current.is_none() {
-            continue;
-        } else if let Some(rest) = line.strip_prefix("    assert!(::std::mem::align_of::<") {
-            let (_, align) = rest.split_once(">() == ").unwrap();
-            current.as_mut().unwrap().3 = number(align);
-        } else if let Some(rest) = line.strip_prefix("    assert!(::std::mem::offset_of!(") {
-            let (member, offset) = rest.split_once(") == ").unwrap();
-            let member = member.split_once(", ").unwrap().1;
-            // Members C does not name (bitfield storage, anonymous members) are Rust's own.
-            if !member.starts_with("_bitfield_") && !member.starts_with("__anonymous_member_") {
-                let member = member
-                    .strip_suffix('_')
-                    .filter(|m| is_keyword(m))
-                    .unwrap_or(member);
-                current
-                    .as_mut()
-                    .unwrap()
-                    .4
-                    .push((member.to_owned(), number(offset)));
+        } else if let Some(record) = &mut current {
+            if let Some(rest) = line.strip_prefix("    assert!(::std::mem::align_of::<") {
+                let (_, align) = rest.split_once(">() == ").unwrap();
+                record.3 = number(align);
+            } else if let Some(rest) = line.strip_prefix("    assert!(::std::mem::offset_of!(") {
+                let (member, offset) = rest.split_once(") == ").unwrap();
+                let member = member.split_once(", ").unwrap().1;
+                // Members C does not name (bitfield storage, anonymous members) are Rust's own.
+                if !member.starts_with("_bitfield_") && !member.starts_with("__anonymous_member_") {
+                    let member = member
+                        .strip_suffix('_')
+                        .filter(|m| is_keyword(m))
+                        .unwrap_or(member);
+                    record.4.push((member.to_owned(), number(offset)));
+                }
             }
         }
     }
