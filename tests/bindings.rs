@@ -50,6 +50,30 @@ const CASES: &[Case] = &[
         assert_eq!(stream.total_in, input.len() as _);
         assert!(stream.total_out > 0 && stream.total_out < input.len() as _);
         assert_eq!(unsafe { zlib::deflateEnd(&mut stream) }, zlib::Z_OK);
+        // The same through zlib's function-like macros `deflateInit` and `inflateInit`,
+        // called through their C wrappers: compressed, then inflated back to the input.
+        let compressed = {
+            let mut stream: zlib::z_stream = unsafe { std::mem::zeroed() };
+            stream.next_in = input.as_ptr() as *mut u8;
+            stream.avail_in = input.len() as u32;
+            stream.next_out = out.as_mut_ptr();
+            stream.avail_out = out.len() as u32;
+            assert_eq!(unsafe { zlib::deflateInit(&mut stream, 9) }, zlib::Z_OK);
+            assert_eq!(unsafe { zlib::deflate(&mut stream, zlib::Z_FINISH) }, zlib::Z_STREAM_END);
+            let n = stream.total_out as usize;
+            assert_eq!(unsafe { zlib::deflateEnd(&mut stream) }, zlib::Z_OK);
+            out[..n].to_vec()
+        };
+        let mut back = [0u8; 64];
+        let mut stream: zlib::z_stream = unsafe { std::mem::zeroed() };
+        stream.next_in = compressed.as_ptr() as *mut u8;
+        stream.avail_in = compressed.len() as u32;
+        stream.next_out = back.as_mut_ptr();
+        stream.avail_out = back.len() as u32;
+        assert_eq!(unsafe { zlib::inflateInit(&mut stream) }, zlib::Z_OK);
+        assert_eq!(unsafe { zlib::inflate(&mut stream, zlib::Z_FINISH) }, zlib::Z_STREAM_END);
+        assert_eq!(&back[..stream.total_out as usize], &input[..]);
+        assert_eq!(unsafe { zlib::inflateEnd(&mut stream) }, zlib::Z_OK);
 "#,
     },
     Case {
@@ -98,6 +122,20 @@ const CASES: &[Case] = &[
         assert!(!context.is_null());
         assert!(unsafe { ssl::SSL_CTX_get_timeout(context) } > 0);
         unsafe { ssl::SSL_CTX_free(context) };
+"#,
+    },
+    Case {
+        header: "openssl/err.h",
+        package: "libssl-dev",
+        module: "err",
+        link: "crypto",
+        calls: r#"
+        // `static inline` functions, through their C wrappers: an error code packs the
+        // library in bits 23..30 and the reason in bits 0..22 (OpenSSL 3's err.h).
+        let code: std::ffi::c_ulong = (20 << 23) | 0x10B;
+        assert_eq!(unsafe { err::ERR_GET_LIB(code) }, 20);
+        assert_eq!(unsafe { err::ERR_GET_REASON(code) }, 0x10B);
+        assert_eq!(unsafe { err::ERR_FATAL_ERROR(code) }, 0);
 "#,
     },
     Case {
@@ -249,9 +287,13 @@ fn bindings_of_real_headers_match_the_c_compiler_compile_and_call_their_librarie
         "#![allow(non_camel_case_types, non_upper_case_globals, non_snake_case, dead_code, clippy::all)]\n",
     );
     let mut body = String::new();
-    let mut build = String::from("fn main() {\n");
+    // The shims (C wrappers of inline functions and macros), compiled into one archive.
+    let mut build = String::from(
+        "fn main() {\n    let out = std::env::var(\"OUT_DIR\").unwrap();\n    let mut objects = Vec::new();\n    for entry in std::fs::read_dir(\"src\").unwrap() {\n        let path = entry.unwrap().path();\n        if path.to_string_lossy().ends_with(\"_shims.c\") {\n            let object = format!(\"{out}/{}.o\", path.file_stem().unwrap().to_string_lossy());\n            assert!(std::process::Command::new(\"cc\").args([\"-c\", \"-O2\", \"-fPIC\", \"-w\", \"-o\", &object]).arg(&path).status().unwrap().success());\n            objects.push(object);\n        }\n    }\n    let archive = format!(\"{out}/libffikit_shims.a\");\n    assert!(std::process::Command::new(\"ar\").arg(\"rcs\").arg(&archive).args(&objects).status().unwrap().success());\n    println!(\"cargo:rustc-link-search=native={out}\");\n    println!(\"cargo:rustc-link-lib=static=ffikit_shims\");\n",
+    );
     for case in &cases {
-        let output = ffikit(&["bindings", case.header]);
+        let shims = dir.join("src").join(format!("{}_shims.c", case.module));
+        let output = ffikit(&["bindings", case.header, "--shims", shims.to_str().unwrap()]);
         assert!(
             output.status.success(),
             "{}: {}",

@@ -186,3 +186,57 @@ fn bindgen_errors_are_reported_not_panicked() {
     let source = std::error::Error::source(&error).unwrap().to_string();
     assert!(source.contains("undeclared_type"), "{source}");
 }
+
+#[test]
+fn ffikit_gen_compiles_wrappers_for_inline_functions_and_macros_into_the_library() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("inline.h"),
+        "int triple(int x);\n\
+         static inline int sextuple(int x) { return 2 * triple(x); }\n\
+         #define TRIPLE_OF(v) triple((v))\n\
+         #define NOT_A_CALL(a, b) ((a) + (b))\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("inline.c"),
+        "#include \"inline.h\"\nint triple(int x) { return 3 * x; }\n",
+    )
+    .unwrap();
+    let generated = Builder::new("inline")
+        .header(dir.path().join("inline.h"))
+        .source(dir.path().join("inline.c"))
+        .out_dir(dir.path().join("out"))
+        .cargo_metadata(false)
+        .generator(Generator::Ffikit)
+        .generate()
+        .unwrap();
+    let text = std::fs::read_to_string(generated.bindings()).unwrap();
+    for name in ["sextuple", "TRIPLE_OF"] {
+        assert!(
+            text.contains(&format!("#[link_name = \"ffikit_shim_{name}\"]")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("pub fn {name}(")), "{text}");
+    }
+    assert!(
+        text.contains("// omitted `NOT_A_CALL`: function-like macro: not a single call"),
+        "{text}"
+    );
+    // The wrappers are in the static library, beside the sources' objects.
+    let nm = Command::new("nm")
+        .arg(generated.static_library().unwrap())
+        .output()
+        .unwrap();
+    let symbols = String::from_utf8(nm.stdout).unwrap();
+    for symbol in [
+        " T triple",
+        " T ffikit_shim_sextuple",
+        " T ffikit_shim_TRIPLE_OF",
+    ] {
+        assert!(
+            symbols.lines().any(|l| l.ends_with(symbol)),
+            "{symbol}: {symbols}"
+        );
+    }
+}

@@ -149,6 +149,21 @@ pub struct Declarations {
     pub(crate) macros: HashMap<String, MacroValue>,
     /// `static inline` functions: declared and defined in the text, with no symbol.
     pub(crate) inline_functions: HashMap<String, FunctionDecl>,
+    /// Function-like `#define`s, as written.
+    pub(crate) function_macros: HashMap<String, FunctionMacro>,
+}
+
+/// A function-like `#define` as written: `#define deflateInit(strm, level) deflateInit_(...)`.
+/// Not expanded and not typed: a generator infers what it can (ffikit-gen: a call of a
+/// declared function whose arguments include each parameter whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionMacro {
+    /// The parameters' names (`...` not included).
+    pub params: Vec<String>,
+    /// Whether the last parameter is `...`.
+    pub variadic: bool,
+    /// The replacement text.
+    pub body: String,
 }
 
 impl Default for Declarations {
@@ -244,6 +259,7 @@ impl Declarations {
             origins: HashMap::default(),
             macros: HashMap::default(),
             inline_functions: HashMap::default(),
+            function_macros: HashMap::default(),
         };
         for &(name, scalar) in STANDARD_TYPEDEFS {
             let ty = decls.types.scalar(scalar);
@@ -415,6 +431,18 @@ impl Declarations {
     /// own.
     pub fn inline_function(&self, name: &str) -> Option<&FunctionDecl> {
         self.inline_functions.get(name)
+    }
+
+    /// Every `static inline` function the text defined.
+    pub fn inline_functions(&self) -> impl Iterator<Item = &FunctionDecl> {
+        self.inline_functions.values()
+    }
+
+    /// Every function-like `#define` (its origin under [`Declared::Constant`]).
+    pub fn function_macros(&self) -> impl Iterator<Item = (&str, &FunctionMacro)> {
+        self.function_macros
+            .iter()
+            .map(|(name, value)| (name.as_str(), value))
     }
 
     /// `struct tag`.

@@ -77,7 +77,9 @@ pub use ctype::{
     Enumeration, Field, FunctionDecl, FunctionType, MAX_TYPE_DEPTH, QualType, Qualifiers, Record,
     RecordKind, Scalar, Type, TypeId, TypeTable, VariableDecl,
 };
-pub use decls::{Constant, Declarations, Declared, MacroValue, Report, SkipKind, Skipped, TagKind};
+pub use decls::{
+    Constant, Declarations, Declared, FunctionMacro, MacroValue, Report, SkipKind, Skipped, TagKind,
+};
 pub use error::{Error, ErrorKind, Origin, Span};
 pub use header::{
     Header, HeaderError, HeaderErrorKind, Included, MAX_PREPROCESSED, SHIM_PREFIX, Scope,

@@ -47,6 +47,9 @@
 
 mod records;
 mod rust;
+mod shims;
+
+pub use shims::SHIM_PREFIX;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -82,6 +85,7 @@ pub struct Options {
     layout_tests: bool,
     enums: EnumStyle,
     derives: Vec<String>,
+    shims: bool,
 }
 
 impl Default for Options {
@@ -92,6 +96,7 @@ impl Default for Options {
             layout_tests: true,
             enums: EnumStyle::Consts,
             derives: Vec::new(),
+            shims: false,
         }
     }
 }
@@ -141,6 +146,15 @@ impl Options {
         self
     }
 
+    /// Whether to wrap `static inline` functions and the function-like macros whose types
+    /// can be inferred in C shims ([`Bindings::shim_source`], to compile with the header),
+    /// declared in Rust under their C names. Off: they are listed as omitted.
+    #[must_use]
+    pub fn shims(mut self, on: bool) -> Self {
+        self.shims = on;
+        self
+    }
+
     /// One more derive for every struct and union laid out member by member
     /// (`ffikit_abi::CStruct`, `PartialEq`), as bindgen's `--with-derive-custom`.
     #[must_use]
@@ -168,6 +182,7 @@ pub struct Omitted {
 #[derive(Debug, Clone)]
 pub struct Bindings {
     source: String,
+    shim_source: String,
     omitted: Vec<Omitted>,
     counts: BTreeMap<&'static str, usize>,
     function_types: BTreeMap<String, FunctionSignature>,
@@ -204,6 +219,12 @@ impl Bindings {
     /// The Rust source.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The C wrappers the bindings' shims link to (`ffikit_shim_NAME`), empty when there are
+    /// none: compile it after `#include`-ing the header, into the library the bindings link.
+    pub fn shim_source(&self) -> &str {
+        &self.shim_source
     }
 
     /// What was left out, with the reasons (also in the source, as comments).
@@ -257,6 +278,8 @@ struct Generator<'a> {
     va_list: bool,
     /// Each emitted function's Rust types.
     function_types: BTreeMap<String, FunctionSignature>,
+    /// The C wrappers of inline functions and macros.
+    shims_out: String,
 }
 
 /// Generates bindings for the declarations `scope` contains (every declaration when `None`)
@@ -318,6 +341,40 @@ pub fn generate(decls: &Declarations, scope: Option<&Scope>, options: &Options) 
     for (_, ty) in enumerators {
         generator.queue(ty);
     }
+    // What has no symbol: inline functions and function-like macros, through C wrappers.
+    let mut inline: Vec<&ffikit_cdecl::FunctionDecl> = decls
+        .inline_functions()
+        .filter(|f| in_scope(&Declared::Function(f.name.clone())))
+        .filter(|f| options.admits(&f.name))
+        .collect();
+    inline.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut function_macros: Vec<(&str, &ffikit_cdecl::FunctionMacro)> = decls
+        .function_macros()
+        .filter(|(name, _)| decls.function(name).is_none() && decls.inline_function(name).is_none())
+        .filter(|(name, _)| in_scope(&Declared::Constant((*name).to_owned())))
+        .filter(|(name, _)| options.admits(name))
+        .collect();
+    function_macros.sort_by_key(|(name, _)| *name);
+    for function in inline {
+        if options.shims {
+            generator.inline_shim(function);
+        } else {
+            generator.omit(
+                &function.name,
+                "a static inline function: no symbol (generate shims to call it)",
+            );
+        }
+    }
+    for (name, definition) in function_macros {
+        if options.shims {
+            generator.macro_shim(name, definition);
+        } else {
+            generator.omit(
+                name,
+                "a function-like macro: no symbol (generate shims to call it)",
+            );
+        }
+    }
     let mut macros: Vec<(&str, &MacroValue)> = decls
         .macros()
         .filter(|(name, _)| in_scope(&Declared::Constant((*name).to_owned())))
@@ -348,6 +405,7 @@ impl<'a> Generator<'a> {
             anonymous: 0,
             va_list: false,
             function_types: BTreeMap::new(),
+            shims_out: String::new(),
         }
     }
 }
@@ -656,6 +714,7 @@ impl Generator<'_> {
         }
         Bindings {
             source,
+            shim_source: self.shims_out,
             omitted: self.omitted,
             counts: self.counts,
             function_types: self.function_types,

@@ -2093,6 +2093,31 @@ impl<'a> Parser<'a> {
         }
         let body = &trimmed[name_len..];
         if body.starts_with('(') {
+            if let Some(close) = body.find(')') {
+                let mut params: Vec<String> = body[1..close]
+                    .split(',')
+                    .map(|p| p.trim().to_owned())
+                    .collect();
+                if params.len() == 1 && params[0].is_empty() {
+                    params.clear();
+                }
+                let variadic = params.last().is_some_and(|p| p.ends_with("..."));
+                if variadic {
+                    params.pop();
+                }
+                let origin = self.locator.origin(name_span.start);
+                self.decls
+                    .origins
+                    .insert(Declared::Constant(name.to_owned()), origin);
+                self.decls.function_macros.insert(
+                    name.to_owned(),
+                    crate::decls::FunctionMacro {
+                        params,
+                        variadic,
+                        body: body[close + 1..].trim().to_owned(),
+                    },
+                );
+            }
             self.skip_note(
                 SkipKind::FunctionLikeMacro,
                 format!("function-like macro `{name}` ignored"),
