@@ -48,7 +48,9 @@ pub fn declarations(data: &[u8]) {
             _ => {}
         }
     }
-    let bindings = ffikit_gen::generate(&decls, None, &ffikit_gen::Options::default());
+    let options = ffikit_gen::Options::default().shims(true);
+    let bindings = ffikit_gen::generate(&decls, None, &options);
+    let _ = bindings.shim_source().len();
     let _ = bindings.source().len();
     if let Ok(mut loaded) =
         crate::headers::load(Some(&text), None, &crate::headers::HeaderOptions::default())

@@ -141,6 +141,11 @@ enum Commands {
         /// Leave out the compile-time layout assertions.
         #[arg(long)]
         no_layout_tests: bool,
+        /// The dynamic-loading form: a struct NAME opening the library at run time and
+        /// binding every function through ffikit-abi, each checked when bound (the generated
+        /// code depends on ffikit-abi) — instead of an `extern "C"` block linked at build time.
+        #[arg(long, value_name = "NAME", conflicts_with = "shims")]
+        dynamic: Option<String>,
         /// Also make `static inline` functions and function-like macros (those that call a
         /// declared function with each parameter as a whole argument) callable: write their C
         /// wrappers to this file, to compile into the library the bindings link.
@@ -324,6 +329,7 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             block,
             newtype_enums,
             no_layout_tests,
+            dynamic,
             shims,
             output,
         } => {
@@ -337,6 +343,9 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .shims(shims.is_some());
             if newtype_enums {
                 options = options.enums(ffikit_gen::EnumStyle::Newtype);
+            }
+            if let Some(name) = &dynamic {
+                options = options.dynamic(name);
             }
             for pattern in &allow {
                 options = options.allow(pattern)?;

@@ -444,3 +444,82 @@ fn bitfields_packed_aligned_and_anonymous_members_match_gcc() {
         String::from_utf8_lossy(&c.stdout)
     );
 }
+
+#[test]
+fn the_dynamic_loading_form_binds_and_checks_every_function_when_made() {
+    if !installed::installed("zlib.h", "zlib1g-dev") {
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("generated-dynamic");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let zlib = ffikit(&["bindings", "zlib.h", "--dynamic", "Zlib"]);
+    assert!(
+        zlib.status.success(),
+        "{}",
+        String::from_utf8_lossy(&zlib.stderr)
+    );
+    std::fs::write(dir.join("src/zlib.rs"), &zlib.stdout).unwrap();
+    // A header declaring a function libz does not export: binding it must fail when the
+    // struct is made, naming it.
+    let header = dir.join("missing.h");
+    std::fs::write(
+        &header,
+        "unsigned long crc32(unsigned long, const unsigned char *, unsigned int);\n\
+         int zlib_has_no_such_function(int);\n",
+    )
+    .unwrap();
+    let missing = ffikit(&["bindings", header.to_str().unwrap(), "--dynamic", "Missing"]);
+    assert!(missing.status.success());
+    std::fs::write(dir.join("src/missing.rs"), &missing.stdout).unwrap();
+    std::fs::write(
+        dir.join("src/main.rs"),
+        "#![allow(non_camel_case_types, non_upper_case_globals, non_snake_case, dead_code)]\n\
+         mod zlib { include!(\"zlib.rs\"); }\n\
+         mod missing { include!(\"missing.rs\"); }\n\
+         fn main() {\n\
+             // SAFETY: libz's initializers are sound; the declarations are its header's.\n\
+             let z = unsafe { zlib::Zlib::new(\"libz.so.1\") }.expect(\"every zlib function binds\");\n\
+             let data = b\"123456789\";\n\
+             assert_eq!(unsafe { z.crc32(0, data.as_ptr(), 9) }, 0xCBF4_3926);\n\
+             let version = unsafe { std::ffi::CStr::from_ptr(z.zlibVersion()) };\n\
+             assert_eq!(version.to_bytes_with_nul(), &zlib::ZLIB_VERSION[..]);\n\
+             // SAFETY: as above; binding fails before anything is called.\n\
+             let error = unsafe { missing::Missing::new(\"libz.so.1\") }.unwrap_err();\n\
+             assert!(error.to_string().contains(\"zlib_has_no_such_function\"), \"{error}\");\n\
+             println!(\"bound\");\n\
+         }\n",
+    )
+    .unwrap();
+    let abi = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/ffikit-abi");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"generated-dynamic\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n\
+             [dependencies]\nffikit-abi = {{ path = {abi:?} }}\n\n[workspace]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"),
+        dir.join("Cargo.lock"),
+    )
+    .unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let run = Command::new(cargo)
+        .args(["run", "--quiet", "--offline", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(dir.join("target"))
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "bound");
+}

@@ -29,8 +29,6 @@ pub struct Signature {
     pub params: Vec<QualType>,
     /// The variadic arguments' types (empty for a fixed call).
     pub variadic: Vec<QualType>,
-    /// Whether the function is declared with `...`.
-    pub is_variadic: bool,
 }
 
 impl Signature {

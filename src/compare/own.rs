@@ -247,7 +247,6 @@ pub unsafe fn run(request: &Request, options: &Options) -> Result<Report, Compar
         result: function_type.result,
         params: function_type.params.clone(),
         variadic,
-        is_variadic: function_type.variadic,
     };
     let types = decls.types();
     let path = crate::inspect::library_path(&call.library)?;

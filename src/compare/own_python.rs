@@ -5,110 +5,18 @@
 //! objects the arguments point to, then timed in paired rounds in one Python process
 //! (crates/ffikit-python/compare.py, `--own PLAN`).
 
-use std::collections::BTreeSet;
-use std::fmt::Write as _;
-
-use ffikit_cdecl::{Declarations, QualType, RecordKind, Scalar, Type, TypeId};
+use ffikit_cdecl::{Declarations, QualType, RecordKind, Scalar, Type};
 use serde_json::{Value as Json, json};
 
 use super::harness::Signature;
 
-/// The declarations CFFI's `cdef` (and ffikit's) needs for the call: every struct, union and
-/// enum the signature reaches (through pointers too), then the function, all spelled with
-/// typedefs resolved.
+/// The declarations CFFI's `cdef` (and ffikit's) needs for the call: the function as the
+/// comparison calls it and every struct, union and enum it reaches, typedefs resolved.
 pub fn cdef(decls: &Declarations, signature: &Signature) -> Result<String, String> {
-    let types = decls.types();
-    let mut seen = BTreeSet::new();
-    let mut text = String::new();
-    for ty in signature.arguments().chain([signature.result]) {
-        define(decls, ty.ty, &mut seen, &mut text)?;
-    }
-    let params: Vec<String> = signature.params.iter().map(|p| types.display(*p)).collect();
-    let mut params = params.join(", ");
-    if signature.is_variadic {
-        params.push_str(", ...");
-    } else if params.is_empty() {
-        params.push_str("void");
-    }
-    let _ = writeln!(
-        text,
-        "{};",
-        types.declaration(signature.result, &format!("{}({params})", signature.name))
-    );
-    Ok(text)
-}
-
-/// Defines the records and enums `id` reaches, members first.
-fn define(
-    decls: &Declarations,
-    id: TypeId,
-    seen: &mut BTreeSet<TypeId>,
-    text: &mut String,
-) -> Result<(), String> {
-    if !seen.insert(id) {
-        return Ok(());
-    }
-    let types = decls.types();
-    match types.get(id) {
-        Type::Pointer(p) => define(decls, p.ty, seen, text),
-        Type::Array { element, .. } => define(decls, element.ty, seen, text),
-        Type::Function(f) => {
-            for ty in f.params.iter().chain([&f.result]) {
-                define(decls, ty.ty, seen, text)?;
-            }
-            Ok(())
-        }
-        Type::Record(r) => {
-            let record = types.record(*r);
-            let name = types.display(QualType::plain(id));
-            let Some(fields) = &record.fields else {
-                let _ = writeln!(text, "{name};");
-                return Ok(());
-            };
-            for field in fields {
-                define(decls, field.ty.ty, seen, text)?;
-            }
-            let keyword = match record.kind {
-                RecordKind::Struct => "struct",
-                RecordKind::Union => "union",
-            };
-            let mut body = String::new();
-            for field in fields {
-                let member = field.name.as_deref().unwrap_or("");
-                let _ = write!(body, "    {}", types.declaration(field.ty, member));
-                if let Some(width) = field.bit_width {
-                    let _ = write!(body, " : {width}");
-                }
-                body.push_str(";\n");
-            }
-            if record.pack.is_some() || record.aligned.is_some() {
-                return Err(format!(
-                    "`{name}` is packed or aligned: CFFI's cdef cannot say so per type"
-                ));
-            }
-            if name.starts_with(keyword) {
-                let _ = writeln!(text, "{name} {{\n{body}}};");
-            } else if name.contains('<') {
-                return Err(format!("`{name}` is anonymous: no name to declare it by"));
-            } else {
-                let _ = writeln!(text, "typedef {keyword} {{\n{body}}} {name};");
-            }
-            Ok(())
-        }
-        Type::Enum(e) => {
-            let enumeration = types.enumeration(*e);
-            let name = types.display(QualType::plain(id));
-            let values = enumeration.values.as_deref().unwrap_or_default();
-            let list: Vec<String> = values.iter().map(|(n, v)| format!("{n} = {v}")).collect();
-            if name.starts_with("enum") {
-                let _ = writeln!(text, "{name} {{ {} }};", list.join(", "));
-            } else {
-                let _ = writeln!(text, "typedef enum {{ {} }} {name};", list.join(", "));
-            }
-            Ok(())
-        }
-        _ => Ok(()),
-    }
+    let function = decls
+        .function(&signature.name)
+        .ok_or_else(|| format!("`{}` is not declared", signature.name))?;
+    ffikit_gen::c_declaration_of(decls, function.ty, &signature.name)
 }
 
 /// A C type as ctypes spells it: a type name (`c_ulong`), or a record as

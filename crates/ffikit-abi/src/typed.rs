@@ -317,6 +317,13 @@ unsafe impl<T> CType for *mut T {
     const KIND: Kind = Kind::Pointer;
 }
 
+// SAFETY: `Option` of a function-pointer type is a nullable C function pointer: Rust
+// guarantees the null-pointer optimization for it (the pointer's size and ABI, `None` as
+// NULL), as bindgen's `Option<unsafe extern "C" fn ...>` parameters rely on.
+unsafe impl<F: CFunctionPointer> CType for Option<F> {
+    const KIND: Kind = Kind::Pointer;
+}
+
 /// `unsafe extern "C" fn(A, B, ...) -> R` for C-compatible `A, B, ..., R` (sealed: calling
 /// one stays `unsafe`, the per-call promise of the [safety model](crate#safety-model)).
 pub trait CFunctionPointer: Copy + sealed::FunctionPointer {

@@ -45,10 +45,13 @@
 
 #![forbid(unsafe_code)]
 
+mod cdecl_text;
+mod dynamic;
 mod records;
 mod rust;
 mod shims;
 
+pub use cdecl_text::{c_declaration_of, c_declarations};
 pub use shims::SHIM_PREFIX;
 
 use std::collections::{BTreeMap, HashSet};
@@ -86,6 +89,7 @@ pub struct Options {
     enums: EnumStyle,
     derives: Vec<String>,
     shims: bool,
+    dynamic: Option<String>,
 }
 
 impl Default for Options {
@@ -97,6 +101,7 @@ impl Default for Options {
             enums: EnumStyle::Consts,
             derives: Vec::new(),
             shims: false,
+            dynamic: None,
         }
     }
 }
@@ -152,6 +157,18 @@ impl Options {
     #[must_use]
     pub fn shims(mut self, on: bool) -> Self {
         self.shims = on;
+        self
+    }
+
+    /// The dynamic-loading form: instead of an `extern "C"` block linked at build time, a
+    /// struct `name` holding the library opened at run time and a typed pointer to each
+    /// function, all bound and checked through ffikit-abi by `name::new(library)` (records
+    /// derive `ffikit_abi::CStruct` for the check). The generated code needs ffikit-abi;
+    /// globals and shims have no place in it and are listed as omitted.
+    #[must_use]
+    pub fn dynamic(mut self, name: &str) -> Self {
+        self.dynamic = Some(name.to_owned());
+        self.derives.push("::ffikit_abi::CStruct".into());
         self
     }
 
@@ -280,6 +297,8 @@ struct Generator<'a> {
     function_types: BTreeMap<String, FunctionSignature>,
     /// The C wrappers of inline functions and macros.
     shims_out: String,
+    /// The functions of the dynamic-loading struct.
+    dynamic: Vec<dynamic::DynamicFunction>,
 }
 
 /// Generates bindings for the declarations `scope` contains (every declaration when `None`)
@@ -356,7 +375,7 @@ pub fn generate(decls: &Declarations, scope: Option<&Scope>, options: &Options) 
         .collect();
     function_macros.sort_by_key(|(name, _)| *name);
     for function in inline {
-        if options.shims {
+        if options.shims && options.dynamic.is_none() {
             generator.inline_shim(function);
         } else {
             generator.omit(
@@ -366,7 +385,7 @@ pub fn generate(decls: &Declarations, scope: Option<&Scope>, options: &Options) 
         }
     }
     for (name, definition) in function_macros {
-        if options.shims {
+        if options.shims && options.dynamic.is_none() {
             generator.macro_shim(name, definition);
         } else {
             generator.omit(
@@ -406,6 +425,7 @@ impl<'a> Generator<'a> {
             va_list: false,
             function_types: BTreeMap::new(),
             shims_out: String::new(),
+            dynamic: Vec::new(),
         }
     }
 }
@@ -496,6 +516,17 @@ impl Generator<'_> {
         let Type::Function(signature) = types.get(function.ty).clone() else {
             return;
         };
+        if self.options.dynamic.is_some()
+            && signature
+                .params
+                .iter()
+                .any(|p| matches!(types.get(p.ty), Type::VaList))
+        {
+            return self.omit(
+                &function.name,
+                "a `va_list` parameter: ffikit-abi does not bind one at run time",
+            );
+        }
         let mut params = Vec::new();
         let mut used = HashSet::new();
         for (index, ty) in signature.params.iter().enumerate() {
@@ -535,19 +566,29 @@ impl Generator<'_> {
         } else {
             format!(" -> {result}")
         };
-        if let Some(symbol) = &function.asm_name {
+        if self.options.dynamic.is_some() {
+            let fixed = params.iter().filter(|p| *p != "...").cloned().collect();
+            self.dynamic.push(dynamic::DynamicFunction {
+                name: function.name.clone(),
+                params: fixed,
+                arrow: arrow.clone(),
+                variadic: signature.variadic,
+            });
+        } else {
+            if let Some(symbol) = &function.asm_name {
+                let _ = writeln!(
+                    self.functions_out,
+                    "    #[link_name = \"{}\"]",
+                    symbol.escape_default()
+                );
+            }
             let _ = writeln!(
                 self.functions_out,
-                "    #[link_name = \"{}\"]",
-                symbol.escape_default()
+                "    pub fn {}({}){arrow};",
+                rust::identifier(&function.name),
+                params.join(", ")
             );
         }
-        let _ = writeln!(
-            self.functions_out,
-            "    pub fn {}({}){arrow};",
-            rust::identifier(&function.name),
-            params.join(", ")
-        );
         let types: Vec<String> = params
             .iter()
             .filter_map(|p| p.split_once(": ").map(|(_, ty)| ty.to_owned()))
@@ -568,6 +609,12 @@ impl Generator<'_> {
     }
 
     fn variable(&mut self, variable: &ffikit_cdecl::VariableDecl) {
+        if self.options.dynamic.is_some() {
+            return self.omit(
+                &variable.name,
+                "a global in the dynamic-loading form: read it with `Library::global`",
+            );
+        }
         let rust = match self.rust_type(variable.ty, rust::Place::Member, "") {
             Ok(rust) => rust,
             Err(why) => return self.omit(&variable.name, why),
@@ -701,6 +748,10 @@ impl Generator<'_> {
         source.push_str(&self.items_out);
         source.push('\n');
         source.push_str(&self.types_out);
+        if let Some(name) = self.options.dynamic.clone() {
+            let text = self.dynamic_struct(&name);
+            source.push_str(&text);
+        }
         if !self.functions_out.is_empty() {
             let _ = write!(source, "unsafe extern \"C\" {{\n{}}}\n", self.functions_out);
         }
