@@ -227,3 +227,57 @@ pub fn check_json(report: &ffikit_inspect::Verification) -> Json {
         })).collect::<Vec<_>>(),
     })
 }
+
+/// Whether `input` names a library (an ELF file, or a name like `libz.so.1` the loader's
+/// search finds) rather than a header.
+pub fn is_library(input: &str) -> bool {
+    let path = std::path::Path::new(input);
+    if path.is_file() {
+        return std::fs::File::open(path)
+            .and_then(|mut f| {
+                let mut magic = [0u8; 4];
+                std::io::Read::read_exact(&mut f, &mut magic).map(|()| magic)
+            })
+            .is_ok_and(|magic| magic == *b"\x7fELF");
+    }
+    (input.ends_with(".so") || input.contains(".so.")) && library_path(input).is_ok()
+}
+
+/// Declarations read from a library's debug information, and what could not be declared
+/// (name, why).
+pub type FromDebugInfo = (ffikit_cdecl::Declarations, Vec<(String, String)>);
+
+/// Declarations of a library without a header, from its DWARF (or its separate debug file,
+/// found by build-id), parsed and checked against the same DWARF (sizes, member offsets):
+/// the declarations, and what could not be declared with why.
+///
+/// # Errors
+///
+/// No such library, no debug information, or declarations the DWARF contradicts once laid
+/// out (each named).
+pub fn declarations_from_library(
+    library: &str,
+) -> Result<FromDebugInfo, Box<dyn std::error::Error>> {
+    let path = library_path(library)?;
+    let file = ffikit_inspect::LibraryFile::read(&path)?;
+    let declared = file.declarations_from_debug_info().ok_or_else(|| {
+        format!(
+            "{} has no debug information (and no separate debug file found by build-id): \
+             build it with -g, install its -dbg package, or give its header",
+            path.display()
+        )
+    })?;
+    let mut decls = ffikit_cdecl::Declarations::new();
+    decls.cdef(&declared.text).map_err(|e| {
+        format!("the declarations written from the debug information do not parse (a bug):\n{e}")
+    })?;
+    let report = file.verify_declarations(&decls, None);
+    if !report.is_ok() {
+        return Err(format!(
+            "the declarations written from the debug information disagree with it once laid \
+             out:\n{report}"
+        )
+        .into());
+    }
+    Ok((decls, declared.omitted))
+}

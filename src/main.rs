@@ -122,7 +122,9 @@ enum Commands {
     /// `extern "C"` block, `#define` constants. The header's own declarations, and every
     /// type they use.
     Bindings {
-        /// The header, as installed (`zlib.h`) or by path.
+        /// The header, as installed (`zlib.h`) or by path; or a library without one
+        /// (`libfoo.so`, a path or a name): its declarations are read from its debug
+        /// information (DWARF, or its separate debug file found by build-id).
         header: Option<String>,
         /// C declarations (instead of, or beside, the header).
         #[arg(long)]
@@ -334,10 +336,19 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             output,
         } => {
             if header.is_none() && cdef.is_none() {
-                return Err("bindings needs a header or --cdef".into());
+                return Err("bindings needs a header, a library or --cdef".into());
             }
-            let loaded =
-                ffikit::headers::load(cdef.as_deref(), header.as_deref(), &header_options)?;
+            let (decls, scope, from_dwarf) = match &header {
+                Some(library) if ffikit::inspect::is_library(library) => {
+                    let (decls, omitted) = ffikit::inspect::declarations_from_library(library)?;
+                    (decls, None, omitted)
+                }
+                _ => {
+                    let loaded =
+                        ffikit::headers::load(cdef.as_deref(), header.as_deref(), &header_options)?;
+                    (loaded.decls, loaded.scope, Vec::new())
+                }
+            };
             let mut options = ffikit_gen::Options::default()
                 .layout_tests(!no_layout_tests)
                 .shims(shims.is_some());
@@ -353,7 +364,7 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             for pattern in &block {
                 options = options.block(pattern)?;
             }
-            let bindings = ffikit_gen::generate(&loaded.decls, loaded.scope.as_ref(), &options);
+            let bindings = ffikit_gen::generate(&decls, scope.as_ref(), &options);
             let counts: Vec<String> = bindings
                 .counts()
                 .iter()
@@ -362,8 +373,12 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             eprintln!(
                 "ffikit bindings: {}; {} omitted (listed at the end)",
                 counts.join(", "),
-                bindings.omitted().len()
+                bindings.omitted().len() + from_dwarf.len()
             );
+            let mut source = bindings.source().to_owned();
+            for (name, why) in &from_dwarf {
+                source.push_str(&format!("// omitted `{name}` (debug information): {why}\n"));
+            }
             if let Some(path) = &shims {
                 let include = match &header {
                     Some(h) if std::path::Path::new(h).exists() => {
@@ -381,9 +396,9 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             }
             match output {
-                Some(path) => std::fs::write(&path, bindings.source())
+                Some(path) => std::fs::write(&path, &source)
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-                None => out(bindings.source()),
+                None => out(&source),
             }
         }
         Commands::Symbols { library, json } => {

@@ -523,3 +523,22 @@ fn the_dynamic_loading_form_binds_and_checks_every_function_when_made() {
     );
     assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "bound");
 }
+
+#[test]
+fn a_library_without_debug_information_or_header_is_a_clear_error() {
+    // libz as installed has neither DWARF nor a separate debug file here, unless its -dbg
+    // package is installed.
+    let Ok(path) = ffikit::inspect::library_path("libz.so.1") else {
+        return;
+    };
+    let file = ffikit_inspect::LibraryFile::read(&path).unwrap();
+    if file.debug_file().is_some() {
+        eprintln!("libz has debug information here: nothing to refuse");
+        return;
+    }
+    let output = ffikit(&["bindings", "libz.so.1"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("has no debug information"), "{stderr}");
+    assert!(stderr.contains("give its header"), "{stderr}");
+}

@@ -468,3 +468,36 @@ fn ffikit_gen_emits_every_item_bindgen_emits_with_the_same_abi() {
         unexplained.join("\n")
     );
 }
+
+/// Bindings written from a library's DWARF (no header) against those from its header: every
+/// function the header declares and the library exports, the same ABI; every record, the
+/// same layout.
+#[test]
+fn bindings_from_debug_information_agree_with_the_header() {
+    let fixtures = ffikit::fixtures::SHARED_OBJECT;
+    let header = concat!(env!("CARGO_MANIFEST_DIR"), "/c-fixtures/ffikit_fixtures.h");
+    let run = |input: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ffikit"))
+            .args(["bindings", input])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{input}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let from_header = items(&run(header));
+    let from_dwarf = items(&run(fixtures));
+    let (total, same, problems) = diff(&from_header, &from_dwarf);
+    println!("fixtures: {same} of {total} header items agree with the DWARF's");
+    // Allowed: `#define` constants (DWARF keeps macros only with -g3), and what the model
+    // leaves out either way (`long double` by value).
+    let unexplained: Vec<&String> = problems
+        .iter()
+        .filter(|p| !p.contains("long_double") && !p.starts_with("constant "))
+        .collect();
+    assert!(unexplained.is_empty(), "{unexplained:#?}");
+    assert!(same >= 150, "{same} of {total}");
+}

@@ -24,6 +24,7 @@
 //!   loader finds it; section headers are only the fallback.
 //! - `debuginfo`: functions, variables, records and enums from the DWARF (gimli).
 //! - `verify`: declarations (ffikit-cdecl) compared with the exports and the DWARF.
+//! - `declare`: C declarations written from the DWARF, for a library without a header.
 //! - `locate`: [`find_library`], the file a name stands for, as ctypes' `find_library` finds it
 //!   (Linux: `LD_LIBRARY_PATH`, `ldconfig -p`, the standard directories; macOS: `.dylib`
 //!   names, frameworks, the dyld shared cache).
@@ -34,6 +35,7 @@
 #![forbid(unsafe_code)]
 
 mod debuginfo;
+mod declare;
 mod dynamic;
 mod elf;
 mod error;
@@ -46,6 +48,7 @@ use std::sync::OnceLock;
 
 use ffikit_cdecl::Declarations;
 
+pub use declare::DeclaredFromDwarf;
 pub use elf::{Binding, ExportedSymbol, MAX_FILE_SIZE, SymbolKind, exported_symbols, read_file};
 pub use error::{Error, ErrorKind};
 pub use locate::find_library;
@@ -139,6 +142,16 @@ impl LibraryFile {
         );
         report.debug_file = self.debug_file().map(Path::to_path_buf);
         report
+    }
+
+    /// C declarations of the exported functions and globals, and of the structs, unions and
+    /// enums, as the file's own debug information (or its separate debug file) describes
+    /// them: what a header would say, for a library that comes without one. `None` without
+    /// debug information. Check them with [`verify_declarations`](Self::verify_declarations)
+    /// once parsed: DWARF gives every member's offset, a declaration only implies it.
+    pub fn declarations_from_debug_info(&self) -> Option<DeclaredFromDwarf> {
+        let (_, info) = self.debug()?;
+        Some(declare::declarations(info, &self.exports))
     }
 
     /// The findings about one declared function (for refusing a contradicted declaration

@@ -1,0 +1,291 @@
+//! C declarations written from a library's own DWARF: what a header would have said about its
+//! exported functions and globals and the types they use — for a library that comes without
+//! one (`ffikit bindings libfoo.so`). Parsed back by ffikit-cdecl, and checked against the
+//! same DWARF (sizes and member offsets) by the caller.
+//!
+//! What DWARF does not say precisely enough to declare is left out, each with the reason: a
+//! function pointer's signature is not kept (a member or parameter of that type is declared
+//! `void *`, the same ABI); a record with an anonymous struct or union member is declared
+//! incomplete (functions taking it by value are left out).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::SymbolKind;
+use crate::debuginfo::{Canon, DebugInfo, DebugRecord};
+
+/// The declarations, and what was left out with why.
+#[derive(Debug, Default)]
+pub struct DeclaredFromDwarf {
+    /// C declaration text for ffikit-cdecl.
+    pub text: String,
+    /// (name, why) for what could not be declared.
+    pub omitted: Vec<(String, String)>,
+}
+
+/// `canon` declaring `name` (`""` for an abstract declarator).
+fn declare(canon: &Canon, name: &str) -> Result<String, String> {
+    Ok(match canon {
+        Canon::Pointer(inner) => match &**inner {
+            // The signature of a function pointer is not kept: the same ABI as `void *`.
+            Canon::Function => format!("void *{name}"),
+            Canon::Array(..) => declare(inner, &format!("(*{name})"))?,
+            _ => declare(inner, &format!("*{name}"))?,
+        },
+        Canon::Array(of, Some(n)) => declare(of, &format!("{name}[{n}]"))?,
+        Canon::Array(of, None) => declare(of, &format!("{name}[]"))?,
+        Canon::Record { tag: None, .. } | Canon::Enum { tag: None, .. } => {
+            return Err("an anonymous struct, union or enum".into());
+        }
+        Canon::Function => return Err("a function type".into()),
+        Canon::Unknown => return Err("a type DWARF does not describe".into()),
+        Canon::Int {
+            size: 1,
+            signed: true,
+        } => format!("signed char {name}"),
+        other => format!("{other} {name}"),
+    }
+    .trim_end()
+    .to_owned())
+}
+
+/// What became of one record.
+enum Defined {
+    /// Its definition, laid out as the DWARF says.
+    Text(String),
+    /// Nothing to define (size 0: DWARF's own declaration).
+    Skip,
+    /// It uses a record not defined yet.
+    Later(String),
+    /// It cannot be declared, and why.
+    Incomplete(String),
+}
+
+/// Defines one record in `scratch`, trying the packings and alignments that could give the
+/// DWARF's layout.
+fn define_record(
+    union: bool,
+    tag: &str,
+    record: &DebugRecord,
+    scratch: &mut ffikit_cdecl::Declarations,
+) -> Defined {
+    if record.size == 0 {
+        return Defined::Skip;
+    }
+    let keyword = if union { "union" } else { "struct" };
+    let mut body = String::new();
+    for member in &record.members {
+        match declare(&member.ty, &member.name) {
+            Ok(text) => {
+                let _ = write!(body, "    {text}");
+                if let Some(bits) = member.bit_size {
+                    let _ = write!(body, " : {bits}");
+                }
+                body.push_str(";\n");
+            }
+            Err(why) => return Defined::Incomplete(format!("member `{}` is {why}", member.name)),
+        }
+    }
+    let candidates = |tag: &str| {
+        let plain = format!("{keyword} {tag} {{\n{body}}}");
+        let mut all = vec![
+            format!("{plain};\n"),
+            format!("{plain} __attribute__((packed));\n"),
+        ];
+        for pack in [1, 2, 4, 8] {
+            all.push(format!(
+                "#pragma pack(push, {pack})\n{plain};\n#pragma pack(pop)\n"
+            ));
+        }
+        for align in [8, 16, 32, 64, 128, 256, 4096] {
+            all.push(format!("{plain} __attribute__((aligned({align})));\n"));
+        }
+        all
+    };
+    // Each candidate is laid out under a probe tag first (a failed `cdef` declares nothing,
+    // a probe only adds a tag nobody uses): linear, no copy of the declarations.
+    let probe = format!("__ffikit_probe_{}_{tag}", scratch.tags().count());
+    let mut last_error = String::new();
+    for index in 0..candidates(tag).len() {
+        let probe = format!("{probe}_{index}");
+        let candidate = candidates(&probe).swap_remove(index);
+        if let Err(error) = scratch.cdef(&candidate) {
+            last_error = error.message().to_owned();
+            if error.kind() == ffikit_cdecl::ErrorKind::Incomplete {
+                return Defined::Later(last_error);
+            }
+            continue;
+        }
+        let id = if union {
+            scratch.union_tag(&probe)
+        } else {
+            scratch.struct_tag(&probe)
+        };
+        let Some((_, layout)) = id.and_then(|id| scratch.record_layout(id)) else {
+            continue;
+        };
+        let offsets_agree = layout.fields.len() == record.members.len()
+            && layout
+                .fields
+                .iter()
+                .zip(&record.members)
+                .all(|(ours, theirs)| ours.bit_offset == theirs.bit_offset);
+        if layout.size == record.size && offsets_agree {
+            let real = candidates(tag).swap_remove(index);
+            return match scratch.cdef(&real) {
+                Ok(_) => Defined::Text(real),
+                Err(error) => Defined::Incomplete(error.message().to_owned()),
+            };
+        }
+    }
+    Defined::Incomplete(if last_error.is_empty() {
+        "no packing or alignment gives the debug information's layout".into()
+    } else {
+        last_error
+    })
+}
+
+/// Whether `canon` is a record or enum passed by value that was not declared in full.
+fn by_value_unknown(canon: &Canon, incomplete: &[String]) -> Option<String> {
+    match canon {
+        Canon::Record { tag: Some(tag), .. } if incomplete.contains(tag) => Some(tag.clone()),
+        _ => None,
+    }
+}
+
+/// Declarations of the exported functions and globals `info` describes, and of every
+/// struct, union and enum it knows by tag.
+pub(crate) fn declarations(
+    info: &DebugInfo,
+    exports: &std::collections::HashMap<String, SymbolKind>,
+) -> DeclaredFromDwarf {
+    let mut out = DeclaredFromDwarf::default();
+    // Every tag first, incomplete, so definitions may refer to each other in any order.
+    let records: BTreeMap<&(bool, String), _> = info.records.iter().collect();
+    for (union, tag) in records.keys() {
+        let keyword = if *union { "union" } else { "struct" };
+        let _ = writeln!(out.text, "{keyword} {tag};");
+    }
+    for (tag, values) in info.enums.iter().collect::<BTreeMap<_, _>>() {
+        let list: Vec<String> = values.iter().map(|(n, v)| format!("{n} = {v}")).collect();
+        let _ = writeln!(out.text, "enum {tag} {{ {} }};", list.join(", "));
+    }
+    // Each record: its members as declared, laid out by ffikit-cdecl and compared with the
+    // DWARF's size and member offsets; where they differ, the packing or alignment that makes
+    // them agree (`packed`, `#pragma pack(N)`, `aligned(N)`), or declared incomplete.
+    let mut incomplete = Vec::new();
+    let mut scratch = ffikit_cdecl::Declarations::new();
+    if let Err(error) = scratch.cdef(&out.text) {
+        out.omitted
+            .push(("(tags)".into(), error.message().to_owned()));
+        return out;
+    }
+    let mut pending: Vec<(&(bool, String), &DebugRecord)> = records.into_iter().collect();
+    loop {
+        let before = pending.len();
+        let mut waiting = Vec::new();
+        for ((union, tag), record) in pending {
+            match define_record(*union, tag, record, &mut scratch) {
+                Defined::Text(text) => out.text.push_str(&text),
+                Defined::Skip => {}
+                Defined::Later(why) => waiting.push((((*union, tag.clone()), record), why)),
+                Defined::Incomplete(why) => {
+                    let keyword = if *union { "union" } else { "struct" };
+                    out.omitted.push((
+                        format!("{keyword} {tag}"),
+                        format!("{why}: declared incomplete"),
+                    ));
+                    incomplete.push(tag.clone());
+                }
+            }
+        }
+        if waiting.is_empty() {
+            break;
+        }
+        if waiting.len() == before {
+            for (((union, tag), _), why) in waiting {
+                let keyword = if union { "union" } else { "struct" };
+                out.omitted.push((
+                    format!("{keyword} {tag}"),
+                    format!("{why}: declared incomplete"),
+                ));
+                incomplete.push(tag);
+            }
+            break;
+        }
+        pending = waiting
+            .into_iter()
+            .map(|((key, record), _)| {
+                let key: &(bool, String) = info.records.get_key_value(&key).expect("a record").0;
+                (key, record)
+            })
+            .collect();
+    }
+    let mut functions: Vec<(&String, _)> = info
+        .functions
+        .iter()
+        .filter(|(name, _)| exports.get(*name) == Some(&SymbolKind::Function))
+        .collect();
+    functions.sort_by_key(|(name, _)| *name);
+    for (name, function) in functions {
+        let by_value = function
+            .params
+            .iter()
+            .chain([&function.result])
+            .find_map(|p| by_value_unknown(p, &incomplete));
+        if let Some(tag) = by_value {
+            out.omitted.push((
+                name.clone(),
+                format!("takes or returns `{tag}` by value, declared incomplete"),
+            ));
+            continue;
+        }
+        let params: Result<Vec<String>, String> =
+            function.params.iter().map(|p| declare(p, "")).collect();
+        let params = match params {
+            Ok(params) => params,
+            Err(why) => {
+                out.omitted
+                    .push((name.clone(), format!("a parameter is {why}")));
+                continue;
+            }
+        };
+        let mut list = params.join(", ");
+        if function.variadic {
+            list.push_str(if list.is_empty() { "..." } else { ", ..." });
+        } else if list.is_empty() {
+            list.push_str("void");
+        }
+        let head = match &function.result {
+            Canon::Pointer(inner) if matches!(**inner, Canon::Function) => {
+                format!("void *{name}({list})")
+            }
+            result => match declare(result, &format!("{name}({list})")) {
+                Ok(text) => text,
+                Err(why) => {
+                    out.omitted
+                        .push((name.clone(), format!("the result is {why}")));
+                    continue;
+                }
+            },
+        };
+        let _ = writeln!(out.text, "{head};");
+    }
+    let mut variables: Vec<(&String, &Canon)> = info
+        .variables
+        .iter()
+        .filter(|(name, _)| exports.get(*name) == Some(&SymbolKind::Data))
+        .collect();
+    variables.sort_by_key(|(name, _)| *name);
+    for (name, ty) in variables {
+        match declare(ty, name) {
+            Ok(text) => {
+                let _ = writeln!(out.text, "extern {text};");
+            }
+            Err(why) => out
+                .omitted
+                .push((name.clone(), format!("its type is {why}"))),
+        }
+    }
+    out
+}
