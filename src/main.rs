@@ -278,6 +278,33 @@ fn report(error: &dyn std::error::Error) {
     }
 }
 
+/// A comparison's report: the SVG if asked for, then JSON, or the heading, table, whole
+/// picture, legend and footer.
+fn print_comparison(
+    report: &ffikit::compare::Report,
+    options: &ffikit::compare::Options,
+    json: bool,
+    svg: Option<&std::path::Path>,
+    heading: &str,
+    footer: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use ffikit::compare;
+    if let Some(path) = svg {
+        std::fs::write(path, compare::render_svg(report))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if json {
+        println!("{}", compare::render_json(report));
+    } else {
+        println!("{heading}");
+        print!("{}", compare::render_table(report));
+        print!("{}", compare::render_facts(report));
+        print!("{}", compare::render_legend(report, options));
+        print!("{footer}");
+    }
+    Ok(())
+}
+
 /// The call `compare` times, read as `ffikit call` reads it.
 fn own_request(
     own: OwnFunction,
@@ -531,28 +558,24 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 // SAFETY: the user typed the library, the declaration (or header) and the
                 // arguments: the command line is their promise, as for `ffikit call`.
                 let report = unsafe { compare::own::run(&own, &options) }?;
-                if let Some(path) = svg {
-                    std::fs::write(&path, compare::render_svg(&report))
-                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                }
-                if json {
-                    println!("{}", compare::render_json(&report));
-                } else {
-                    println!(
-                        "{} returns {}",
-                        report.subject.as_deref().unwrap_or_default(),
-                        report.result.as_deref().unwrap_or_default()
-                    );
-                    print!("{}", compare::render_table(&report));
-                    print!("{}", compare::render_facts(&report));
-                    print!("{}", compare::render_legend(&report, &options));
-                    println!(
-                        "  (harnesses cached in {})",
-                        compare::own::cache_dir().display()
-                    );
-                    print!("{}", compare::own::render_python(&report));
-                }
-                return Ok(());
+                let heading = format!(
+                    "{} returns {}",
+                    report.subject.as_deref().unwrap_or_default(),
+                    report.result.as_deref().unwrap_or_default()
+                );
+                let footer = format!(
+                    "  (harnesses cached in {})\n{}",
+                    compare::own::cache_dir().display(),
+                    compare::own::render_python(&report)
+                );
+                return print_comparison(
+                    &report,
+                    &options,
+                    json,
+                    svg.as_deref(),
+                    &heading,
+                    &footer,
+                );
             }
             if python {
                 let output = compare::python::run(&options, json, svg.as_deref(), callgrind)?;
@@ -571,18 +594,14 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 return Ok(());
             }
             let report = compare::run(&options)?;
-            if let Some(path) = svg {
-                std::fs::write(&path, compare::render_svg(&report))
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            }
-            if json {
-                println!("{}", compare::render_json(&report));
-            } else {
-                println!("{}", compare::describe_fixtures());
-                print!("{}", compare::render_table(&report));
-                print!("{}", compare::render_facts(&report));
-                print!("{}", compare::render_legend(&report, &options));
-            }
+            print_comparison(
+                &report,
+                &options,
+                json,
+                svg.as_deref(),
+                &compare::describe_fixtures(),
+                "",
+            )?;
         }
     }
     Ok(())

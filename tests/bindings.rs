@@ -153,6 +153,23 @@ const CASES: &[Case] = &[
     },
 ];
 
+/// `cargo run` of a generated crate in `dir`, offline, in its own target directory, without
+/// this test's own cargo settings (the memcheck runner, flags).
+fn cargo_run(dir: &Path) -> std::process::Output {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    Command::new(cargo)
+        .args(["run", "--quiet", "--offline", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(dir.join("target"))
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER")
+        .output()
+        .unwrap()
+}
+
 fn ffikit(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ffikit"))
         .args(args)
@@ -325,18 +342,7 @@ fn bindings_of_real_headers_match_the_c_compiler_compile_and_call_their_librarie
         "[package]\nname = \"generated-bindings\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n[workspace]\n",
     )
     .unwrap();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args(["run", "--quiet", "--offline", "--manifest-path"])
-        .arg(dir.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(dir.join("target"))
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER")
-        .output()
-        .unwrap();
+    let output = cargo_run(&dir);
     assert!(
         output.status.success(),
         "the generated crate builds and its calls pass:\n{}",
@@ -399,15 +405,7 @@ fn bitfields_packed_aligned_and_anonymous_members_match_gcc() {
         "[package]\nname = \"generated-records\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\n[workspace]\n",
     )
     .unwrap();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let rust = Command::new(cargo)
-        .args(["run", "--quiet", "--offline", "--manifest-path"])
-        .arg(dir.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(dir.join("target"))
-        .env_remove("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER")
-        .output()
-        .unwrap();
+    let rust = cargo_run(&dir);
     assert!(
         rust.status.success(),
         "{}",
@@ -504,18 +502,7 @@ fn the_dynamic_loading_form_binds_and_checks_every_function_when_made() {
         dir.join("Cargo.lock"),
     )
     .unwrap();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let run = Command::new(cargo)
-        .args(["run", "--quiet", "--offline", "--manifest-path"])
-        .arg(dir.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(dir.join("target"))
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER")
-        .output()
-        .unwrap();
+    let run = cargo_run(&dir);
     assert!(
         run.status.success(),
         "{}",

@@ -43,12 +43,16 @@ pub struct Request {
 /// booleans and records by value, pointers by NULL-ness (`{"pointer": null}` or
 /// `{"pointer": "non-NULL"}`: addresses of fresh allocations differ), a `char *` by its
 /// text (`{"string": ...}`), nothing for `void`.
-fn observe(value: &Value, char_result: bool) -> Json {
+///
+/// # Safety
+///
+/// With `char_result`, a non-NULL address in `value` points to a NUL-terminated string (the
+/// declaration says the function returns one: the request's promise 2).
+unsafe fn observe(value: &Value, char_result: bool) -> Json {
     match value.as_address() {
         Some(0) => json!({ "pointer": null }),
         Some(address) if char_result => {
-            // SAFETY: the declaration says the function returns a C string (promise 2 of
-            // the request, as for `ffikit call`).
+            // SAFETY: this function's contract.
             let text = unsafe { CStr::from_ptr(address as *const c_char) };
             json!({ "string": text.to_string_lossy() })
         }
@@ -148,14 +152,25 @@ impl Decoder {
         })
     }
 
-    fn observe(&mut self, raw: *const c_void) -> Json {
+    /// The result in `buffer` as compared.
+    ///
+    /// # Safety
+    ///
+    /// `buffer` holds a result of the function (a harness or `ffi_call` wrote it), and the
+    /// function's promise about it holds ([`observe`]'s).
+    unsafe fn observe(&mut self, buffer: &ResultBuffer) -> Json {
         match &mut self.data {
             None => Json::Null,
             Some(data) => {
-                // SAFETY: `raw` is a result buffer holding a value of the result type (the
-                // harness or ffi_call wrote it; it is at least as large).
-                unsafe { data.copy_from(raw as usize) };
-                observe(&data.get(), self.char_result)
+                assert!(
+                    buffer.words.len() * 16 >= data.size(),
+                    "the buffer fits the result"
+                );
+                // SAFETY: the buffer has at least the result's size (checked), and holds a
+                // value of the result type (this function's contract).
+                unsafe { data.copy_from(buffer.words.as_ptr() as usize) };
+                // SAFETY: this function's contract.
+                unsafe { observe(&data.get(), self.char_result) }
             }
         }
     }
@@ -181,7 +196,9 @@ fn harness_runner<'a>(
     Box::new(move |n, verify| {
         let out = result.pointer();
         run(args.as_ptr(), n, out);
-        Ok(verify.then(|| decoder.observe(out)))
+        // SAFETY: `run` wrote the function's result to the buffer; what it points to is the
+        // request's promise.
+        Ok(verify.then(|| unsafe { decoder.observe(&result) }))
     })
 }
 
@@ -416,7 +433,8 @@ pub unsafe fn run(request: &Request, options: &Options) -> Result<Report, Compar
                 }
                 Ok(verify.then(|| match &last {
                     Value::Void => Json::Null,
-                    value => observe(value, char_result),
+                    // SAFETY: the function's result, as declared: the request's promise.
+                    value => unsafe { observe(value, char_result) },
                 }))
             }),
         ));
@@ -435,7 +453,9 @@ pub unsafe fn run(request: &Request, options: &Options) -> Result<Report, Compar
                     // request's promise.
                     unsafe { reference.call_prepared_unchecked(&mut pointers, out) };
                 }
-                Ok(verify.then(|| decoder.observe(out)))
+                // SAFETY: ffi_call wrote the function's result to the buffer; what it points
+                // to is the request's promise.
+                Ok(verify.then(|| unsafe { decoder.observe(&result) }))
             }),
         ));
     }

@@ -575,13 +575,7 @@ impl Generator<'_> {
                 variadic: signature.variadic,
             });
         } else {
-            if let Some(symbol) = &function.asm_name {
-                let _ = writeln!(
-                    self.functions_out,
-                    "    #[link_name = \"{}\"]",
-                    symbol.escape_default()
-                );
-            }
+            self.link_name(function.asm_name.as_deref());
             let _ = writeln!(
                 self.functions_out,
                 "    pub fn {}({}){arrow};",
@@ -608,6 +602,17 @@ impl Generator<'_> {
         self.count("functions");
     }
 
+    /// `#[link_name]` for a symbol an `__asm__` label renames.
+    fn link_name(&mut self, symbol: Option<&str>) {
+        if let Some(symbol) = symbol {
+            let _ = writeln!(
+                self.functions_out,
+                "    #[link_name = \"{}\"]",
+                symbol.escape_default()
+            );
+        }
+    }
+
     fn variable(&mut self, variable: &ffikit_cdecl::VariableDecl) {
         if self.options.dynamic.is_some() {
             return self.omit(
@@ -624,13 +629,7 @@ impl Generator<'_> {
         } else {
             "mut "
         };
-        if let Some(symbol) = &variable.asm_name {
-            let _ = writeln!(
-                self.functions_out,
-                "    #[link_name = \"{}\"]",
-                symbol.escape_default()
-            );
-        }
+        self.link_name(variable.asm_name.as_deref());
         let _ = writeln!(
             self.functions_out,
             "    pub static {mutable}{}: {rust};",
