@@ -18,7 +18,8 @@
 //! assert!(source.contains("pub struct entry {"));
 //! assert!(source.contains("pub fn flags(&self) -> ::std::ffi::c_uint"));
 //! assert!(source.contains("pub type visitor = ::std::option::Option<unsafe extern \"C\" fn("));
-//! assert!(source.contains("pub fn visit(list: *mut entry, callback: visitor,"));
+//! // Types are spelled as C resolves them: the typedef is an alias of the same type.
+//! assert!(source.contains("pub fn visit(list: *mut entry, callback: ::std::option::Option<"));
 //! ```
 //!
 //! # Organization
