@@ -313,7 +313,7 @@ pub struct Record {
     /// `__attribute__((aligned(n)))` on the record.
     pub aligned: Option<u64>,
     /// The layout, computed when the record is completed.
-    pub layout: Option<crate::layout::RecordLayout>,
+    pub layout: Option<RecordLayout>,
 }
 
 /// An enum definition.
@@ -500,24 +500,20 @@ impl TypeTable {
         self.intern(Type::Record(record))
     }
 
-    /// Gives a declared record its members and computes its layout.
-    ///
-    /// # Errors
-    ///
-    /// A member of incomplete type (other than a final flexible array), or a bitfield that does
-    /// not fit its type.
-    pub fn complete_record(
+    /// Stores a record's members and their layout (computed by
+    /// [`complete_record`](Self::complete_record), which the layout module defines, so that
+    /// the type model does not depend on the layout rules).
+    pub(crate) fn set_record_members(
         &mut self,
         id: TypeId,
         fields: Vec<Field>,
         pack: Option<u64>,
         aligned: Option<u64>,
-    ) -> Result<(), crate::layout::LayoutError> {
+        layout: RecordLayout,
+    ) {
         let Type::Record(record) = *self.get(id) else {
-            panic!("complete_record on a non-record type");
+            panic!("set_record_members on a non-record type");
         };
-        let kind = self.records[record.0 as usize].kind;
-        let layout = crate::layout::layout_record(self, kind, &fields, pack, aligned)?;
         let deepest = fields
             .iter()
             .map(|f| self.depth(f.ty.ty))
@@ -529,7 +525,14 @@ impl TypeTable {
         slot.pack = pack;
         slot.aligned = aligned;
         slot.layout = Some(layout);
-        Ok(())
+    }
+
+    /// The kind of a declared record.
+    pub(crate) fn record_kind(&self, id: TypeId) -> RecordKind {
+        let Type::Record(record) = *self.get(id) else {
+            panic!("record_kind on a non-record type");
+        };
+        self.records[record.0 as usize].kind
     }
 
     /// The struct or union behind a [`Type::Record`].
@@ -709,5 +712,32 @@ impl fmt::Display for Qualifiers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let words: Vec<&str> = self.words().collect();
         f.write_str(&words.join(" "))
+    }
+}
+
+/// Where a record's members are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordLayout {
+    /// `sizeof`.
+    pub size: u64,
+    /// `_Alignof`.
+    pub align: u64,
+    /// One entry per member, in declaration order.
+    pub fields: Vec<FieldLayout>,
+}
+
+/// Where one member is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldLayout {
+    /// Offset from the start of the record, in bits (a multiple of 8 except for bitfields).
+    pub bit_offset: u64,
+    /// The bitfield's width, for bitfields.
+    pub bit_width: Option<u32>,
+}
+
+impl FieldLayout {
+    /// The byte offset (of the byte holding the first bit, for bitfields).
+    pub fn offset(&self) -> u64 {
+        self.bit_offset / 8
     }
 }

@@ -3,8 +3,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::parse::LineMarker;
-
 /// A byte range in the declaration text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Span {
@@ -343,4 +341,13 @@ fn floor_char_boundary(text: &str, mut at: usize) -> usize {
         at -= 1;
     }
     at
+}
+
+/// A line marker of the preprocessor's output (`# 42 "zlib.h"`, `#line 42`): the text from
+/// byte `at` (the start of the next line) on is line `line` of `file`.
+#[derive(Debug, Clone)]
+pub(crate) struct LineMarker {
+    pub at: usize,
+    pub file: Option<Arc<str>>,
+    pub line: usize,
 }

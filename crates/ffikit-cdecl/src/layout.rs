@@ -2,32 +2,26 @@
 //! the System V rules, gcc's bitfield placement, `__attribute__((packed))`, `#pragma pack(n)`
 //! and `__attribute__((aligned(n)))`.
 
-use crate::ctype::{Field, RecordKind, Type, TypeId, TypeTable};
+use crate::ctype::{Field, FieldLayout, RecordKind, RecordLayout, Type, TypeId, TypeTable};
 
-/// Where a record's members are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordLayout {
-    /// `sizeof`.
-    pub size: u64,
-    /// `_Alignof`.
-    pub align: u64,
-    /// One entry per member, in declaration order.
-    pub fields: Vec<FieldLayout>,
-}
-
-/// Where one member is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FieldLayout {
-    /// Offset from the start of the record, in bits (a multiple of 8 except for bitfields).
-    pub bit_offset: u64,
-    /// The bitfield's width, for bitfields.
-    pub bit_width: Option<u32>,
-}
-
-impl FieldLayout {
-    /// The byte offset (of the byte holding the first bit, for bitfields).
-    pub fn offset(&self) -> u64 {
-        self.bit_offset / 8
+impl TypeTable {
+    /// Gives a declared record its members and computes its layout.
+    ///
+    /// # Errors
+    ///
+    /// A member of incomplete type (other than a final flexible array), or a bitfield that does
+    /// not fit its type.
+    pub fn complete_record(
+        &mut self,
+        id: TypeId,
+        fields: Vec<Field>,
+        pack: Option<u64>,
+        aligned: Option<u64>,
+    ) -> Result<(), LayoutError> {
+        let kind = self.record_kind(id);
+        let layout = layout_record(self, kind, &fields, pack, aligned)?;
+        self.set_record_members(id, fields, pack, aligned, layout);
+        Ok(())
     }
 }
 

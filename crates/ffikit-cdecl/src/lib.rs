@@ -62,6 +62,10 @@
 //!   origins and evaluates every object-like `#define` after a second expansion run,
 //!   [`Scope`] tells a header's own declarations from what it includes, and
 //!   [`Header::compile_shim`] exports `static inline` functions from a compiled shim.
+//!
+//! Imports go one way: `error` and `ctype` use nothing of the crate; `layout` uses `ctype`
+//! (and gives [`TypeTable::complete_record`]); `decls` uses those; `parse` uses `decls` (and
+//! gives [`Declarations::cdef`] and [`Declarations::parse_type`]); `header` sits on top.
 //! - [`Error`]: the kind, the span, and the source line with a caret under the bad token.
 
 #![forbid(unsafe_code)]
@@ -74,8 +78,8 @@ pub mod layout;
 mod parse;
 
 pub use ctype::{
-    Enumeration, Field, FunctionDecl, FunctionType, MAX_TYPE_DEPTH, QualType, Qualifiers, Record,
-    RecordKind, Scalar, Type, TypeId, TypeTable, VariableDecl,
+    Enumeration, Field, FieldLayout, FunctionDecl, FunctionType, MAX_TYPE_DEPTH, QualType,
+    Qualifiers, Record, RecordKind, RecordLayout, Scalar, Type, TypeId, TypeTable, VariableDecl,
 };
 pub use decls::{
     Constant, Declarations, Declared, FunctionMacro, MacroValue, Report, SkipKind, Skipped, TagKind,
@@ -84,5 +88,5 @@ pub use error::{Error, ErrorKind, Origin, Span};
 pub use header::{
     Header, HeaderError, HeaderErrorKind, Included, MAX_PREPROCESSED, SHIM_PREFIX, Scope,
 };
-pub use layout::{FieldLayout, LayoutError, RecordLayout};
+pub use layout::LayoutError;
 pub use parse::MAX_DEPTH;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::error::{Error, ErrorKind, Span};
+use crate::error::{Error, ErrorKind, LineMarker, Span};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TokenKind {
@@ -47,15 +47,6 @@ const SINGLE: usize = {
 };
 /// The first bytes of the multi-character punctuators.
 const MULTI_STARTS: &[u8] = b".<>-+=!&|*/%^#";
-
-/// A line marker of the preprocessor's output (`# 42 "zlib.h"`, `#line 42`): the text from
-/// byte `at` (the start of the next line) on is line `line` of `file`.
-#[derive(Debug, Clone)]
-pub(crate) struct LineMarker {
-    pub at: usize,
-    pub file: Option<Arc<str>>,
-    pub line: usize,
-}
 
 /// Splits `text` into tokens, from byte `base` of the whole source (so that spans of a
 /// `#define`'s body point into the original text). Line markers are not tokens; when

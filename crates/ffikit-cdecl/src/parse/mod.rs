@@ -26,8 +26,6 @@ mod macros;
 mod records;
 mod specifiers;
 
-pub(crate) use lexer::LineMarker;
-
 use crate::ctype::{
     Field, FunctionDecl, FunctionType, MAX_TYPE_DEPTH, QualType, Qualifiers, RecordKind, Scalar,
     Type, TypeId, VariableDecl,
@@ -614,5 +612,50 @@ impl Counts {
             return None;
         }
         Some(Some(scalar))
+    }
+}
+
+/// The entry points that parse text into [`Declarations`]: here, so that the declarations
+/// model does not depend on the parser.
+impl Declarations {
+    /// Parses and declares C declarations: functions, global variables, typedefs,
+    /// struct/union/enum definitions and forward declarations, integer `#define`s. The text
+    /// may be the preprocessor's output for real headers (GNU extensions, line markers,
+    /// `static inline` bodies): what the model cannot express is reported in
+    /// [`Report::skipped`], not fatal.
+    ///
+    /// Transactional: when it fails, nothing of `text` is declared.
+    ///
+    /// ```
+    /// let mut decls = ffikit_cdecl::Declarations::new();
+    /// decls.cdef("struct point { int x, y; }; double cos(double);").unwrap();
+    /// let cos = decls.function("cos").unwrap();
+    /// assert_eq!(decls.types().display(cos.ty), "double (double)");
+    /// let point = decls.struct_tag("point").unwrap();
+    /// assert_eq!(decls.size_align(point).unwrap(), (8, 4));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The first syntax error, unknown type, conflicting redefinition and so on, with its
+    /// location (see [`Error`]).
+    pub fn cdef(&mut self, text: &str) -> Result<Report, Error> {
+        let mut scratch = self.clone();
+        let report = Parser::new(text, &mut scratch)?.declarations()?;
+        *self = scratch;
+        Ok(report)
+    }
+
+    /// Parses a type name, such as `int (*)(const void *, const void *)` or `struct point *`,
+    /// in the context of these declarations.
+    ///
+    /// # Errors
+    ///
+    /// As [`cdef`](Self::cdef). A struct defined inside the type name is not kept on error.
+    pub fn parse_type(&mut self, text: &str) -> Result<QualType, Error> {
+        let mut scratch = self.clone();
+        let ty = Parser::new(text, &mut scratch)?.type_name_only()?;
+        *self = scratch;
+        Ok(ty)
     }
 }
