@@ -138,8 +138,12 @@ enum Commands {
         #[arg(long, value_name = "REGEX")]
         block: Vec<String>,
         /// Enums as newtypes with associated constants (default: bindgen's consts).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "rust_enums")]
         newtype_enums: bool,
+        /// Enums as Rust `enum`s (bindgen's "rustified" form: a value C returns that no
+        /// enumerator names is then undefined behaviour; for enums whose values are all listed).
+        #[arg(long)]
+        rust_enums: bool,
         /// Leave out the compile-time layout assertions.
         #[arg(long)]
         no_layout_tests: bool,
@@ -357,6 +361,7 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             allow,
             block,
             newtype_enums,
+            rust_enums,
             no_layout_tests,
             dynamic,
             shims,
@@ -381,6 +386,9 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .shims(shims.is_some());
             if newtype_enums {
                 options = options.enums(ffikit_gen::EnumStyle::Newtype);
+            }
+            if rust_enums {
+                options = options.enums(ffikit_gen::EnumStyle::Rust);
             }
             if let Some(name) = &dynamic {
                 options = options.dynamic(name);

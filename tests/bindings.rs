@@ -369,6 +369,7 @@ fn bitfields_packed_aligned_and_anonymous_members_match_gcc() {
          struct flexible { int n; double items[]; };\n\
          union wide { char bytes[3]; long double ld; };\n\
          typedef struct { int x; } anonymous_typedef;\n\
+         enum color { RED, GREEN = 5, LIME = 5, BLUE = -1 };\n\
          int use_all(struct flags *, struct packed2 *, struct packed1 *, struct aligned *, struct outer *, struct flexible *, union wide *, anonymous_typedef *);\n",
     )
     .unwrap();
@@ -388,13 +389,22 @@ fn bitfields_packed_aligned_and_anonymous_members_match_gcc() {
     // The bitfields through their accessors, against C's own reading of the same bytes.
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::write(dir.join("src/records.rs"), &source).unwrap();
+    // The enums as Rust enums too (bindgen's "rustified" form).
+    let rust_enums = ffikit(&["bindings", header.to_str().unwrap(), "--rust-enums"]);
+    assert!(rust_enums.status.success());
+    std::fs::write(dir.join("src/rust_enums.rs"), &rust_enums.stdout).unwrap();
     std::fs::write(
         dir.join("src/main.rs"),
-        "#![allow(non_camel_case_types, dead_code)]\nmod records { include!(\"records.rs\"); }\n\
+        "#![allow(non_camel_case_types, non_upper_case_globals, dead_code)]\nmod records { include!(\"records.rs\"); }\n\
+         mod rust_enums { include!(\"rust_enums.rs\"); }\n\
          fn main() {\n\
              let mut f: records::flags = unsafe { std::mem::zeroed() };\n\
              f.set_a(5); f.set_b(-7); f.set_c(true); f.set_d(0xAB_CDEF_0123); f.tail = 9;\n\
              assert_eq!((f.a(), f.b(), f.c(), f.d(), f.tail), (5, -7, true, 0xAB_CDEF_0123, 9));\n\
+             assert_eq!((records::color_GREEN, records::color_LIME, records::color_BLUE), (5, 5, -1));\n\
+             assert_eq!((rust_enums::color::GREEN as i32, rust_enums::color::BLUE as i32), (5, -1));\n\
+             assert_eq!(rust_enums::color::LIME, rust_enums::color::GREEN);\n\
+             assert_eq!(std::mem::size_of::<rust_enums::color>(), 4);\n\
              let bytes: [u8; std::mem::size_of::<records::flags>()] = unsafe { std::mem::transmute(f) };\n\
              println!(\"{:?}\", bytes);\n\
          }\n",

@@ -79,6 +79,11 @@ pub enum EnumStyle {
     Consts,
     /// `#[repr(transparent)] pub struct E(pub c_uint);` with associated constants.
     Newtype,
+    /// A Rust `enum` (`#[repr(u32)] pub enum E { A = 0, ... }`), bindgen's "rustified" form;
+    /// an enumerator repeating an earlier value is an associated constant. As with bindgen's,
+    /// a value C hands over that no enumerator names is undefined behaviour in Rust: use it
+    /// only for enums whose values are all listed.
+    Rust,
 }
 
 /// What to generate.
@@ -302,13 +307,16 @@ struct Generator<'a> {
     dynamic: Vec<dynamic::DynamicFunction>,
 }
 
-/// Generates bindings for the declarations `scope` contains (every declaration when `None`)
-/// that `options` admit, and for every type they use.
+/// Generates bindings for the declarations `scope` contains (every declaration the text made
+/// when `None`) that `options` admit, and for every type they use.
 pub fn generate(decls: &Declarations, scope: Option<&Scope>, options: &Options) -> Bindings {
     let mut generator = Generator::new(decls, options);
-    let in_scope = |declared: &Declared| match scope {
-        None => true,
-        Some(scope) => decls.origin(declared).is_some_and(|o| scope.contains(o)),
+    // Without a scope, what the text declared (not the standard typedefs every
+    // `Declarations` starts with, which have no origin).
+    let in_scope = |declared: &Declared| match (scope, decls.origin(declared)) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(scope), Some(origin)) => scope.contains(origin),
     };
     generator.name_types();
 
@@ -709,6 +717,49 @@ impl Generator<'_> {
                         rust::identifier(variant)
                     );
                 }
+            }
+            EnumStyle::Rust if !values.is_empty() => {
+                let repr = match enumeration.underlying {
+                    ffikit_cdecl::Scalar::UInt => "u32",
+                    ffikit_cdecl::Scalar::Int => "i32",
+                    ffikit_cdecl::Scalar::ULong | ffikit_cdecl::Scalar::ULongLong => "u64",
+                    ffikit_cdecl::Scalar::Long | ffikit_cdecl::Scalar::LongLong => "i64",
+                    ffikit_cdecl::Scalar::UChar => "u8",
+                    ffikit_cdecl::Scalar::SChar | ffikit_cdecl::Scalar::Char => "i8",
+                    ffikit_cdecl::Scalar::UShort => "u16",
+                    ffikit_cdecl::Scalar::Short => "i16",
+                    _ => "i32",
+                };
+                let mut seen: Vec<(i128, String)> = Vec::new();
+                let mut aliases = Vec::new();
+                let mut body = String::new();
+                for (variant, value) in &values {
+                    let variant = rust::identifier(variant);
+                    match seen.iter().find(|(v, _)| v == value) {
+                        Some((_, first)) => aliases.push((variant, first.clone())),
+                        None => {
+                            let _ = writeln!(body, "    {variant} = {value},");
+                            seen.push((*value, variant));
+                        }
+                    }
+                }
+                let _ = writeln!(
+                    self.types_out,
+                    "#[repr({repr})]\n#[derive(Debug, Copy, Clone, PartialEq, Eq, Hash)]\npub enum {name} {{\n{body}}}"
+                );
+                if !aliases.is_empty() {
+                    let _ = writeln!(self.types_out, "impl {name} {{");
+                    for (alias, first) in aliases {
+                        let _ = writeln!(
+                            self.types_out,
+                            "    pub const {alias}: {name} = {name}::{first};"
+                        );
+                    }
+                    self.types_out.push_str("}\n");
+                }
+            }
+            EnumStyle::Rust => {
+                let _ = writeln!(self.types_out, "pub type {name} = {underlying};");
             }
             EnumStyle::Newtype => {
                 let _ = writeln!(
