@@ -87,14 +87,47 @@ fn manifest_declares_every_function_with_its_bindgen_arity() {
     );
     assert_eq!(gcd.param_names, vec![Some("x".into()), Some("y".into())]);
 
-    // Every function bindgen found is declared, with as many parameters.
+    // Every function the API-mode generator (bindgen, or ffikit-gen) found is declared, with
+    // as many parameters: the parameter list read to its matching parenthesis, split at its
+    // top-level commas (a function-pointer parameter has a list of its own).
     let bindings = std::fs::read_to_string(ffikit::fixtures::BINDINGS_PATH).unwrap();
     let extern_block = &bindings[bindings.find("extern \"C\" {").unwrap()..];
     let mut functions = 0;
     for item in extern_block.split("pub fn ").skip(1) {
         let name = item.split('(').next().unwrap();
-        let params = &item[item.find('(').unwrap() + 1..item.find(')').unwrap()];
-        let bindgen_arity = params.split(',').filter(|p| p.contains(':')).count();
+        let open = item.find('(').unwrap();
+        let mut depth = 0;
+        let mut close = open;
+        for (i, c) in item[open..].char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = open + i;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let params = &item[open + 1..close];
+        let mut top_level = Vec::new();
+        let (mut depth, mut start) = (0, 0);
+        for (i, c) in params.char_indices() {
+            match c {
+                '(' | '<' | '[' => depth += 1,
+                ')' | ']' => depth -= 1,
+                '>' if !params[..i].ends_with('-') => depth -= 1,
+                ',' if depth == 0 => {
+                    top_level.push(&params[start..i]);
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        top_level.push(&params[start..]);
+        let bindgen_arity = top_level.iter().filter(|p| p.contains(':')).count();
         let function = decls
             .function(name)
             .unwrap_or_else(|| panic!("{name} is not in the manifest"));
