@@ -17,6 +17,7 @@ const SOURCES: &[&str] = &[
     "c-fixtures/state.c",
     "c-fixtures/callbacks.c",
     "c-fixtures/layout.c",
+    "c-fixtures/faults.c",
 ];
 const LIBC_HEADER: &str = "c-fixtures/libc_calls.h";
 

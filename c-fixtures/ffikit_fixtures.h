@@ -282,6 +282,19 @@ void sort_ints(int *values, size_t count, compare_fn compare);
 int call_on_new_thread(thread_fn f, int value, void *user_data);
 struct point transform_point(struct point p, point_fn f);
 
+/* ---- Faults: C that ends or stalls its process (isolated calls make them errors) --------- */
+
+/* Stores through a NULL pointer: SIGSEGV. */
+int ffikit_fault_segfault(void);
+/* abort(): SIGABRT. */
+int ffikit_fault_abort(void);
+/* exit(status), running the process's exit handlers. */
+int ffikit_fault_exit(int status);
+/* Never returns: a busy loop. */
+int ffikit_fault_spin(void);
+/* Allocates and touches `bytes`, never freeing them; aborts when refused (as xmalloc does). */
+void *ffikit_fault_leak(size_t bytes);
+
 /* ---- Layout facts: gcc's own sizeof, alignof and offsets ----------------------------------
  * One fact per type (field_name NULL: size and align of the type) and per field (size and
  * align of the field's type, bit offset and bit width; bitfields have size 0). */

@@ -185,6 +185,53 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An isolated library's worker process ended during a call — killed by a signal,
+    /// exited, or stopped after the call's time limit — or broke the protocol. Its state
+    /// (handles, memory, callbacks) is lost; the next call starts a new worker.
+    #[error(
+        "the worker process of `{library}` {fault}; its state (handles, C memory, callbacks) is lost, and the next call starts a new worker"
+    )]
+    WorkerFault {
+        /// The library.
+        library: String,
+        /// What happened.
+        fault: crate::isolated::WorkerFault,
+    },
+    /// A [`Handle`](crate::Handle) of a worker process that has ended, given to its
+    /// library's new worker: the memory it pointed to is gone.
+    #[error(
+        "{place}: {handle} is from a worker process that has ended (the current one is #{current}); its memory is gone"
+    )]
+    StaleHandle {
+        /// Which argument.
+        place: String,
+        /// The handle.
+        handle: crate::value::Handle,
+        /// The current worker's number.
+        current: u64,
+    },
+    /// A worker process could not be started or spoken to (the system refused a process or
+    /// shared memory), or an isolated call was made where it would wait for itself (from a
+    /// callback of the same library, outside the [`Invocation`](crate::Invocation) it got).
+    #[error("isolated library `{library}`: {what}")]
+    WorkerFailed {
+        /// The library.
+        library: String,
+        /// What failed.
+        what: String,
+        /// The OS's error, if any.
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// An error the worker process reported, with its kind (binding a symbol it does not
+    /// have, a check only the worker could make, a callback that failed there).
+    #[error("{message}")]
+    Remote {
+        /// The error's kind in the worker.
+        kind: ErrorKind,
+        /// Its text.
+        message: String,
+    },
 }
 
 /// The kind of an [`Error`], for matching.
@@ -228,6 +275,12 @@ pub enum ErrorKind {
     OutOfMemory,
     /// [`Error::ThreadSpawn`].
     ThreadSpawn,
+    /// [`Error::WorkerFault`].
+    WorkerFault,
+    /// [`Error::StaleHandle`].
+    StaleHandle,
+    /// [`Error::WorkerFailed`].
+    WorkerFailed,
 }
 
 impl Error {
@@ -255,6 +308,10 @@ impl Error {
             Error::Header(_) => ErrorKind::Header,
             Error::OutOfMemory { .. } => ErrorKind::OutOfMemory,
             Error::ThreadSpawn { .. } => ErrorKind::ThreadSpawn,
+            Error::WorkerFault { .. } => ErrorKind::WorkerFault,
+            Error::StaleHandle { .. } => ErrorKind::StaleHandle,
+            Error::WorkerFailed { .. } => ErrorKind::WorkerFailed,
+            Error::Remote { kind, .. } => *kind,
         }
     }
 }

@@ -168,6 +168,7 @@ mod concurrent;
 mod convert;
 mod data;
 mod error;
+mod isolated;
 mod library;
 mod long_double;
 mod lower;
@@ -190,9 +191,13 @@ pub use ffikit_inspect::{
     Binding, ExportedSymbol, Finding, FindingKind, LibraryFile, SymbolKind, Verification,
     exported_symbols, find_library, read_file,
 };
+pub use isolated::{
+    Invocation, IsolatedCallback, IsolatedFunction, IsolatedLibrary, IsolatedOptions, WorkerFault,
+    run_worker_if_requested,
+};
 pub use library::{Adopted, Library, LoadFlags, OwnedFunction, SignatureBuilder};
 pub use typed::{CFunctionPointer, CLayout, CMember, CType, Kind, TypedFunction};
-pub use value::Value;
+pub use value::{Handle, Value};
 
 /// Whether this build has the x86-64 System V fast path and scalar lanes (the `fast-path`
 /// feature, on x86-64 Linux). Without it every call goes through libffi.

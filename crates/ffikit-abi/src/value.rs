@@ -77,6 +77,11 @@ pub enum Value {
     Struct(Vec<(String, Value)>),
     /// An array member of a struct.
     Array(Vec<Value>),
+    /// An address in an isolated library's worker process
+    /// ([`IsolatedLibrary`](crate::IsolatedLibrary)): a pointer its C handed out (a
+    /// `sqlite3 *`, a `z_stream *`), valid across calls of that worker and refused once the
+    /// worker has ended. Meaningless in this process: an in-process call refuses it.
+    Handle(Handle),
     /// A `char *` result: its address, and the bytes up to the NUL (`None` for NULL).
     Text {
         /// The pointer C returned.
@@ -84,6 +89,31 @@ pub enum Value {
         /// The bytes it points to, up to the first NUL.
         bytes: Option<Vec<u8>>,
     },
+}
+
+/// An address in an isolated library's worker process, and which worker it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Handle {
+    pub(crate) worker: u64,
+    pub(crate) address: usize,
+}
+
+impl Handle {
+    /// The worker it belongs to (each worker process started gets a new number).
+    pub fn worker(&self) -> u64 {
+        self.worker
+    }
+
+    /// The address in that worker.
+    pub fn address(&self) -> usize {
+        self.address
+    }
+}
+
+impl fmt::Display for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "handle {:#x} of worker #{}", self.address, self.worker)
+    }
 }
 
 impl Value {
@@ -111,6 +141,7 @@ impl Value {
             Value::Struct(_) => "struct".into(),
             Value::Array(items) => format!("array of {}", items.len()),
             Value::Text { address, .. } => format!("string at {address:#x}"),
+            Value::Handle(handle) => format!("{handle}"),
         }
     }
 
@@ -225,6 +256,7 @@ impl fmt::Display for Value {
             Value::Text {
                 bytes: Some(bytes), ..
             } => write!(f, "{:?}", String::from_utf8_lossy(bytes)),
+            Value::Handle(handle) => write!(f, "{handle}"),
         }
     }
 }

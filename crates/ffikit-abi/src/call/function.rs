@@ -176,6 +176,16 @@ impl<'lib> Function<'lib> {
         }
     }
 
+    /// Checks `args` as a call would, without calling: pointer arguments go to `pointer`
+    /// (an isolated call's conversion of its own).
+    pub(crate) fn check_isolated(
+        &self,
+        args: &[Value],
+        pointer: &mut dyn FnMut(usize, super::PointerParam<'_>, &Value) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.prepared.check(args, pointer)
+    }
+
     /// The same function prepared with these types for its variadic arguments.
     pub(crate) fn with_variadic_types(&self, types: &[Typed]) -> Result<Function<'lib>, Error> {
         Ok(Function {

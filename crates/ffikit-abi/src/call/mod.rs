@@ -55,6 +55,11 @@ pub fn last_errno() -> i32 {
     LAST_ERRNO.with(Cell::get)
 }
 
+/// Records `errno` as the last call's on this thread (an isolated call's, read in its worker).
+pub(crate) fn set_last_errno(errno: i32) {
+    LAST_ERRNO.with(|cell| cell.set(errno));
+}
+
 /// This thread's `errno`, where the C library keeps it.
 fn errno_location() -> *mut std::ffi::c_int {
     #[cfg(any(target_os = "linux", target_os = "emscripten", target_os = "hurd"))]
@@ -549,6 +554,83 @@ fn promote(declared: &Typed) -> Result<Typed, Error> {
     })
 }
 
+/// A pointer argument of an isolated call: what the parameter is, for the isolated
+/// module's own conversion (its memory goes to another process).
+#[derive(Debug)]
+pub(crate) struct PointerParam<'a> {
+    pub pointee: &'a Pointee,
+    pub c_name: &'a str,
+    /// NULL accepted for a `char *` ([`Function::allow_null`]).
+    pub nullable: bool,
+    pub place: crate::convert::Place<'a>,
+}
+
+impl Prepared {
+    /// Checks `args` as a call would — arity, kinds, ranges, strings, struct shapes —
+    /// without calling anything or copying anything: each pointer argument goes to
+    /// `pointer` instead, with its index (an isolated call carries those over itself).
+    pub(crate) fn check(
+        &self,
+        args: &[Value],
+        pointer: &mut dyn FnMut(usize, PointerParam<'_>, &Value) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let fixed = self.signature.params.len();
+        if args.len() != self.arity() {
+            if self.signature.variadic && self.variadic.is_empty() && args.len() > fixed {
+                let types = infer_variadic_types(&args[fixed..])?;
+                return self.specialize(&types)?.check(args, pointer);
+            }
+            let expected = if self.signature.variadic && self.variadic.is_empty() {
+                format!("at least {fixed}")
+            } else {
+                self.arity().to_string()
+            };
+            return Err(Error::ArityMismatch {
+                function: self.signature.name.clone(),
+                expected,
+                given: args.len(),
+            });
+        }
+        let mut small = [0u8; 64];
+        for (index, value) in args.iter().enumerate() {
+            let (typed, nullable) = match self.signature.params.get(index) {
+                Some(param) => (&param.typed, param.nullable),
+                None => (&self.variadic[index - fixed].promoted, false),
+            };
+            if let Shape::Pointer(pointee) = &typed.shape {
+                let name = self
+                    .signature
+                    .params
+                    .get(index)
+                    .and_then(|p| p.name.as_deref());
+                let place = crate::convert::Place::Argument {
+                    index,
+                    name,
+                    function: &self.signature.name,
+                };
+                let param = PointerParam {
+                    pointee,
+                    c_name: &typed.c_name,
+                    nullable,
+                    place,
+                };
+                pointer(index, param, value)?;
+                continue;
+            }
+            let size = typed.shape.size_align().0 as usize;
+            let mut large;
+            let dst = if size <= small.len() {
+                &mut small[..size]
+            } else {
+                large = vec![0u8; size];
+                &mut large[..]
+            };
+            self.convert_argument(index, value, dst, &mut crate::convert::Scratch::dry())?;
+        }
+        Ok(())
+    }
+}
+
 fn infer_variadic_types(values: &[Value]) -> Result<Vec<Typed>, Error> {
     let typed = |shape, c_name: &str| Typed {
         shape,
@@ -567,9 +649,11 @@ fn infer_variadic_types(values: &[Value]) -> Result<Vec<Typed>, Error> {
                 Value::Float(_) => typed(Shape::Double, "double"),
                 Value::Str(_) => typed(Shape::Pointer(Pointee::Char), "char *"),
                 Value::CString(_) => typed(Shape::Pointer(Pointee::ConstChar), "const char *"),
-                Value::Null | Value::Pointer(_) | Value::Bytes(_) | Value::Text { .. } => {
-                    typed(Shape::Pointer(Pointee::Void), "void *")
-                }
+                Value::Null
+                | Value::Pointer(_)
+                | Value::Handle(_)
+                | Value::Bytes(_)
+                | Value::Text { .. } => typed(Shape::Pointer(Pointee::Void), "void *"),
                 other => {
                     return Err(Error::TypeMismatch {
                         place: "variadic argument".into(),

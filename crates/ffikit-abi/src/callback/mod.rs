@@ -128,7 +128,7 @@ fn take_failure_of_live(args: &[Value]) -> Option<Failure> {
         .find_map(|state| state.take_failure())
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {

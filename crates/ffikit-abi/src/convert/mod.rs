@@ -19,6 +19,9 @@ pub(crate) struct Scratch {
     inline: [std::mem::MaybeUninit<u8>; 256],
     used: usize,
     overflow: Vec<Vec<u8>>,
+    /// Only checking (an isolated call's arguments, before they are sent): nothing is
+    /// copied, and the addresses handed out are never used.
+    dry: bool,
 }
 
 /// The bytes of a word buffer (8-byte aligned, as by-value results and arguments need here).
@@ -42,6 +45,15 @@ impl Scratch {
             inline: [const { std::mem::MaybeUninit::uninit() }; 256],
             used: 0,
             overflow: Vec::new(),
+            dry: false,
+        }
+    }
+
+    /// A scratch for checking values without making their copies.
+    pub fn dry() -> Self {
+        Scratch {
+            dry: true,
+            ..Scratch::new()
         }
     }
 
@@ -52,6 +64,9 @@ impl Scratch {
 
     /// Copies `bytes` (plus a NUL when asked) and returns the copy's address.
     fn stash(&mut self, bytes: &[u8], nul: bool) -> usize {
+        if self.dry {
+            return usize::MAX;
+        }
         let needed = bytes.len() + usize::from(nul);
         if self.used + needed <= 256 {
             let at = self.used;

@@ -32,8 +32,7 @@ impl Library {
     /// but a file without debug information says nothing about types.
     pub unsafe fn function(&self, declaration: &str) -> Result<Function<'_>, Error> {
         let mut scratch = self.declarations().clone();
-        let report = scratch.cdef(&terminated(declaration))?;
-        let name = declared_function(&report, declaration)?;
+        let name = declare_function(&mut scratch, declaration)?;
         self.bind(&scratch, &name)
     }
 
@@ -124,28 +123,8 @@ impl Library {
     }
 
     fn bind(&self, decls: &Declarations, name: &str) -> Result<Function<'_>, Error> {
-        // A `static inline` function of a header has no symbol: its address comes from a
-        // compiled shim (`compile_inline`).
-        let (decl, inline) = match (decls.function(name), decls.inline_function(name)) {
-            (Some(decl), _) => (decl, false),
-            (None, Some(decl)) => (decl, true),
-            (None, None) => {
-                return Err(Error::NotDeclared(format!(
-                    "no function `{name}` is declared"
-                )));
-            }
-        };
-        let Type::Function(function) = decls.types().get(decl.ty) else {
-            unreachable!("function declarations have function types")
-        };
+        let (signature, decl, inline) = declared_signature(decls, name)?;
         let symbol = decl.asm_name.clone().unwrap_or_else(|| name.to_owned());
-        let params = function
-            .params
-            .iter()
-            .zip(&decl.param_names)
-            .map(|(ty, name)| Ok((name.clone(), shape::resolve(decls, *ty)?)))
-            .collect::<Result<Vec<_>, Error>>()?;
-        let result = shape::resolve(decls, function.result)?;
         let address = if inline {
             self.inline_address(name)?
         } else {
@@ -170,7 +149,6 @@ impl Library {
                 });
             }
         }
-        let signature = Signature::new(name.to_owned(), result, params, function.variadic);
         Function::new(signature, address)
     }
 
@@ -486,6 +464,47 @@ impl Drop for Adopted<'_> {
 }
 
 /// A single declaration may omit its final `;`.
+/// The signature `name` is declared with (a function, or a header's `static inline` one:
+/// then `true`), and its declaration.
+pub(crate) fn declared_signature<'d>(
+    decls: &'d Declarations,
+    name: &str,
+) -> Result<(Signature, &'d ffikit_cdecl::FunctionDecl, bool), Error> {
+    // A `static inline` function of a header has no symbol: its address comes from a
+    // compiled shim (`compile_inline`).
+    let (decl, inline) = match (decls.function(name), decls.inline_function(name)) {
+        (Some(decl), _) => (decl, false),
+        (None, Some(decl)) => (decl, true),
+        (None, None) => {
+            return Err(Error::NotDeclared(format!(
+                "no function `{name}` is declared"
+            )));
+        }
+    };
+    let Type::Function(function) = decls.types().get(decl.ty) else {
+        unreachable!("function declarations have function types")
+    };
+    let params = function
+        .params
+        .iter()
+        .zip(&decl.param_names)
+        .map(|(ty, name)| Ok((name.clone(), shape::resolve(decls, *ty)?)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let result = shape::resolve(decls, function.result)?;
+    let signature = Signature::new(name.to_owned(), result, params, function.variadic);
+    Ok((signature, decl, inline))
+}
+
+/// The name of the function `declaration` declares in `decls` (declared there if it is a
+/// declaration rather than a name): what [`Library::function`] binds.
+pub(crate) fn declare_function(
+    decls: &mut Declarations,
+    declaration: &str,
+) -> Result<String, Error> {
+    let report = decls.cdef(&terminated(declaration))?;
+    declared_function(&report, declaration)
+}
+
 fn terminated(declaration: &str) -> String {
     let trimmed = declaration.trim_end();
     if trimmed.ends_with(';') || trimmed.ends_with('}') {

@@ -32,7 +32,7 @@ impl Library {
 
     /// The parameter and result types of a function-pointer type (`int (*)(const void *,
     /// const void *)`, a function type, or a typedef of either), resolved here.
-    fn callback_signature(
+    pub(crate) fn callback_signature(
         &self,
         signature: &str,
     ) -> Result<(Vec<shape::Typed>, shape::Typed, bool), Error> {

@@ -16,6 +16,7 @@ mod header;
 mod make;
 
 pub use bind::{Adopted, OwnedFunction, SignatureBuilder};
+pub(crate) use bind::{declare_function, declared_signature};
 
 /// How to load a library (`dlopen`'s flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,481 @@
+//! Isolated libraries: the fixtures and real libraries (libc, sqlite3) called in a worker
+//! process — results checked against the same calls in-process and against Rust, faults
+//! (segfault, abort, exit, a busy loop, a leak under limits) turned into errors with the
+//! next call working, handles, buffers in and out, callbacks from C (on its own thread too).
+
+use std::time::Duration;
+
+use ffikit::fixtures::{self, sys};
+use ffikit_abi::{ErrorKind, IsolatedLibrary, IsolatedOptions, Library, Value, WorkerFault};
+
+fn fixtures_isolated(options: IsolatedOptions) -> IsolatedLibrary {
+    // The fixtures describe themselves (their manifest, called in the worker).
+    IsolatedLibrary::open_described(fixtures::SHARED_OBJECT, options).unwrap()
+}
+
+fn gcd_works(library: &IsolatedLibrary) {
+    let gcd = library.function("gcd").unwrap();
+    // SAFETY: gcd is defined for every pair of ints.
+    let direct = unsafe { sys::gcd(1071, 462) };
+    assert_eq!(
+        gcd.call(&[1071.into(), 462.into()]).unwrap(),
+        Value::Int(direct.into())
+    );
+}
+
+/// Whether process `pid` still exists (a zombie counts).
+fn exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn calls_match_the_in_process_calls_and_checks_come_before_sending() {
+    let library = fixtures_isolated(IsolatedOptions::new());
+    gcd_works(&library);
+    let get_pi = library.function("get_pi").unwrap();
+    assert_eq!(
+        get_pi.call(&[]).unwrap(),
+        // SAFETY: get_pi takes nothing.
+        Value::Float(unsafe { sys::get_pi() })
+    );
+    // A struct by value, as a member list: the same sum as the static call.
+    let sum = library.function("sum_s_int64x2").unwrap();
+    let members = Value::Struct(vec![
+        ("a".into(), Value::Int(40)),
+        ("b".into(), Value::Int(2)),
+    ]);
+    // SAFETY: a struct of two int64s by value, as declared.
+    let expected = unsafe { sys::sum_s_int64x2(sys::s_int64x2 { a: 40, b: 2 }) };
+    assert_eq!(sum.call(&[members]).unwrap(), Value::Float(expected));
+
+    let (pid, _) = library.worker().unwrap();
+    // Every bad argument is refused here, as in-process, and the worker never sees it.
+    let arity = gcd_error(&library, &[1.into()]);
+    assert_eq!(arity.kind(), ErrorKind::ArityMismatch);
+    let range = gcd_error(&library, &[Value::Int(1 << 40), 1.into()]);
+    assert_eq!(range.kind(), ErrorKind::OutOfRange);
+    assert_eq!(
+        range.to_string(),
+        in_process_gcd_error(&[Value::Int(1 << 40), 1.into()])
+    );
+    let libc = IsolatedLibrary::open("libc.so.6").unwrap();
+    let strlen = libc.function("size_t strlen(const char *)").unwrap();
+    assert_eq!(
+        strlen.call(&[Value::Null]).unwrap_err().kind(),
+        ErrorKind::NullPointer
+    );
+    let nul = strlen.call(&[Value::Str("a\0b".into())]).unwrap_err();
+    assert_eq!(nul.kind(), ErrorKind::InteriorNul);
+    // An address of this process means nothing there.
+    let raw = strlen.call(&[Value::Pointer(0x1000)]).unwrap_err();
+    assert_eq!(raw.kind(), ErrorKind::TypeMismatch);
+    assert!(
+        raw.to_string().contains("means nothing in the worker"),
+        "{raw}"
+    );
+    assert_eq!(
+        strlen.call(&[Value::Str("isolated".into())]).unwrap(),
+        Value::UInt(8)
+    );
+    // A missing symbol is the worker's finding, with its kind.
+    let missing = libc.function("int no_such_function_here(int)").unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::SymbolNotFound);
+    assert_eq!(
+        library.worker().unwrap().0,
+        pid,
+        "no error restarted the worker"
+    );
+}
+
+fn gcd_error(library: &IsolatedLibrary, args: &[Value]) -> ffikit_abi::Error {
+    library.function("gcd").unwrap().call(args).unwrap_err()
+}
+
+fn in_process_gcd_error(args: &[Value]) -> String {
+    // SAFETY: the fixtures run no initializers; the manifest is their header's text.
+    let library = unsafe { Library::open_described(fixtures::SHARED_OBJECT) }.unwrap();
+    // SAFETY: the call is refused before C runs.
+    unsafe { library.get("gcd").unwrap().call(args) }
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn each_fault_is_an_error_naming_it_and_the_next_call_gets_a_new_worker() {
+    let library = fixtures_isolated(IsolatedOptions::new().timeout(Duration::from_millis(500)));
+    let cases: [(&str, Vec<Value>, WorkerFault); 4] = [
+        (
+            "ffikit_fault_segfault",
+            vec![],
+            WorkerFault::Signal {
+                number: 11,
+                name: "SIGSEGV",
+            },
+        ),
+        (
+            "ffikit_fault_abort",
+            vec![],
+            WorkerFault::Signal {
+                number: 6,
+                name: "SIGABRT",
+            },
+        ),
+        (
+            "ffikit_fault_exit",
+            vec![7.into()],
+            WorkerFault::Exit { status: 7 },
+        ),
+        (
+            "ffikit_fault_spin",
+            vec![],
+            WorkerFault::Timeout {
+                after: Duration::from_millis(500),
+            },
+        ),
+    ];
+    for (name, args, expected) in cases {
+        let (pid, number) = library.worker().unwrap();
+        let function = library.function(name).unwrap();
+        let error = function.call(&args).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::WorkerFault, "{name}: {error}");
+        let ffikit_abi::Error::WorkerFault { fault, .. } = &error else {
+            unreachable!()
+        };
+        assert_eq!(*fault, expected, "{name}");
+        assert!(
+            error.to_string().contains("state"),
+            "the error says state is lost: {error}"
+        );
+        // Reaped: no zombie.
+        assert!(!exists(pid), "{name}: worker {pid} still exists");
+        assert_eq!(library.worker(), None);
+        gcd_works(&library);
+        let (new_pid, new_number) = library.worker().unwrap();
+        assert_ne!(new_pid, pid);
+        assert!(new_number > number);
+    }
+}
+
+#[test]
+fn resource_limits_end_the_worker_with_the_signal_that_enforced_them() {
+    let library = fixtures_isolated(IsolatedOptions::new().cpu_time_limit(1));
+    let error = library
+        .function("ffikit_fault_spin")
+        .unwrap()
+        .call(&[])
+        .unwrap_err();
+    let ffikit_abi::Error::WorkerFault { fault, .. } = &error else {
+        panic!("{error}")
+    };
+    // SIGXCPU at the soft limit (or SIGKILL at the hard one).
+    assert!(
+        matches!(
+            fault,
+            WorkerFault::Signal {
+                name: "SIGXCPU" | "SIGKILL",
+                ..
+            }
+        ),
+        "{fault:?}"
+    );
+    gcd_works(&library);
+
+    let library = fixtures_isolated(
+        IsolatedOptions::new()
+            .address_space_limit(1 << 30)
+            .max_transfer(16 << 20),
+    );
+    let leak = library.function("ffikit_fault_leak").unwrap();
+    let mut leaked = 0u64;
+    let error = loop {
+        match leak.call(&[Value::UInt(64 << 20)]) {
+            Ok(Value::Handle(_)) => leaked += 64 << 20,
+            Ok(other) => panic!("{other:?}"),
+            Err(error) => break error,
+        }
+        assert!(leaked < 2 << 30, "the limit never took effect");
+    };
+    let ffikit_abi::Error::WorkerFault { fault, .. } = &error else {
+        panic!("{error}")
+    };
+    assert_eq!(
+        *fault,
+        WorkerFault::Signal {
+            number: 6,
+            name: "SIGABRT"
+        }
+    );
+    assert!(leaked > 0);
+    gcd_works(&library);
+}
+
+#[test]
+fn buffers_go_in_and_out_once() {
+    let library = fixtures_isolated(IsolatedOptions::new());
+    let convert = library.function("ffikit_convert_to_utf8").unwrap();
+    let input: Vec<u8> = (0..=255u8).collect();
+    let expected: String = input.iter().map(|&b| char::from(b)).collect();
+    let mut args = [
+        Value::Str("LATIN1".into()),
+        Value::Bytes(input.clone()),
+        Value::UInt(input.len() as u64),
+        Value::Bytes(vec![0; 600]),
+        Value::UInt(600),
+    ];
+    let written = convert.call_mut(&mut args).unwrap();
+    assert_eq!(written, Value::Int(expected.len() as i64));
+    let Value::Bytes(out) = &args[3] else {
+        unreachable!()
+    };
+    assert_eq!(&out[..expected.len()], expected.as_bytes());
+    // `call` copies in only: the caller's bytes stay as they were.
+    let mut fresh = args.clone();
+    fresh[3] = Value::Bytes(vec![0; 600]);
+    assert_eq!(convert.call(&fresh).unwrap(), written);
+    assert_eq!(fresh[3], Value::Bytes(vec![0; 600]));
+    // A C object as an out-parameter: copied back.
+    let libc = IsolatedLibrary::open("libc.so.6").unwrap();
+    let mut seconds = libc.new_value("long").unwrap();
+    seconds.set(&Value::Int(0)).unwrap();
+    let time = libc.function("long time(long *)").unwrap();
+    let mut args = [Value::Data(seconds)];
+    let returned = time.call_mut(&mut args).unwrap();
+    let Value::Data(seconds) = &args[0] else {
+        unreachable!()
+    };
+    assert_eq!(seconds.get(), returned);
+    // `call` refuses it rather than lose C's writes.
+    let refused = time.call(&args).unwrap_err();
+    assert!(refused.to_string().contains("call_mut"), "{refused}");
+    // Larger than the transfer area allows: an error, not a crash.
+    let small =
+        IsolatedLibrary::open_with("libc.so.6", IsolatedOptions::new().max_transfer(1 << 16))
+            .unwrap();
+    let strlen = small.function("size_t strlen(const char *)").unwrap();
+    let too_large = strlen.call(&[Value::Str("x".repeat(1 << 17))]).unwrap_err();
+    assert_eq!(too_large.kind(), ErrorKind::TooLarge);
+}
+
+#[test]
+fn errno_is_read_in_the_worker_and_kept_on_the_calling_thread() {
+    let libc = IsolatedLibrary::open("libc.so.6").unwrap();
+    let close = libc
+        .function("int close(int)")
+        .unwrap()
+        .capture_errno()
+        .unwrap();
+    assert_eq!(close.call(&[Value::Int(-1)]).unwrap(), Value::Int(-1));
+    assert_eq!(ffikit_abi::last_errno(), libc::EBADF);
+}
+
+#[test]
+fn handles_live_as_long_as_their_worker_and_callbacks_run_here() {
+    let sqlite = IsolatedLibrary::open("sqlite3").unwrap();
+    sqlite
+        .cdef(
+            "typedef struct sqlite3 sqlite3;
+             int sqlite3_open(const char *filename, sqlite3 **db);
+             int sqlite3_exec(sqlite3 *db, const char *sql,
+                              int (*callback)(void *, int, char **, char **),
+                              void *argument, char **error);
+             int sqlite3_close(sqlite3 *db);",
+        )
+        .unwrap();
+    let open = sqlite.function("sqlite3_open").unwrap();
+    let mut args = [
+        Value::Str(":memory:".into()),
+        Value::Data(sqlite.new_value("sqlite3 *").unwrap()),
+    ];
+    assert_eq!(open.call_mut(&mut args).unwrap(), Value::Int(0));
+    let Value::Data(slot) = &args[1] else {
+        unreachable!()
+    };
+    let db = sqlite.handle_in(slot).unwrap();
+    assert!(matches!(db, Value::Handle(_)));
+
+    let rows = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = rows.clone();
+    let collect = sqlite
+        .callback(
+            "collect",
+            "int (*)(void *, int, char **, char **)",
+            move |invocation, args| {
+                let count = args[1].as_i128().unwrap() as usize;
+                let values = invocation.read(&args[2], &format!("char *[{count}]"))?;
+                let Value::Array(values) = values else {
+                    unreachable!()
+                };
+                let row: Vec<String> = values
+                    .iter()
+                    .map(|v| String::from_utf8(invocation.read_string(v).unwrap()).unwrap())
+                    .collect();
+                seen.lock().unwrap().push(row);
+                Ok(Value::Int(0))
+            },
+        )
+        .unwrap();
+    let exec = sqlite.function("sqlite3_exec").unwrap();
+    let sql = "create table t(a, b); insert into t values (1, 'one'), (2, 'two');
+               select a, b from t order by a;";
+    let status = exec
+        .call(&[
+            db.clone(),
+            Value::Str(sql.into()),
+            collect.handle().unwrap(),
+            Value::Null,
+            Value::Null,
+        ])
+        .unwrap();
+    assert_eq!(status, Value::Int(0));
+    assert_eq!(
+        *rows.lock().unwrap(),
+        vec![
+            vec!["1".to_owned(), "one".to_owned()],
+            vec!["2".to_owned(), "two".to_owned()]
+        ]
+    );
+    // A panicking callback: the call fails with CallbackFailed, C got 0 (no abort).
+    let panicking = sqlite
+        .callback(
+            "panicking",
+            "int (*)(void *, int, char **, char **)",
+            |_, _| panic!("boom"),
+        )
+        .unwrap();
+    let failed = exec
+        .call(&[
+            db.clone(),
+            Value::Str("select 1;".into()),
+            panicking.handle().unwrap(),
+            Value::Null,
+            Value::Null,
+        ])
+        .unwrap_err();
+    assert_eq!(failed.kind(), ErrorKind::CallbackFailed, "{failed}");
+    assert!(failed.to_string().contains("boom"), "{failed}");
+    // Calling the library directly from its own callback would wait for itself: refused.
+    let inner_exec = sqlite.function("sqlite3_exec").unwrap();
+    let db_inside = db.clone();
+    let reentrant = sqlite
+        .callback(
+            "reentrant",
+            "int (*)(void *, int, char **, char **)",
+            move |invocation, _| {
+                let direct = inner_exec.call(&[
+                    db_inside.clone(),
+                    Value::Str("select 2;".into()),
+                    Value::Null,
+                    Value::Null,
+                    Value::Null,
+                ]);
+                assert_eq!(direct.unwrap_err().kind(), ErrorKind::WorkerFailed);
+                // Through the invocation, the same call works (nested in the worker).
+                let nested = invocation.call(
+                    &inner_exec,
+                    &[
+                        db_inside.clone(),
+                        Value::Str("select 2;".into()),
+                        Value::Null,
+                        Value::Null,
+                        Value::Null,
+                    ],
+                )?;
+                assert_eq!(nested, Value::Int(0));
+                Ok(Value::Int(0))
+            },
+        )
+        .unwrap();
+    let status = exec
+        .call(&[
+            db.clone(),
+            Value::Str("select 1;".into()),
+            reentrant.handle().unwrap(),
+            Value::Null,
+            Value::Null,
+        ])
+        .unwrap();
+    assert_eq!(status, Value::Int(0));
+
+    // After the worker ends, its handles are refused, not reused.
+    sqlite.restart().unwrap();
+    let close = sqlite.function("sqlite3_close").unwrap();
+    let stale = close.call(&[db]).unwrap_err();
+    assert_eq!(stale.kind(), ErrorKind::StaleHandle, "{stale}");
+}
+
+#[test]
+fn callbacks_from_qsort_and_from_a_thread_of_c() {
+    let library = fixtures_isolated(IsolatedOptions::new());
+    let ascending = library
+        .callback(
+            "ascending",
+            "int (*)(const void *, const void *)",
+            |invocation, args| {
+                let a = invocation.read(&args[0], "int")?.as_i128().unwrap();
+                let b = invocation.read(&args[1], "int")?.as_i128().unwrap();
+                Ok(Value::Int(a.cmp(&b) as i64))
+            },
+        )
+        .unwrap();
+    let numbers: Vec<i64> = vec![5, -3, 9, 0, 2, 2, -8, 7];
+    let mut array = library.new_value("int[8]").unwrap();
+    array
+        .set(&Value::Array(
+            numbers.iter().map(|&n| Value::Int(n)).collect(),
+        ))
+        .unwrap();
+    let sort = library.function("sort_ints").unwrap();
+    let mut args = [
+        Value::Data(array),
+        Value::UInt(8),
+        ascending.handle().unwrap(),
+    ];
+    sort.call_mut(&mut args).unwrap();
+    let mut expected = numbers.clone();
+    expected.sort();
+    let Value::Data(sorted) = &args[0] else {
+        unreachable!()
+    };
+    assert_eq!(
+        sorted.get(),
+        Value::Array(expected.into_iter().map(Value::Int).collect())
+    );
+
+    let on_thread = library
+        .callback("on_thread", "thread_fn", |_, args| {
+            Ok(Value::Int(args[0].as_i128().unwrap() as i64 * 3))
+        })
+        .unwrap();
+    let call_on_new_thread = library.function("call_on_new_thread").unwrap();
+    let result = call_on_new_thread
+        .call(&[on_thread.handle().unwrap(), 14.into(), Value::Null])
+        .unwrap();
+    assert_eq!(result, Value::Int(42));
+}
+
+#[test]
+fn restarts_leak_no_descriptor_mapping_or_process() {
+    fn count(path: &str) -> usize {
+        match path {
+            "/proc/self/maps" => std::fs::read_to_string(path).unwrap().lines().count(),
+            _ => std::fs::read_dir(path).unwrap().count(),
+        }
+    }
+    let library = fixtures_isolated(IsolatedOptions::new());
+    let abort = library.function("ffikit_fault_abort").unwrap();
+    gcd_works(&library);
+    let (fds, maps) = (count("/proc/self/fd"), count("/proc/self/maps"));
+    let mut pids = Vec::new();
+    for _ in 0..10 {
+        pids.push(library.worker().unwrap().0);
+        assert_eq!(abort.call(&[]).unwrap_err().kind(), ErrorKind::WorkerFault);
+        gcd_works(&library);
+    }
+    // Other tests run beside this one: allow their few, never one per restart.
+    assert!(count("/proc/self/fd") < fds + 5, "descriptors leak");
+    assert!(count("/proc/self/maps") < maps + 5, "mappings leak");
+    assert!(pids.iter().all(|pid| !exists(*pid)), "zombies");
+    let last = library.worker().unwrap().0;
+    drop((abort, library));
+    assert!(!exists(last), "the last worker outlived its library");
+}
