@@ -115,7 +115,7 @@ pub fn run(options: &Options, exe: &Path) -> Result<CountReport, CompareError> {
         for (style, call) in workloads::build(name, &libs)?.rows {
             let reason = match (style, call) {
                 (_, Err(reason)) => reason,
-                (Style::Subprocess, _) => {
+                (Style::Subprocess | Style::Isolated, _) => {
                     "runs in another process; callgrind counts this one".into()
                 }
                 (Style::Async, _) => {

@@ -82,13 +82,15 @@ pub enum Style {
     Libloading,
     /// `Pool::scope`: every call a future on a worker thread, all awaited.
     Async,
+    /// `IsolatedLibrary`: the dynamic call made in a worker process over shared memory.
+    Isolated,
     /// A command in a subprocess per call (`iconv`, `sleep`): the shell-out way.
     Subprocess,
 }
 
 impl Style {
     /// Every style, in report order.
-    pub const ALL: [Style; 9] = [
+    pub const ALL: [Style; 10] = [
         Style::Direct,
         Style::Api,
         Style::Typed,
@@ -97,6 +99,7 @@ impl Style {
         Style::FfiCall,
         Style::Libloading,
         Style::Async,
+        Style::Isolated,
         Style::Subprocess,
     ];
 
@@ -111,6 +114,7 @@ impl Style {
             Style::FfiCall => "ffi_call",
             Style::Libloading => "libloading",
             Style::Async => "async",
+            Style::Isolated => "isolated",
             Style::Subprocess => "subprocess",
         }
     }
@@ -128,6 +132,7 @@ impl Style {
             Style::FfiCall => "raw ffi_call, same cif",
             Style::Libloading => "raw libloading pointer",
             Style::Async => "ABI futures, one scope",
+            Style::Isolated => "isolated worker process",
             Style::Subprocess => "subprocess per call",
         }
     }
@@ -152,6 +157,9 @@ impl Style {
             Style::Libloading => "a function pointer from libloading, its type the caller's word",
             Style::Async => {
                 "Pool::scope: the dynamic calls as futures on worker threads (64 for blocking calls, one per core for CPU work), all awaited"
+            }
+            Style::Isolated => {
+                "IsolatedLibrary: the dynamic call, checked here, made by a worker process over shared memory (a crash, exit or hang in C is an error); buffers copied in and out once"
             }
             Style::Subprocess => "a command (iconv, sleep) run once per call (the shell-out way)",
         }
@@ -198,6 +206,7 @@ impl Style {
             }
             Style::Libloading => ("nothing", "the .so"),
             Style::Async => ("nothing", "the .so (and libffi, built in), worker threads"),
+            Style::Isolated => ("nothing", "the .so, a worker process (this program again)"),
             Style::Subprocess => ("nothing", "the command (iconv, sleep)"),
         }
     }
@@ -212,6 +221,7 @@ impl Style {
             Style::FfiCall => "none (raw argument pointers)",
             Style::Subprocess => "none (text)",
             Style::Async => "the dynamic call's, on the worker",
+            Style::Isolated => "the dynamic call's, in this process before sending",
             Style::Dynamic | Style::Libffi => "",
         }
     }

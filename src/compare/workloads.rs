@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
-use ffikit_abi::{Function, Library, Value};
+use ffikit_abi::{Function, IsolatedFunction, IsolatedLibrary, IsolatedOptions, Library, Value};
 
 use super::{CompareError, Style};
 use crate::fixtures::{self, libc_sys, sys};
@@ -131,7 +131,18 @@ pub struct Libraries {
     libc: Library,
     raw_fixtures: libloading::Library,
     raw_libc: libloading::Library,
+    /// The same two in worker processes (or why not).
+    isolated_fixtures: Result<IsolatedLibrary, String>,
+    isolated_libc: Result<IsolatedLibrary, String>,
 }
+
+/// The libc functions the workloads call, as <string.h>, <stdio.h>, <stdlib.h> and
+/// <unistd.h> declare them.
+const LIBC_DECLARATIONS: &str = "size_t strlen(const char *s);
+     int snprintf(char *buffer, size_t capacity, const char *format, ...);
+     void qsort(void *base, size_t count, size_t size,
+                int (*compare)(const void *, const void *));
+     int usleep(unsigned int microseconds);";
 
 impl Libraries {
     /// Opens the fixtures' shared object and libc, for ABI mode and for libloading.
@@ -146,13 +157,13 @@ impl Libraries {
         let fixtures = unsafe { Library::open_described(fixtures::SHARED_OBJECT) }?;
         // SAFETY: libc is already loaded in this process: no initializer runs again.
         let libc = unsafe { Library::open("libc.so.6") }?;
-        libc.cdef(
-            "size_t strlen(const char *s);
-             int snprintf(char *buffer, size_t capacity, const char *format, ...);
-             void qsort(void *base, size_t count, size_t size,
-                        int (*compare)(const void *, const void *));
-             int usleep(unsigned int microseconds);",
-        )?;
+        libc.cdef(LIBC_DECLARATIONS)?;
+        let isolated_fixtures =
+            IsolatedLibrary::open_described(fixtures::SHARED_OBJECT, IsolatedOptions::new())
+                .map_err(|e| e.to_string());
+        let isolated_libc = IsolatedLibrary::open("libc.so.6")
+            .and_then(|library| library.cdef(LIBC_DECLARATIONS).map(|_| library))
+            .map_err(|e| e.to_string());
         // SAFETY: loading runs the libraries' initializers: the fixtures have none, libc is
         // already loaded in this process.
         let raw = |path: &str| unsafe { libloading::Library::new(path) };
@@ -161,6 +172,8 @@ impl Libraries {
             libc,
             raw_fixtures: raw(fixtures::SHARED_OBJECT)?,
             raw_libc: raw("libc.so.6")?,
+            isolated_fixtures,
+            isolated_libc,
         })
     }
 }
@@ -207,6 +220,39 @@ impl<'a> Bench<'a> {
         self.rows.push((style, Ok(Box::new(call))));
         self
     }
+    /// The isolated row, or why there is none (no worker could start).
+    fn isolated(
+        &mut self,
+        call: Result<impl FnMut(Verify) -> Result<u64, std::io::Error> + 'a, String>,
+    ) -> &mut Self {
+        self.rows
+            .push((Style::Isolated, call.map(|call| Box::new(call) as Call<'a>)));
+        self
+    }
+}
+
+/// `name` of an isolated library (by its declaration there).
+fn isolated_function(
+    library: &Result<IsolatedLibrary, String>,
+    name: &str,
+) -> Result<IsolatedFunction, String> {
+    let library = library.as_ref().map_err(Clone::clone)?;
+    library.function(name).map_err(|e| e.to_string())
+}
+
+/// The isolated row of a workload whose dynamic rows call `name` with `args`.
+fn isolated_call<'a>(
+    library: &Result<IsolatedLibrary, String>,
+    name: &str,
+    args: Vec<Value>,
+) -> Result<impl FnMut(Verify) -> Result<u64, std::io::Error> + 'a, String> {
+    let function = isolated_function(library, name)?;
+    Ok(move |_| {
+        function
+            .call(black_box(&args))
+            .map(fingerprint)
+            .map_err(std::io::Error::other)
+    })
 }
 
 /// A dynamic result's bits, taken as a caller consuming its result would. A scalar is
@@ -301,6 +347,15 @@ fn ptr<T>(value: &mut T) -> *mut c_void {
 ///
 /// An unknown workload, or a function that cannot be bound.
 pub fn build<'a>(name: &str, libs: &'a Libraries) -> Result<Bench<'a>, CompareError> {
+    let mut bench = build_unordered(name, libs)?;
+    // Rows in the styles' report order, whatever order a workload made them in.
+    bench
+        .rows
+        .sort_by_key(|(style, _)| Style::ALL.iter().position(|s| s == style));
+    Ok(bench)
+}
+
+fn build_unordered<'a>(name: &str, libs: &'a Libraries) -> Result<Bench<'a>, CompareError> {
     match name {
         "gcd" => gcd(libs),
         "get_pi" => get_pi(libs),
@@ -351,6 +406,7 @@ fn gcd(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         })
         // SAFETY: the call matches the declaration, as the workload\'s safety note says.
         .fallible(Style::Dynamic, unsafe { dynamic(function, args.clone()) })
+        .isolated(isolated_call(&libs.isolated_fixtures, "gcd", args.clone()))
         // SAFETY: the call matches the declaration, as the workload\'s safety note says.
         .fallible(Style::Libffi, unsafe { dynamic(libffi, args) })
         .row(Style::FfiCall, move |_| {
@@ -380,6 +436,7 @@ fn get_pi(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         .row(Style::Typed, move |_| unsafe { (*typed)() }.to_bits())
         // SAFETY: the call matches the declaration, as the workload\'s safety note says.
         .fallible(Style::Dynamic, unsafe { dynamic(function, Vec::new()) })
+        .isolated(isolated_call(&libs.isolated_fixtures, "get_pi", Vec::new()))
         // SAFETY: the call matches the declaration, as the workload\'s safety note says.
         .fallible(Style::Libffi, unsafe { dynamic(libffi, Vec::new()) })
         .row(Style::FfiCall, move |_| ffi_call(&reference, []))
@@ -426,6 +483,11 @@ fn mixed6(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         })
         // SAFETY: the call matches the declaration, as the workload\'s safety note says.
         .fallible(Style::Dynamic, unsafe { dynamic(function, args.clone()) })
+        .isolated(isolated_call(
+            &libs.isolated_fixtures,
+            "mixed_six",
+            args.clone(),
+        ))
         // SAFETY: the call matches the declaration, as the workload\'s safety note says.
         .fallible(Style::Libffi, unsafe { dynamic(libffi, args) })
         .row(Style::FfiCall, move |_| {
@@ -494,6 +556,11 @@ fn spill14(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         .row(Style::Typed, move |_| unsafe { spill!(*typed) })
         // SAFETY: the call matches the declaration, as the workload\'s safety note says.
         .fallible(Style::Dynamic, unsafe { dynamic(function, args.clone()) })
+        .isolated(isolated_call(
+            &libs.isolated_fixtures,
+            "spill14",
+            args.clone(),
+        ))
         // SAFETY: the call matches the declaration, as the workload\'s safety note says.
         .fallible(Style::Libffi, unsafe { dynamic(libffi, args) })
         .row(Style::FfiCall, move |_| {
@@ -626,6 +693,7 @@ fn struct_sum<'a, S: Copy + 'static, T: ffikit_abi::CType + Copy + 'static, cons
         })
         // SAFETY: the call matches the declaration, as the workload\'s safety note says.
         .fallible(Style::Dynamic, unsafe { dynamic(function, args.clone()) })
+        .isolated(isolated_call(&libs.isolated_fixtures, name, args.clone()))
         // SAFETY: the call matches the declaration, as the workload\'s safety note says.
         .fallible(Style::Libffi, unsafe { dynamic(libffi, args) })
         .row(Style::FfiCall, move |_| {
@@ -671,6 +739,7 @@ fn strlen(libs: &Libraries, copied: bool) -> Result<Bench<'_>, CompareError> {
         })
         // SAFETY: the call matches the declaration, as the workload\'s safety note says.
         .fallible(Style::Dynamic, unsafe { dynamic(function, args.clone()) })
+        .isolated(isolated_call(&libs.isolated_libc, "strlen", args.clone()))
         // SAFETY: the call matches the declaration, as the workload\'s safety note says.
         .fallible(Style::Libffi, unsafe { dynamic(libffi, args) })
         .row(Style::FfiCall, move |_| {
@@ -787,6 +856,28 @@ fn snprintf(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
                 unsafe { libffi.call(black_box(&libffi_args)) }.map_err(std::io::Error::other)?;
             Ok(written(&b_libffi[..], fingerprint(n) as c_int, verify))
         })
+        .isolated(
+            isolated_function(&libs.isolated_libc, "snprintf").and_then(|function| {
+                let function = function.variadic(&variadic).map_err(|e| e.to_string())?;
+                let mut args = vec![
+                    Value::Bytes(vec![0; CAPACITY]),
+                    Value::UInt(CAPACITY as u64),
+                    Value::Str(format.to_str().expect("ASCII").to_owned()),
+                    Value::Int(42),
+                    Value::Str("abc".into()),
+                    Value::Float(2.5),
+                ];
+                Ok(move |verify| {
+                    let n = function
+                        .call_mut(black_box(&mut args))
+                        .map_err(std::io::Error::other)?;
+                    let Value::Bytes(buffer) = &args[0] else {
+                        unreachable!("the buffer stays bytes")
+                    };
+                    Ok(written(buffer, fingerprint(n) as c_int, verify))
+                })
+            }),
+        )
         .row(Style::Libloading, move |verify| {
             // SAFETY: the call matches the declaration, as the workload's safety note says.
             let n = unsafe {
@@ -868,6 +959,7 @@ fn sort(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
         buffer.copy_from_slice(input);
         buffer.as_mut_ptr().cast()
     }
+    let input_isolated = input.clone();
     let input: std::rc::Rc<[i32]> = input.into();
     let dynamic_compare = std::rc::Rc::new(dynamic_compare);
     let (i_direct, i_api, i_typed, i_dynamic, i_libffi, i_raw) = (
@@ -927,6 +1019,7 @@ fn sort(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
             unsafe { libffi.call(black_box(&libffi_call)) }.map_err(std::io::Error::other)?;
             Ok(sorted(&b_libffi, verify))
         })
+        .isolated(isolated_sort(libs, &input_isolated))
         .row(Style::Libloading, move |verify| {
             let base = refill(&mut b_raw, &i_raw);
             // SAFETY: the call matches the declaration, as the workload's safety note says.
@@ -934,6 +1027,50 @@ fn sort(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
             sorted(&b_raw, verify)
         });
     Ok(bench)
+}
+
+/// The isolated sort: the array copied in and out, the comparator a callback run here
+/// that reads the two ints from the worker (as a CFFI callback reads its pointers).
+fn isolated_sort<'a>(
+    libs: &Libraries,
+    input: &[i32],
+) -> Result<impl FnMut(Verify) -> Result<u64, std::io::Error> + 'a, String> {
+    let library = libs.isolated_libc.as_ref().map_err(Clone::clone)?;
+    let qsort = library.function("qsort").map_err(|e| e.to_string())?;
+    let compare = library
+        .callback(
+            "compare",
+            "int (*)(const void *, const void *)",
+            |invocation, args| {
+                let a = invocation.read(&args[0], "int")?;
+                let b = invocation.read(&args[1], "int")?;
+                Ok(Value::Int(a.as_i128().cmp(&b.as_i128()) as i64))
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    let handle = compare.handle().map_err(|e| e.to_string())?;
+    let bytes = bytes_of_ints(input).to_vec();
+    let mut args = vec![
+        Value::Bytes(bytes.clone()),
+        Value::UInt(SORTED as u64),
+        Value::UInt(4),
+        handle,
+    ];
+    Ok(move |verify| {
+        let _keep = &compare;
+        args[0] = Value::Bytes(bytes.clone());
+        qsort
+            .call_mut(black_box(&mut args))
+            .map_err(std::io::Error::other)?;
+        let Value::Bytes(out) = &args[0] else {
+            unreachable!("the array stays bytes")
+        };
+        let values: Vec<i32> = out
+            .chunks_exact(4)
+            .map(|c| i32::from_ne_bytes(c.try_into().expect("4 bytes")))
+            .collect();
+        Ok(sorted(&values, verify))
+    })
 }
 
 fn utf8(libs: &Libraries, size: usize) -> Result<Bench<'_>, CompareError> {
@@ -1048,6 +1185,29 @@ fn utf8(libs: &Libraries, size: usize) -> Result<Bench<'_>, CompareError> {
             };
             converted(&b_raw, n, verify)
         })
+        .isolated(
+            isolated_function(&libs.isolated_fixtures, name)
+                .and_then(|f| f.capture_errno().map_err(|e| e.to_string()))
+                .map(|function| {
+                    // The input copied in, the output buffer in and out: once each per call.
+                    let mut args = vec![
+                        Value::Str("LATIN1".into()),
+                        Value::Bytes(input.to_vec()),
+                        Value::UInt(input.len() as u64),
+                        Value::Bytes(vec![0; 2 * size]),
+                        Value::UInt(2 * size as u64),
+                    ];
+                    move |verify| {
+                        let value = function
+                            .call_mut(black_box(&mut args))
+                            .map_err(std::io::Error::other)?;
+                        let Value::Bytes(out) = &args[3] else {
+                            unreachable!("the buffer stays bytes")
+                        };
+                        converted(out, dynamic_result(value)?, verify)
+                    }
+                }),
+        )
         .fallible(Style::Subprocess, move |verify| {
             let output = convert_in_subprocess(black_box(&input))?;
             Ok(if verify {
@@ -1224,6 +1384,21 @@ fn blocking64(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
                 Ok(ok)
             }
         })
+        .isolated(
+            isolated_function(&libs.isolated_libc, "usleep").map(|usleep| {
+                let args = args.clone();
+                move |_| {
+                    let mut ok = 0;
+                    for _ in 0..CONCURRENT_CALLS {
+                        let value = usleep
+                            .call(black_box(&args))
+                            .map_err(std::io::Error::other)?;
+                        ok += succeeded(&value);
+                    }
+                    Ok(ok)
+                }
+            }),
+        )
         .fallible(Style::Async, move |_| {
             pool.scope(|scope| {
                 let calls: Vec<_> = (0..CONCURRENT_CALLS)
@@ -1303,6 +1478,7 @@ fn sort64(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
                 Ok(total(&arrays))
             }
         })
+        .isolated(isolated_sort64(libs, fresh.clone(), total))
         .fallible(Style::Async, move |_| {
             let mut arrays = fresh();
             pool.scope(|scope| {
@@ -1327,6 +1503,37 @@ fn sort64(libs: &Libraries) -> Result<Bench<'_>, CompareError> {
             Ok(total(&arrays))
         });
     Ok(bench)
+}
+
+/// sort64 in a worker: each array copied in and out, the comparator the worker's own C
+/// function (its address there).
+fn isolated_sort64<'a>(
+    libs: &Libraries,
+    fresh: impl Fn() -> Vec<Vec<i32>> + 'a,
+    total: impl Fn(&[Vec<i32>]) -> u64 + 'a,
+) -> Result<impl FnMut(Verify) -> Result<u64, std::io::Error> + 'a, String> {
+    let sort = isolated_function(&libs.isolated_fixtures, "sort_ints")?;
+    let comparator = isolated_function(&libs.isolated_fixtures, "compare_ints_ascending")?
+        .handle()
+        .map_err(|e| e.to_string())?;
+    Ok(move |_| {
+        let mut arrays = fresh();
+        for array in &mut arrays {
+            let mut args = [
+                Value::Bytes(bytes_of_ints(array).to_vec()),
+                Value::UInt(array.len() as u64),
+                comparator.clone(),
+            ];
+            sort.call_mut(&mut args).map_err(std::io::Error::other)?;
+            let Value::Bytes(out) = &args[0] else {
+                unreachable!("the array stays bytes")
+            };
+            for (value, bytes) in array.iter_mut().zip(out.chunks_exact(4)) {
+                *value = i32::from_ne_bytes(bytes.try_into().expect("4 bytes"));
+            }
+        }
+        Ok(total(&arrays))
+    })
 }
 
 fn bytes_of_ints(values: &[i32]) -> &[u8] {

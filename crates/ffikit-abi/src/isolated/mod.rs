@@ -53,7 +53,7 @@ mod wire;
 mod worker;
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -299,6 +299,8 @@ struct Inner {
     replay: Mutex<Replay>,
     session: Mutex<Session>,
     next_callback: AtomicU32,
+    /// Type names `read` has checked (checking one parses it).
+    read_types: Mutex<std::collections::HashSet<String>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -319,8 +321,8 @@ struct Running {
     child: Child,
     shared: Shared,
     number: u64,
-    /// The functions bound there, by id.
-    bound: HashSet<u32>,
+    /// The functions bound there, by id: their code addresses.
+    bound: HashMap<u32, usize>,
     /// The callbacks made there: their addresses, by id.
     callbacks: HashMap<u32, usize>,
 }
@@ -376,6 +378,7 @@ impl IsolatedLibrary {
                 replay: Mutex::default(),
                 session: Mutex::default(),
                 next_callback: AtomicU32::new(0),
+                read_types: Mutex::default(),
             }),
         };
         let mut held = library.inner.hold()?;
@@ -764,17 +767,18 @@ impl Inner {
             child,
             shared,
             number: NEXT_WORKER.fetch_add(1, Ordering::Relaxed),
-            bound: HashSet::new(),
+            bound: HashMap::new(),
             callbacks: HashMap::new(),
         })
     }
 
-    /// Makes sure function `id` is bound in the running worker.
-    fn bound(&self, session: &mut Session, id: u32) -> Result<u64, Error> {
+    /// Makes sure function `id` is bound in the running worker: the worker's number and
+    /// the function's address there.
+    fn bound(&self, session: &mut Session, id: u32) -> Result<(u64, usize), Error> {
         let running = self.running(session)?;
         let number = running.number;
-        if running.bound.contains(&id) {
-            return Ok(number);
+        if let Some(&address) = running.bound.get(&id) {
+            return Ok((number, address));
         }
         let binding = lock(&self.replay).bindings[id as usize].clone();
         let mut encoder = Encoder::default();
@@ -787,11 +791,15 @@ impl Inner {
             encoder.text(ty);
         }
         encoder.u8(u8::from(binding.errno));
-        request(self, session, number, 0, to_worker::BIND, &encoder)?;
+        let answer = request(self, session, number, 0, to_worker::BIND, &encoder)?;
+        let address = match decode_value(self, number, &answer)?.0 {
+            Value::Handle(handle) => handle.address,
+            _ => 0,
+        };
         if let Some(running) = session.worker.as_mut() {
-            running.bound.insert(id);
+            running.bound.insert(id, address);
         }
-        Ok(number)
+        Ok((number, address))
     }
 }
 
@@ -1166,7 +1174,10 @@ fn read_in(
     type_name: &str,
 ) -> Result<Value, Error> {
     // Checked here first: an unknown type is this side's error.
-    inner.model.new_value(type_name)?;
+    if !lock(&inner.read_types).contains(type_name) {
+        inner.model.new_value(type_name)?;
+        lock(&inner.read_types).insert(type_name.to_owned());
+    }
     let (number, address) = handle_address(session, inner, "read", handle)?;
     let mut encoder = Encoder::default();
     encoder.u64(address as u64).text(type_name);
@@ -1326,6 +1337,18 @@ impl IsolatedFunction {
         self.checker.name()
     }
 
+    /// Its code address in the current worker, as a handle: to pass it to a
+    /// function-pointer parameter there (a C comparator of the library to its sort).
+    ///
+    /// # Errors
+    ///
+    /// Starting a worker or binding the function there failed.
+    pub fn handle(&self) -> Result<Value, Error> {
+        let mut held = self.library.inner.hold()?;
+        let (worker, address) = self.library.inner.bound(&mut held.guard, self.id)?;
+        Ok(Value::Handle(Handle { worker, address }))
+    }
+
     /// The library it belongs to.
     pub fn library(&self) -> &IsolatedLibrary {
         &self.library
@@ -1368,7 +1391,7 @@ impl IsolatedFunction {
         mut transfers: Option<&mut Vec<Transfer>>,
     ) -> Result<Value, Error> {
         let inner = &*self.library.inner;
-        let number = inner.bound(session, self.id)?;
+        let (number, _) = inner.bound(session, self.id)?;
         // Checked as an in-process call checks them, before anything is sent.
         let mut pointers = Vec::new();
         let copy_back = transfers.is_some();

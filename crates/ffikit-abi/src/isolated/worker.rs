@@ -107,6 +107,9 @@ struct Worker {
     library: OnceLock<&'static Library>,
     functions: Mutex<HashMap<u32, Arc<Function<'static>>>>,
     callbacks: Mutex<HashMap<u32, Callback>>,
+    /// A C object of each type passed by value so far: copied for each call's argument
+    /// (making one from its type's name parses it).
+    prototypes: Mutex<HashMap<String, crate::data::CData>>,
     /// Where messages sent while C runs go: after the latest message received.
     top: AtomicUsize,
     /// Calls in progress (a callback outside every call has no parent listening).
@@ -142,6 +145,7 @@ pub(super) fn serve(setup: Setup) -> ! {
         library: OnceLock::new(),
         functions: Mutex::default(),
         callbacks: Mutex::default(),
+        prototypes: Mutex::default(),
         top: AtomicUsize::new(0),
         calls: AtomicUsize::new(0),
     });
@@ -285,8 +289,10 @@ impl Worker {
         if errno {
             function = function.capture_errno();
         }
+        let mut encoder = Encoder::default();
+        encoder.pointer(function.address());
         lock(&self.functions).insert(id, Arc::new(function));
-        Ok(Encoder::default())
+        Ok(encoder)
     }
 
     /// Makes the decoded values this process's: transfer-area offsets become addresses in
@@ -297,7 +303,7 @@ impl Worker {
             Decoded::Area(offset) => Ok(Value::Pointer(base + offset)),
             Decoded::Pointer(address) => Ok(Value::Pointer(address)),
             Decoded::Data(type_name, bytes) => {
-                let mut data = self.library()?.new_value(&type_name)?;
+                let mut data = self.object(&type_name)?;
                 if data.size() != bytes.len() {
                     return Err(protocol(format!(
                         "a `{type_name}` of {} bytes",
@@ -309,6 +315,18 @@ impl Worker {
             }
             _ => unreachable!("finish hands over the parts only"),
         })
+    }
+
+    /// A new C object of `type_name`, copied from a prototype made once per type.
+    fn object(&self, type_name: &str) -> Result<crate::data::CData, Error> {
+        let mut prototypes = lock(&self.prototypes);
+        if let Some(prototype) = prototypes.get(type_name) {
+            return prototype.try_clone();
+        }
+        let prototype = self.library()?.new_value(type_name)?;
+        let data = prototype.try_clone()?;
+        prototypes.insert(type_name.to_owned(), prototype);
+        Ok(data)
     }
 
     fn call(&self, decoder: &mut Decoder<'_>) -> Result<Encoder, Error> {
@@ -359,7 +377,7 @@ impl Worker {
     fn read(&self, decoder: &mut Decoder<'_>) -> Result<Encoder, Error> {
         let address = decoder.u64().map_err(malformed)? as usize;
         let type_name = decoder.text().map_err(malformed)?;
-        let mut data = self.library()?.new_value(&type_name)?;
+        let mut data = self.object(&type_name)?;
         // SAFETY: the parent asked to read a `type_name` at this address of ours; a wrong
         // address can only make this process fault, which the parent reports.
         unsafe { data.copy_from(address) };
