@@ -344,6 +344,11 @@ pub unsafe fn run(request: &Request) -> Result<Outcome, CallError> {
     // are kept alive in `arguments` until after the call.
     let value = unsafe { function.call(&arguments.values) }?;
     let errno = request.errno.then(ffikit_abi::last_errno);
+    Ok(outcome(&arguments, value, errno))
+}
+
+/// What the call returned, wrote into its out-parameters and buffers, and errno.
+fn outcome(arguments: &Arguments, value: Value, errno: Option<i32>) -> Outcome {
     let reports = arguments
         .kept
         .iter()
@@ -359,11 +364,66 @@ pub unsafe fn run(request: &Request) -> Result<Outcome, CallError> {
             }
         })
         .collect();
-    Ok(Outcome {
+    Outcome {
         value,
         reports,
         errno,
-    })
+    }
+}
+
+/// Runs the call in a worker process (`--isolated`): the same reading of the request here,
+/// the call there, so that a crash, `exit` or hang in C is an error (exit status 2) instead
+/// of this process's end. Out-parameters and buffers are copied to the worker and back.
+///
+/// # Errors
+///
+/// [`CallError`] as [`run`]; [`ffikit_abi::Error::WorkerFault`] when the worker ended.
+pub fn run_isolated(
+    request: &Request,
+    options: ffikit_abi::IsolatedOptions,
+) -> Result<Outcome, CallError> {
+    if request.header.is_some() {
+        return Err(ffikit_abi::Error::NotDeclared(
+            "`--isolated` takes declarations (the call's own, or `--cdef`), not a preprocessed `--header`".into(),
+        )
+        .into());
+    }
+    // The request is read against a model of the declarations (it loads nothing).
+    let model = Library::this();
+    let mut arguments = read_arguments(request, &model)?;
+    let library = ffikit_abi::IsolatedLibrary::open_with(&request.library, options)?;
+    if let Some(cdef) = &request.cdef {
+        library.cdef(cdef)?;
+    }
+    let declaration = request.declaration.trim().trim_end_matches(';');
+    let mut function = library.function(match arguments.by_name {
+        true => &arguments.function,
+        false => declaration,
+    })?;
+    if !arguments.variadic_types.is_empty() {
+        let types: Vec<&str> = arguments
+            .variadic_types
+            .iter()
+            .map(String::as_str)
+            .collect();
+        function = function.variadic(&types)?;
+    }
+    if request.errno {
+        function = function.capture_errno()?;
+    }
+    // The objects the arguments point to travel as C objects, copied back after the call.
+    let mut values = arguments.values.clone();
+    for (index, data) in arguments.objects_mut() {
+        values[index] = Value::Data(data.try_clone()?);
+    }
+    let value = function.call_mut(&mut values)?;
+    for (index, data) in arguments.objects_mut() {
+        if let Value::Data(written) = &values[index] {
+            *data = written.try_clone()?;
+        }
+    }
+    let errno = request.errno.then(ffikit_abi::last_errno);
+    Ok(outcome(&arguments, value, errno))
 }
 
 /// Binds the function `arguments` were read for: by name (a `static inline` one of the

@@ -188,6 +188,13 @@ enum Commands {
         /// Report errno after the call.
         #[arg(long)]
         errno: bool,
+        /// Call in a worker process: a crash, `exit` or hang in C is reported (exit status
+        /// 2) instead of ending this process.
+        #[arg(long)]
+        isolated: bool,
+        /// With `--isolated`: kill the worker after this many milliseconds.
+        #[arg(long, requires = "isolated")]
+        timeout_ms: Option<u64>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -502,6 +509,8 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             header,
             header_options,
             errno,
+            isolated,
+            timeout_ms,
             json,
         } => {
             let mut declarations = cdef.unwrap_or_default();
@@ -523,10 +532,19 @@ fn try_main(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 header: preprocessed,
                 errno,
             };
-            // SAFETY: the user typed the library, the declaration (or header) and the
-            // arguments: the command line is their promise (1 to 4 of ffikit-abi's safety
-            // model).
-            match unsafe { ffikit::call::run(&request) } {
+            let outcome = if isolated {
+                let mut options = ffikit_abi::IsolatedOptions::new();
+                if let Some(ms) = timeout_ms {
+                    options = options.timeout(std::time::Duration::from_millis(ms));
+                }
+                ffikit::call::run_isolated(&request, options)
+            } else {
+                // SAFETY: the user typed the library, the declaration (or header) and the
+                // arguments: the command line is their promise (1 to 4 of ffikit-abi's safety
+                // model).
+                unsafe { ffikit::call::run(&request) }
+            };
+            match outcome {
                 Ok(outcome) if json => println!("{}", outcome.to_json()),
                 Ok(outcome) => print!("{}", outcome.to_text()),
                 Err(error) => {

@@ -479,3 +479,78 @@ fn restarts_leak_no_descriptor_mapping_or_process() {
     drop((abort, library));
     assert!(!exists(last), "the last worker outlived its library");
 }
+
+#[test]
+fn ffikit_call_isolated_reports_a_crash_or_hang_with_exit_status_2() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ffikit"))
+            .arg("call")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let so = fixtures::SHARED_OBJECT;
+    let ok = run(&["--isolated", so, "int gcd(int, int)", "1071", "462"]);
+    assert!(ok.status.success());
+    // SAFETY: gcd is defined for every pair of ints.
+    let direct = unsafe { sys::gcd(1071, 462) };
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout).trim(),
+        format!("return: {direct}")
+    );
+    let crash = run(&["--isolated", so, "int ffikit_fault_segfault(void)"]);
+    assert_eq!(crash.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&crash.stderr).contains("signal 11 (SIGSEGV)"));
+    let hang = run(&[
+        "--isolated",
+        "--timeout-ms",
+        "200",
+        so,
+        "int ffikit_fault_spin(void)",
+    ]);
+    assert_eq!(hang.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&hang.stderr).contains("did not answer within 200ms"));
+    // Out-parameters come back from the worker as in-process.
+    let buffer = run(&[
+        "--isolated",
+        "--json",
+        "libc.so.6",
+        "int snprintf(char *, size_t, const char *, ...)",
+        "buf:16",
+        "16",
+        "%d-%s",
+        "int:5",
+        "char*:x",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&buffer.stdout).unwrap();
+    assert_eq!(json["return"], 3);
+    assert_eq!(json["buffers"]["0"]["utf8"], "5-x");
+}
+
+#[test]
+fn isolated_calls_as_futures_on_a_pool() {
+    let library = fixtures_isolated(IsolatedOptions::new());
+    let gcd = std::sync::Arc::new(library.function("gcd").unwrap());
+    let crash = std::sync::Arc::new(library.function("ffikit_fault_abort").unwrap());
+    let pool = ffikit_abi::Pool::with_threads(4);
+    let futures: Vec<_> = (1..=16)
+        .map(|k| pool.call_isolated(&gcd, vec![Value::Int(6 * k), Value::Int(4 * k)]))
+        .collect();
+    let results: Vec<Value> = futures
+        .into_iter()
+        .map(|f| f.wait().unwrap().value)
+        .collect();
+    assert_eq!(
+        results,
+        (1..=16).map(|k| Value::Int(2 * k)).collect::<Vec<_>>()
+    );
+    let fault = pool.call_isolated(&crash, vec![]).wait().unwrap_err();
+    assert_eq!(fault.kind(), ErrorKind::WorkerFault);
+    assert_eq!(
+        pool.call_isolated(&gcd, vec![9.into(), 6.into()])
+            .wait()
+            .unwrap()
+            .value,
+        Value::Int(3)
+    );
+}

@@ -77,6 +77,26 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// Calls an isolated library's function ([`IsolatedFunction`](crate::IsolatedFunction))
+    /// on a pool thread, as a future: safe, since the C runs in the library's worker process
+    /// (calls to one worker take turns; a fault is the future's
+    /// [`Error::WorkerFault`]). errno comes back when the function captures it.
+    pub fn call_isolated(
+        &self,
+        function: &Arc<crate::IsolatedFunction>,
+        args: Vec<Value>,
+    ) -> CallFuture {
+        let function = Arc::clone(function);
+        let (future, completion) = CallFuture::pair(self);
+        self.submit(Box::new(move || {
+            let outcome = function.call(&args);
+            completion.complete(finish(outcome, function.captures_errno()));
+        }));
+        future
+    }
+}
+
 /// What a call on a worker returned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Called {

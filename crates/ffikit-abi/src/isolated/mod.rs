@@ -1349,6 +1349,11 @@ impl IsolatedFunction {
         Ok(Value::Handle(Handle { worker, address }))
     }
 
+    /// Whether errno is read after each call ([`capture_errno`](Self::capture_errno)).
+    pub fn captures_errno(&self) -> bool {
+        lock(&self.library.inner.replay).bindings[self.id as usize].errno
+    }
+
     /// The library it belongs to.
     pub fn library(&self) -> &IsolatedLibrary {
         &self.library
