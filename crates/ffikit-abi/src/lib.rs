@@ -57,6 +57,11 @@
 //!   that end only when all their calls have (lending borrowed data, as
 //!   `std::thread::scope` does), dedicated single-thread pools, and [`CallbackStream`]s
 //!   delivering a callback's invocations from C threads to async code.
+//! - [`IsolatedLibrary`] (`isolated`): a library loaded in a worker process of its own (this
+//!   program again, entered by a constructor), its functions checked here and called there
+//!   over a sealed memfd with futex wake-ups (`isolated::shared`, `isolated::wire`,
+//!   `isolated::worker`): a segfault, `abort`, `exit` or hang in C is an
+//!   [`Error::WorkerFault`], pointers it hands out are [`Handle`]s, its callbacks run here.
 //! - `convert`: [`Value`]s to C memory and back, by shape; `convert::quick`: the conversions
 //!   chosen at binding (one match and a range check per argument, struct members in order).
 //! - `lower`: the only module that knows libffi: types, prepared call interfaces, `ffi_call`,
@@ -132,7 +137,9 @@
 //! | 5 | C calls a callback only while it lives | passing [`Callback::address`] through the `unsafe` call; [`Callback::leak`] / [`TypedCallback::leak`] make it true for good; [`CallbackPtr`] borrows it for typed calls |
 //! | 6 | C memory handed over is the caller's to release, once, with the named function | [`Library::adopt`] |
 //!
-//! Everything else is safe because nothing in it can go wrong: [`Library::this`] loads
+//! Everything else is safe because nothing in it can go wrong: an [`IsolatedLibrary`] runs
+//! the library's code in another process, so none of the promises is asked of its caller
+//! (the worst a wrong declaration can do is end the worker: an error); [`Library::this`] loads
 //! nothing; [`Library::cdef`] and [`Library::verify`] read text and the library file;
 //! [`CData`] is memory Rust owns; making a callback runs nothing until C calls it, which only
 //! a promise-5 call arranges; [`Function::typed`] only checks a type, its calls are `unsafe`;

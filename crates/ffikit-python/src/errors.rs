@@ -24,6 +24,7 @@ struct Classes {
     memory: Py<PyType>,
     conflict: Py<PyType>,
     type_string: Py<PyType>,
+    worker: Py<PyType>,
 }
 
 /// Python source of the classes: multiple inheritance from `Error` and a built-in.
@@ -52,6 +53,8 @@ class DeclarationConflictError(CDefError, FFIError):
     'A declaration that contradicts an earlier one (CFFI raises FFIError for these).'
 class TypeStringError(CDefError, FFIError):
     'A type string (ffi.new, cast, typeof, ...) that does not parse: CFFI raises ffi.error, CDefError in its older API.'
+class WorkerError(Error, OSError):
+    'The worker process of an isolated library ended during a call (a signal, exit, its time limit), a handle of an ended worker, or a worker that could not start.'
 class OutOfMemoryError(Error, MemoryError):
     'An allocation whose size the program chose, refused by the allocator.'
 ";
@@ -81,6 +84,7 @@ pub(crate) fn add(module: &Bound<'_, PyModule>) -> PyResult<()> {
         memory: class("OutOfMemoryError")?,
         conflict: class("DeclarationConflictError")?,
         type_string: class("TypeStringError")?,
+        worker: class("WorkerError")?,
     };
     for name in ["FFIError", "VerificationError", "VerificationMissing"] {
         class(name)?;
@@ -125,6 +129,9 @@ fn raise_as(error: Error, chosen: Option<fn(&Classes) -> &Py<PyType>>) -> PyErr 
             ErrorKind::SymbolNotFound | ErrorKind::NotAFunction => &classes.symbol,
             ErrorKind::CallbackFailed => &classes.callback,
             ErrorKind::OutOfMemory => &classes.memory,
+            ErrorKind::WorkerFault | ErrorKind::StaleHandle | ErrorKind::WorkerFailed => {
+                &classes.worker
+            }
             _ => &classes.error,
         };
         // The whole chain, as the Rust side prints it: a declaration's error has the line,

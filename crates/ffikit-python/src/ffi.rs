@@ -213,15 +213,38 @@ impl Ffi {
     /// Opens a shared library (a path, a file name, a name as `find_library` takes it, or
     /// None for the process itself), with this FFI's declarations. It stays loaded for the
     /// life of the process (as with ctypes and CFFI).
-    #[pyo3(signature = (name = None, flags = 0))]
+    ///
+    /// `isolated=True` loads it in a worker process instead (`timeout`: seconds a call may
+    /// run): a crash, `exit` or hang in C raises `ffikit.WorkerError` rather than ending
+    /// Python, and the next call starts a new worker.
+    #[pyo3(signature = (name = None, flags = 0, isolated = false, timeout = None))]
     fn dlopen(
         slf: &Bound<'_, Self>,
         name: Option<&Bound<'_, PyAny>>,
         flags: i32,
-    ) -> PyResult<Py<Lib>> {
+        isolated: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<PyObject> {
         let _ = flags;
         let py = slf.py();
         let this = slf.get();
+        if isolated {
+            if !lock(&this.headers).is_empty() {
+                return Err(pyo3::exceptions::PyNotImplementedError::new_err(
+                    "isolated=True takes cdef declarations, not ffi.include headers",
+                ));
+            }
+            let name: String = match name {
+                None => String::new(),
+                Some(name) => match name.extract() {
+                    Ok(name) => name,
+                    Err(_) => name.call_method0("__fspath__")?.extract()?,
+                },
+            };
+            let cdefs = lock(&this.cdefs).clone();
+            let library = crate::isolated::open(py, &name, &cdefs, timeout)?;
+            return Ok(Py::new(py, library)?.into_any());
+        }
         let library = match name {
             None => Library::this(),
             Some(name) => {
@@ -252,7 +275,7 @@ impl Ffi {
         }
         let library = Arc::new(library);
         lock(&LOADED).push(Arc::clone(&library));
-        Py::new(
+        Ok(Py::new(
             py,
             Lib {
                 library,
@@ -262,7 +285,8 @@ impl Ffi {
                 _ffi: slf.clone().unbind(),
                 closed: std::sync::atomic::AtomicBool::new(false),
             },
-        )
+        )?
+        .into_any())
     }
 
     /// Closes a library opened by `dlopen`: its attributes are refused afterwards (the code

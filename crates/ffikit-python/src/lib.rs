@@ -27,6 +27,8 @@
 //!   and `.` are its own C slots (no PyO3 trampoline on the operations users loop over);
 //!   every cdata is made by `slots::new` as an instance of it.
 //! - `callbacks`: Python callables as C function pointers (`ffi.callback`).
+//! - `isolated`: `ffi.dlopen(name, isolated=True)`: the library in a worker process
+//!   (ffikit-abi's `IsolatedLibrary`), its faults `ffikit.WorkerError`s.
 //! - `convert`: Python objects to ffikit `Value`s and back, for calls.
 //! - `errors`: ffikit's typed errors as Python exceptions (`ffikit.Error` and subclasses that
 //!   are also `TypeError`, `OverflowError`, `OSError`, `MemoryError`, ... where Python users
@@ -54,6 +56,7 @@ mod convert;
 mod ctype;
 mod errors;
 mod ffi;
+mod isolated;
 mod library;
 mod making;
 mod reading;
@@ -72,6 +75,9 @@ fn ffikit_python(module: &pyo3::Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<library::Lib>()?;
     module.add_class::<ctype::CTypeObject>()?;
     module.add_class::<buffer::BufferObject>()?;
+    module.add_class::<isolated::IsolatedLib>()?;
+    module.add_class::<isolated::Handle>()?;
+    module.add_function(wrap_pyfunction!(isolated::run_worker, module)?)?;
     errors::add(module)?;
     module.add("__doc__", "Call C the way CFFI and ctypes do, on ffikit.")?;
     Ok(())
