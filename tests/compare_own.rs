@@ -117,6 +117,8 @@ fn zlib_crc32_by_name_from_its_header_runs_in_every_style() {
 fn libm_cos_from_a_declaration_runs_in_every_style() {
     let report = compare(&["libm.so.6", "double cos(double)", "1.5"]);
     assert_every_style(&report);
+    // And in a worker process, its result checked against the direct call's like the others.
+    assert!(styles(&report).contains("isolated"), "{report}");
     let got: f64 = result(&report).parse().unwrap();
     assert_eq!(got, 1.5f64.cos());
 }
@@ -181,6 +183,8 @@ fn a_variadic_call_writing_a_buffer_is_checked_byte_for_byte() {
         "char*:hi",
     ]);
     assert_every_style(&report);
+    // The buffer written in the worker and copied back: its bytes checked like the others'.
+    assert!(styles(&report).contains("isolated"), "{report}");
     assert_eq!(result(&report), "n=42 hi".len().to_string());
 }
 

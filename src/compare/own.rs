@@ -460,6 +460,17 @@ pub unsafe fn run(request: &Request, options: &Options) -> Result<Report, Compar
         ));
     }
 
+    // The isolated style: the same call in a worker process, the objects the arguments point
+    // to copied there and back around each call.
+    let kept: Vec<(usize, usize, usize)> = arguments
+        .objects_mut()
+        .map(|(index, data)| (index, data.bytes().as_ptr() as usize, data.size()))
+        .collect();
+    match isolated_runner(request, &arguments, kept, char_result) {
+        Ok(runner) => runners.push((Style::Isolated, runner)),
+        Err(reason) => report.skipped.push(unavailable(Style::Isolated, reason)),
+    }
+
     if let Some(command) = &request.command {
         let input: Vec<u8> = arguments
             .values
@@ -614,6 +625,79 @@ fn python_argument(index: usize, value: &Value, data: &CData, kept: &[(usize, St
         Value::Struct(_) => json!({ "record": hex(data.bytes()) }),
         other => json!({ "unsupported": format!("{} arguments", other.describe()) }),
     }
+}
+
+/// The isolated style's runner: the request's function bound in a worker process; each
+/// object an argument points to (`kept`: argument index, address, size) copied into the call
+/// and C's writes copied back to it, so its state compares with the other styles'.
+fn isolated_runner<'a>(
+    request: &Request,
+    arguments: &call::Arguments,
+    kept: Vec<(usize, usize, usize)>,
+    char_result: bool,
+) -> Result<Runner<'a>, String> {
+    let call = &request.call;
+    if call.header.is_some() {
+        return Err(
+            "isolated calls take declarations (--cdef), not a preprocessed --header".into(),
+        );
+    }
+    let failed = |e: ffikit_abi::Error| e.to_string();
+    let library = ffikit_abi::IsolatedLibrary::open(&call.library).map_err(failed)?;
+    if let Some(cdef) = &call.cdef {
+        library.cdef(cdef).map_err(failed)?;
+    }
+    let declaration = call.declaration.trim().trim_end_matches(';');
+    let mut function = library
+        .function(match arguments.by_name {
+            true => &arguments.function,
+            false => declaration,
+        })
+        .map_err(failed)?;
+    if !arguments.variadic_types.is_empty() {
+        let types: Vec<&str> = arguments
+            .variadic_types
+            .iter()
+            .map(String::as_str)
+            .collect();
+        function = function.variadic(&types).map_err(failed)?;
+    }
+    let mut values = arguments.values.clone();
+    Ok(Box::new(move |n, verify| {
+        let _library = &library;
+        let mut last = Value::Void;
+        for _ in 0..n {
+            for &(index, address, size) in &kept {
+                // SAFETY: the object the argument points to, `size` bytes, lives as long as
+                // the comparison (owned by the request's arguments).
+                let bytes = unsafe { std::slice::from_raw_parts(address as *const u8, size) };
+                values[index] = Value::Bytes(bytes.to_vec());
+            }
+            last = function
+                .call_mut(std::hint::black_box(&mut values))
+                .map_err(std::io::Error::other)?;
+            for &(index, address, size) in &kept {
+                if let Value::Bytes(bytes) = &values[index] {
+                    // SAFETY: as above; C's writes go back where the other styles' C writes.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(bytes.as_ptr(), address as *mut u8, size)
+                    };
+                }
+            }
+        }
+        Ok(verify.then(|| match &last {
+            Value::Void => Json::Null,
+            // An address in the worker: compared by NULL-ness, as every pointer is.
+            Value::Handle(_) => json!({ "pointer": "non-NULL" }),
+            Value::Text {
+                bytes: Some(bytes), ..
+            } if char_result => {
+                json!({ "string": String::from_utf8_lossy(bytes) })
+            }
+            // SAFETY: not a pointer or a string (those were handled above): nothing is read.
+            value => unsafe { observe(value, false) },
+        }))
+    }))
 }
 
 fn run_command(command: &str, input: &[u8]) -> Result<(), std::io::Error> {
