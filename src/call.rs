@@ -203,6 +203,11 @@ pub struct Arguments {
 }
 
 impl Arguments {
+    /// The variadic arguments' C types, as `Function::variadic` takes them.
+    pub fn variadic_type_names(&self) -> Vec<&str> {
+        self.variadic_types.iter().map(String::as_str).collect()
+    }
+
     /// The C objects the arguments point to (`out:`, `buf:`, arrays, structs by address),
     /// with the index of the argument that points to each.
     pub fn objects_mut(&mut self) -> impl Iterator<Item = (usize, &mut CData)> {
@@ -395,19 +400,7 @@ pub fn run_isolated(
     if let Some(cdef) = &request.cdef {
         library.cdef(cdef)?;
     }
-    let declaration = request.declaration.trim().trim_end_matches(';');
-    let mut function = library.function(match arguments.by_name {
-        true => &arguments.function,
-        false => declaration,
-    })?;
-    if !arguments.variadic_types.is_empty() {
-        let types: Vec<&str> = arguments
-            .variadic_types
-            .iter()
-            .map(String::as_str)
-            .collect();
-        function = function.variadic(&types)?;
-    }
+    let mut function = bind_isolated(request, &library, &arguments)?;
     if request.errno {
         function = function.capture_errno()?;
     }
@@ -424,6 +417,28 @@ pub fn run_isolated(
     }
     let errno = request.errno.then(ffikit_abi::last_errno);
     Ok(outcome(&arguments, value, errno))
+}
+
+/// Binds the function `arguments` were read for in an isolated library: by name, or from
+/// the request's declaration, with the variadic arguments' types.
+///
+/// # Errors
+///
+/// The worker's error binding it.
+pub fn bind_isolated(
+    request: &Request,
+    library: &ffikit_abi::IsolatedLibrary,
+    arguments: &Arguments,
+) -> Result<ffikit_abi::IsolatedFunction, ffikit_abi::Error> {
+    let declaration = request.declaration.trim().trim_end_matches(';');
+    let function = library.function(match arguments.by_name {
+        true => &arguments.function,
+        false => declaration,
+    })?;
+    match arguments.variadic_types.is_empty() {
+        true => Ok(function),
+        false => function.variadic(&arguments.variadic_type_names()),
+    }
 }
 
 /// Binds the function `arguments` were read for: by name (a `static inline` one of the
@@ -461,12 +476,7 @@ pub unsafe fn bind<'lib>(
         unsafe { library.function(declaration) }?
     };
     if !arguments.variadic_types.is_empty() {
-        let types: Vec<&str> = arguments
-            .variadic_types
-            .iter()
-            .map(String::as_str)
-            .collect();
-        function = function.variadic(library, &types)?;
+        function = function.variadic(library, &arguments.variadic_type_names())?;
     }
     if request.errno {
         function = function.capture_errno();

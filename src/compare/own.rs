@@ -647,21 +647,7 @@ fn isolated_runner<'a>(
     if let Some(cdef) = &call.cdef {
         library.cdef(cdef).map_err(failed)?;
     }
-    let declaration = call.declaration.trim().trim_end_matches(';');
-    let mut function = library
-        .function(match arguments.by_name {
-            true => &arguments.function,
-            false => declaration,
-        })
-        .map_err(failed)?;
-    if !arguments.variadic_types.is_empty() {
-        let types: Vec<&str> = arguments
-            .variadic_types
-            .iter()
-            .map(String::as_str)
-            .collect();
-        function = function.variadic(&types).map_err(failed)?;
-    }
+    let function = call::bind_isolated(call, &library, arguments).map_err(failed)?;
     let mut values = arguments.values.clone();
     Ok(Box::new(move |n, verify| {
         let _library = &library;

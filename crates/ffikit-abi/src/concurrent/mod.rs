@@ -67,11 +67,27 @@ impl Pool {
     /// Calls a function promised safe ([`Function::into_safe`]) on a worker: no `unsafe`,
     /// its checks as on the caller's thread.
     pub fn call_safe(&self, function: &Arc<Safe<OwnedFunction>>, args: Vec<Value>) -> CallFuture {
+        self.submit_call(
+            function,
+            args,
+            |f, args| f.call(args),
+            |f| f.captures_errno(),
+        )
+    }
+
+    /// A call of `function` on a worker, errno read there after it when `errno` says so.
+    fn submit_call<F: Send + Sync + 'static>(
+        &self,
+        function: &Arc<F>,
+        args: Vec<Value>,
+        call: fn(&F, &[Value]) -> Result<Value, Error>,
+        errno: fn(&F) -> bool,
+    ) -> CallFuture {
         let function = Arc::clone(function);
         let (future, completion) = CallFuture::pair(self);
         self.submit(Box::new(move || {
-            let outcome = function.call(&args);
-            completion.complete(finish(outcome, function.captures_errno()));
+            let outcome = call(&function, &args);
+            completion.complete(finish(outcome, errno(&function)));
         }));
         future
     }
@@ -87,13 +103,12 @@ impl Pool {
         function: &Arc<crate::IsolatedFunction>,
         args: Vec<Value>,
     ) -> CallFuture {
-        let function = Arc::clone(function);
-        let (future, completion) = CallFuture::pair(self);
-        self.submit(Box::new(move || {
-            let outcome = function.call(&args);
-            completion.complete(finish(outcome, function.captures_errno()));
-        }));
-        future
+        self.submit_call(
+            function,
+            args,
+            |f, args| f.call(args),
+            |f| f.captures_errno(),
+        )
     }
 }
 

@@ -396,12 +396,8 @@ impl IsolatedLibrary {
     /// As [`open`](Self::open), or if the manifest is missing or does not parse.
     pub fn open_described(name: &str, options: IsolatedOptions) -> Result<IsolatedLibrary, Error> {
         let library = IsolatedLibrary::open_with(name, options)?;
-        let manifest = library.function("const char *ffikit_manifest(void)")?;
-        let text = manifest
-            .call(&[])?
-            .as_text()
-            .ok_or_else(|| Error::NotDeclared("ffikit_manifest() returned NULL".into()))?;
-        library.cdef(&text)?;
+        let manifest = library.function(crate::library::MANIFEST)?.call(&[])?;
+        library.cdef(&crate::library::manifest_text(&manifest)?)?;
         Ok(library)
     }
 

@@ -53,6 +53,16 @@ impl LoadFlags {
 
 use ffikit_inspect::{LibraryFile, SymbolKind};
 
+/// The function a library that describes itself exports.
+pub(crate) const MANIFEST: &str = "const char *ffikit_manifest(void)";
+
+/// The declarations a manifest function returned.
+pub(crate) fn manifest_text(returned: &crate::Value) -> Result<String, Error> {
+    returned
+        .as_text()
+        .ok_or_else(|| Error::NotDeclared("ffikit_manifest() returned NULL".into()))
+}
+
 /// A loaded shared object and the C declarations made for it.
 ///
 /// ```
@@ -170,14 +180,8 @@ impl Library {
         let library = unsafe { Library::open(name) }?;
         // SAFETY: the caller vouches for the manifest function's declaration (this function's
         // contract); it takes no arguments, so the call has no further precondition.
-        let text = unsafe {
-            library
-                .function("const char *ffikit_manifest(void)")?
-                .call(&[])?
-        }
-        .as_text()
-        .ok_or_else(|| Error::NotDeclared("ffikit_manifest() returned NULL".into()))?;
-        library.cdef(&text)?;
+        let manifest = unsafe { library.function(MANIFEST)?.call(&[])? };
+        library.cdef(&manifest_text(&manifest)?)?;
         Ok(library)
     }
 
