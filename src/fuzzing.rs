@@ -242,3 +242,10 @@ fn has_nan(value: &Value) -> bool {
         _ => false,
     }
 }
+
+/// Target `worker_messages`: any bytes as an isolated library's worker could send them (the
+/// worker runs untrusted C, which may scribble on the shared memory), read as the parent
+/// reads an answer, an error and a callback's call.
+pub fn worker_messages(data: &[u8]) {
+    ffikit_abi::read_worker_message(data);
+}

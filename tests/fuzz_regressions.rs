@@ -35,3 +35,8 @@ fn call_arguments() {
 fn values() {
     replay("values", ffikit::fuzzing::values);
 }
+
+#[test]
+fn worker_messages() {
+    replay("worker_messages", ffikit::fuzzing::worker_messages);
+}

@@ -198,6 +198,8 @@ pub use ffikit_inspect::{
     Binding, ExportedSymbol, Finding, FindingKind, LibraryFile, SymbolKind, Verification,
     exported_symbols, find_library, read_file,
 };
+#[doc(hidden)]
+pub use isolated::read_worker_message;
 pub use isolated::{
     Invocation, IsolatedCallback, IsolatedFunction, IsolatedLibrary, IsolatedOptions, WorkerFault,
     run_worker_if_requested,

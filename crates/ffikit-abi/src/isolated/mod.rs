@@ -120,6 +120,32 @@ fn serve_if_asked(entry: &str) {
     worker::serve(setup);
 }
 
+/// What the parent makes of any bytes a worker sends (an answer's value, an error, a
+/// callback's call), as it reads them: every input gets an answer. For the fuzz target
+/// `worker_messages`.
+#[doc(hidden)]
+pub fn read_worker_message(bytes: &[u8]) {
+    let mut finish = |part: Decoded| -> Result<Value, ()> {
+        match part {
+            Decoded::Pointer(address) => Ok(Value::Handle(Handle { worker: 1, address })),
+            _ => Err(()),
+        }
+    };
+    if let Ok(decoded) = Decoder::new(bytes).value() {
+        let _ = decoded.finish(&mut finish);
+    }
+    let _ = Decoder::new(bytes).error();
+    let mut decoder = Decoder::new(bytes);
+    if let (Ok(_id), Ok(count)) = (decoder.u32(), decoder.u32()) {
+        for _ in 0..count {
+            match decoder.value() {
+                Ok(decoded) => drop(decoded.finish(&mut finish)),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
 /// What ended a worker process during a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
