@@ -406,11 +406,19 @@ fn handles_live_as_long_as_their_worker_and_callbacks_run_here() {
 #[test]
 fn callbacks_from_qsort_and_from_a_thread_of_c() {
     let library = fixtures_isolated(IsolatedOptions::new());
+    // Bound, then the worker restarted: the first call of gcd in the new worker binds it
+    // there from inside the comparator, while qsort's array is in use in the shared memory.
+    let gcd = library.function("gcd").unwrap();
+    library.restart().unwrap();
     let ascending = library
         .callback(
             "ascending",
             "int (*)(const void *, const void *)",
-            |invocation, args| {
+            move |invocation, args| {
+                assert_eq!(
+                    invocation.call(&gcd, &[12.into(), 18.into()])?,
+                    Value::Int(6)
+                );
                 let a = invocation.read(&args[0], "int")?.as_i128().unwrap();
                 let b = invocation.read(&args[1], "int")?.as_i128().unwrap();
                 Ok(Value::Int(a.cmp(&b) as i64))

@@ -516,7 +516,7 @@ impl IsolatedLibrary {
             (replay.bindings.len() - 1) as u32
         };
         let mut held = self.inner.hold()?;
-        self.inner.bound(&mut held.guard, id)?;
+        self.inner.bound(&mut held.guard, id, 0)?;
         Ok(IsolatedFunction {
             library: self.clone(),
             id,
@@ -796,7 +796,9 @@ impl Inner {
 
     /// Makes sure function `id` is bound in the running worker: the worker's number and
     /// the function's address there.
-    fn bound(&self, session: &mut Session, id: u32) -> Result<(u64, usize), Error> {
+    /// (`base`: where the request may go — after the messages still in use, inside a
+    /// callback.)
+    fn bound(&self, session: &mut Session, id: u32, base: usize) -> Result<(u64, usize), Error> {
         let running = self.running(session)?;
         let number = running.number;
         if let Some(&address) = running.bound.get(&id) {
@@ -813,7 +815,7 @@ impl Inner {
             encoder.text(ty);
         }
         encoder.u8(u8::from(binding.errno));
-        let answer = request(self, session, number, 0, to_worker::BIND, &encoder)?;
+        let answer = request(self, session, number, base, to_worker::BIND, &encoder)?;
         let address = match decode_value(self, number, &answer)?.0 {
             Value::Handle(handle) => handle.address,
             _ => 0,
@@ -1367,7 +1369,7 @@ impl IsolatedFunction {
     /// Starting a worker or binding the function there failed.
     pub fn handle(&self) -> Result<Value, Error> {
         let mut held = self.library.inner.hold()?;
-        let (worker, address) = self.library.inner.bound(&mut held.guard, self.id)?;
+        let (worker, address) = self.library.inner.bound(&mut held.guard, self.id, 0)?;
         Ok(Value::Handle(Handle { worker, address }))
     }
 
@@ -1418,7 +1420,7 @@ impl IsolatedFunction {
         mut transfers: Option<&mut Vec<Transfer>>,
     ) -> Result<Value, Error> {
         let inner = &*self.library.inner;
-        let (number, _) = inner.bound(session, self.id)?;
+        let (number, _) = inner.bound(session, self.id, base)?;
         // Checked as an in-process call checks them, before anything is sent.
         let mut pointers = Vec::new();
         let copy_back = transfers.is_some();
