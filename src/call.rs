@@ -387,16 +387,14 @@ pub fn run_isolated(
     request: &Request,
     options: ffikit_abi::IsolatedOptions,
 ) -> Result<Outcome, CallError> {
-    if request.header.is_some() {
-        return Err(ffikit_abi::Error::NotDeclared(
-            "`--isolated` takes declarations (the call's own, or `--cdef`), not a preprocessed `--header`".into(),
-        )
-        .into());
-    }
     // The request is read against a model of the declarations (it loads nothing).
     let model = Library::this();
-    let mut arguments = read_arguments(request, &model)?;
     let library = ffikit_abi::IsolatedLibrary::open_with(&request.library, options)?;
+    if let Some(header) = &request.header {
+        model.include(header)?;
+        library.include(header)?;
+    }
+    let mut arguments = read_arguments(request, &model)?;
     if let Some(cdef) = &request.cdef {
         library.cdef(cdef)?;
     }

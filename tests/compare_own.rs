@@ -100,6 +100,8 @@ fn zlib_crc32_by_name_from_its_header_runs_in_every_style() {
         "4096",
     ]);
     assert_every_style(&report);
+    // The worker reads the header too: the isolated row binds crc32 by name there.
+    assert!(styles(&report).contains("isolated"), "{report}");
     assert_eq!(result(&report), crc32(&[0; 4096]).to_string());
     assert!(
         report["subject"]

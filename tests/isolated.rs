@@ -562,3 +562,30 @@ fn isolated_calls_as_futures_on_a_pool() {
         Value::Int(3)
     );
 }
+
+#[test]
+fn a_header_declares_for_the_worker_too() {
+    let zlib = IsolatedLibrary::open("libz.so.1").unwrap();
+    zlib.include(&ffikit_cdecl::Header::new("zlib.h")).unwrap();
+    // By name, as the header declares them, in the worker.
+    let crc32 = zlib.function("crc32").unwrap();
+    let check = crc32
+        .call(&[0.into(), Value::Bytes(b"123456789".to_vec()), 9.into()])
+        .unwrap();
+    assert_eq!(check.as_i128(), Some(0xCBF4_3926)); // CRC-32's check value
+    let version = zlib.function("zlibVersion").unwrap().call(&[]).unwrap();
+    let model = Library::this();
+    model.include(&ffikit_cdecl::Header::new("zlib.h")).unwrap();
+    let Some(ffikit_cdecl::MacroValue::String(expected)) = model.macro_value("ZLIB_VERSION") else {
+        panic!("zlib.h defines ZLIB_VERSION")
+    };
+    assert_eq!(version.as_text().unwrap().as_bytes(), &expected[..]);
+    // A new worker is told the header again.
+    zlib.restart().unwrap();
+    assert_eq!(
+        crc32
+            .call(&[0.into(), Value::Bytes(b"123456789".to_vec()), 9.into()])
+            .unwrap(),
+        check
+    );
+}

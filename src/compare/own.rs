@@ -637,13 +637,11 @@ fn isolated_runner<'a>(
     char_result: bool,
 ) -> Result<Runner<'a>, String> {
     let call = &request.call;
-    if call.header.is_some() {
-        return Err(
-            "isolated calls take declarations (--cdef), not a preprocessed --header".into(),
-        );
-    }
     let failed = |e: ffikit_abi::Error| e.to_string();
     let library = ffikit_abi::IsolatedLibrary::open(&call.library).map_err(failed)?;
+    if let Some(header) = &call.header {
+        library.include(header).map_err(failed)?;
+    }
     if let Some(cdef) = &call.cdef {
         library.cdef(cdef).map_err(failed)?;
     }

@@ -191,6 +191,28 @@ impl Header {
         &self.name
     }
 
+    /// What makes the header: its name, the compiler given, and its flags (`-I`, `-D`, `-U`,
+    /// `-std=`), to make the same header elsewhere with [`from_parts`](Self::from_parts) (an
+    /// isolated library's worker reads the header as its parent did).
+    pub fn parts(&self) -> (&str, Option<&str>, &[String]) {
+        (&self.name, self.compiler.as_deref(), &self.flags)
+    }
+
+    /// The header [`parts`](Self::parts) described, or None if a flag is not one the
+    /// builder makes (`-I`, `-D`, `-U`, `-std=`).
+    pub fn from_parts(name: &str, compiler: Option<&str>, flags: &[String]) -> Option<Header> {
+        let known = |flag: &String| {
+            ["-I", "-D", "-U", "-std="]
+                .iter()
+                .any(|prefix| flag.starts_with(prefix))
+        };
+        flags.iter().all(known).then(|| Header {
+            name: name.to_owned(),
+            compiler: compiler.map(str::to_owned),
+            flags: flags.to_vec(),
+        })
+    }
+
     /// The compiler to run instead of `$CC` or `cc` (a command, possibly with arguments:
     /// `"ccache gcc"`).
     #[must_use]

@@ -229,11 +229,6 @@ impl Ffi {
         let py = slf.py();
         let this = slf.get();
         if isolated {
-            if !lock(&this.headers).is_empty() {
-                return Err(pyo3::exceptions::PyNotImplementedError::new_err(
-                    "isolated=True takes cdef declarations, not ffi.include headers",
-                ));
-            }
             let name: String = match name {
                 None => String::new(),
                 Some(name) => match name.extract() {
@@ -242,7 +237,8 @@ impl Ffi {
                 },
             };
             let cdefs = lock(&this.cdefs).clone();
-            let library = crate::isolated::open(py, &name, &cdefs, timeout)?;
+            let headers = lock(&this.headers).clone();
+            let library = crate::isolated::open(py, &name, &headers, &cdefs, timeout)?;
             return Ok(Py::new(py, library)?.into_any());
         }
         let library = match name {

@@ -30,6 +30,7 @@ pub(crate) fn run_worker() {
 pub(crate) fn open(
     py: Python<'_>,
     name: &str,
+    headers: &[String],
     cdefs: &[String],
     timeout: Option<f64>,
 ) -> PyResult<IsolatedLib> {
@@ -42,6 +43,11 @@ pub(crate) fn open(
     let library = py
         .allow_threads(|| IsolatedLibrary::open_with(name, options))
         .map_err(raise)?;
+    for header in headers {
+        library
+            .include(&ffikit_cdecl::Header::new(header.as_str()))
+            .map_err(raise)?;
+    }
     for text in cdefs {
         library.cdef(text).map_err(raise)?;
     }

@@ -82,3 +82,10 @@ def test_real_libraries_out_parameters_and_handles(ffi):
     assert isinstance(block, ffikit.Handle)
     libc.strcpy(block, "in the worker")
     assert libc.string(block) == b"in the worker"
+
+
+def test_a_header_declares_for_the_worker_too():
+    ffi = ffikit.FFI()
+    ffi.include("zlib.h")
+    libz = ffi.dlopen("libz.so.1", isolated=True)
+    assert libz.crc32(0, b"123456789", 9) == zlib.crc32(b"123456789")

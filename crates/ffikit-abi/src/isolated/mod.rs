@@ -295,9 +295,39 @@ pub struct IsolatedLibrary {
 /// first called there, each callback as it is first needed.
 #[derive(Default)]
 struct Replay {
-    cdefs: Vec<String>,
+    declarations: Vec<Declaration>,
     bindings: Vec<BindRequest>,
     callbacks: HashMap<u32, CallbackEntry>,
+}
+
+/// Declarations, in the order they were made.
+#[derive(Debug, Clone)]
+enum Declaration {
+    Cdef(String),
+    Include(ffikit_cdecl::Header),
+}
+
+impl Declaration {
+    fn message(&self) -> (u32, Encoder) {
+        let mut encoder = Encoder::default();
+        match self {
+            Declaration::Cdef(text) => {
+                encoder.text(text);
+                (to_worker::CDEF, encoder)
+            }
+            Declaration::Include(header) => {
+                let (name, compiler, flags) = header.parts();
+                encoder
+                    .text(name)
+                    .text(compiler.unwrap_or(""))
+                    .u32(flags.len() as u32);
+                for flag in flags {
+                    encoder.text(flag);
+                }
+                (to_worker::INCLUDE, encoder)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -448,22 +478,31 @@ impl IsolatedLibrary {
     /// [`Error::Declaration`] with the location of the problem.
     pub fn cdef(&self, text: &str) -> Result<ffikit_cdecl::Report, Error> {
         let report = self.inner.model.cdef(text)?;
-        lock(&self.inner.replay).cdefs.push(text.to_owned());
-        let mut held = self.inner.hold()?;
-        if let Some(running) = held.guard.worker.as_mut() {
-            let mut encoder = Encoder::default();
-            encoder.text(text);
-            let number = running.number;
-            request(
-                &self.inner,
-                &mut held.guard,
-                number,
-                0,
-                to_worker::CDEF,
-                &encoder,
-            )?;
-        }
+        self.declare(Declaration::Cdef(text.to_owned()))?;
         Ok(report)
+    }
+
+    /// Declares what a header declares, as [`Library::include`] does (the C preprocessor
+    /// runs here, and in every worker), so its functions can be bound by name.
+    ///
+    /// # Errors
+    ///
+    /// As [`Library::include`].
+    pub fn include(&self, header: &ffikit_cdecl::Header) -> Result<ffikit_cdecl::Included, Error> {
+        let included = self.inner.model.include(header)?;
+        self.declare(Declaration::Include(header.clone()))?;
+        Ok(included)
+    }
+
+    /// Declarations made here: kept for every new worker, told to the running one.
+    fn declare(&self, declaration: Declaration) -> Result<(), Error> {
+        let (kind, encoder) = declaration.message();
+        lock(&self.inner.replay).declarations.push(declaration);
+        let mut held = self.inner.hold()?;
+        if let Some(number) = held.guard.worker.as_ref().map(|running| running.number) {
+            request(&self.inner, &mut held.guard, number, 0, kind, &encoder)?;
+        }
+        Ok(())
     }
 
     /// A function from its declaration (`"int gcd(int, int)"`), or the name of one
@@ -712,11 +751,10 @@ impl Inner {
                 .u8(u8::from(self.options.flags.now))
                 .u8(u8::from(self.options.flags.global));
             request(self, session, number, 0, to_worker::OPEN, &encoder)?;
-            let cdefs = lock(&self.replay).cdefs.clone();
-            for text in cdefs {
-                let mut encoder = Encoder::default();
-                encoder.text(&text);
-                request(self, session, number, 0, to_worker::CDEF, &encoder)?;
+            let declarations = lock(&self.replay).declarations.clone();
+            for declaration in declarations {
+                let (kind, encoder) = declaration.message();
+                request(self, session, number, 0, kind, &encoder)?;
             }
         }
         Ok(session.worker.as_mut().expect("started above"))

@@ -25,6 +25,8 @@ pub(super) mod to_worker {
     pub const CALLBACK_RETURN: u32 = 8;
     /// Leave.
     pub const EXIT: u32 = 9;
+    /// Declare what a header declares: its name, compiler (empty: the default) and flags.
+    pub const INCLUDE: u32 = 10;
 }
 
 /// Worker to parent.

@@ -214,6 +214,7 @@ impl Worker {
         let outcome = match message.kind {
             to_worker::OPEN => self.open(&mut decoder),
             to_worker::CDEF => self.cdef(&mut decoder),
+            to_worker::INCLUDE => self.include(&mut decoder),
             to_worker::BIND => self.bind(&mut decoder),
             to_worker::CALL => self.call(&mut decoder),
             to_worker::CALLBACK => self.make_callback(&mut decoder),
@@ -259,6 +260,21 @@ impl Worker {
     fn cdef(&self, decoder: &mut Decoder<'_>) -> Result<Encoder, Error> {
         let text = decoder.text().map_err(malformed)?;
         self.library()?.cdef(&text)?;
+        Ok(Encoder::default())
+    }
+
+    fn include(&self, decoder: &mut Decoder<'_>) -> Result<Encoder, Error> {
+        let name = decoder.text().map_err(malformed)?;
+        let compiler = decoder.text().map_err(malformed)?;
+        let count = decoder.u32().map_err(malformed)?;
+        let mut flags = Vec::new();
+        for _ in 0..count {
+            flags.push(decoder.text().map_err(malformed)?);
+        }
+        let compiler = (!compiler.is_empty()).then_some(compiler.as_str());
+        let header = ffikit_cdecl::Header::from_parts(&name, compiler, &flags)
+            .ok_or_else(|| protocol("a header flag the builder does not make".into()))?;
+        self.library()?.include(&header)?;
         Ok(Encoder::default())
     }
 
