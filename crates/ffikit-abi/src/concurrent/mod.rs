@@ -20,7 +20,7 @@
 //!   [`CallbackStream`].
 
 mod executor;
-mod sync;
+pub(crate) mod sync;
 
 use std::collections::VecDeque;
 use std::future::Future;

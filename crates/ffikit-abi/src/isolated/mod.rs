@@ -48,6 +48,7 @@
 //! the shared file's size (sealed against shrinking). A declaration untrue to its symbol, a
 //! wrong handle or a wrong length can make the worker fault — which is an error here.
 
+mod exchange;
 mod shared;
 mod wire;
 mod worker;

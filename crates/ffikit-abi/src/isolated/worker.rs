@@ -8,10 +8,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
-use std::thread::ThreadId;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
+use super::exchange::ExchangeLock;
 use super::shared::{Message, Shared};
 use super::wire::{Decoded, Decoder, Encoder, Malformed, to_parent, to_worker};
 use crate::call::Function;
@@ -47,56 +47,6 @@ impl Setup {
             parent: parts.next()?.parse().ok()?,
         };
         Some((setup, parts.next()?))
-    }
-}
-
-/// A lock the thread holding it may take again, and may let go of entirely while C runs.
-#[derive(Debug, Default)]
-struct ExchangeLock {
-    held: Mutex<Option<(ThreadId, usize)>>,
-    free: Condvar,
-}
-
-impl ExchangeLock {
-    fn enter(&self) {
-        self.enter_times(1);
-    }
-
-    fn enter_times(&self, times: usize) {
-        let me = std::thread::current().id();
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            match &mut *held {
-                None => {
-                    *held = Some((me, times));
-                    return;
-                }
-                Some((owner, depth)) if *owner == me => {
-                    *depth += times;
-                    return;
-                }
-                Some(_) => held = self.free.wait(held).unwrap_or_else(|p| p.into_inner()),
-            }
-        }
-    }
-
-    fn exit(&self) {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, depth)) = &mut *held {
-            *depth -= 1;
-            if *depth == 0 {
-                *held = None;
-                self.free.notify_one();
-            }
-        }
-    }
-
-    /// Lets go entirely, for as long as C runs; returns how many times it was held.
-    fn release(&self) -> usize {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let depth = held.take().map_or(0, |(_, depth)| depth);
-        self.free.notify_one();
-        depth
     }
 }
 
