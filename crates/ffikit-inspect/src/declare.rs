@@ -68,6 +68,7 @@ fn define_record(
     tag: &str,
     record: &DebugRecord,
     scratch: &mut ffikit_cdecl::Declarations,
+    serial: usize,
 ) -> Defined {
     if record.size == 0 {
         return Defined::Skip;
@@ -104,7 +105,7 @@ fn define_record(
     };
     // Each candidate is laid out under a probe tag first (a failed `cdef` declares nothing,
     // a probe only adds a tag nobody uses): linear, no copy of the declarations.
-    let probe = format!("__ffikit_probe_{}_{tag}", scratch.tags().count());
+    let probe = format!("__ffikit_probe_{serial}_{tag}");
     let mut last_error = String::new();
     for index in 0..candidates(tag).len() {
         let probe = format!("{probe}_{index}");
@@ -153,6 +154,51 @@ fn by_value_unknown(canon: &Canon, incomplete: &[String]) -> Option<String> {
     }
 }
 
+/// The record a member of type `ty` holds by value (itself, or as an array's items).
+fn held_record(ty: &Canon) -> Option<(bool, String)> {
+    match ty {
+        Canon::Record {
+            union,
+            tag: Some(tag),
+            ..
+        } => Some((*union, tag.clone())),
+        Canon::Array(item, _) => held_record(item),
+        _ => None,
+    }
+}
+
+/// The records, each after those it holds by value (a depth-first walk with its own stack:
+/// linear, and no recursion however deep the chain; a cycle, which only hostile DWARF has,
+/// is cut where it closes).
+fn dependency_order<'a>(
+    info: &'a DebugInfo,
+    records: &BTreeMap<&'a (bool, String), &'a DebugRecord>,
+) -> Vec<(&'a (bool, String), &'a DebugRecord)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut order = Vec::with_capacity(records.len());
+    for (&key, &record) in records {
+        if !seen.insert(key) {
+            continue;
+        }
+        let mut stack = vec![(key, record, 0usize)];
+        while let Some((key, record, next)) = stack.last_mut() {
+            let Some(member) = record.members.get(*next) else {
+                order.push((*key, *record));
+                stack.pop();
+                continue;
+            };
+            *next += 1;
+            let held = held_record(&member.ty).and_then(|held| info.records.get_key_value(&held));
+            if let Some((held_key, held_record)) = held
+                && seen.insert(held_key)
+            {
+                stack.push((held_key, held_record, 0));
+            }
+        }
+    }
+    order
+}
+
 /// Declarations of the exported functions and globals `info` describes, and of every
 /// struct, union and enum it knows by tag.
 pub(crate) fn declarations(
@@ -180,46 +226,24 @@ pub(crate) fn declarations(
             .push(("(tags)".into(), error.message().to_owned()));
         return out;
     }
-    let mut pending: Vec<(&(bool, String), &DebugRecord)> = records.into_iter().collect();
-    loop {
-        let before = pending.len();
-        let mut waiting = Vec::new();
-        for ((union, tag), record) in pending {
-            match define_record(*union, tag, record, &mut scratch) {
-                Defined::Text(text) => out.text.push_str(&text),
-                Defined::Skip => {}
-                Defined::Later(why) => waiting.push((((*union, tag.clone()), record), why)),
-                Defined::Incomplete(why) => {
-                    let keyword = if *union { "union" } else { "struct" };
-                    out.omitted.push((
-                        format!("{keyword} {tag}"),
-                        format!("{why}: declared incomplete"),
-                    ));
-                    incomplete.push(tag.clone());
-                }
+    // In dependency order, one pass defines them all: a record that still cannot be (it holds
+    // an incomplete one by value, or a hostile cycle) is declared incomplete.
+    for (serial, ((union, tag), record)) in dependency_order(info, &records).into_iter().enumerate()
+    {
+        let why = match define_record(*union, tag, record, &mut scratch, serial) {
+            Defined::Text(text) => {
+                out.text.push_str(&text);
+                continue;
             }
-        }
-        if waiting.is_empty() {
-            break;
-        }
-        if waiting.len() == before {
-            for (((union, tag), _), why) in waiting {
-                let keyword = if union { "union" } else { "struct" };
-                out.omitted.push((
-                    format!("{keyword} {tag}"),
-                    format!("{why}: declared incomplete"),
-                ));
-                incomplete.push(tag);
-            }
-            break;
-        }
-        pending = waiting
-            .into_iter()
-            .map(|((key, record), _)| {
-                let key: &(bool, String) = info.records.get_key_value(&key).expect("a record").0;
-                (key, record)
-            })
-            .collect();
+            Defined::Skip => continue,
+            Defined::Later(why) | Defined::Incomplete(why) => why,
+        };
+        let keyword = if *union { "union" } else { "struct" };
+        out.omitted.push((
+            format!("{keyword} {tag}"),
+            format!("{why}: declared incomplete"),
+        ));
+        incomplete.push(tag.clone());
     }
     let mut functions: Vec<(&String, _)> = info
         .functions
@@ -288,4 +312,86 @@ pub(crate) fn declarations(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::debuginfo::DebugMember;
+
+    fn int() -> Canon {
+        Canon::Int {
+            size: 4,
+            signed: true,
+        }
+    }
+
+    fn record_holding(held: Option<&str>) -> DebugRecord {
+        let mut members = vec![DebugMember {
+            name: "value".into(),
+            bit_offset: 0,
+            bit_size: None,
+            ty: int(),
+        }];
+        if let Some(tag) = held {
+            members.push(DebugMember {
+                name: "inner".into(),
+                bit_offset: 32,
+                bit_size: None,
+                ty: Canon::Record {
+                    union: false,
+                    tag: Some(tag.into()),
+                    size: 0,
+                },
+            });
+        }
+        DebugRecord { size: 0, members }
+    }
+
+    /// A chain of records each holding the next by value, in the order that made the old
+    /// until-no-progress loop define one per pass (quadratic): one pass now. Records nested
+    /// deeper than ffikit-cdecl's type depth are declared incomplete with the reason; every
+    /// shallower one is defined with the size its members give.
+    #[test]
+    fn a_long_chain_of_records_by_value_is_declared_in_one_pass() {
+        const N: usize = 400;
+        let mut info = DebugInfo::default();
+        for k in 0..N {
+            let held = (k + 1 < N).then(|| format!("s{:05}", k + 1));
+            let mut record = record_holding(held.as_deref());
+            // The DWARF's sizes: the innermost is one int; each outer one int more.
+            record.size = 4 * (N - k) as u64;
+            info.records.insert((false, format!("s{k:05}")), record);
+        }
+        let declared = declarations(&info, &Default::default());
+        let (first, why) = &declared.omitted[0];
+        assert!(why.contains("nested more than"), "{first}: {why}");
+        let mut check = ffikit_cdecl::Declarations::new();
+        check.cdef(&declared.text).unwrap();
+        let defined = (0..N)
+            .filter(|k| {
+                check
+                    .struct_tag(&format!("s{k:05}"))
+                    .and_then(|id| check.record_layout(id))
+                    .is_some_and(|(_, layout)| layout.size == 4 * (N - k) as u64)
+            })
+            .count();
+        assert_eq!(defined + declared.omitted.len(), N);
+        assert!(defined >= 100, "{defined}");
+    }
+
+    /// Records holding each other by value (only hostile DWARF can say so): both declared
+    /// incomplete, with the reason, and the walk ends.
+    #[test]
+    fn a_cycle_of_records_by_value_is_declared_incomplete() {
+        let mut info = DebugInfo::default();
+        for (tag, held) in [("a", "b"), ("b", "a")] {
+            let mut record = record_holding(Some(held));
+            record.size = 8;
+            info.records.insert((false, tag.into()), record);
+        }
+        let declared = declarations(&info, &Default::default());
+        let omitted: Vec<&str> = declared.omitted.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(omitted, ["struct b", "struct a"]);
+    }
 }
