@@ -589,3 +589,95 @@ fn a_header_declares_for_the_worker_too() {
         check
     );
 }
+
+#[test]
+fn a_z_stream_lives_in_the_worker_across_calls() {
+    let zlib = IsolatedLibrary::open("libz.so.1").unwrap();
+    zlib.include(&ffikit_cdecl::Header::new("zlib.h")).unwrap();
+    let calloc = zlib.function("void *calloc(size_t, size_t)").unwrap();
+    let alloc = |bytes: usize| match calloc.call(&[1.into(), bytes.into()]).unwrap() {
+        Value::Handle(handle) => handle,
+        other => panic!("calloc returned {other}"),
+    };
+    let layout = zlib.new_value("z_stream").unwrap();
+    let at = |member: &str| -> isize {
+        layout
+            .offset_at(&[ffikit_abi::Path::Field(member)])
+            .unwrap() as isize
+    };
+    let input = b"isolated zlib, ".repeat(300);
+    let (stream, source, target) = (alloc(layout.size()), alloc(input.len()), alloc(8192));
+    let bytes = Value::Array(input.iter().map(|&b| Value::UInt(b.into())).collect());
+    let array = |n: usize| format!("unsigned char[{n}]");
+    zlib.write(&Value::Handle(source), &array(input.len()), &bytes)
+        .unwrap();
+    // deflateInit(strm, 9) is a macro for deflateInit_(strm, 9, ZLIB_VERSION, sizeof(z_stream)).
+    let version = zlib.function("zlibVersion").unwrap().call(&[]).unwrap();
+    let init = zlib.function("deflateInit_").unwrap();
+    let stream_size = Value::Int(layout.size() as i64);
+    let args = [
+        Value::Handle(stream),
+        9.into(),
+        Value::Str(version.as_text().unwrap()),
+        stream_size,
+    ];
+    assert_eq!(init.call(&args).unwrap(), Value::Int(0)); // Z_OK
+    // The stream's fields set in the worker, through handles to its members.
+    let set = |member: &str, ty: &str, value: Value| {
+        zlib.write(&Value::Handle(stream.offset(at(member))), ty, &value)
+            .unwrap();
+    };
+    set("next_in", "unsigned char *", Value::Handle(source));
+    set("avail_in", "unsigned int", Value::UInt(input.len() as u64));
+    set("next_out", "unsigned char *", Value::Handle(target));
+    set("avail_out", "unsigned int", Value::UInt(8192));
+    let deflate = zlib.function("deflate").unwrap();
+    assert_eq!(
+        deflate.call(&[Value::Handle(stream), 4.into()]).unwrap(),
+        Value::Int(1)
+    ); // Z_FINISH → Z_STREAM_END
+    let total = zlib
+        .read(
+            &Value::Handle(stream.offset(at("total_out"))),
+            "unsigned long",
+        )
+        .unwrap()
+        .as_i128()
+        .unwrap() as usize;
+    let Value::Array(out) = zlib.read(&Value::Handle(target), &array(total)).unwrap() else {
+        panic!("an array")
+    };
+    let compressed: Vec<u8> = out.iter().map(|v| v.as_i128().unwrap() as u8).collect();
+    assert_eq!(
+        zlib.function("deflateEnd")
+            .unwrap()
+            .call(&[Value::Handle(stream)])
+            .unwrap(),
+        Value::Int(0)
+    );
+    // The same bytes compress2 makes at level 9 in this process (deflate with the defaults).
+    // SAFETY: libz is a system library; compress2 is declared as zlib.h declares it and
+    // gets buffers of the lengths it is told.
+    let expected = unsafe {
+        let libz = Library::open("libz.so.1").unwrap();
+        let compress2 = libz
+            .function("int compress2(unsigned char *, unsigned long *, const unsigned char *, unsigned long, int)")
+            .unwrap();
+        let mut out = vec![0u8; 8192];
+        let mut length = 8192u64;
+        let status = compress2
+            .call(&[
+                Value::Pointer(out.as_mut_ptr() as usize),
+                Value::Pointer(&mut length as *mut u64 as usize),
+                Value::Bytes(input.clone()),
+                Value::UInt(input.len() as u64),
+                9.into(),
+            ])
+            .unwrap();
+        assert_eq!(status, Value::Int(0));
+        out.truncate(length as usize);
+        out
+    };
+    assert_eq!(compressed, expected);
+    assert!(compressed.len() < input.len() / 10);
+}

@@ -108,6 +108,17 @@ impl Handle {
     pub fn address(&self) -> usize {
         self.address
     }
+
+    /// The handle `bytes` further on in the same worker (a member of the object it points
+    /// to, at the member's `offsetof`): only a number here, checked by nothing until the
+    /// worker uses it.
+    #[must_use]
+    pub fn offset(&self, bytes: isize) -> Handle {
+        Handle {
+            worker: self.worker,
+            address: self.address.wrapping_add_signed(bytes),
+        }
+    }
 }
 
 impl fmt::Display for Handle {

@@ -34,6 +34,23 @@ impl Invocation<'_> {
         read_in(self.inner, &mut session, self.base, handle, type_name)
     }
 
+    /// As [`IsolatedLibrary::write`].
+    ///
+    /// # Errors
+    ///
+    /// As [`IsolatedLibrary::write`].
+    pub fn write(&self, handle: &Value, type_name: &str, value: &Value) -> Result<(), Error> {
+        let mut session = self.session.borrow_mut();
+        write_in(
+            self.inner,
+            &mut session,
+            self.base,
+            handle,
+            type_name,
+            value,
+        )
+    }
+
     /// As [`IsolatedLibrary::read_string`].
     ///
     /// # Errors
@@ -91,16 +108,55 @@ pub(super) fn read_in(
     handle: &Value,
     type_name: &str,
 ) -> Result<Value, Error> {
-    // Checked here first: an unknown type is this side's error.
-    if !lock(&inner.read_types).contains(type_name) {
-        inner.model.new_value(type_name)?;
-        lock(&inner.read_types).insert(type_name.to_owned());
-    }
+    check_type(inner, type_name)?;
     let (number, address) = handle_address(session, inner, "read", handle)?;
     let mut encoder = Encoder::default();
     encoder.u64(address as u64).text(type_name);
     let bytes = request(inner, session, number, base, to_worker::READ, &encoder)?;
     Ok(decode_value(inner, number, &bytes)?.0)
+}
+
+pub(super) fn write_in(
+    inner: &Inner,
+    session: &mut Session,
+    base: usize,
+    handle: &Value,
+    type_name: &str,
+    value: &Value,
+) -> Result<(), Error> {
+    check_type(inner, type_name)?;
+    let (number, address) = handle_address(session, inner, "write", handle)?;
+    if let Some(stale) = stale_handle(value, number) {
+        return Err(Error::StaleHandle {
+            place: "write".into(),
+            handle: stale,
+            current: number,
+        });
+    }
+    let mut encoder = Encoder::default();
+    encoder.u64(address as u64).text(type_name).value(value);
+    request(inner, session, number, base, to_worker::WRITE, &encoder)?;
+    Ok(())
+}
+
+/// A handle in `value` (a member, an element) of another worker than `number`.
+fn stale_handle(value: &Value, number: u64) -> Option<Handle> {
+    match value {
+        Value::Handle(handle) if handle.worker != number => Some(*handle),
+        Value::Struct(members) => members.iter().find_map(|(_, v)| stale_handle(v, number)),
+        Value::Array(items) => items.iter().find_map(|v| stale_handle(v, number)),
+        _ => None,
+    }
+}
+
+/// An unknown type is this side's error, found before anything is sent (checked once per
+/// name: checking one parses it).
+fn check_type(inner: &Inner, type_name: &str) -> Result<(), Error> {
+    if !lock(&inner.read_types).contains(type_name) {
+        inner.model.new_value(type_name)?;
+        lock(&inner.read_types).insert(type_name.to_owned());
+    }
+    Ok(())
 }
 
 pub(super) fn read_string_in(

@@ -67,7 +67,7 @@ mod wire;
 mod worker;
 
 pub use calls::{Invocation, IsolatedCallback, IsolatedFunction};
-use calls::{read_in, read_string_in};
+use calls::{read_in, read_string_in, write_in};
 use options::signal_name;
 pub use options::{IsolatedOptions, WorkerFault};
 use session::{current, decode_value, request, too_large};
@@ -495,6 +495,19 @@ impl IsolatedLibrary {
     pub fn read(&self, handle: &Value, type_name: &str) -> Result<Value, Error> {
         let mut held = self.inner.hold()?;
         read_in(&self.inner, &mut held.guard, 0, handle, type_name)
+    }
+
+    /// Writes `value` as a C object of `type_name` at `handle` in the worker (a member of a
+    /// `z_stream` the worker allocated: `handle.offset(...)` to it): handles in `value` are
+    /// the worker's addresses.
+    ///
+    /// # Errors
+    ///
+    /// A stale handle, an unknown type, a value of the wrong shape (the worker's check), or
+    /// the worker's fault (a wrong address).
+    pub fn write(&self, handle: &Value, type_name: &str, value: &Value) -> Result<(), Error> {
+        let mut held = self.inner.hold()?;
+        write_in(&self.inner, &mut held.guard, 0, handle, type_name, value)
     }
 
     /// The NUL-terminated string at `handle` in the worker.

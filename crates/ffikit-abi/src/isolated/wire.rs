@@ -27,6 +27,8 @@ pub(super) mod to_worker {
     pub const EXIT: u32 = 9;
     /// Declare what a header declares: its name, compiler (empty: the default) and flags.
     pub const INCLUDE: u32 = 10;
+    /// Write a value of a type at an address.
+    pub const WRITE: u32 = 11;
 }
 
 /// Worker to parent.

@@ -170,6 +170,7 @@ impl Worker {
             to_worker::CALLBACK => self.make_callback(&mut decoder),
             to_worker::READ => self.read(&mut decoder),
             to_worker::READ_STRING => self.read_string(&mut decoder),
+            to_worker::WRITE => self.write(&mut decoder),
             // SAFETY: _exit has no preconditions; the parent asked us to leave.
             to_worker::EXIT => unsafe { libc::_exit(0) },
             other => Err(protocol(format!("unexpected message kind {other}"))),
@@ -350,6 +351,20 @@ impl Worker {
         let mut encoder = Encoder::default();
         encoder.value(&data.get());
         Ok(encoder)
+    }
+
+    fn write(&self, decoder: &mut Decoder<'_>) -> Result<Encoder, Error> {
+        let address = decoder.u64().map_err(malformed)? as usize;
+        let type_name = decoder.text().map_err(malformed)?;
+        let value = decoder.value().map_err(malformed)?;
+        let value = self.finish(value)?;
+        let mut data = self.object(&type_name)?;
+        data.set(&value)?;
+        let bytes = data.bytes();
+        // SAFETY: the parent asked to write a `type_name` at this address of ours; a wrong
+        // address can only make this process fault, which the parent reports.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), address as *mut u8, bytes.len()) };
+        Ok(Encoder::default())
     }
 
     fn read_string(&self, decoder: &mut Decoder<'_>) -> Result<Encoder, Error> {
