@@ -7,6 +7,7 @@
 //! for the call and C's writes copied back; `bytes` go in as read-only copies. Pointers C
 //! returns come back as `ffikit.Handle`s, valid for that worker's lifetime.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -15,7 +16,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
 use ffikit_abi::cdata::CKind;
-use ffikit_abi::{IsolatedFunction, IsolatedLibrary, IsolatedOptions, Value};
+use ffikit_abi::{
+    Invocation, IsolatedCallback, IsolatedFunction, IsolatedLibrary, IsolatedOptions, Value,
+};
 
 use crate::errors::raise;
 
@@ -54,7 +57,61 @@ pub(crate) fn open(
     Ok(IsolatedLib {
         library,
         functions: Mutex::default(),
+        callbacks: Arc::default(),
     })
+}
+
+/// The callbacks made in a library's workers for `ffi.callback` objects, by the object's
+/// address here (kept as long as the library: C may hold the pointer).
+type Callbacks = Arc<Mutex<HashMap<usize, IsolatedCallback>>>;
+
+thread_local! {
+    /// The invocations of isolated callbacks running on this thread, innermost last: while a
+    /// callback's Python function runs, `lib.read`, `write` and `string` of its library go
+    /// through it (the call in progress holds the worker).
+    static INVOCATIONS: RefCell<Vec<*const ()>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with the invocation a callback of `library` is running in on this thread, if
+/// any.
+fn with_invocation<R>(
+    library: &IsolatedLibrary,
+    f: impl FnOnce(Option<&Invocation<'_>>) -> R,
+) -> R {
+    let innermost = INVOCATIONS.with(|stack| stack.borrow().last().copied());
+    // SAFETY: the pointer was pushed by `run_callback` for an invocation that outlives the
+    // push (it is popped before the invocation's borrow ends), on this thread.
+    let invocation = innermost.map(|pointer| unsafe { &*pointer.cast::<Invocation<'_>>() });
+    f(invocation.filter(|invocation| invocation.belongs_to(library)))
+}
+
+/// A Python function as the body of an isolated callback: its arguments as Python values
+/// (pointers as `Handle`s), its result converted back; while it runs, reads and writes of
+/// its library go through `invocation`.
+fn run_callback(
+    function: &PyObject,
+    invocation: &Invocation<'_>,
+    args: &[Value],
+) -> Result<Value, ffikit_abi::CallbackError> {
+    struct Popped;
+    impl Drop for Popped {
+        fn drop(&mut self) {
+            INVOCATIONS.with(|stack| stack.borrow_mut().pop());
+        }
+    }
+    Python::with_gil(|py| {
+        let values = args
+            .iter()
+            .cloned()
+            .map(|value| result_to_python(py, value))
+            .collect::<PyResult<Vec<_>>>()?;
+        let pointer = (invocation as *const Invocation<'_>).cast::<()>();
+        INVOCATIONS.with(|stack| stack.borrow_mut().push(pointer));
+        let _popped = Popped;
+        let returned = function.call1(py, PyTuple::new(py, values)?)?;
+        argument(returned.bind(py), 0, &mut Vec::new(), None)
+    })
+    .map_err(|error: PyErr| error.to_string().into())
 }
 
 /// A library opened with `ffi.dlopen(name, isolated=True)`.
@@ -62,6 +119,7 @@ pub(crate) fn open(
 pub(crate) struct IsolatedLib {
     library: IsolatedLibrary,
     functions: Mutex<HashMap<String, Py<IsolatedCall>>>,
+    callbacks: Callbacks,
 }
 
 #[pymethods]
@@ -87,6 +145,7 @@ impl IsolatedLib {
             py,
             IsolatedCall {
                 function: Arc::new(function),
+                callbacks: Arc::clone(&self.callbacks),
             },
         )?;
         functions.insert(name.to_owned(), call.clone_ref(py));
@@ -101,10 +160,41 @@ impl IsolatedLib {
     /// The NUL-terminated string a handle points to in the worker.
     fn string(&self, py: Python<'_>, handle: &Bound<'_, Handle>) -> PyResult<PyObject> {
         let value = Value::Handle(handle.get().handle);
-        let bytes = py
-            .allow_threads(|| self.library.read_string(&value))
-            .map_err(raise)?;
+        let bytes = with_invocation(&self.library, |invocation| match invocation {
+            Some(invocation) => invocation.read_string(&value),
+            None => py.allow_threads(|| self.library.read_string(&value)),
+        })
+        .map_err(raise)?;
         Ok(PyBytes::new(py, &bytes).into_any().unbind())
+    }
+
+    /// The C object of type `cdecl` a handle points to in the worker, as a Python value
+    /// (`lib.read(p, "int")`, `lib.read(p, "struct tm")`).
+    fn read(&self, py: Python<'_>, handle: &Bound<'_, Handle>, cdecl: &str) -> PyResult<PyObject> {
+        let value = Value::Handle(handle.get().handle);
+        let read = with_invocation(&self.library, |invocation| match invocation {
+            Some(invocation) => invocation.read(&value, cdecl),
+            None => py.allow_threads(|| self.library.read(&value, cdecl)),
+        })
+        .map_err(raise)?;
+        result_to_python(py, read)
+    }
+
+    /// Writes `value` as a C object of type `cdecl` where a handle points in the worker.
+    fn write(
+        &self,
+        py: Python<'_>,
+        handle: &Bound<'_, Handle>,
+        cdecl: &str,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let target = Value::Handle(handle.get().handle);
+        let value = argument(value, 0, &mut Vec::new(), None)?;
+        with_invocation(&self.library, |invocation| match invocation {
+            Some(invocation) => invocation.write(&target, cdecl, &value),
+            None => py.allow_threads(|| self.library.write(&target, cdecl, &value)),
+        })
+        .map_err(raise)
     }
 }
 
@@ -131,6 +221,7 @@ impl Handle {
 #[pyclass(module = "ffikit", name = "IsolatedFunction", frozen)]
 pub(crate) struct IsolatedCall {
     function: Arc<IsolatedFunction>,
+    callbacks: Callbacks,
 }
 
 /// Where C's writes into an argument go back to: a cdata's memory.
@@ -146,8 +237,12 @@ impl IsolatedCall {
     fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<PyObject> {
         let mut values = Vec::with_capacity(args.len());
         let mut copy_back = Vec::new();
+        let maker = CallbackMaker {
+            library: self.function.library(),
+            callbacks: &self.callbacks,
+        };
         for (index, arg) in args.iter().enumerate() {
-            values.push(argument(&arg, index, &mut copy_back)?);
+            values.push(argument(&arg, index, &mut copy_back, Some(&maker))?);
         }
         let function = &self.function;
         let result = py
@@ -175,11 +270,49 @@ impl IsolatedCall {
     }
 }
 
+/// Makes `ffi.callback` objects callbacks of a library's worker.
+struct CallbackMaker<'a> {
+    library: &'a IsolatedLibrary,
+    callbacks: &'a Callbacks,
+}
+
+impl CallbackMaker<'_> {
+    /// The worker's function pointer for the callback object at `address` here (made on
+    /// first use).
+    fn handle(
+        &self,
+        py: Python<'_>,
+        address: usize,
+        signature: &str,
+        function: &PyObject,
+    ) -> PyResult<Value> {
+        let function = function.clone_ref(py);
+        // Without the GIL: another thread's call may hold the worker, and its callbacks need
+        // the GIL to finish.
+        py.allow_threads(|| {
+            let mut callbacks = self.callbacks.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(callback) = callbacks.get(&address) {
+                return callback.handle();
+            }
+            let callback =
+                self.library
+                    .callback("python callback", signature, move |invocation, args| {
+                        run_callback(&function, invocation, args)
+                    })?;
+            let handle = callback.handle()?;
+            callbacks.insert(address, callback);
+            Ok(handle)
+        })
+        .map_err(raise)
+    }
+}
+
 /// A Python argument as the isolated call takes it.
 fn argument(
     arg: &Bound<'_, PyAny>,
     index: usize,
     copy_back: &mut Vec<CopyBack>,
+    callbacks: Option<&CallbackMaker<'_>>,
 ) -> PyResult<Value> {
     if let Ok(handle) = arg.downcast::<Handle>() {
         return Ok(Value::Handle(handle.get().handle));
@@ -190,6 +323,10 @@ fn argument(
     }
     if let Ok(data) = crate::cdata::as_cdata(arg) {
         let data = data.get();
+        if let (Some(parts), Some(maker)) = (&data.callback, callbacks) {
+            // An `ffi.callback`: made again in the worker, its Python function run here.
+            return maker.handle(arg.py(), data.address, &data.ty.cname(), &parts.function);
+        }
         if matches!(data.kind(), CKind::Pointer | CKind::Array) {
             if data.address == 0 {
                 return Ok(Value::Null);

@@ -89,3 +89,33 @@ def test_a_header_declares_for_the_worker_too():
     ffi.include("zlib.h")
     libz = ffi.dlopen("libz.so.1", isolated=True)
     assert libz.crc32(0, b"123456789", 9) == zlib.crc32(b"123456789")
+
+
+@pytest.mark.skipif(not FIXTURES, reason="FFIKIT_FIXTURES not set")
+def test_callbacks_run_here_reading_the_worker_through_the_library():
+    ffi = ffikit.FFI()
+    ffi.cdef(
+        """
+        typedef int (*thread_fn)(int value, void *user_data);
+        void sort_ints(int *values, size_t count, int (*compare)(const void *, const void *));
+        int call_on_new_thread(thread_fn f, int value, void *user_data);
+        """
+    )
+    lib = ffi.dlopen(FIXTURES, isolated=True)
+
+    @ffi.callback("int(const void *, const void *)")
+    def ascending(a, b):
+        # Inside the callback, lib.read goes through the call in progress.
+        x, y = lib.read(a, "int"), lib.read(b, "int")
+        return (x > y) - (x < y)
+
+    values = [5, -3, 9, 0, 2, 2, -8, 7]
+    array = ffi.new("int[]", values)
+    lib.sort_ints(array, len(values), ascending)
+    assert list(array) == sorted(values)
+
+    @ffi.callback("int(int, void *)")
+    def triple(value, user_data):
+        return value * 3
+
+    assert lib.call_on_new_thread(triple, 14, ffi.NULL) == 42

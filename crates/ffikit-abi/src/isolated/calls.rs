@@ -61,6 +61,12 @@ impl Invocation<'_> {
         read_string_in(self.inner, &mut session, self.base, handle)
     }
 
+    /// Whether this invocation is one of `library`'s callbacks (a binding that keeps the
+    /// invocation for code the callback calls can tell which library it serves).
+    pub fn belongs_to(&self, library: &IsolatedLibrary) -> bool {
+        std::ptr::eq(Arc::as_ptr(&library.inner), self.inner)
+    }
+
     /// Calls a function of the same library from inside the callback.
     ///
     /// # Errors
