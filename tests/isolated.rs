@@ -681,3 +681,21 @@ fn a_z_stream_lives_in_the_worker_across_calls() {
     assert_eq!(compressed, expected);
     assert!(compressed.len() < input.len() / 10);
 }
+
+#[test]
+fn an_answer_larger_than_the_transfer_area_is_an_error() {
+    let libc =
+        IsolatedLibrary::open_with("libc.so.6", IsolatedOptions::new().max_transfer(1 << 20))
+            .unwrap();
+    let calloc = libc.function("void *calloc(size_t, size_t)").unwrap();
+    let block = calloc.call(&[1.into(), Value::UInt(1 << 20)]).unwrap();
+    // A million chars read back as values: far more than 1 MiB on the way back.
+    let error = libc.read(&block, "char[1048576]").unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::TooLarge, "{error}");
+    // The worker lives on.
+    let strlen = libc.function("size_t strlen(const char *)").unwrap();
+    assert_eq!(
+        strlen.call(&[Value::Str("still here".into())]).unwrap(),
+        Value::UInt(10)
+    );
+}

@@ -134,10 +134,13 @@ impl Worker {
                     encoder.bytes.len()
                 ),
             );
-            shared
-                .write(at, &small.bytes)
-                .expect("a short message fits the first page");
-            shared.post(to_parent::ERROR, at, small.bytes.len());
+            // Not even that fits (the stack of messages reached the end): an empty error,
+            // which the parent reports as a broken protocol and ends this worker for.
+            let len = match shared.write(at, &small.bytes) {
+                Ok(()) => small.bytes.len(),
+                Err(_) => 0,
+            };
+            shared.post(to_parent::ERROR, at.min(shared.capacity()), len);
             return;
         }
         shared.post(kind, at, encoder.bytes.len());
