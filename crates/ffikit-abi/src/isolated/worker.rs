@@ -8,10 +8,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use super::exchange::ExchangeLock;
+use super::lock;
 use super::shared::{Message, Shared};
 use super::wire::{Decoded, Decoder, Encoder, Malformed, to_parent, to_worker};
 use crate::call::Function;
@@ -67,10 +68,6 @@ struct Worker {
 }
 
 static WORKER: OnceLock<Worker> = OnceLock::new();
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Runs the worker until the parent says to leave or goes away; never returns.
 pub(super) fn serve(setup: Setup) -> ! {
